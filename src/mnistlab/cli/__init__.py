@@ -1,0 +1,40 @@
+"""The `mnistlab` command: parse arguments, call the library, print.
+
+Each command group lives in its own module with a `register(subparsers)` function.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mnistlab import __version__
+from mnistlab.cli import data_cmds
+from mnistlab.cli.common import Parser
+from mnistlab.errors import MnistlabError
+
+COMMAND_MODULES = [data_cmds]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="mnistlab", description="Handwritten-digit recognition on MNIST.")
+    parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MnistlabError as exc:
+        print(f"mnistlab: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mnistlab: interrupted", file=sys.stderr)
+        return 130

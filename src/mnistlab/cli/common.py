@@ -1,0 +1,49 @@
+"""Argument helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mnistlab.data.datasets import DATASETS
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def add_data_args(parser: argparse.ArgumentParser, mirrors: bool = True) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
+                       help="dataset name (default: mnist)")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="folder holding the four IDX files (plain or .gz); default: "
+                            "$MNISTLAB_DATA_DIR, else ~/.cache/mnistlab")
+    if mirrors:
+        group.add_argument("--mirror", metavar="URL", action="append", dest="mirrors",
+                           help="download from this mirror instead of the defaults (repeatable;"
+                                " or set MNISTLAB_MIRRORS=URL,URL)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value

@@ -1,0 +1,138 @@
+"""Downloading missing files from mirrors, verified before they are kept.
+
+Each file is streamed into a temporary file beside its destination and renamed into place only
+after its uncompressed content matches the official MD5, so an interrupted or corrupt transfer
+never leaves anything at the final path.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from mnistlab import __version__
+from mnistlab.data import store
+from mnistlab.data.datasets import DatasetSpec, FileSpec
+from mnistlab.errors import DataError, DownloadError
+
+USER_AGENT = f"mnistlab/{__version__} (+https://pypi.org/project/mnistlab/)"
+CHUNK = 1 << 16
+
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+def mirror_list(spec: DatasetSpec, mirrors: list[str] | None = None) -> list[str]:
+    """Explicit mirrors, else $MNISTLAB_MIRRORS (comma-separated), else the dataset's own."""
+    if mirrors:
+        return list(mirrors)
+    env = os.environ.get("MNISTLAB_MIRRORS", "")
+    from_env = [m.strip() for m in env.split(",") if m.strip()]
+    return from_env or list(spec.mirrors)
+
+
+def terminal_progress(name: str, done: int, total: int | None) -> None:
+    """A one-line progress bar on stderr, redrawn in place."""
+    if total:
+        width = 30
+        filled = int(width * done / total)
+        line = f"{name} [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB"
+    else:
+        line = f"{name} {done / 1e6:5.1f} MB"
+    end = "\n" if total and done >= total else ""
+    print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+
+
+def _stream_to(url: str, handle, timeout: float, label: str,
+               progress: ProgressFn | None) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        done = 0
+        while chunk := response.read(CHUNK):
+            handle.write(chunk)
+            done += len(chunk)
+            if progress:
+                progress(label, done, total)
+        if total is not None and done != total:
+            raise http.client.IncompleteRead(b"", total - done)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return "timed out"
+        return f"cannot connect ({reason})"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "transfer cut short"
+    if isinstance(exc, DataError):
+        return str(exc).split(": ", 1)[-1].split(";")[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _retryable(exc: BaseException) -> bool:
+    # A 4xx will not change on a second try; network trouble and 5xx might.
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500
+    return not isinstance(exc, DataError)
+
+
+def download_file(file: FileSpec, mirrors: list[str], dest_dir: Path, *, timeout: float = 30.0,
+                  retries: int = 1, progress: ProgressFn | None = None) -> Path:
+    """Fetch `file.name + '.gz'` from the first mirror that serves verified content."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / f"{file.name}.gz"
+    failures: list[str] = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + final.name
+        for attempt in range(retries + 1):
+            fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{final.name}.", suffix=".part")
+            tmp = Path(tmp_name)
+            os.chmod(tmp, store.readable_mode())
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    _stream_to(url, handle, timeout, final.name, progress)
+                content = store.load_verified(tmp, file)  # decompress + MD5, DataError if bad
+                os.replace(tmp, final)
+                del content
+                return final
+            except (OSError, http.client.HTTPException, DataError) as exc:
+                tmp.unlink(missing_ok=True)
+                if attempt < retries and _retryable(exc):
+                    continue
+                failures.append(f"{url}: {_describe(exc)}")
+                break
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+    raise DownloadError(
+        f"could not download {final.name} from any mirror ({'; '.join(failures)}); "
+        f"check the network or pass --mirror URL, or {store.OFFLINE_HINT}"
+    )
+
+
+def ensure_files(spec: DatasetSpec, data_dir: str | Path | None = None, *,
+                 mirrors: list[str] | None = None, progress: ProgressFn | None = None,
+                 timeout: float = 30.0) -> dict[str, Path]:
+    """Download whatever is missing into the chosen root, then return the four paths."""
+    missing = store.missing_files(spec, data_dir)
+    if missing:
+        dest = store.download_root(spec, data_dir)
+        if progress is None and sys.stderr.isatty():
+            progress = terminal_progress
+        urls = mirror_list(spec, mirrors)
+        for file in missing:
+            download_file(file, urls, dest, timeout=timeout, progress=progress)
+    return store.locate(spec, data_dir)

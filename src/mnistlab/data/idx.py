@@ -1,0 +1,102 @@
+"""Reader for the IDX format of the MNIST files (unsigned-byte data only).
+
+An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions), one
+big-endian uint32 per dimension, then the data in C order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.errors import DataError
+
+UBYTE_TYPE_CODE = 0x08
+_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "int",
+               0x0D: "float", 0x0E: "double"}
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's content, decompressed when it is gzip (detected by content, not by name)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(
+            f"{path}: corrupt or truncated gzip data ({exc}); delete it and fetch it again"
+        ) from None
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes into a read-only uint8 array, validating the header against the length."""
+    if len(data) < 4:
+        raise DataError(f"{name}: not an IDX file (only {len(data)} bytes)")
+    if data[0] != 0 or data[1] != 0:
+        raise DataError(
+            f"{name}: not an IDX file (bad magic number 0x{data[:4].hex()}; "
+            "expected 0x0000 followed by type and dimension bytes)"
+        )
+    type_code, ndim = data[2], data[3]
+    if type_code != UBYTE_TYPE_CODE:
+        kind = _TYPE_NAMES.get(type_code, f"unknown type 0x{type_code:02x}")
+        raise DataError(f"{name}: IDX type code 0x{type_code:02x} ({kind}); only unsigned byte "
+                        "(0x08) is supported")
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header declares 0 dimensions")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions "
+                        f"need {header_len})")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header_len + int(np.prod(shape, dtype=np.int64))
+    if len(data) < expected:
+        raise DataError(f"{name}: truncated: header declares shape {shape} ({expected} bytes) but "
+                        f"the file has {len(data)} bytes; fetch it again")
+    if len(data) > expected:
+        raise DataError(f"{name}: {len(data) - expected} unexpected trailing bytes after the data "
+                        f"of shape {shape}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read a plain or gzip-compressed IDX file."""
+    return parse_idx(read_bytes(path), str(path))
+
+
+def check_images(images: np.ndarray, name: str) -> None:
+    if images.ndim != 3:
+        raise DataError(f"{name}: expected images of shape (N, rows, cols), got {images.shape}")
+
+
+def check_labels(labels: np.ndarray, name: str, num_classes: int = 10) -> None:
+    if labels.ndim != 1:
+        raise DataError(f"{name}: expected labels of shape (N,), got {labels.shape}")
+    if labels.size and int(labels.max()) >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataError(f"{name}: label {int(labels[bad])} at index {bad} is outside 0-"
+                        f"{num_classes - 1}")
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
+    if len(images) != len(labels):
+        raise DataError(f"{labels_name}: {len(labels)} labels for {len(images)} images in "
+                        f"{images_name}")
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """IDX bytes for a uint8 array (used by tests, fixtures and the preview exporter)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, UBYTE_TYPE_CODE, array.ndim])
+    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()

@@ -1,0 +1,68 @@
+"""A data loader whose data lives on the device as uint8.
+
+MNIST fits in a few tens of MB, so there is no reason to copy batches from the host: each epoch
+is one `randperm`, each batch an index, a normalising multiply-add and a reshape, all on the
+device. Every epoch's permutation is derived from (seed, epoch), so a resumed run sees the same
+batches, and every rank of a distributed run draws the same permutation and takes its own shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from mnistlab.data.normalize import check_normalization, normalize
+from mnistlab.data.splits import Split
+
+
+class DeviceLoader:
+    def __init__(self, split: Split, batch_size: int, *, device: str | torch.device = "cpu",
+                 shuffle: bool = False, seed: int = 0, normalization: str = "mnist",
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1,
+                 channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if shuffle is False and drop_last:
+            raise ValueError("evaluation must see every image: drop_last needs shuffle")
+        self.device = torch.device(device)
+        self.images = split.images.to(self.device)  # (N, 28, 28) uint8
+        self.labels = split.labels.to(self.device)  # (N,) int64
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.normalization = check_normalization(normalization)
+        self.drop_last = drop_last
+        self.rank, self.world_size = rank, world_size
+        self.channels_last = channels_last
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self, epoch: int | None = None) -> torch.Tensor:
+        """The image order of an epoch (global, before sharding)."""
+        n = len(self.labels)
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        epoch = self.epoch if epoch is None else epoch
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(n, generator=generator).to(self.device)
+
+    def batch_indices(self, epoch: int | None = None) -> Iterator[torch.Tensor]:
+        """Index tensors of this rank's batches: each global batch is split across ranks."""
+        order = self.order(epoch)
+        for b in range(len(self)):
+            chunk = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield chunk[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in self.batch_indices():
+            x = normalize(self.images[index], self.normalization).unsqueeze(1)  # (B, 1, 28, 28)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[index]

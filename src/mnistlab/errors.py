@@ -1,0 +1,19 @@
+"""User-facing errors: the CLI prints their message on one line and exits non-zero."""
+
+
+class MnistlabError(Exception):
+    """A problem the user can fix (bad file, missing data, bad flag). No traceback is shown."""
+
+    exit_code = 2
+
+
+class DataError(MnistlabError):
+    """Data files missing, corrupt, truncated or failing their checksum."""
+
+
+class DownloadError(DataError):
+    """Every mirror failed."""
+
+
+class CheckpointError(MnistlabError):
+    """A model folder that cannot be loaded."""

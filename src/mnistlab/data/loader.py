@@ -8,7 +8,7 @@ batches, and every rank of a distributed run draws the same permutation and take
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -20,7 +20,8 @@ class DeviceLoader:
     def __init__(self, split: Split, batch_size: int, *, device: str | torch.device = "cpu",
                  shuffle: bool = False, seed: int = 0, normalization: str = "mnist",
                  drop_last: bool = False, rank: int = 0, world_size: int = 1,
-                 channels_last: bool = False):
+                 channels_last: bool = False,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if shuffle is False and drop_last:
@@ -35,6 +36,9 @@ class DeviceLoader:
         self.drop_last = drop_last
         self.rank, self.world_size = rank, world_size
         self.channels_last = channels_last
+        # Applied to training batches as float pixels in 0..1, (B, 1, 28, 28), before the
+        # normalisation, so that augmentation pads with true background.
+        self.transform = transform
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -62,7 +66,12 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.batch_indices():
-            x = normalize(self.images[index], self.normalization).unsqueeze(1)  # (B, 1, 28, 28)
+            pixels = self.images[index].unsqueeze(1)  # (B, 1, 28, 28) uint8
+            if self.transform is None:
+                x = normalize(pixels, self.normalization)
+            else:
+                x = normalize(self.transform(pixels.float().div_(255.0)).mul_(255.0),
+                              self.normalization)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[index]

@@ -1,0 +1,84 @@
+"""Metrics: accuracy, confusion matrix, per-class precision / recall / F1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from mnistlab.data.loader import DeviceLoader
+from mnistlab.data.splits import Split
+
+EVAL_BATCH = 1000
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, split: Split, normalization: str,
+                   device: torch.device | str = "cpu", batch_size: int = EVAL_BATCH,
+                   channels_last: bool = False) -> torch.Tensor:
+    """Logits (N, 10) on the CPU, in the split's order; every image exactly once."""
+    loader = DeviceLoader(split, batch_size, device=device, normalization=normalization,
+                          channels_last=channels_last)
+    was_training = model.training
+    model.eval()
+    outputs = [model(x).float() for x, _ in loader]
+    model.train(was_training)
+    if not outputs:
+        return torch.empty(0, 10)
+    return torch.cat(outputs).cpu()
+
+
+@torch.inference_mode()
+def count_correct(model: nn.Module, loader: DeviceLoader) -> tuple[int, int]:
+    """(correct, total) over a loader, summed on the device with one sync at the end."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=loader.device)
+    total = 0
+    for x, y in loader:
+        correct += (model(x).argmax(1) == y).sum()
+        total += len(y)
+    model.train(was_training)
+    return int(correct), total
+
+
+@dataclass
+class EvalReport:
+    accuracy: float  # fraction 0-1
+    n: int
+    errors: int
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    per_class: list[dict[str, Any]]
+    classes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "n": self.n, "errors": self.errors,
+                "per_class": self.per_class, "confusion": self.confusion,
+                "classes": self.classes}
+
+
+def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor,
+                     num_classes: int = 10) -> torch.Tensor:
+    index = labels.to(torch.int64) * num_classes + predicted.to(torch.int64)
+    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def report(predicted: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> EvalReport:
+    """Metrics of predicted class indices against true labels."""
+    k = len(classes)
+    confusion = confusion_matrix(labels, predicted, k)
+    n = int(labels.numel())
+    correct = int(confusion.diag().sum())
+    per_class = []
+    for c in range(k):
+        tp = int(confusion[c, c])
+        predicted_c, actual_c = int(confusion[:, c].sum()), int(confusion[c].sum())
+        precision = tp / predicted_c if predicted_c else 0.0
+        recall = tp / actual_c if actual_c else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append({"class": classes[c], "precision": precision, "recall": recall,
+                          "f1": f1, "support": actual_c})
+    return EvalReport(accuracy=correct / n if n else 0.0, n=n, errors=n - correct,
+                      confusion=confusion.tolist(), per_class=per_class, classes=list(classes))

@@ -1,0 +1,20 @@
+"""Model families, built by name: `create_model("lenet5")`, `list_models()`."""
+
+from mnistlab.models import tutorial  # noqa: F401  (registers mlp, cnn, lenet5)
+from mnistlab.models.registry import (
+    ModelEntry,
+    create_model,
+    get_entry,
+    list_models,
+    model_config_dict,
+    register_model,
+)
+
+__all__ = [
+    "ModelEntry",
+    "create_model",
+    "get_entry",
+    "list_models",
+    "model_config_dict",
+    "register_model",
+]

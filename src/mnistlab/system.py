@@ -1,0 +1,69 @@
+"""What a result was measured on: hardware, library versions, date; and device selection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+
+import torch
+
+from mnistlab import __version__
+from mnistlab.errors import MnistlabError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then MPS, then the CPU; an unavailable device is a user error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MnistlabError("--device cuda: no CUDA GPU is available here; use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise MnistlabError("--device mps: Apple MPS is not available here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise MnistlabError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device | str = "cpu") -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    return {"mnistlab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def header(device: torch.device | str = "cpu") -> str:
+    """One line for benchmark output: hardware, versions and date."""
+    v = versions()
+    return (f"hardware: {hardware(device)} | torch {v['torch']}, numpy {v['numpy']}, "
+            f"python {v['python']}, mnistlab {v['mnistlab']} | date: {now_iso()}")

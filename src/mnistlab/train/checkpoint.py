@@ -1,0 +1,137 @@
+"""Run folders: weights (safetensors), model.json, metrics.jsonl and the resume state.
+
+Nothing here unpickles untrusted data: weights load through safetensors and the resume state
+through `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from mnistlab.errors import CheckpointError, MnistlabError
+from mnistlab.files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
+from mnistlab.models import create_model
+
+WEIGHTS = "model.safetensors"
+META = "model.json"
+METRICS = "metrics.jsonl"
+RESUME = "resume.pt"
+FORMAT = "mnistlab-model/1"
+REQUIRED_KEYS = ("format", "model", "config", "normalization")
+
+
+def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
+    # channels_last and device tensors -> contiguous CPU copies, the layout safetensors stores.
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def save_weights(folder: Path, model: nn.Module) -> None:
+    write_bytes_atomic(folder / WEIGHTS, save_safetensors_bytes(state_dict_for_saving(model)))
+
+
+def save_meta(folder: Path, meta: dict[str, Any]) -> None:
+    write_json_atomic(folder / META, {"format": FORMAT, **meta})
+
+
+def save_metrics(folder: Path, rows: list[dict]) -> None:
+    write_jsonl_atomic(folder / METRICS, rows)
+
+
+def save_resume_state(folder: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(folder / RESUME, buffer.getvalue())
+
+
+def load_resume_state(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / RESUME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no resume state; this folder cannot be resumed")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable state is the same user problem
+        raise CheckpointError(f"{path}: unreadable resume state ({type(exc).__name__}); "
+                              "start a new run") from None
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / META
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a folder; give a run folder made by "
+                              "`mnistlab train`")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; {folder} is not a mnistlab model folder")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: missing {', '.join(missing)}; the file is damaged")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{path}: format {meta['format']!r}, expected {FORMAT!r}")
+    return meta
+
+
+def read_metrics(folder: str | Path) -> list[dict]:
+    path = Path(folder) / METRICS
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise CheckpointError(f"{path}:{number}: not valid JSON") from None
+    return rows
+
+
+def load_weights(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; the run did not finish an epoch")
+    try:
+        return load_safetensors_bytes(path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc}); retrain or "
+                              "restore the file") from None
+
+
+def build_from_meta(meta: dict[str, Any], where: Path) -> nn.Module:
+    try:
+        return create_model(meta["model"], **meta["config"])
+    except (MnistlabError, TypeError) as exc:
+        raise CheckpointError(f"{where / META}: cannot rebuild the model ({exc})") from None
+
+
+def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on the CPU, model.json as a dict) from a run or ensemble folder."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") == "ensemble":
+        from mnistlab.ensemble import load_ensemble
+
+        return load_ensemble(folder, meta), meta
+    model = build_from_meta(meta, folder)
+    weights = load_weights(folder)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{folder / WEIGHTS}: does not match model {meta['model']!r} "
+                              f"({first})") from None
+    return model.eval(), meta

@@ -1,0 +1,72 @@
+"""The training configuration, and how it is assembled from defaults, recipes and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models import get_entry
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+SCHEDULES = ("constant", "onecycle", "cosine", "step")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lenet5"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "mnist"
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0  # fraction of all steps spent warming up (onecycle, cosine)
+    step_gamma: float = 0.7  # per-epoch decay for schedule "step"
+    label_smoothing: float = 0.0
+    normalization: str = "mnist"
+    augment: dict[str, Any] | None = None  # see mnistlab.data.augment
+    ema_decay: float | None = None  # evaluate an exponential moving average of the weights
+    seed: int = 0
+    full_train: bool = False  # train on all 60,000 (no validation split)
+    channels_last: bool = True
+    compile: bool = False
+    amp: bool = True  # bf16 autocast on CUDA only; the CPU always computes in fp32
+    recipe: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise MnistlabError(f"unknown optimizer {self.optimizer!r}; choose one of: "
+                                f"{', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise MnistlabError(f"unknown schedule {self.schedule!r}; choose one of: "
+                                f"{', '.join(SCHEDULES)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise MnistlabError("epochs and batch size must be at least 1")
+        if not self.lr > 0:
+            raise MnistlabError(f"learning rate must be positive, got {self.lr}")
+        self.betas = tuple(self.betas)  # JSON gives a list back
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def build_config(model: str, recipe: dict[str, Any] | None = None,
+                 **overrides: Any) -> TrainConfig:
+    """Defaults <- the model's own (tutorial) recipe <- a named recipe <- explicit flags."""
+    values: dict[str, Any] = {"model": model}
+    values.update(get_entry(model).recipe)
+    values.update(recipe or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(values)

@@ -1,0 +1,167 @@
+"""The training loop: data on the device, one optimizer step per batch, metrics per epoch.
+
+The loop is quiet; progress reaches the caller through a `Callbacks` object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.data.loader import DeviceLoader
+from mnistlab.data.splits import Split
+from mnistlab.evaluate import count_correct
+from mnistlab.models import create_model
+from mnistlab.train.config import TrainConfig
+from mnistlab.train.optim import build_optimizer, build_scheduler
+
+
+class Callbacks:
+    """Hooks the loop calls; override what you need."""
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None: ...
+
+    def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None: ...
+
+
+@dataclass
+class TrainState:
+    """Everything that changes while training, and all that a resume needs."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: torch.optim.swa_utils.AveragedModel | None = None
+    epoch: int = 0  # epochs completed
+    train_seconds: float = 0.0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights to evaluate and save: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def resume_dict(self) -> dict[str, Any]:
+        state = {
+            "epoch": self.epoch,
+            "train_seconds": self.train_seconds,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "metrics": self.metrics,
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        if self.ema is not None:
+            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+        return state
+
+    def load_resume_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch = int(state["epoch"])
+        self.train_seconds = float(state["train_seconds"])
+        self.metrics = list(state["metrics"])
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def build_state(cfg: TrainConfig, device: torch.device, steps_per_epoch: int) -> TrainState:
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **cfg.model_config).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg, model.parameters(), device)
+    scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
+    ema = None
+    if cfg.ema_decay:
+        from mnistlab.train.ema import make_ema
+
+        ema = make_ema(model, cfg.ema_decay)
+    return TrainState(model, optimizer, scheduler, ema)
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epochs(cfg: TrainConfig, splits: dict[str, Split], device: torch.device,
+                 callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None,
+                 rank: int = 0, world_size: int = 1) -> TrainState:
+    """Train `cfg.epochs` epochs (from a resume state if given) and return the final state."""
+    callbacks = callbacks or Callbacks()
+    train_loader = DeviceLoader(splits["train"], cfg.batch_size, device=device, shuffle=True,
+                                seed=cfg.seed, normalization=cfg.normalization,
+                                channels_last=cfg.channels_last, rank=rank,
+                                world_size=world_size, transform=_augmenter(cfg, device))
+    val_loader = DeviceLoader(splits["val"], 1000, device=device, normalization=cfg.normalization,
+                              channels_last=cfg.channels_last)
+    state = build_state(cfg, device, len(train_loader))
+    if resume is not None:
+        state.load_resume_dict(resume)
+    forward = torch.compile(state.model) if cfg.compile else state.model
+
+    for epoch in range(state.epoch, cfg.epochs):
+        train_loader.set_epoch(epoch)
+        synchronize(device)
+        start = time.perf_counter()
+        state.model.train()
+        loss_sum = torch.zeros((), device=device)
+        steps = len(train_loader)
+        for step, (x, y) in enumerate(train_loader):
+            with _autocast(cfg, device):
+                loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimizer.step()
+            state.scheduler.step()
+            if state.ema is not None:
+                state.ema.update_parameters(state.model)
+            loss_sum += loss.detach()
+            callbacks.on_step(epoch, step, steps)
+        if state.ema is not None:
+            from mnistlab.train.ema import refresh_batchnorm
+
+            refresh_batchnorm(state.ema, train_loader)
+        val_acc = None
+        if len(splits["val"]):
+            correct, total = count_correct(state.eval_model, val_loader)
+            val_acc = correct / total
+        train_loss = float(loss_sum) / steps
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        state.epoch = epoch + 1
+        state.train_seconds += seconds
+        metrics = {"epoch": epoch + 1, "train_loss": train_loss, "val_acc": val_acc,
+                   "seconds": seconds, "lr": state.optimizer.param_groups[0]["lr"]}
+        state.metrics.append(metrics)
+        callbacks.on_epoch_end(metrics, state)
+    return state
+
+
+def _augmenter(cfg: TrainConfig, device: torch.device):
+    if not cfg.augment:
+        return None
+    from mnistlab.data.augment import build_augment
+
+    return build_augment(cfg.augment, device)

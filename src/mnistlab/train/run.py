@@ -1,0 +1,129 @@
+"""A training run on disk: load the data, train, checkpoint every epoch, test once at the end."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistlab.data.datasets import get_dataset
+from mnistlab.data.splits import Split, load_splits
+from mnistlab.errors import MnistlabError
+from mnistlab.evaluate import predict_logits
+from mnistlab.system import hardware, now_iso, resolve_device, versions
+from mnistlab.train import checkpoint
+from mnistlab.train.config import TrainConfig
+from mnistlab.train.engine import Callbacks, TrainState, train_epochs
+
+
+def new_run_dir(base: str | Path = "runs", name: str = "run") -> Path:
+    """A fresh folder runs/<name>-<date>-<n> that does not exist yet."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(base)
+    for n in range(1000):
+        candidate = base / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
+        if not candidate.exists():
+            return candidate
+    raise MnistlabError(f"{base}: cannot find a free run folder name")
+
+
+def check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise MnistlabError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise MnistlabError(f"--out {out}: folder is not empty; choose a new folder, or "
+                            f"continue that run with --resume {out}")
+
+
+def build_meta(cfg: TrainConfig, state: TrainState, device: torch.device,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "kind": "single",
+        "model": cfg.model,
+        "config": checkpoint_config(cfg),
+        "normalization": cfg.normalization,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "epochs_completed": state.epoch,
+        "complete": state.epoch >= cfg.epochs,
+        "val_acc": state.metrics[-1]["val_acc"] if state.metrics else None,
+        "test_acc": None,
+        "train_seconds": state.train_seconds,
+        "train": cfg.to_dict(),
+        "device": str(device),
+        "hardware": hardware(device),
+        "versions": versions(),
+        "date": now_iso(),
+        **(extra or {}),
+    }
+
+
+def checkpoint_config(cfg: TrainConfig) -> dict[str, Any]:
+    from mnistlab.models import model_config_dict
+
+    return model_config_dict(cfg.model, **cfg.model_config)
+
+
+class RunWriter(Callbacks):
+    """Writes the run folder after every epoch, so a killed run can resume."""
+
+    def __init__(self, out: Path, cfg: TrainConfig, device: torch.device,
+                 inner: Callbacks | None = None, extra_meta: dict[str, Any] | None = None):
+        self.out, self.cfg, self.device = out, cfg, device
+        self.inner = inner or Callbacks()
+        self.extra_meta = extra_meta or {}
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None:
+        self.inner.on_step(epoch, step, steps)
+
+    def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None:
+        # Weights first, then the resume state, then model.json: model.json's
+        # epochs_completed never runs ahead of the files it describes.
+        checkpoint.save_weights(self.out, state.eval_model)
+        checkpoint.save_resume_state(self.out, state.resume_dict())
+        checkpoint.save_metrics(self.out, state.metrics)
+        checkpoint.save_meta(self.out, build_meta(self.cfg, state, self.device, self.extra_meta))
+        self.inner.on_epoch_end(metrics, state)
+
+
+def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
+    """Test accuracy of the saved weights, computed exactly as `mnistlab eval` does."""
+    model, meta = checkpoint.load_model(folder)
+    logits = predict_logits(model.to(device), split, meta["normalization"], device)
+    return (logits.argmax(1) == split.labels).sum().item() / len(split)
+
+
+def run_training(cfg: TrainConfig, out: str | Path | None = None, *,
+                 data_dir: str | Path | None = None, mirrors: list[str] | None = None,
+                 device: str = "auto", callbacks: Callbacks | None = None,
+                 resume: bool = False) -> dict[str, Any]:
+    """Train into a run folder (new, or `resume`d) and return its final model.json."""
+    get_dataset(cfg.dataset)
+    dev = resolve_device(device)
+    out = Path(out) if out is not None else new_run_dir(name=cfg.model)
+    resume_state = None
+    if resume:
+        resume_state = checkpoint.load_resume_state(out)
+    else:
+        check_out_dir(out)
+        out.mkdir(parents=True, exist_ok=True)
+    load_start = time.perf_counter()
+    splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, mirrors=mirrors)
+    data_seconds = time.perf_counter() - load_start
+    writer = RunWriter(out, cfg, dev, callbacks, {"data_seconds": data_seconds})
+    state = train_epochs(cfg, splits, dev, writer, resume=resume_state)
+    meta = build_meta(cfg, state, dev, {"data_seconds": data_seconds})
+    meta["test_acc"] = test_accuracy(out, splits["test"], dev)
+    checkpoint.save_meta(out, meta)
+    return {**meta, "run_dir": str(out)}
+
+
+def resume_config(out: str | Path) -> TrainConfig:
+    """The training config recorded in an interrupted run folder."""
+    meta = checkpoint.read_meta(out)
+    if "train" not in meta:
+        raise MnistlabError(f"{out}: model.json has no training config; cannot resume")
+    return TrainConfig.from_dict(meta["train"])

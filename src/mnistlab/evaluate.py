@@ -15,12 +15,18 @@ EVAL_BATCH = 1000
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, split: Split, normalization: str,
-                   device: torch.device | str = "cpu", batch_size: int = EVAL_BATCH,
-                   channels_last: bool = False) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module,
+    split: Split,
+    normalization: str,
+    device: torch.device | str = "cpu",
+    batch_size: int = EVAL_BATCH,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """Logits (N, 10) on the CPU, in the split's order; every image exactly once."""
-    loader = DeviceLoader(split, batch_size, device=device, normalization=normalization,
-                          channels_last=channels_last)
+    loader = DeviceLoader(
+        split, batch_size, device=device, normalization=normalization, channels_last=channels_last
+    )
     was_training = model.training
     model.eval()
     outputs = [model(x).float() for x, _ in loader]
@@ -54,13 +60,19 @@ class EvalReport:
     classes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "n": self.n, "errors": self.errors,
-                "per_class": self.per_class, "confusion": self.confusion,
-                "classes": self.classes}
+        return {
+            "accuracy": self.accuracy,
+            "n": self.n,
+            "errors": self.errors,
+            "per_class": self.per_class,
+            "confusion": self.confusion,
+            "classes": self.classes,
+        }
 
 
-def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor,
-                     num_classes: int = 10) -> torch.Tensor:
+def confusion_matrix(
+    labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10
+) -> torch.Tensor:
     index = labels.to(torch.int64) * num_classes + predicted.to(torch.int64)
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 
@@ -78,7 +90,20 @@ def report(predicted: torch.Tensor, labels: torch.Tensor, classes: list[str]) ->
         precision = tp / predicted_c if predicted_c else 0.0
         recall = tp / actual_c if actual_c else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append({"class": classes[c], "precision": precision, "recall": recall,
-                          "f1": f1, "support": actual_c})
-    return EvalReport(accuracy=correct / n if n else 0.0, n=n, errors=n - correct,
-                      confusion=confusion.tolist(), per_class=per_class, classes=list(classes))
+        per_class.append(
+            {
+                "class": classes[c],
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": actual_c,
+            }
+        )
+    return EvalReport(
+        accuracy=correct / n if n else 0.0,
+        n=n,
+        errors=n - correct,
+        confusion=confusion.tolist(),
+        per_class=per_class,
+        classes=list(classes),
+    )

@@ -47,8 +47,9 @@ def _grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def save_sample_grid(images: np.ndarray, labels: Sequence[str], path: str | Path,
-                     title: str = "") -> Path:
+def save_sample_grid(
+    images: np.ndarray, labels: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
     """Images (N, 28, 28) in a near-square grid (4x4 for 16), each titled with its label."""
     plt = _pyplot()
     rows, cols = _grid_shape(len(images))
@@ -81,8 +82,9 @@ def save_training_curves(metrics: list[dict], path: str | Path, title: str = "")
     return _save(fig, path)
 
 
-def save_confusion_matrix(confusion: np.ndarray, classes: Sequence[str], path: str | Path,
-                          title: str = "") -> Path:
+def save_confusion_matrix(
+    confusion: np.ndarray, classes: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
     """Heatmap of counts: rows are true classes, columns predictions."""
     plt = _pyplot()
     n = len(classes)
@@ -101,9 +103,15 @@ def save_confusion_matrix(confusion: np.ndarray, classes: Sequence[str], path: s
     return _save(fig, path)
 
 
-def save_error_gallery(images: np.ndarray, true: Sequence[int], predicted: Sequence[int],
-                       confidence: Sequence[float], path: str | Path, classes: Sequence[str],
-                       title: str = "") -> Path:
+def save_error_gallery(
+    images: np.ndarray,
+    true: Sequence[int],
+    predicted: Sequence[int],
+    confidence: Sequence[float],
+    path: str | Path,
+    classes: Sequence[str],
+    title: str = "",
+) -> Path:
     """Misclassified images with true label, prediction and confidence."""
     plt = _pyplot()
     n = max(len(images), 1)
@@ -114,7 +122,10 @@ def save_error_gallery(images: np.ndarray, true: Sequence[int], predicted: Seque
         ax.axis("off")
         if i < len(images):
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"{classes[true[i]]}→{classes[predicted[i]]}\n{confidence[i]:.0%}",
-                         fontsize=8, color="tab:red")
+            ax.set_title(
+                f"{classes[true[i]]}→{classes[predicted[i]]}\n{confidence[i]:.0%}",
+                fontsize=8,
+                color="tab:red",
+            )
     fig.suptitle(title or f"{len(images)} misclassified (true→predicted, confidence)")
     return _save(fig, path)

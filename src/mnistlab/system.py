@@ -22,8 +22,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MnistlabError("--device cuda: no CUDA GPU is available here; use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise MnistlabError("--device mps: Apple MPS is not available here; use --device cpu")
     try:
         return torch.device(name)
@@ -54,8 +55,12 @@ def hardware(device: torch.device | str = "cpu") -> str:
 def versions() -> dict[str, str]:
     import numpy
 
-    return {"mnistlab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
+    return {
+        "mnistlab": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def now_iso() -> str:
@@ -65,5 +70,7 @@ def now_iso() -> str:
 def header(device: torch.device | str = "cpu") -> str:
     """One line for benchmark output: hardware, versions and date."""
     v = versions()
-    return (f"hardware: {hardware(device)} | torch {v['torch']}, numpy {v['numpy']}, "
-            f"python {v['python']}, mnistlab {v['mnistlab']} | date: {now_iso()}")
+    return (
+        f"hardware: {hardware(device)} | torch {v['torch']}, numpy {v['numpy']}, "
+        f"python {v['python']}, mnistlab {v['mnistlab']} | date: {now_iso()}"
+    )

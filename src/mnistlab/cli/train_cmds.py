@@ -18,9 +18,11 @@ DEFAULT_MODEL = "lenet5"
 
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
-        "train", help="train a model into a run folder",
+        "train",
+        help="train a model into a run folder",
         description="Train a model. Defaults come from the model's recipe (the tutorial's), "
-                    "then --recipe, then the flags you give.")
+        "then --recipe, then the flags you give.",
+    )
     train.add_argument("--model", choices=list_models(), help=f"default: {DEFAULT_MODEL}")
     train.add_argument("--recipe", help="a named recipe (see `mnistlab recipes`)")
     train.add_argument("--epochs", type=positive_int)
@@ -30,13 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--schedule", choices=SCHEDULES)
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--label-smoothing", type=float)
-    train.add_argument("--normalize", dest="normalization", choices=list(NORMALIZATIONS),
-                       help="input scaling: mnist (mean/std, default), tutorial (pixel/255/128"
-                            ", the tutorial's mistake), unit (pixel/255)")
+    train.add_argument(
+        "--normalize",
+        dest="normalization",
+        choices=list(NORMALIZATIONS),
+        help="input scaling: mnist (mean/std, default), tutorial (pixel/255/128"
+        ", the tutorial's mistake), unit (pixel/255)",
+    )
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--seeds", help="train one model per seed, e.g. 0-4 or 0,3,7")
-    train.add_argument("--full-train", action="store_true", default=None,
-                       help="train on all 60,000 training images (no validation split)")
+    train.add_argument(
+        "--full-train",
+        action="store_true",
+        default=None,
+        help="train on all 60,000 training images (no validation split)",
+    )
     train.add_argument("--compile", action="store_true", default=None, help="torch.compile")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--out", help="run folder to create (default: runs/<model>-<date>)")
@@ -71,9 +81,13 @@ class ConsoleProgress:
     def on_step(self, epoch: int, step: int, steps: int) -> None:
         if self.bar and (step % 20 == 0 or step == steps - 1):
             done = int(30 * (step + 1) / steps)
-            print(f"\r{self.prefix}epoch {epoch + 1}/{self.epochs} [{'#' * done}"
-                  f"{'.' * (30 - done)}] {step + 1}/{steps}", end="", file=sys.stderr,
-                  flush=True)
+            print(
+                f"\r{self.prefix}epoch {epoch + 1}/{self.epochs} [{'#' * done}"
+                f"{'.' * (30 - done)}] {step + 1}/{steps}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_epoch_end(self, metrics: dict[str, Any], state: Any) -> None:
         if self.bar:
@@ -81,9 +95,11 @@ class ConsoleProgress:
         if not self.quiet:
             val = metrics["val_acc"]
             val_text = f"val acc {100 * val:6.2f}%" if val is not None else "val acc    n/a"
-            print(f"{self.prefix}epoch {metrics['epoch']:3d}/{self.epochs}  train loss "
-                  f"{metrics['train_loss']:.4f}  {val_text}  {metrics['seconds']:6.1f} s",
-                  flush=True)
+            print(
+                f"{self.prefix}epoch {metrics['epoch']:3d}/{self.epochs}  train loss "
+                f"{metrics['train_loss']:.4f}  {val_text}  {metrics['seconds']:6.1f} s",
+                flush=True,
+            )
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -111,18 +127,30 @@ def _train_config(args: argparse.Namespace):
     recipe = get_recipe(args.recipe) if args.recipe else {}
     model = args.model or recipe.get("model") or DEFAULT_MODEL
     return build_config(
-        model, {**recipe, "recipe": args.recipe} if args.recipe else None,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, normalization=args.normalization, seed=args.seed,
-        full_train=args.full_train, compile=args.compile, dataset=args.dataset)
+        model,
+        {**recipe, "recipe": args.recipe} if args.recipe else None,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        normalization=args.normalization,
+        seed=args.seed,
+        full_train=args.full_train,
+        compile=args.compile,
+        dataset=args.dataset,
+    )
 
 
 def _print_result(meta: dict[str, Any]) -> None:
     val = meta["val_acc"]
     val_text = f"val acc {100 * val:.2f}%, " if val is not None else ""
-    print(f"{meta['model']} seed {meta['seed']}: test acc {100 * meta['test_acc']:.2f}% "
-          f"({val_text}{meta['train_seconds']:.1f} s training) -> {meta['run_dir']}")
+    print(
+        f"{meta['model']} seed {meta['seed']}: test acc {100 * meta['test_acc']:.2f}% "
+        f"({val_text}{meta['train_seconds']:.1f} s training) -> {meta['run_dir']}"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -131,19 +159,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg = resume_config(args.resume)
         progress = ConsoleProgress(cfg.epochs, args.quiet)
-        meta = run_training(cfg, args.resume, data_dir=args.data_dir, mirrors=args.mirrors,
-                            device=args.device, callbacks=progress, resume=True)
+        meta = run_training(
+            cfg,
+            args.resume,
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=args.device,
+            callbacks=progress,
+            resume=True,
+        )
         _print_result(meta)
         return 0
     cfg = _train_config(args)
     if args.seeds:
         return _train_seeds(args, cfg)
     if not args.quiet:
-        print(f"training {cfg.model}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
-              f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
-              f"{cfg.normalization}, seed {cfg.seed}", flush=True)
-    meta = run_training(cfg, args.out, data_dir=args.data_dir, mirrors=args.mirrors,
-                        device=args.device, callbacks=ConsoleProgress(cfg.epochs, args.quiet))
+        print(
+            f"training {cfg.model}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
+            f"{cfg.normalization}, seed {cfg.seed}",
+            flush=True,
+        )
+    meta = run_training(
+        cfg,
+        args.out,
+        data_dir=args.data_dir,
+        mirrors=args.mirrors,
+        device=args.device,
+        callbacks=ConsoleProgress(cfg.epochs, args.quiet),
+    )
     _print_result(meta)
     return 0
 
@@ -158,8 +202,14 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
     for seed in parse_seeds(args.seeds):
         member = dataclasses.replace(cfg, seed=seed)
         progress = ConsoleProgress(cfg.epochs, args.quiet, prefix=f"[seed {seed}] ")
-        meta = run_training(member, base / f"seed{seed}", data_dir=args.data_dir,
-                            mirrors=args.mirrors, device=args.device, callbacks=progress)
+        meta = run_training(
+            member,
+            base / f"seed{seed}",
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=args.device,
+            callbacks=progress,
+        )
         _print_result(meta)
         results.append(meta["test_acc"])
     mean = sum(results) / len(results)
@@ -184,12 +234,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": str(args.run), "split": args.split, **result.to_dict()}))
         return 0
-    print(f"{args.run}: {meta['model']} on {dataset} {args.split}: accuracy "
-          f"{100 * result.accuracy:.2f}% ({result.errors} errors in {result.n})")
+    print(
+        f"{args.run}: {meta['model']} on {dataset} {args.split}: accuracy "
+        f"{100 * result.accuracy:.2f}% ({result.errors} errors in {result.n})"
+    )
     print("class  precision  recall     f1  support")
     for row in result.per_class:
-        print(f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
-              f"{row['f1']:.4f}  {row['support']:7d}")
+        print(
+            f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
+            f"{row['f1']:.4f}  {row['support']:7d}"
+        )
     print("confusion matrix (rows: true, columns: predicted)")
     for row in result.confusion:
         print(" ".join(f"{v:5d}" for v in row))
@@ -216,24 +270,39 @@ def cmd_plot(args: argparse.Namespace) -> int:
     written = []
     metrics = read_metrics(args.run)
     if metrics:
-        written.append(plots.save_training_curves(metrics, out / "curves.png",
-                                                  title=f"{meta['model']} (seed {meta['seed']})"))
+        written.append(
+            plots.save_training_curves(
+                metrics, out / "curves.png", title=f"{meta['model']} (seed {meta['seed']})"
+            )
+        )
     split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)["test"]
     probs = predict_logits(model.to(device), split, meta["normalization"], device).softmax(1)
     confidence, predicted = probs.max(1)
     result = report(predicted, split.labels, classes)
     import numpy as np
 
-    written.append(plots.save_confusion_matrix(
-        np.array(result.confusion), classes, out / "confusion.png",
-        title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy"))
+    written.append(
+        plots.save_confusion_matrix(
+            np.array(result.confusion),
+            classes,
+            out / "confusion.png",
+            title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy",
+        )
+    )
     wrong = (predicted != split.labels).nonzero().flatten()
     wrong = wrong[confidence[wrong].argsort(descending=True)][:100]  # most confident first
-    written.append(plots.save_error_gallery(
-        split.images[wrong].numpy(), split.labels[wrong].tolist(), predicted[wrong].tolist(),
-        confidence[wrong].tolist(), out / "errors.png", classes,
-        title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
-              "confident first): true→predicted"))
+    written.append(
+        plots.save_error_gallery(
+            split.images[wrong].numpy(),
+            split.labels[wrong].tolist(),
+            predicted[wrong].tolist(),
+            confidence[wrong].tolist(),
+            out / "errors.png",
+            classes,
+            title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
+            "confident first): true→predicted",
+        )
+    )
     for path in written:
         print(f"wrote {path}")
     return 0

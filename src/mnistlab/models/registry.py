@@ -28,15 +28,21 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, config: type, recipe: dict[str, Any] | None = None,
-                   description: str = "") -> Callable[[type[nn.Module]], type[nn.Module]]:
+def register_model(
+    name: str, config: type, recipe: dict[str, Any] | None = None, description: str = ""
+) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator: `@register_model("lenet5", LeNet5Config, recipe={...})`."""
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, cls, config, dict(recipe or {}),
-                                     description or (cls.__doc__ or "").strip().split("\n")[0])
+        _REGISTRY[name] = ModelEntry(
+            name,
+            cls,
+            config,
+            dict(recipe or {}),
+            description or (cls.__doc__ or "").strip().split("\n")[0],
+        )
         return cls
 
     return decorate
@@ -50,8 +56,9 @@ def get_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise MnistlabError(f"unknown model {name!r}; known models: "
-                            f"{', '.join(list_models())}") from None
+        raise MnistlabError(
+            f"unknown model {name!r}; known models: {', '.join(list_models())}"
+        ) from None
 
 
 def make_config(name: str, **config: Any):
@@ -60,8 +67,10 @@ def make_config(name: str, **config: Any):
     known = {f.name for f in dataclasses.fields(entry.config_cls)}
     unknown = sorted(set(config) - known)
     if unknown:
-        raise MnistlabError(f"model {name!r} has no option {', '.join(unknown)}; its options: "
-                            f"{', '.join(sorted(known)) or 'none'}")
+        raise MnistlabError(
+            f"model {name!r} has no option {', '.join(unknown)}; its options: "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
     return entry.config_cls(**config)
 
 

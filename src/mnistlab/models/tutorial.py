@@ -15,9 +15,12 @@ class MLPConfig:
     hidden: int = 784
 
 
-@register_model("mlp", MLPConfig,
-                recipe=dict(optimizer="sgd", lr=0.01, batch_size=100, epochs=10),
-                description="tutorial baseline: one hidden layer of 784 ReLU units")
+@register_model(
+    "mlp",
+    MLPConfig,
+    recipe=dict(optimizer="sgd", lr=0.01, batch_size=100, epochs=10),
+    description="tutorial baseline: one hidden layer of 784 ReLU units",
+)
 class MLP(nn.Module):
     def __init__(self, config: MLPConfig):
         super().__init__()
@@ -39,9 +42,12 @@ class CNNConfig:
     dropout: float = 0.2
 
 
-@register_model("cnn", CNNConfig,
-                recipe=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
-                description="tutorial simple CNN: one 5x5 conv, 2x2 max-pool with stride 1")
+@register_model(
+    "cnn",
+    CNNConfig,
+    recipe=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
+    description="tutorial simple CNN: one 5x5 conv, 2x2 max-pool with stride 1",
+)
 class SimpleCNN(nn.Module):
     def __init__(self, config: CNNConfig):
         super().__init__()
@@ -66,9 +72,12 @@ class LeNet5Config:
     pass
 
 
-@register_model("lenet5", LeNet5Config,
-                recipe=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
-                description="LeNet-5 (tanh, average pooling), as in the tutorial")
+@register_model(
+    "lenet5",
+    LeNet5Config,
+    recipe=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
+    description="LeNet-5 (tanh, average pooling), as in the tutorial",
+)
 class LeNet5(nn.Module):
     def __init__(self, config: LeNet5Config | None = None):
         super().__init__()

@@ -60,16 +60,16 @@ def load_resume_state(folder: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable state is the same user problem
-        raise CheckpointError(f"{path}: unreadable resume state ({type(exc).__name__}); "
-                              "start a new run") from None
+        raise CheckpointError(
+            f"{path}: unreadable resume state ({type(exc).__name__}); start a new run"
+        ) from None
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / META
     if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a folder; give a run folder made by "
-                              "`mnistlab train`")
+        raise CheckpointError(f"{folder}: not a folder; give a run folder made by `mnistlab train`")
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; {folder} is not a mnistlab model folder")
     try:
@@ -107,8 +107,9 @@ def load_weights(folder: Path) -> dict[str, torch.Tensor]:
     try:
         return load_safetensors_bytes(path.read_bytes())
     except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc}); retrain or "
-                              "restore the file") from None
+        raise CheckpointError(
+            f"{path}: truncated or corrupt weights ({exc}); retrain or restore the file"
+        ) from None
 
 
 def build_from_meta(meta: dict[str, Any], where: Path) -> nn.Module:
@@ -132,6 +133,7 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{folder / WEIGHTS}: does not match model {meta['model']!r} "
-                              f"({first})") from None
+        raise CheckpointError(
+            f"{folder / WEIGHTS}: does not match model {meta['model']!r} ({first})"
+        ) from None
     return model.eval(), meta

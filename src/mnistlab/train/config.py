@@ -42,11 +42,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise MnistlabError(f"unknown optimizer {self.optimizer!r}; choose one of: "
-                                f"{', '.join(OPTIMIZERS)}")
+            raise MnistlabError(
+                f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+            )
         if self.schedule not in SCHEDULES:
-            raise MnistlabError(f"unknown schedule {self.schedule!r}; choose one of: "
-                                f"{', '.join(SCHEDULES)}")
+            raise MnistlabError(
+                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise MnistlabError("epochs and batch size must be at least 1")
         if not self.lr > 0:
@@ -62,8 +64,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def build_config(model: str, recipe: dict[str, Any] | None = None,
-                 **overrides: Any) -> TrainConfig:
+def build_config(model: str, recipe: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
     """Defaults <- the model's own (tutorial) recipe <- a named recipe <- explicit flags."""
     values: dict[str, Any] = {"model": model}
     values.update(get_entry(model).recipe)

@@ -105,17 +105,36 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return contextlib.nullcontext()
 
 
-def train_epochs(cfg: TrainConfig, splits: dict[str, Split], device: torch.device,
-                 callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None,
-                 rank: int = 0, world_size: int = 1) -> TrainState:
+def train_epochs(
+    cfg: TrainConfig,
+    splits: dict[str, Split],
+    device: torch.device,
+    callbacks: Callbacks | None = None,
+    resume: dict[str, Any] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> TrainState:
     """Train `cfg.epochs` epochs (from a resume state if given) and return the final state."""
     callbacks = callbacks or Callbacks()
-    train_loader = DeviceLoader(splits["train"], cfg.batch_size, device=device, shuffle=True,
-                                seed=cfg.seed, normalization=cfg.normalization,
-                                channels_last=cfg.channels_last, rank=rank,
-                                world_size=world_size, transform=_augmenter(cfg, device))
-    val_loader = DeviceLoader(splits["val"], 1000, device=device, normalization=cfg.normalization,
-                              channels_last=cfg.channels_last)
+    train_loader = DeviceLoader(
+        splits["train"],
+        cfg.batch_size,
+        device=device,
+        shuffle=True,
+        seed=cfg.seed,
+        normalization=cfg.normalization,
+        channels_last=cfg.channels_last,
+        rank=rank,
+        world_size=world_size,
+        transform=_augmenter(cfg, device),
+    )
+    val_loader = DeviceLoader(
+        splits["val"],
+        1000,
+        device=device,
+        normalization=cfg.normalization,
+        channels_last=cfg.channels_last,
+    )
     state = build_state(cfg, device, len(train_loader))
     if resume is not None:
         state.load_resume_dict(resume)
@@ -152,8 +171,13 @@ def train_epochs(cfg: TrainConfig, splits: dict[str, Split], device: torch.devic
         seconds = time.perf_counter() - start
         state.epoch = epoch + 1
         state.train_seconds += seconds
-        metrics = {"epoch": epoch + 1, "train_loss": train_loss, "val_acc": val_acc,
-                   "seconds": seconds, "lr": state.optimizer.param_groups[0]["lr"]}
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_acc": val_acc,
+            "seconds": seconds,
+            "lr": state.optimizer.param_groups[0]["lr"],
+        }
         state.metrics.append(metrics)
         callbacks.on_epoch_end(metrics, state)
     return state

@@ -10,20 +10,29 @@ import torch
 from mnistlab.train.config import TrainConfig
 
 
-def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter],
-                    device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: TrainConfig, params: Iterable[torch.nn.Parameter], device: torch.device
+) -> torch.optim.Optimizer:
     params = list(params)
     # foreach kernels batch the per-parameter updates: far fewer launches on a GPU.
     fast = {"foreach": True} if device.type in ("cuda", "cpu") else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay, **fast)
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+            **fast,
+        )
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas,
-                                weight_decay=cfg.weight_decay, **fast)
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **fast
+        )
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas,
-                                 weight_decay=cfg.weight_decay, **fast)
+        return torch.optim.AdamW(
+            params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **fast
+        )
     return torch.optim.Adadelta(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
 
 
@@ -42,8 +51,10 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: in
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # cosine
 
 
-def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     total = cfg.epochs * steps_per_epoch
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(cfg, step, total, steps_per_epoch))
+        optimizer, lambda step: lr_factor(cfg, step, total, steps_per_epoch)
+    )

@@ -33,12 +33,15 @@ def check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise MnistlabError(f"--out {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
-        raise MnistlabError(f"--out {out}: folder is not empty; choose a new folder, or "
-                            f"continue that run with --resume {out}")
+        raise MnistlabError(
+            f"--out {out}: folder is not empty; choose a new folder, or "
+            f"continue that run with --resume {out}"
+        )
 
 
-def build_meta(cfg: TrainConfig, state: TrainState, device: torch.device,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_meta(
+    cfg: TrainConfig, state: TrainState, device: torch.device, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "kind": "single",
         "model": cfg.model,
@@ -70,8 +73,14 @@ def checkpoint_config(cfg: TrainConfig) -> dict[str, Any]:
 class RunWriter(Callbacks):
     """Writes the run folder after every epoch, so a killed run can resume."""
 
-    def __init__(self, out: Path, cfg: TrainConfig, device: torch.device,
-                 inner: Callbacks | None = None, extra_meta: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        out: Path,
+        cfg: TrainConfig,
+        device: torch.device,
+        inner: Callbacks | None = None,
+        extra_meta: dict[str, Any] | None = None,
+    ):
         self.out, self.cfg, self.device = out, cfg, device
         self.inner = inner or Callbacks()
         self.extra_meta = extra_meta or {}
@@ -96,10 +105,16 @@ def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
     return (logits.argmax(1) == split.labels).sum().item() / len(split)
 
 
-def run_training(cfg: TrainConfig, out: str | Path | None = None, *,
-                 data_dir: str | Path | None = None, mirrors: list[str] | None = None,
-                 device: str = "auto", callbacks: Callbacks | None = None,
-                 resume: bool = False) -> dict[str, Any]:
+def run_training(
+    cfg: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    mirrors: list[str] | None = None,
+    device: str = "auto",
+    callbacks: Callbacks | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
     """Train into a run folder (new, or `resume`d) and return its final model.json."""
     get_dataset(cfg.dataset)
     dev = resolve_device(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mnistlab.cli.common import add_data_args, positive_int
 from mnistlab.data import inspect, store
@@ -44,7 +45,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     bad = [c for c in checks if not c.ok]
     if bad:
         print(f"mnistlab: error: {len(bad)} file(s) failed verification; run "
-              "`mnistlab data verify` for details")
+              "`mnistlab data verify` for details", file=sys.stderr)
         return 1
     print(f"{spec.name}: all {len(paths)} files present and verified")
     return 0

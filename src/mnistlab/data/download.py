@@ -42,7 +42,8 @@ def terminal_progress(name: str, done: int, total: int | None) -> None:
     if total:
         width = 30
         filled = int(width * done / total)
-        line = f"{name} [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB"
+        bar = "#" * filled + "." * (width - filled)
+        line = f"{name} [{bar}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB"
     else:
         line = f"{name} {done / 1e6:5.1f} MB"
     end = "\n" if total and done >= total else ""
@@ -89,20 +90,30 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, DataError)
 
 
+def _temp_file(dest_dir: Path, name: str) -> Path:
+    """An empty, readable temporary file in `dest_dir`; a DataError if it cannot be written."""
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
+        os.close(fd)
+        os.chmod(tmp_name, store.readable_mode())
+    except OSError as exc:
+        raise DataError(f"{dest_dir}: cannot write downloads there ({exc.strerror}); pass "
+                        "--data-dir with a writable folder") from None
+    return Path(tmp_name)
+
+
 def download_file(file: FileSpec, mirrors: list[str], dest_dir: Path, *, timeout: float = 30.0,
                   retries: int = 1, progress: ProgressFn | None = None) -> Path:
     """Fetch `file.name + '.gz'` from the first mirror that serves verified content."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / f"{file.name}.gz"
     failures: list[str] = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + final.name
         for attempt in range(retries + 1):
-            fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{final.name}.", suffix=".part")
-            tmp = Path(tmp_name)
-            os.chmod(tmp, store.readable_mode())
+            tmp = _temp_file(dest_dir, final.name)
             try:
-                with os.fdopen(fd, "wb") as handle:
+                with tmp.open("wb") as handle:
                     _stream_to(url, handle, timeout, final.name, progress)
                 content = store.load_verified(tmp, file)  # decompress + MD5, DataError if bad
                 os.replace(tmp, final)

@@ -7,6 +7,7 @@ big-endian uint32 per dimension, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions "
                         f"need {header_len})")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_len + int(np.prod(shape, dtype=np.int64))
+    expected = header_len + math.prod(shape)  # Python ints: no overflow on a bad header
     if len(data) < expected:
         raise DataError(f"{name}: truncated: header declares shape {shape} ({expected} bytes) but "
                         f"the file has {len(data)} bytes; fetch it again")

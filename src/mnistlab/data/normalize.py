@@ -29,4 +29,5 @@ def check_normalization(name: str) -> str:
 def normalize(pixels: torch.Tensor, name: str = "mnist") -> torch.Tensor:
     """uint8 (or 0..255 float) pixels -> float32 model input."""
     scale, shift = NORMALIZATIONS[check_normalization(name)]
-    return pixels.to(torch.float32).mul_(scale).add_(shift)
+    # copy=True: a float32 input must not be normalised in place under the caller
+    return pixels.to(torch.float32, copy=True).mul_(scale).add_(shift)

@@ -86,6 +86,12 @@ def _unpacked_cache_path(file: FileSpec) -> Path:
     return cache_root() / "unpacked" / f"{file.name}-{file.md5}"
 
 
+def _source_stamp(path: Path) -> str:
+    """Identity of the .gz a cache entry was unpacked from: a changed file misses the cache."""
+    stat = path.stat()
+    return f"{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}\n"
+
+
 def readable_mode() -> int:
     """0644 under the usual umask: mkstemp's 0600 would hide shared data from other users."""
     umask = os.umask(0)
@@ -110,21 +116,33 @@ def load_verified(path: Path, file: FileSpec) -> bytes:
     """The uncompressed content of `path`, checked against the official MD5.
 
     Decompressing the 47 MB training images costs ~0.3 s, so a `.gz` is unpacked once into a
-    content-addressed cache; the cached copy is re-hashed on every read, so it is trusted no
-    more than the original.
+    content-addressed cache. The cache is used only for the very file it was unpacked from (same
+    path, size and mtime), so a damaged or replaced source is caught, and its content is re-hashed
+    on every read, so it is trusted no more than the original.
     """
-    if path.suffix == ".gz":
-        cached = _unpacked_cache_path(file)
-        if cached.is_file():
+    if path.suffix != ".gz":
+        content = idx.read_bytes(path)
+        verify_bytes(content, file, path)
+        return content
+    cached = _unpacked_cache_path(file)
+    stamp_path = cached.with_name(cached.name + ".source")
+    try:
+        stamp = _source_stamp(path)
+    except OSError:
+        stamp = None  # idx.read_bytes below reports the unreadable file
+    try:
+        if stamp is not None and stamp_path.read_text() == stamp:
             content = cached.read_bytes()
             if md5_hex(content) == file.md5:
                 return content
-            cached.unlink(missing_ok=True)  # damaged cache: fall back to the source
+    except (OSError, UnicodeDecodeError):
+        pass  # no cache, or an unreadable one: fall back to the source
     content = idx.read_bytes(path)
     verify_bytes(content, file, path)
-    if path.suffix == ".gz":
+    if stamp is not None:
         try:
-            _write_atomic(_unpacked_cache_path(file), content)
+            _write_atomic(cached, content)
+            _write_atomic(stamp_path, stamp.encode())
         except OSError:
             pass  # a read-only cache only costs speed
     return content

@@ -36,6 +36,34 @@ def predict_logits(
     return torch.cat(outputs).cpu()
 
 
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Move uint8 images (N, H, W) by whole pixels, filling with background (0)."""
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    h, w = images.shape[-2:]
+    return padded[:, 1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w].contiguous()
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: nn.Module,
+    split: Split,
+    normalization: str,
+    device: torch.device | str = "cpu",
+    tta: bool = False,
+) -> torch.Tensor:
+    """Class probabilities (N, 10); with `tta`, averaged over one-pixel shifts."""
+    if not tta:
+        return predict_logits(model, split, normalization, device).softmax(1)
+    total = torch.zeros(len(split), 10)
+    for dy, dx in TTA_SHIFTS:
+        moved = Split(shift_images(split.images, dy, dx), split.labels)
+        total += predict_logits(model, moved, normalization, device).softmax(1)
+    return total / len(TTA_SHIFTS)
+
+
 @torch.inference_mode()
 def count_correct(model: nn.Module, loader: DeviceLoader) -> tuple[int, int]:
     """(correct, total) over a loader, summed on the device with one sync at the end."""

@@ -12,6 +12,7 @@ from mnistlab.cli.common import add_data_args, positive_float, positive_int
 from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.models import list_models
 from mnistlab.train.config import OPTIMIZERS, SCHEDULES
+from mnistlab.train.recipes import RECIPES, list_recipes
 
 DEFAULT_MODEL = "lenet5"
 
@@ -24,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "then --recipe, then the flags you give.",
     )
     train.add_argument("--model", choices=list_models(), help=f"default: {DEFAULT_MODEL}")
-    train.add_argument("--recipe", help="a named recipe (see `mnistlab recipes`)")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="a named recipe: " + "; ".join(f"{k}: {v}" for k, v in list_recipes().items()),
+    )
     train.add_argument("--epochs", type=positive_int)
     train.add_argument("--batch-size", type=positive_int)
     train.add_argument("--lr", type=positive_float, help="peak learning rate")
@@ -59,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run", help="run (or ensemble) folder")
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--tta", action="store_true", help="test-time augmentation: average over one-pixel shifts"
+    )
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     add_data_args(evaluate)
     evaluate.set_defaults(func=cmd_eval)
@@ -124,7 +132,10 @@ def _train_config(args: argparse.Namespace):
     from mnistlab.train.config import build_config
     from mnistlab.train.recipes import get_recipe
 
-    recipe = get_recipe(args.recipe) if args.recipe else {}
+    from mnistlab.system import resolve_device
+
+    device_type = resolve_device(args.device).type
+    recipe = get_recipe(args.recipe, device_type) if args.recipe else {}
     model = args.model or recipe.get("model") or DEFAULT_MODEL
     return build_config(
         model,
@@ -199,7 +210,8 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
 
     base = Path(args.out) if args.out else new_run_dir(name=cfg.recipe or cfg.model)
     results = []
-    for seed in parse_seeds(args.seeds):
+    seeds = parse_seeds(args.seeds)
+    for seed in seeds:
         member = dataclasses.replace(cfg, seed=seed)
         progress = ConsoleProgress(cfg.epochs, args.quiet, prefix=f"[seed {seed}] ")
         meta = run_training(
@@ -215,13 +227,27 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
     mean = sum(results) / len(results)
     std = (sum((r - mean) ** 2 for r in results) / max(1, len(results) - 1)) ** 0.5
     print(f"{len(results)} seeds: test acc {100 * mean:.2f}% ± {100 * std:.2f} -> {base}")
+    if len(results) > 1:
+        from mnistlab.cli.ensemble_cmds import evaluate_ensemble
+
+        ens = evaluate_ensemble(
+            [str(base / f"seed{s}") for s in seeds],
+            out=str(base / "ensemble"),
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=args.device,
+        )
+        print(
+            f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
+            f"{base / 'ensemble'}"
+        )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from mnistlab.data.datasets import get_dataset
     from mnistlab.data.splits import load_splits
-    from mnistlab.evaluate import predict_logits, report
+    from mnistlab.evaluate import predict_proba, report
     from mnistlab.system import resolve_device
     from mnistlab.train.checkpoint import load_model
 
@@ -229,10 +255,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     dataset = meta.get("dataset", args.dataset)
     split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)[args.split]
-    logits = predict_logits(model.to(device), split, meta["normalization"], device)
-    result = report(logits.argmax(1), split.labels, list(get_dataset(dataset).classes))
+    probs = predict_proba(model.to(device), split, meta["normalization"], device, tta=args.tta)
+    result = report(probs.argmax(1), split.labels, list(get_dataset(dataset).classes))
     if args.json:
-        print(json.dumps({"run": str(args.run), "split": args.split, **result.to_dict()}))
+        print(
+            json.dumps(
+                {"run": str(args.run), "split": args.split, "tta": args.tta, **result.to_dict()}
+            )
+        )
         return 0
     print(
         f"{args.run}: {meta['model']} on {dataset} {args.split}: accuracy "

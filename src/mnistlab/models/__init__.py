@@ -1,6 +1,6 @@
 """Model families, built by name: `create_model("lenet5")`, `list_models()`."""
 
-from mnistlab.models import tutorial  # noqa: F401  (registers mlp, cnn, lenet5)
+from mnistlab.models import convnet, tutorial  # noqa: F401  (register the families)
 from mnistlab.models.registry import (
     ModelEntry,
     create_model,

@@ -158,7 +158,7 @@ def train_epochs(
                 state.ema.update_parameters(state.model)
             loss_sum += loss.detach()
             callbacks.on_step(epoch, step, steps)
-        if state.ema is not None:
+        if state.ema is not None and epoch == cfg.epochs - 1:
             from mnistlab.train.ema import refresh_batchnorm
 
             refresh_batchnorm(state.ema, train_loader)

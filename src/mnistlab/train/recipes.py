@@ -1,4 +1,9 @@
-"""Named training recipes: `mnistlab train --recipe NAME`."""
+"""Named training recipes: `mnistlab train --recipe NAME`.
+
+A recipe is a set of TrainConfig values; it may differ per device type (`by_device`), because
+what is fastest on a 2-core CPU (few MACs per image) is not what is fastest on a GPU (few
+kernel launches per image). Numbers behind each choice: docs/RESULTS.md and docs/speed-log.md.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,76 @@ from typing import Any
 
 from mnistlab.errors import MnistlabError
 
-RECIPES: dict[str, dict[str, Any]] = {}
+AFFINE = {"rotate": 10.0, "scale": 0.1, "shear": 8.0, "translate": 2.5}
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "tutorial": {
+        "description": "the model's own tutorial recipe (the default)",
+    },
+    "sota": {
+        "description": "state of the art on a GPU: wide BN/ReLU CNN, affine augmentation, "
+        "label smoothing, one-cycle, EMA, bf16",
+        "model": "convnet",
+        "model_config": {"widths": (64, 128, 256), "depth": 2, "dropout": 0.1},
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "batch_size": 256,
+        "epochs": 30,
+        "schedule": "onecycle",
+        "warmup": 0.15,
+        "label_smoothing": 0.1,
+        "augment": AFFINE,
+        "ema_decay": 0.999,
+        "full_train": False,
+    },
+    "sota-cpu": {
+        "description": "state of the art within 30 minutes on a 2-core CPU: the same recipe "
+        "with a narrower network and fewer epochs",
+        "model": "convnet",
+        "model_config": {"widths": (24, 48, 96), "depth": 1, "dropout": 0.1},
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "batch_size": 128,
+        "epochs": 15,
+        "schedule": "onecycle",
+        "warmup": 0.15,
+        "label_smoothing": 0.1,
+        "augment": AFFINE,
+        "ema_decay": 0.999,
+    },
+    "fast": {
+        "description": "shortest time to 99% test accuracy on the chosen device",
+        "model": "tinynet",
+        "model_config": {"c1": 24, "c2": 32, "hidden": 256},
+        "optimizer": "adam",
+        "lr": 0.01,
+        "betas": (0.7, 0.9),
+        "batch_size": 256,
+        "epochs": 1,
+        "schedule": "onecycle",
+        "warmup": 0.2,
+        "by_device": {},
+    },
+}
 
 
-def get_recipe(name: str) -> dict[str, Any]:
+def list_recipes() -> dict[str, str]:
+    return {name: r.get("description", "") for name, r in RECIPES.items()}
+
+
+def get_recipe(name: str, device_type: str = "cpu") -> dict[str, Any]:
+    """TrainConfig values of a recipe for a device type ('cpu', 'cuda', 'mps')."""
     try:
-        return dict(RECIPES[name])
+        recipe = dict(RECIPES[name])
     except KeyError:
-        known = ", ".join(sorted(RECIPES)) or "none yet"
+        known = ", ".join(sorted(RECIPES))
         raise MnistlabError(f"unknown recipe {name!r}; known recipes: {known}") from None
+    recipe.pop("description", None)
+    recipe.update(recipe.pop("by_device", {}).get(device_type, {}))
+    return recipe

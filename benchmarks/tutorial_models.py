@@ -1,0 +1,166 @@
+"""The tutorial's three models with their tutorial recipes, and the tutorial's pipeline speed.
+
+    python benchmarks/tutorial_models.py [--seeds 0,1,2] [--epochs 10] [--write]
+
+Part 1 times one LeNet5 epoch (55,000 training images, then the 5,000 validation images) two
+ways in this process: the tutorial's pipeline (a per-sample Dataset that converts each image
+through PIL, ToTensor-style scaling and a per-image Normalize, a DataLoader with batch 100, the
+model in the default memory format, evaluation with autograd on), and mnistlab's (uint8 data in
+memory, batched normalisation, channels_last, evaluation under inference_mode).
+Part 2 trains each model for every seed and reports the real test accuracy (test set touched
+once per run, at the end).  `--write` puts the tables into docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import mean_std, pct, update_section  # noqa: E402
+
+from mnistlab.data.splits import load_splits  # noqa: E402
+from mnistlab.models import create_model  # noqa: E402
+from mnistlab.system import header  # noqa: E402
+from mnistlab.train.config import build_config  # noqa: E402
+from mnistlab.train.engine import train_epochs  # noqa: E402
+from mnistlab.train.run import run_training  # noqa: E402
+
+TUTORIAL_PRINTED = {"mlp": 91.96, "cnn": 88.75, "lenet5": 98.22}
+
+
+class TutorialDataset(torch.utils.data.Dataset):
+    """What torchvision's MNIST + ToTensor() + Normalize((0,), (128,)) does per sample."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        image = Image.fromarray(self.images[i].numpy(), mode="L")
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).float().div(255).unsqueeze(0)
+        return (x - 0.0) / 128.0, int(self.labels[i])
+
+
+def tutorial_epoch(splits, seed: int) -> float:
+    torch.manual_seed(seed)
+    model = create_model("lenet5")
+    optimizer = torch.optim.Adam(model.parameters())
+    train = torch.utils.data.DataLoader(
+        TutorialDataset(splits["train"].images, splits["train"].labels),
+        shuffle=True,
+        batch_size=100,
+    )
+    val = torch.utils.data.DataLoader(
+        TutorialDataset(splits["val"].images, splits["val"].labels), shuffle=True, batch_size=100
+    )
+    start = time.perf_counter()
+    model.train()
+    for x, y in train:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    correct = 0
+    for x, y in val:  # the tutorial evaluates with autograd on
+        correct += int((model(x).argmax(1) == y).sum())
+    return time.perf_counter() - start
+
+
+def mnistlab_epoch(splits, seed: int) -> float:
+    cfg = build_config("lenet5", epochs=1, seed=seed)
+    state = train_epochs(cfg, splits, torch.device("cpu"))
+    return state.train_seconds
+
+
+def speed(splits, repeats: int) -> list[str]:
+    mnistlab_epoch(splits, 99)  # warm-up: first-call allocations and kernel selection
+    ours, theirs = [], []
+    for r in range(repeats):  # interleaved, so a slow patch of the machine hits both
+        theirs.append(tutorial_epoch(splits, r))
+        ours.append(mnistlab_epoch(splits, r))
+        print(
+            f"  repeat {r}: tutorial pipeline {theirs[-1]:.1f} s, mnistlab {ours[-1]:.1f} s",
+            flush=True,
+        )
+    (t_mean, t_std), (o_mean, o_std) = mean_std(theirs), mean_std(ours)
+    return [
+        "| LeNet5, one epoch (55k train + 5k val) | seconds | ratio |",
+        "|---|---|---|",
+        f"| tutorial pipeline (per-sample DataLoader, batch 100) | {t_mean:.1f} ± {t_std:.1f} | 1 |",
+        f"| mnistlab (device-resident uint8, channels_last) | {o_mean:.1f} ± {o_std:.1f} | "
+        f"{o_mean / t_mean:.3f} ({t_mean / o_mean:.1f}x faster) |",
+    ]
+
+
+def accuracy(models, seeds, epochs, data_dir, work: Path) -> list[str]:
+    rows = [
+        "| model | normalization | tutorial prints (train set!) | mnistlab test acc, % "
+        "(mean ± std) | val acc, % | s/epoch | seeds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    runs = [(m, "mnist") for m in models] + ([("cnn", "tutorial")] if "cnn" in models else [])
+    for model, norm in runs:
+        tests, vals, secs = [], [], []
+        for seed in seeds:
+            cfg = build_config(model, epochs=epochs, seed=seed, normalization=norm)
+            meta = run_training(
+                cfg, work / f"{model}-{norm}-{seed}", data_dir=data_dir, device="cpu"
+            )
+            tests.append(meta["test_acc"])
+            vals.append(meta["val_acc"])
+            secs.append(meta["train_seconds"] / epochs)
+            print(
+                f"  {model} ({norm}) seed {seed}: test {100 * tests[-1]:.2f}%, "
+                f"{secs[-1]:.1f} s/epoch",
+                flush=True,
+            )
+        rows.append(
+            f"| {model} | {norm} | {TUTORIAL_PRINTED[model]:.2f} | {pct(tests)} | "
+            f"{pct(vals)} | {mean_std(secs)[0]:.1f} | {','.join(map(str, seeds))} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--models", default="mlp,cnn,lenet5")
+    parser.add_argument("--speed-repeats", type=int, default=2)
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--work", default="runs/bench-tutorial")
+    parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    command = "python benchmarks/tutorial_models.py " + " ".join(sys.argv[1:])
+    print(header("cpu"), flush=True)
+    splits = load_splits("mnist", args.data_dir, download=False)
+    lines = [f"Command: `{command}`  ", header("cpu"), "", *speed(splits, args.speed_repeats)]
+    if not args.skip_accuracy:
+        lines += [
+            "",
+            f"{args.epochs} epochs, tutorial recipes (mlp: SGD lr 0.01; cnn, lenet5: "
+            "Adam lr 1e-3; batch 100), real test set:",
+            "",
+            *accuracy(args.models.split(","), seeds, args.epochs, args.data_dir, Path(args.work)),
+        ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        update_section("tutorial_models", text)
+
+
+if __name__ == "__main__":
+    main()

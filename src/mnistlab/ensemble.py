@@ -1,0 +1,109 @@
+"""Ensembles: members' softmax outputs averaged; saved as a self-contained folder that every
+command accepts like a single model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mnistlab.errors import CheckpointError, MnistlabError
+from mnistlab.system import now_iso, versions
+from mnistlab.train import checkpoint
+
+
+class Ensemble(nn.Module):
+    """Returns log(mean softmax), so argmax and softmax downstream see the averaged
+    probabilities."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([m(x).float().softmax(1) for m in self.members]).mean(0)
+        return probs.clamp_min(1e-12).log()
+
+
+def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[dict[str, Any]]]:
+    """Load member folders and check that they can be averaged."""
+    if not folders:
+        raise MnistlabError("an ensemble needs at least one member folder")
+    models, metas = [], []
+    for folder in folders:
+        model, meta = checkpoint.load_model(folder)
+        models.append(model)
+        metas.append({**meta, "source": str(folder)})
+    for key in ("normalization", "dataset"):
+        values = {m.get(key, "mnist") for m in metas}
+        if len(values) > 1:
+            raise MnistlabError(
+                f"members differ in {key} ({', '.join(sorted(values))}); an "
+                "ensemble averages models trained on the same inputs"
+            )
+    return models, metas
+
+
+def save_ensemble(
+    out: Path,
+    folders: list[str | Path],
+    metas: list[dict[str, Any]],
+    val_acc: float | None,
+    test_acc: float | None,
+) -> Path:
+    """Copy the members' weights into out/members/<i>/ and write out/model.json."""
+    if out.exists() and any(out.iterdir()):
+        raise MnistlabError(f"--out {out}: folder is not empty; choose a new folder")
+    members = []
+    for i, (folder, meta) in enumerate(zip(folders, metas, strict=True)):
+        target = out / "members" / str(i)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (checkpoint.WEIGHTS, checkpoint.META):
+            shutil.copy2(Path(folder) / name, target / name)
+        members.append(
+            {
+                "path": f"members/{i}",
+                "model": meta["model"],
+                "seed": meta.get("seed"),
+                "test_acc": meta.get("test_acc"),
+                "val_acc": meta.get("val_acc"),
+                "source": str(folder),
+            }
+        )
+    checkpoint.save_meta(
+        out,
+        {
+            "kind": "ensemble",
+            "model": "ensemble",
+            "config": {"members": len(members)},
+            "normalization": metas[0]["normalization"],
+            "dataset": metas[0].get("dataset", "mnist"),
+            "members": members,
+            "val_acc": val_acc,
+            "test_acc": test_acc,
+            "seed": [m["seed"] for m in members],
+            "versions": versions(),
+            "date": now_iso(),
+        },
+    )
+    return out
+
+
+def load_ensemble(folder: Path, meta: dict[str, Any]) -> Ensemble:
+    members = meta.get("members")
+    if not isinstance(members, list) or not members:
+        raise CheckpointError(f"{folder / checkpoint.META}: an ensemble without members")
+    models = []
+    for member in members:
+        path = (folder / str(member.get("path", ""))).resolve()
+        if folder.resolve() not in path.parents:
+            raise CheckpointError(
+                f"{folder / checkpoint.META}: member path {member.get('path')!r}"
+                " leaves the ensemble folder"
+            )
+        model, _ = checkpoint.load_model(path)
+        models.append(model)
+    return Ensemble(models).eval()

@@ -1,0 +1,115 @@
+"""Models for accuracy and for speed (BatchNorm + ReLU convolutional networks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mnistlab.models.registry import register_model
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int = 3) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+@dataclass
+class ConvNetConfig:
+    widths: tuple[int, ...] = (32, 64, 128)  # channels of each stage; a stage halves the size
+    depth: int = 2  # 3x3 conv-BN-ReLU layers per stage
+    dropout: float = 0.0  # before the classifier
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(self.widths)
+
+
+@register_model(
+    "convnet",
+    ConvNetConfig,
+    recipe=dict(
+        optimizer="adamw",
+        lr=2e-3,
+        batch_size=128,
+        epochs=10,
+        schedule="onecycle",
+        warmup=0.2,
+        weight_decay=5e-4,
+    ),
+    description="VGG-style BatchNorm/ReLU CNN, configurable width and depth",
+)
+class ConvNet(nn.Module):
+    """Stages of 3x3 conv-BN-ReLU, each followed by a 2x2 max-pool: 28 -> 14 -> 7 -> 3."""
+
+    def __init__(self, config: ConvNetConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for width in config.widths:
+            for _ in range(config.depth):
+                layers += conv_bn(c_in, width)
+                c_in = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)  # (B, widths[-1], 3, 3) for three stages
+        self.head = nn.Sequential(
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(config.dropout), nn.Linear(c_in, 10)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@dataclass
+class TinyNetConfig:
+    c1: int = 24  # channels of the first 5x5 conv
+    c2: int = 32  # channels of the second 3x3 conv
+    hidden: int = 256
+    batchnorm: bool = False
+
+
+@register_model(
+    "tinynet",
+    TinyNetConfig,
+    recipe=dict(
+        optimizer="adam",
+        lr=0.01,
+        betas=(0.7, 0.9),
+        batch_size=256,
+        epochs=1,
+        schedule="onecycle",
+        warmup=0.2,
+    ),
+    description="two small convs and one hidden layer: built for time-to-99%",
+)
+class TinyNet(nn.Module):
+    """Conv5x5(c1)-MaxPool2-ReLU-Conv3x3(c2)-MaxPool2-ReLU-FC(hidden)-ReLU-FC(10).
+
+    With the defaults this is the shape of the fastest published MNIST trainer; the widths are
+    configurable because on a CPU the cost is the convolutions' MACs per image.
+    """
+
+    def __init__(self, config: TinyNetConfig):
+        super().__init__()
+        norm1 = nn.BatchNorm2d(config.c1) if config.batchnorm else nn.Identity()
+        norm2 = nn.BatchNorm2d(config.c2) if config.batchnorm else nn.Identity()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, config.c1, 5),  # (B, c1, 24, 24)
+            nn.MaxPool2d(2),  # (B, c1, 12, 12)
+            norm1,
+            nn.ReLU(inplace=True),
+            nn.Conv2d(config.c1, config.c2, 3),  # (B, c2, 10, 10)
+            nn.MaxPool2d(2),  # (B, c2, 5, 5)
+            norm2,
+            nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(config.c2 * 25, config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.hidden, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,168 @@
+"""EMA of weights, ensembles, test-time augmentation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from mnistlab.data.splits import Split
+from mnistlab.ensemble import Ensemble, load_members, save_ensemble
+from mnistlab.evaluate import predict_logits, shift_images
+from mnistlab.models import create_model
+from mnistlab.train import checkpoint
+from mnistlab.train.ema import make_ema
+
+
+def test_ema_equals_hand_computed_average():
+    model = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    decay = 0.9
+    ema = make_ema(model, decay)
+    expected = None
+    for value in (2.0, 4.0, -1.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        ema.update_parameters(model)
+        # the first update starts the average at the current weights
+        expected = value if expected is None else decay * expected + (1 - decay) * value
+    assert ema.module.weight[0, 0].item() == pytest.approx(expected, abs=1e-6)
+
+
+def _save_member(folder, seed):
+    torch.manual_seed(seed)
+    model = create_model("lenet5")
+    checkpoint.save_weights(folder, model)
+    checkpoint.save_meta(
+        folder,
+        {
+            "kind": "single",
+            "model": "lenet5",
+            "config": {},
+            "normalization": "mnist",
+            "dataset": "mnist",
+            "seed": seed,
+            "test_acc": 0.1,
+            "val_acc": 0.1,
+        },
+    )
+    return model.eval()
+
+
+def test_two_copies_predict_exactly_like_the_model(tmp_path):
+    model = _save_member(tmp_path / "a", 0)
+    models, _ = load_members([tmp_path / "a", tmp_path / "a"])
+    x = torch.randn(16, 1, 28, 28)
+    with torch.inference_mode():
+        single = model(x).softmax(1)
+        double = Ensemble(models)(x).softmax(1)
+    torch.testing.assert_close(double, single, atol=1e-6, rtol=1e-5)
+    assert torch.equal(double.argmax(1), single.argmax(1))
+
+
+def test_saved_ensemble_reloads(tmp_path):
+    _save_member(tmp_path / "a", 0)
+    _save_member(tmp_path / "b", 1)
+    models, metas = load_members([tmp_path / "a", tmp_path / "b"])
+    save_ensemble(tmp_path / "ens", [tmp_path / "a", tmp_path / "b"], metas, 0.5, 0.5)
+    loaded, meta = checkpoint.load_model(tmp_path / "ens")
+    assert meta["kind"] == "ensemble" and len(meta["members"]) == 2
+    split = Split(
+        torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (50,))
+    )
+    original = predict_logits(Ensemble(models), split, "mnist")
+    torch.testing.assert_close(predict_logits(loaded, split, "mnist"), original)
+
+
+def test_ensemble_member_path_cannot_escape(tmp_path):
+    _save_member(tmp_path / "a", 0)
+    _, metas = load_members([tmp_path / "a"])
+    save_ensemble(tmp_path / "ens", [tmp_path / "a"], metas, None, None)
+    meta = json.loads((tmp_path / "ens" / "model.json").read_text())
+    meta["members"][0]["path"] = "../a"
+    (tmp_path / "ens" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.CheckpointError, match="leaves the ensemble folder"):
+        checkpoint.load_model(tmp_path / "ens")
+
+
+def test_shift_images_moves_by_whole_pixels():
+    images = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    images[0, 5, 7] = 200
+    moved = shift_images(images, 1, -1)
+    assert moved[0, 6, 6] == 200 and int(moved.sum()) == 200
+
+
+@pytest.mark.slow
+def test_ensemble_cli_on_real_members(tmp_path, real_data_dir):
+    """Two real 1-epoch members: the ensemble's accuracy is reported once, and saved."""
+    for seed in (0, 1):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mnistlab",
+                "train",
+                "--model",
+                "mlp",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "500",
+                "--seed",
+                str(seed),
+                "--quiet",
+                "--device",
+                "cpu",
+                "--data-dir",
+                str(real_data_dir),
+                "--out",
+                str(tmp_path / f"m{seed}"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnistlab",
+            "ensemble",
+            str(tmp_path / "m0"),
+            str(tmp_path / "m1"),
+            "--json",
+            "--out",
+            str(tmp_path / "ens"),
+            "--device",
+            "cpu",
+            "--data-dir",
+            str(real_data_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(result.stdout)
+    assert 0.8 < report["accuracy"] <= 1
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnistlab",
+            "eval",
+            str(tmp_path / "ens"),
+            "--json",
+            "--device",
+            "cpu",
+            "--data-dir",
+            str(real_data_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(evaluated.stdout)["accuracy"] == report["accuracy"]

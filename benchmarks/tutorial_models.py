@@ -25,7 +25,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import mean_std, pct, update_section  # noqa: E402
-
 from mnistlab.data.splits import load_splits  # noqa: E402
 from mnistlab.models import create_model  # noqa: E402
 from mnistlab.system import header  # noqa: E402
@@ -97,7 +96,8 @@ def speed(splits, repeats: int) -> list[str]:
     return [
         "| LeNet5, one epoch (55k train + 5k val) | seconds | ratio |",
         "|---|---|---|",
-        f"| tutorial pipeline (per-sample DataLoader, batch 100) | {t_mean:.1f} ± {t_std:.1f} | 1 |",
+        f"| tutorial pipeline (per-sample DataLoader, batch 100) | {t_mean:.1f} ± {t_std:.1f} "
+        "| 1 |",
         f"| mnistlab (device-resident uint8, channels_last) | {o_mean:.1f} ± {o_std:.1f} | "
         f"{o_mean / t_mean:.3f} ({t_mean / o_mean:.1f}x faster) |",
     ]

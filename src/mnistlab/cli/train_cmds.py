@@ -129,10 +129,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def _train_config(args: argparse.Namespace):
+    from mnistlab.system import resolve_device
     from mnistlab.train.config import build_config
     from mnistlab.train.recipes import get_recipe
-
-    from mnistlab.system import resolve_device
 
     device_type = resolve_device(args.device).type
     recipe = get_recipe(args.recipe, device_type) if args.recipe else {}

@@ -1,0 +1,244 @@
+"""Load test of `mnistlab serve`: many concurrent clients posting digit images to /api/predict.
+
+Starts the real server (`python -m mnistlab serve MODEL`, uvicorn, one process) on 127.0.0.1,
+then 32 clients (asyncio, one keep-alive connection each) send 2,000 requests. Each request is
+what the drawing page sends: JSON {"image": "data:image/png;base64,..."} of a 280x280 canvas
+with a dark digit on white (MNIST test digits, scaled up). Reports throughput, latency
+percentiles, errors (must be 0) and how many answers were the right digit.
+
+The clients run on the same machine as the server and compete with it for the CPU: the
+numbers are what one machine does end to end, not the server alone.
+
+    python benchmarks/serve_load.py runs/lenet5 --requests 2000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="run folder made by `mnistlab train`")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=64, help="untimed requests first")
+    parser.add_argument("--images", type=int, default=200, help="distinct test digits to cycle")
+    parser.add_argument("--data-dir", default=os.environ.get("MNISTLAB_DATA_DIR", DEFAULT_DATA))
+    parser.add_argument(
+        "--write-results",
+        action="store_true",
+        help="also rewrite this benchmark's section of docs/RESULTS.md",
+    )
+    return parser.parse_args()
+
+
+def canvas_payloads(data_dir: str, n: int) -> tuple[list[bytes], list[int]]:
+    """JSON bodies like the page's: a 280x280 PNG, dark digit on white."""
+    import json
+
+    from PIL import Image
+
+    from mnistlab.data import load_splits
+
+    test = load_splits("mnist", data_dir, download=False)["test"]
+    bodies, labels = [], []
+    for image, label in zip(test.images[:n].numpy(), test.labels[:n].tolist(), strict=True):
+        canvas = Image.new("L", (280, 280), 255)
+        canvas.paste(Image.fromarray(255 - image).resize((200, 200), Image.BILINEAR), (40, 40))
+        buffer = io.BytesIO()
+        canvas.save(buffer, "PNG")
+        url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        bodies.append(json.dumps({"image": url}).encode())
+        labels.append(label)
+    return bodies, labels
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: str, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "mnistlab", "serve", model, "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("server did not start within 60 s")
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: about 0.2 ms of CPU per request where httpx takes
+    8 ms, so the clients leave the shared cores to the server being measured."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        length, close = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+            elif name.strip().lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        payload = await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return int(status_line.split()[1]), payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def load(
+    port: int, bodies: list[bytes], labels: list[int], total: int, concurrency: int
+) -> tuple[list[float], int, int, float]:
+    """(latencies in s, errors, correct digits, wall seconds) for `total` requests."""
+    import json
+
+    latencies: list[float] = []
+    errors = correct = 0
+    counter = iter(range(total))
+
+    async def client() -> None:
+        nonlocal errors, correct
+        connection = Connection("127.0.0.1", port)
+        for i in counter:
+            k = i % len(bodies)
+            start = time.perf_counter()
+            try:
+                status, payload = await connection.post("/api/predict", bodies[k])
+                digit = json.loads(payload).get("digit") if status == 200 else None
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                connection.close()
+                status, digit = 0, None
+            latencies.append(time.perf_counter() - start)
+            errors += status != 200
+            correct += digit == labels[k]
+        connection.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, errors, correct, time.perf_counter() - start
+
+
+def header() -> str:
+    import fastapi
+    import torch
+    import uvicorn
+
+    from mnistlab import __version__
+    from mnistlab.system import cpu_model, now_iso
+
+    return (
+        f"hardware: {cpu_model()}, {os.cpu_count()} cores (server and clients share them)\n"
+        f"versions: mnistlab {__version__}, python {platform.python_version()}, torch "
+        f"{torch.__version__}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}"
+        f"\ndate: {now_iso()}"
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> int:
+    args = parse_args()
+    bodies, labels = canvas_payloads(str(args.data_dir), args.images)
+    port = free_port()
+    server = start_server(args.model, port)
+    try:
+        asyncio.run(load(port, bodies, labels, args.warmup, args.concurrency))
+        server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+        latencies, errors, correct, wall = asyncio.run(
+            load(port, bodies, labels, args.requests, args.concurrency)
+        )
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ms = [1000 * v for v in latencies]
+    rows = [
+        ("requests", f"{len(latencies):,}"),
+        ("concurrent clients", str(args.concurrency)),
+        ("errors", str(errors)),
+        ("throughput", f"{len(latencies) / wall:.1f} requests/s"),
+        ("latency p50", f"{percentile(ms, 50):.1f} ms"),
+        ("latency p90", f"{percentile(ms, 90):.1f} ms"),
+        ("latency p99", f"{percentile(ms, 99):.1f} ms"),
+        ("latency mean", f"{statistics.fmean(ms):.1f} ms"),
+        ("right digit", f"{correct / len(latencies):.1%}"),
+        ("server CPU per request", f"{1000 * server_cpu / len(latencies):.1f} ms"),
+        ("client CPU per request", f"{1000 * client_cpu / len(latencies):.1f} ms"),
+    ]
+    table = "\n".join(["| serve_load | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+    body_kb = statistics.fmean(len(b) for b in bodies) / 1024
+    setup = (
+        f"`mnistlab serve {Path(args.model).name}` (uvicorn, 1 process) on 127.0.0.1; "
+        f"POST /api/predict with a 280x280 PNG canvas as base64 JSON ({body_kb:.1f} KiB), "
+        f"{args.warmup} warm-up requests first"
+    )
+    print(header())
+    print(setup)
+    print()
+    print(table)
+    if args.write_results:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _report import update_section
+
+        update_section(
+            "serve_load", f"### Web API under load\n\n{header()}\n\n{setup}\n\n{table}\n"
+        )
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

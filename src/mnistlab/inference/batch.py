@@ -1,0 +1,103 @@
+"""Predicting for many image files: one entry per file, a bad file never stops the others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mnistlab.errors import MnistlabError
+from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageError
+from mnistlab.inference.predictor import DEFAULT_TOP_K, Predictor
+from mnistlab.inference.preprocess import NoDigitError, preprocess
+
+BATCH = 256  # images per forward pass
+
+
+def image_extensions() -> set[str]:
+    """Every file extension Pillow can read here (.png, .jpg, .gif, .bmp, .webp, ...)."""
+    from PIL import Image
+
+    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files as given; a folder becomes its image files (by extension, sorted, not recursive)."""
+    extensions = image_extensions()
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(
+                p
+                for p in item.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
+            )
+            paths.extend(found or [item])  # an empty folder gets its own error entry
+        else:
+            paths.append(item)
+    if not paths:
+        raise MnistlabError("no images given")
+    return paths
+
+
+def predict_files(
+    predictor: Predictor,
+    inputs: Sequence[str | Path],
+    top_k: int = DEFAULT_TOP_K,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    preview_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per image with path, status ("ok", "no_digit", "unreadable"), digit, label,
+    confidence, top_k, probabilities, error and preview (the saved 28x28 PNG, if asked for)."""
+    entries: list[dict[str, Any]] = []
+    ready: list[tuple[dict[str, Any], Any]] = []  # (entry, 28x28 pixels) awaiting the model
+    for path in expand_inputs(inputs):
+        entry = {
+            "path": str(path),
+            "status": "ok",
+            "digit": None,
+            "label": None,
+            "confidence": None,
+            "top_k": [],
+            "probabilities": None,
+            "error": None,
+        }
+        entries.append(entry)
+        if path.is_dir():
+            entry.update(status="unreadable", error=f"{path}: folder holds no images")
+            continue
+        try:
+            ready.append((entry, preprocess(path, max_pixels=max_pixels).pixels))
+        except NoDigitError as exc:
+            entry.update(status="no_digit", error=str(exc))
+        except ImageError as exc:
+            entry.update(status="unreadable", error=str(exc))
+    for start in range(0, len(ready), BATCH):
+        chunk = ready[start : start + BATCH]
+        predictions = predictor.predict_pixels([pixels for _, pixels in chunk], top_k=top_k)
+        for (entry, _), prediction in zip(chunk, predictions, strict=True):
+            entry.update(prediction.to_dict())
+            entry["top_k"] = [{**t, "label": predictor.label(t["digit"])} for t in entry["top_k"]]
+    if preview_dir is not None:
+        _save_previews(ready, Path(preview_dir))
+    return entries
+
+
+def _save_previews(ready: list[tuple[dict[str, Any], Any]], folder: Path) -> None:
+    from PIL import Image
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        message = f"{folder}: cannot create the preview folder ({exc.strerror})"
+        raise MnistlabError(message) from None
+    used: set[str] = set()
+    for entry, pixels in ready:
+        stem = Path(entry["path"]).stem or "image"
+        name, n = f"{stem}.png", 1
+        while name in used:  # the same name from two folders
+            n += 1
+            name = f"{stem}-{n}.png"
+        used.add(name)
+        Image.fromarray(pixels).save(folder / name)
+        entry["preview"] = str(folder / name)

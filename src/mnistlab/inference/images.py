@@ -1,0 +1,116 @@
+"""Reading user images safely: size check before decoding, first frame, EXIF, alpha, grayscale.
+
+Pillow is imported lazily so that `import mnistlab` works without the `[image]` extra.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+
+# A 24-megapixel phone photo fits; a decompression bomb (a tiny file that decodes to gigabytes)
+# does not. Pillow's own guard only starts at 89M pixels and only warns below 179M.
+DEFAULT_MAX_PIXELS = 30_000_000
+# Images are reduced to this longer side before any analysis: a digit needs far fewer pixels,
+# and the work per image stays bounded however large the upload is.
+WORK_SIZE = 384
+
+ImageSource = str | Path | bytes | IO[bytes] | Any  # Any: a PIL.Image.Image
+
+
+class ImageError(MnistlabError):
+    """The input is not a readable image (unknown format, truncated, corrupt)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image's header announces more pixels than the limit allows."""
+
+
+def _pil():
+    try:
+        from PIL import Image, ImageOps
+    except ModuleNotFoundError:
+        raise MnistlabError("reading images needs Pillow: pip install 'mnistlab[image]'") from None
+    return Image, ImageOps
+
+
+def _describe(source: ImageSource) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "image"
+
+
+def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Decode the first frame of any Pillow-readable image, upright (EXIF orientation applied).
+
+    The pixel count is checked from the header, before any pixel data is decoded.
+    """
+    Image, ImageOps = _pil()
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(bytes(source))
+        try:
+            image = Image.open(source)  # lazy: reads the header only
+        except FileNotFoundError:
+            raise ImageError(f"{_describe(source)}: no such file") from None
+        except IsADirectoryError:
+            raise ImageError(f"{_describe(source)}: is a folder, not an image") from None
+        except Image.DecompressionBombError:
+            raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
+        except Exception as exc:  # UnidentifiedImageError and the decoders' assorted errors
+            message = f"{_describe(source)}: not a readable image ({_reason(exc)})"
+            raise ImageError(message) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{_describe(source)}: image is {width}x{height} = "
+            f"{width * height:,} pixels, over the limit of {max_pixels:,}"
+        )
+    if width == 0 or height == 0:
+        raise ImageError(f"{_describe(source)}: image has no pixels")
+    if image.format == "JPEG":
+        # Decode at 1/2, 1/4 or 1/8 scale when that still leaves WORK_SIZE pixels: much faster.
+        image.draft(image.mode, (WORK_SIZE, WORK_SIZE))
+    try:
+        image.load()  # the first frame of an animated GIF or WebP
+        return ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
+    except Exception as exc:  # truncated data, bad EXIF, broken palettes: all "unreadable"
+        raise ImageError(f"{_describe(source)}: cannot decode the image ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split("\n")[0]
+    # Pillow names the in-memory buffer in its message; the user only needs the gist.
+    if "cannot identify image file" in text:
+        return "unknown format"
+    return text[:120] or type(exc).__name__
+
+
+def to_gray(image) -> np.ndarray:
+    """A float32 (H, W) array in 0..1, 0 = black. Transparency is composited on white, or on
+    black when the visible content is itself white (white ink on a transparent canvas)."""
+    Image, _ = _pil()
+    mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if mode.startswith("I;16") else max(float(values.max()), 1.0)
+        return np.clip(values / top, 0.0, 1.0)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if not has_alpha:
+        if mode not in ("L", "RGB"):
+            image = image.convert("RGB")  # CMYK, YCbCr, P, 1, HSV, LAB...
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    alpha = rgba[..., 3]
+    luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as "L"
+    on_white = luma * alpha + (1.0 - alpha)
+    if np.ptp(on_white) < 0.1 and np.ptp(alpha) >= 0.1:
+        return luma * alpha  # the content vanished on white: it is light, so show it on black
+    return on_white

@@ -1,0 +1,189 @@
+// The drawing page: pointer events (mouse, pen and touch alike), debounced live prediction.
+"use strict";
+
+const DEBOUNCE_MS = 150;  // wait for a pause in drawing before asking the server
+const LINE_WIDTH = 22;    // on the 280 px canvas: strokes about as thick as MNIST's
+
+const canvas = document.getElementById("pad");
+const ctx = canvas.getContext("2d");
+const $ = (id) => document.getElementById(id);
+
+let drawing = false;
+let hasInk = false;
+let timer = null;
+let inFlight = false;
+let again = false;     // the drawing changed while a request was out: ask once more after it
+let generation = 0;    // bumped by Clear, so a late answer for an old drawing is dropped
+
+function resetCanvas() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = LINE_WIDTH;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+}
+
+function point(event) {
+  const rect = canvas.getBoundingClientRect();
+  return [(event.clientX - rect.left) * canvas.width / rect.width,
+          (event.clientY - rect.top) * canvas.height / rect.height];
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  canvas.setPointerCapture(event.pointerId);
+  drawing = true;
+  const [x, y] = point(event);
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x, y);  // a tap leaves a dot
+  ctx.stroke();
+  hasInk = true;
+  schedule();
+});
+
+canvas.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  // Coalesced events keep fast strokes smooth where the browser batches pointer moves.
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of (events.length ? events : [event])) {
+    const [x, y] = point(e);
+    ctx.lineTo(x, y);
+  }
+  ctx.stroke();
+  schedule();
+});
+
+function endStroke() {
+  if (!drawing) return;
+  drawing = false;
+  schedule();
+}
+canvas.addEventListener("pointerup", endStroke);
+canvas.addEventListener("pointercancel", endStroke);
+
+function setBusy() {
+  document.body.dataset.busy = String(inFlight || timer !== null);
+}
+
+function schedule() {
+  if (timer !== null) clearTimeout(timer);
+  timer = setTimeout(() => { timer = null; predict(); }, DEBOUNCE_MS);
+  setBusy();
+}
+
+async function predict() {
+  if (!hasInk) { setBusy(); return; }
+  if (inFlight) { again = true; return; }
+  inFlight = true;
+  setBusy();
+  const mine = generation;
+  try {
+    const response = await fetch("/api/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image: canvas.toDataURL("image/png") }),
+    });
+    const body = await response.json();
+    if (mine !== generation) return;
+    if (!response.ok) showError(body.message || response.statusText);
+    else show(body);
+  } catch (error) {
+    if (mine === generation) showError("cannot reach the server (" + error.message + ")");
+  } finally {
+    inFlight = false;
+    if (again) { again = false; predict(); }
+    setBusy();
+  }
+}
+
+function show(result) {
+  const status = $("status");
+  status.classList.remove("error");
+  if (result.digit === null) {
+    $("digit").textContent = "?";
+    $("confidence").textContent = "";
+    status.textContent = result.message || "no digit found";
+    drawBars(null, null);
+    $("preview").hidden = true;
+    return;
+  }
+  $("digit").textContent = result.label;
+  $("confidence").textContent = (100 * result.confidence).toFixed(1) + "% sure";
+  status.textContent = "";
+  drawBars(result.probabilities, result.digit);
+  $("preview").src = "data:image/png;base64," + result.preview_png_base64;
+  $("preview").hidden = false;
+}
+
+function showError(message) {
+  $("status").textContent = message;
+  $("status").classList.add("error");
+}
+
+function drawBars(probabilities, best) {
+  for (let d = 0; d < 10; d++) {
+    const row = $("bar-" + d);
+    const p = probabilities ? probabilities[d] : 0;
+    row.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
+    row.querySelector(".pct").textContent = probabilities ? (100 * p).toFixed(1) + "%" : "";
+    row.classList.toggle("top", d === best);
+  }
+}
+
+function buildBars(labels) {
+  const list = $("bars");
+  list.replaceChildren();
+  labels.forEach((label, d) => {
+    const row = document.createElement("li");
+    row.id = "bar-" + d;
+    const name = document.createElement("span");
+    name.textContent = label;
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    track.append(fill);
+    const pct = document.createElement("span");
+    pct.className = "pct";
+    row.append(name, track, pct);
+    list.append(row);
+  });
+}
+
+function clearAll() {
+  generation += 1;
+  if (timer !== null) { clearTimeout(timer); timer = null; }
+  again = false;
+  hasInk = false;
+  resetCanvas();
+  $("digit").innerHTML = "&nbsp;";
+  $("confidence").textContent = "";
+  $("status").classList.remove("error");
+  $("status").textContent = "Draw in the box; the prediction follows as you draw.";
+  $("preview").hidden = true;
+  drawBars(null, null);
+  setBusy();
+}
+
+$("clear").addEventListener("click", clearAll);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") clearAll();
+});
+
+async function loadModel() {
+  try {
+    const info = await (await fetch("/api/model")).json();
+    const acc = typeof info.test_acc === "number"
+      ? ", test accuracy " + (100 * info.test_acc).toFixed(2) + "%" : "";
+    $("model-info").textContent = "model: " + info.model + acc;
+    if (Array.isArray(info.classes) && info.classes.length === 10) buildBars(info.classes);
+  } catch (error) {
+    $("model-info").textContent = "model information unavailable";
+  }
+}
+
+buildBars(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+clearAll();
+loadModel();

@@ -1,0 +1,233 @@
+"""MNIST-style preprocessing: formats, polarity, noise, placement, blank images, limits."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnistlab.data.splits import load_splits
+from mnistlab.inference import (
+    ImageError,
+    ImageTooLargeError,
+    NoDigitError,
+    pixels_from_values,
+    preprocess,
+    preprocess_array,
+)
+
+
+def seven(size=(300, 240), ink=0, paper=255, width=18, mode="L") -> Image.Image:
+    """A hand-drawn-looking 7, dark on light, off-centre in a larger canvas."""
+    image = Image.new(mode, size, paper)
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 40), (150, 40), (95, 200)], fill=ink, width=width, joint="curve")
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def close(a: np.ndarray, b: np.ndarray, mean_tol: float = 6.0) -> bool:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean()) <= mean_tol
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return preprocess(seven()).pixels
+
+
+def test_output_is_mnist_form(reference):
+    assert reference.shape == (28, 28) and reference.dtype == np.uint8
+    rows, cols = np.nonzero(reference)
+    # longer side 20 px (anti-aliasing may add a faint pixel), centre of mass near (14, 14)
+    assert 19 <= rows.max() - rows.min() + 1 <= 21
+    assert cols.max() - cols.min() + 1 < 20  # the 7 is taller than wide: aspect kept
+    weights = reference.astype(float)
+    cy = (weights.sum(1) * np.arange(28)).sum() / weights.sum()
+    cx = (weights.sum(0) * np.arange(28)).sum() / weights.sum()
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    assert reference.max() == 255 and reference[0].max() == 0  # white ink, black border
+
+
+def test_polarity_white_on_black_equals_dark_on_light(reference):
+    result = preprocess(seven(ink=255, paper=0))
+    assert not result.inverted and preprocess(seven()).inverted
+    assert close(result.pixels, reference, 1.0)
+
+
+def test_position_and_scale_do_not_matter(reference):
+    big = Image.new("L", (1200, 900), 255)
+    big.paste(seven().resize((600, 480)), (550, 400))
+    assert close(preprocess(big).pixels, reference)
+
+
+def test_noise_and_specks_are_suppressed(reference):
+    rng = np.random.default_rng(0)
+    noisy = np.asarray(seven(), dtype=np.float32) * 0.8 + 30 + rng.normal(0, 10, (240, 300))
+    noisy[rng.integers(0, 240, 40), rng.integers(0, 300, 40)] = 0  # pepper specks = "ink"
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    result = preprocess(encode(image, "JPEG", quality=70))
+    assert close(result.pixels, reference, 8.0)
+    assert 40 <= result.bbox[0] <= 70 and 20 <= result.bbox[1] <= 45  # the specks did not count
+
+
+def test_uneven_lighting(reference):
+    ramp = np.linspace(120, 255, 300, dtype=np.float32)[None, :]  # a shadow across the page
+    shaded = np.asarray(seven(), dtype=np.float32) / 255 * ramp
+    result = preprocess(Image.fromarray(shaded.astype(np.uint8)))
+    assert close(result.pixels, reference, 8.0)
+
+
+@pytest.mark.parametrize("fill", [0, 255, 128])
+def test_blank_images_have_no_digit(fill):
+    with pytest.raises(NoDigitError, match="no digit"):
+        preprocess(Image.new("L", (200, 150), fill))
+
+
+def test_noise_alone_is_no_digit():
+    rng = np.random.default_rng(1)
+    noise = np.clip(rng.normal(200, 12, (240, 320)), 0, 255).astype(np.uint8)
+    with pytest.raises(NoDigitError):
+        preprocess(encode(Image.fromarray(noise), "JPEG", quality=80))
+
+
+def test_transparent_background_is_composited(reference):
+    dark_ink = seven(mode="LA", ink=(0, 255), paper=(0, 0)).convert("RGBA")
+    light_ink = seven(mode="LA", ink=(255, 255), paper=(255, 0)).convert("RGBA")
+    for image in (dark_ink, light_ink):
+        assert close(preprocess(encode(image, "PNG")).pixels, reference, 1.0)
+
+
+def test_exif_orientation_is_honoured(reference):
+    stored = seven().transpose(Image.Transpose.ROTATE_90)  # the sensor's sideways pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    data = encode(stored.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes())
+    assert close(preprocess(data).pixels, reference, 4.0)
+    raw = preprocess(encode(stored.convert("RGB"), "JPEG", quality=95)).pixels
+    assert not close(raw, reference, 10.0)  # without the tag it really is sideways
+
+
+def test_gif_uses_first_frame(reference):
+    frames = [seven().convert("P"), Image.new("P", (300, 240), 255)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert close(preprocess(data).pixels, reference, 1.0)
+
+
+@pytest.mark.parametrize(
+    "fmt,mode",
+    [
+        ("PNG", "P"),
+        ("PNG", "1"),
+        ("PNG", "I;16"),
+        ("BMP", "RGB"),
+        ("WEBP", "RGB"),
+        ("JPEG", "CMYK"),
+        ("TIFF", "RGBA"),
+    ],
+)
+def test_formats_and_modes(reference, fmt, mode):
+    image = seven()
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image, dtype=np.uint16) * 257)
+    else:
+        image = image.convert(mode)
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    assert close(preprocess(encode(image, fmt, **options)).pixels, reference, 6.0)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming width x height, with a tiny IDAT."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [6_000, 100_000])
+def test_pixel_limit_is_checked_before_decoding(side):
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLargeError, match="too large|over the limit"):
+        preprocess(png_header_only(side, side))
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(ImageTooLargeError):
+        preprocess(seven(), max_pixels=1000)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, world", encode(seven(), "PNG")[:200]])
+def test_unreadable_input(data):
+    with pytest.raises(ImageError):
+        preprocess(data)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        preprocess(tmp_path / "nope.png")
+
+
+def test_pixels_from_values():
+    digit = np.zeros(784)
+    digit[300:320] = 200
+    assert pixels_from_values(digit.tolist()).shape == (28, 28)
+    assert pixels_from_values(digit / 255).max() == 200  # 0..1 input is scaled
+    with pytest.raises(ImageError, match="784"):
+        pixels_from_values([0] * 783)
+    with pytest.raises(ImageError, match="between 0 and 255"):
+        pixels_from_values([300] * 784)
+    with pytest.raises(ImageError):
+        pixels_from_values(["a"] * 784)
+    with pytest.raises(NoDigitError):
+        pixels_from_values([0] * 784)
+
+
+@pytest.fixture(scope="module")
+def mnist_test(real_data_dir):
+    return load_splits("mnist", real_data_dir, download=False)["test"]
+
+
+def test_mnist_digits_pass_through_nearly_unchanged(mnist_test):
+    images = mnist_test.images[:200].numpy()
+    diffs = [np.abs(preprocess_array(x / 255.0).pixels.astype(int) - x).mean() for x in images]
+    assert np.mean(diffs) < 1.0, np.mean(diffs)
+
+
+def smooth_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation after a 3x3 blur: a half-pixel shift of the centre of mass (rounding) barely
+    counts, a different shape or size does."""
+
+    def blur(x):
+        padded = np.pad(x.astype(float), 1)
+        return sum(padded[i : i + 28, j : j + 28] for i in range(3) for j in range(3))
+
+    return float(np.corrcoef(blur(a).ravel(), blur(b).ravel())[0, 1])
+
+
+def test_mnist_digit_dark_on_light_offset_and_scaled(mnist_test):
+    rng = np.random.default_rng(2)
+    scores = []
+    for original in mnist_test.images[:20].numpy():
+        size = int(rng.integers(80, 240))
+        digit = Image.fromarray(255 - original).resize((size, size), Image.BILINEAR)
+        canvas = Image.new("L", (640, 480), 255)
+        canvas.paste(digit, (int(rng.integers(0, 640 - size)), int(rng.integers(0, 480 - size))))
+        result = preprocess(encode(canvas, "PNG")).pixels
+        scores.append(smooth_correlation(result, original))
+        assert 0.8 < result.sum() / original.sum() < 1.2  # same amount of ink
+    assert min(scores) > 0.85 and np.mean(scores) > 0.93, scores

@@ -30,16 +30,30 @@ def cache_root() -> Path:
 
 
 def search_roots(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[Path]:
-    """The roots to look in, in priority order. An explicit folder must exist."""
-    chosen = data_dir if data_dir is not None else os.environ.get("MNISTLAB_DATA_DIR") or None
-    if chosen is not None:
-        root = Path(chosen).expanduser()
-        if not root.is_dir():
-            source = "--data-dir" if data_dir is not None else "MNISTLAB_DATA_DIR"
-            raise DataError(f"data folder {root} ({source}) does not exist; create it or point "
-                            "to the folder that holds the MNIST files")
-        return [root]
-    return [cache_root() / spec.name, *(Path(d) for d in spec.system_dirs)]
+    """The roots to look in, in priority order. An explicit folder must exist.
+
+    `--data-dir` names the folder of one dataset. `$MNISTLAB_DATA_DIR` is a data root: MNIST's
+    files may sit at its top, any dataset's in `ROOT/<dataset>/` or torchvision's layout; for
+    other datasets the cache and system folders are searched after it.
+    """
+    if data_dir is not None:
+        return [_existing(data_dir, "--data-dir")]
+    fallbacks = [cache_root() / spec.name, *(Path(d) for d in spec.system_dirs)]
+    env = os.environ.get("MNISTLAB_DATA_DIR")
+    if env:
+        root = _existing(env, "MNISTLAB_DATA_DIR")
+        if spec.name == "mnist":
+            return [root]
+        return [root / spec.name, root / spec.torchvision_folder / "raw", *fallbacks]
+    return fallbacks
+
+
+def _existing(folder: str | Path, source: str) -> Path:
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data folder {root} ({source}) does not exist; create it or point "
+                        "to the folder that holds the MNIST files")
+    return root
 
 
 def download_root(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:

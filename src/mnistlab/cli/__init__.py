@@ -8,11 +8,11 @@ from __future__ import annotations
 import sys
 
 from mnistlab import __version__
-from mnistlab.cli import data_cmds, ensemble_cmds, predict_cmds, train_cmds
+from mnistlab.cli import bench_cmds, data_cmds, ensemble_cmds, predict_cmds, train_cmds
 from mnistlab.cli.common import Parser
 from mnistlab.errors import MnistlabError
 
-COMMAND_MODULES = [data_cmds, train_cmds, ensemble_cmds, predict_cmds]
+COMMAND_MODULES = [data_cmds, train_cmds, ensemble_cmds, predict_cmds, bench_cmds]
 
 
 def build_parser() -> Parser:

@@ -1,0 +1,215 @@
+"""Peer MNIST trainers, re-implemented from their published recipes, for side-by-side timing.
+
+Each runner trains one seed and returns (seconds per epoch boundary, test accuracy per epoch),
+timing everything its recipe does per epoch, after the data is loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.data.splits import Split
+from mnistlab.models import create_model
+from mnistlab.train.engine import synchronize
+
+
+@dataclass
+class PeerRun:
+    seconds: list[float]  # cumulative training time at the end of each epoch
+    accuracy: list[float]  # test accuracy after each epoch
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples mnist/main.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))  # (B, 64, 24, 24)
+        x = self.dropout1(F.max_pool2d(x, 2)).flatten(1)  # (B, 9216)
+        return self.fc2(self.dropout2(F.relu(self.fc1(x))))
+
+
+class TuomasoNet(nn.Module):
+    """tuomaso/train_mnist_fast, final step."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 24, 5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),  # (B, 24, 12, 12)
+            nn.Conv2d(24, 32, 3),
+            nn.MaxPool2d(2),
+            nn.ReLU(),  # (B, 32, 5, 5)
+            nn.Flatten(),
+            nn.Linear(800, 256),
+            nn.ReLU(),
+            nn.Linear(256, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PerSampleDataset(torch.utils.data.Dataset):
+    """Like torchvision's MNIST with ToTensor() + Normalize(mean, std): one image at a time."""
+
+    def __init__(self, split: Split, mean: float, std: float):
+        self.split, self.mean, self.std = split, mean, std
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        x = self.split.images[i].to(torch.float32).div(255).unsqueeze(0)
+        return (x - self.mean) / self.std, int(self.split.labels[i])
+
+
+@torch.no_grad()
+def _loader_accuracy(model: nn.Module, loader, device) -> float:
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += int((model(x).argmax(1) == y).sum())
+        total += len(y)
+    model.train()
+    return correct / total
+
+
+def run_examples(
+    train: Split,
+    test: Split,
+    seed: int,
+    device: torch.device,
+    epochs: int = 3,
+    max_steps: int | None = None,
+) -> PeerRun:
+    """Adadelta lr 1.0, StepLR gamma 0.7, batch 64, per-sample DataLoader, test every epoch."""
+    torch.manual_seed(seed)
+    model = ExamplesNet().to(device)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    train_loader = torch.utils.data.DataLoader(
+        PerSampleDataset(train, 0.1307, 0.3081), batch_size=64, shuffle=True
+    )
+    test_loader = torch.utils.data.DataLoader(
+        PerSampleDataset(test, 0.1307, 0.3081), batch_size=1000
+    )
+    return _epochs(
+        model,
+        optimizer,
+        scheduler,
+        train_loader,
+        test_loader,
+        device,
+        epochs,
+        max_steps,
+        F.cross_entropy,
+    )
+
+
+def run_tutorial_lenet5(
+    train: Split,
+    test: Split,
+    seed: int,
+    device: torch.device,
+    epochs: int = 10,
+    max_steps: int | None = None,
+) -> PeerRun:
+    """The tutorial: Adam lr 1e-3, batch 100, pixel/255/128, per-sample DataLoader."""
+    torch.manual_seed(seed)
+    model = create_model("lenet5").to(device)
+    optimizer = torch.optim.Adam(model.parameters())
+    train_loader = torch.utils.data.DataLoader(
+        PerSampleDataset(train, 0.0, 128.0), batch_size=100, shuffle=True
+    )
+    test_loader = torch.utils.data.DataLoader(
+        PerSampleDataset(test, 0.0, 128.0), batch_size=100, shuffle=True
+    )
+    return _epochs(
+        model,
+        optimizer,
+        None,
+        train_loader,
+        test_loader,
+        device,
+        epochs,
+        max_steps,
+        F.cross_entropy,
+    )
+
+
+def _epochs(
+    model,
+    optimizer,
+    scheduler,
+    train_loader,
+    test_loader,
+    device,
+    epochs,
+    max_steps,
+    loss_fn: Callable,
+) -> PeerRun:
+    seconds, accuracy, elapsed = [], [], 0.0
+    for _ in range(epochs):
+        synchronize(device)
+        start = time.perf_counter()
+        model.train()
+        for step, (x, y) in enumerate(train_loader):
+            if max_steps is not None and step >= max_steps:
+                break
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        acc = _loader_accuracy(model, test_loader, device)
+        synchronize(device)
+        elapsed += time.perf_counter() - start
+        seconds.append(elapsed)
+        accuracy.append(acc)
+    return PeerRun(seconds, accuracy)
+
+
+def run_tuomaso(
+    train: Split, test: Split, seed: int, device: torch.device, max_steps: int | None = None
+) -> PeerRun:
+    """Adam lr 0.01 betas (0.7, 0.9), OneCycleLR over one epoch, batch 256, data normalised
+    on the device beforehand, no evaluation during the epoch."""
+    torch.manual_seed(seed)
+    x_all = train.images.to(device).unsqueeze(1).float().div(255).sub(0.1307).div(0.3081)
+    y_all = train.labels.to(device)
+    model = TuomasoNet().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.7, 0.9))
+    batch = 256
+    steps = -(-len(y_all) // batch) if max_steps is None else max_steps
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=steps)
+    synchronize(device)
+    start = time.perf_counter()
+    order = torch.randperm(len(y_all), device=device)
+    for step in range(steps):
+        index = order[step * batch : (step + 1) * batch]
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_all[index]), y_all[index]).backward()
+        optimizer.step()
+        scheduler.step()
+    synchronize(device)
+    elapsed = time.perf_counter() - start
+    x_test = test.images.to(device).unsqueeze(1).float().div(255).sub(0.1307).div(0.3081)
+    with torch.no_grad():
+        model.eval()
+        acc = float((model(x_test).argmax(1) == test.labels.to(device)).float().mean())
+    return PeerRun([elapsed], [acc])

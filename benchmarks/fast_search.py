@@ -29,6 +29,8 @@ BASE = dict(optimizer="adam", lr=0.01, betas=(0.7, 0.9), batch_size=256, epochs=
 CANDIDATES = {
     "tuomaso-shape": {},
     "c16-h128": {"model_config": {"c1": 16, "c2": 32, "hidden": 128}},
+    "c16": {"model_config": {"c1": 16}},
+    "c16-c48-h128": {"model_config": {"c1": 16, "c2": 48, "hidden": 128}},
     "stride2": {"model_config": {"stride1": 2}},
     "stride2-wide": {"model_config": {"stride1": 2, "c1": 32, "c2": 48}},
     "stride2-bn": {"model_config": {"stride1": 2, "batchnorm": True}},

@@ -161,6 +161,7 @@ def _epochs(
     epochs,
     max_steps,
     loss_fn: Callable,
+    stop_at: float | None = 0.99,
 ) -> PeerRun:
     seconds, accuracy, elapsed = [], [], 0.0
     for _ in range(epochs):
@@ -181,6 +182,8 @@ def _epochs(
         elapsed += time.perf_counter() - start
         seconds.append(elapsed)
         accuracy.append(acc)
+        if stop_at is not None and acc >= stop_at:
+            break  # the time to the target is known; later epochs cannot change it
     return PeerRun(seconds, accuracy)
 
 

@@ -48,3 +48,18 @@ def real_data_dir() -> Path:
     if data_required():
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def trained_lenet5(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> Path:
+    """A lenet5 trained for one epoch (seed 0) through the CLI, once per session, shared by
+    every test folder. MNISTLAB_TEST_MODEL=<run folder> skips the training while iterating."""
+    if os.environ.get("MNISTLAB_TEST_MODEL"):
+        return Path(os.environ["MNISTLAB_TEST_MODEL"])
+    from mnistlab.cli import main
+
+    out = tmp_path_factory.getbasetemp() / "trained-lenet5"
+    args = ["train", "--model", "lenet5", "--epochs", "1", "--seed", "0", "--device", "cpu",
+            "--quiet", "--data-dir", str(real_data_dir), "--out", str(out)]
+    assert main(args) == 0, "training the shared test model failed"
+    return out

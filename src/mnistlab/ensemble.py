@@ -35,6 +35,8 @@ def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[dict[
     models, metas = [], []
     for folder in folders:
         model, meta = checkpoint.load_model(folder)
+        if meta.get("kind") == "ensemble":
+            raise MnistlabError(f"{folder} is itself an ensemble; list its members instead")
         models.append(model)
         metas.append({**meta, "source": str(folder)})
     for key in ("normalization", "dataset"):
@@ -55,8 +57,7 @@ def save_ensemble(
     test_acc: float | None,
 ) -> Path:
     """Copy the members' weights into out/members/<i>/ and write out/model.json."""
-    if out.exists() and any(out.iterdir()):
-        raise MnistlabError(f"--out {out}: folder is not empty; choose a new folder")
+    check_empty_out(out)
     members = []
     for i, (folder, meta) in enumerate(zip(folders, metas, strict=True)):
         target = out / "members" / str(i)
@@ -92,12 +93,46 @@ def save_ensemble(
     return out
 
 
+def check_empty_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MnistlabError(f"--out {out}: exists and is not an empty folder; choose a new one")
+
+
+def evaluate_ensemble(members: list[str], *, out: str | None = None, tta: bool = False,
+                      data_dir=None, mirrors=None, device: str = "auto") -> dict[str, Any]:
+    """Validation and test accuracy of the members' averaged softmax (test read once);
+    with `out`, the ensemble is saved as a folder that loads like a single model."""
+    from mnistlab.data.splits import load_splits
+    from mnistlab.evaluate import accuracy
+    from mnistlab.system import resolve_device
+
+    if out:
+        check_empty_out(Path(out))
+    models, metas = load_members(members)
+    dev = resolve_device(device)
+    model = Ensemble(models).to(dev).eval()
+    norm = metas[0]["normalization"]
+    splits = load_splits(metas[0].get("dataset", "mnist"), data_dir, mirrors=mirrors)
+    result = {"members": len(models), "val_acc": accuracy(model, splits["val"], norm, dev),
+              "accuracy": accuracy(model, splits["test"], norm, dev),
+              "member_test_acc": [m.get("test_acc") for m in metas]}
+    if tta:
+        result["accuracy_tta"] = accuracy(model, splits["test"], norm, dev, tta=True)
+    if out:
+        save_ensemble(Path(out), members, metas, result["val_acc"], result["accuracy"])
+        result["out"] = out
+    return result
+
+
 def load_ensemble(folder: Path, meta: dict[str, Any]) -> Ensemble:
     members = meta.get("members")
     if not isinstance(members, list) or not members:
         raise CheckpointError(f"{folder / checkpoint.META}: an ensemble without members")
     models = []
     for member in members:
+        if not isinstance(member, dict):
+            raise CheckpointError(f"{folder / checkpoint.META}: each member must be an object "
+                                  "with a path")
         path = (folder / str(member.get("path", ""))).resolve()
         if folder.resolve() not in path.parents:
             raise CheckpointError(

@@ -1,52 +1,15 @@
-"""Fixtures for the web tests: a trained lenet5 (as in tests/inference) and a live server.
-
-Set MNISTLAB_TEST_MODEL to an existing run folder to skip the training while iterating locally.
-"""
+"""Fixtures for the web tests: a live server (the trained lenet5 is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from mnistlab.cli import main
 from mnistlab.serve.run import bind_socket, make_server
-
-
-def train_lenet5_once(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """Train into the session's base temp folder unless an earlier fixture already did."""
-    if os.environ.get("MNISTLAB_TEST_MODEL"):
-        return Path(os.environ["MNISTLAB_TEST_MODEL"])
-    out = tmp_path_factory.getbasetemp() / "trained-lenet5"
-    if not (out / "model.json").is_file():
-        code = main(
-            [
-                "train",
-                "--model",
-                "lenet5",
-                "--epochs",
-                "1",
-                "--device",
-                "cpu",
-                "--quiet",
-                "--data-dir",
-                str(data_dir),
-                "--out",
-                str(out),
-            ]
-        )
-        assert code == 0, "training the test model failed"
-    return out
-
-
-@pytest.fixture(scope="session")
-def trained_lenet5(tmp_path_factory, real_data_dir) -> Path:
-    return train_lenet5_once(tmp_path_factory, real_data_dir)
 
 
 @contextlib.contextmanager

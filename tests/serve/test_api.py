@@ -287,3 +287,21 @@ def test_real_server_refuses_a_large_declared_body_without_reading_it(app, live_
             reply = reply.decode()
         assert reply.startswith("HTTP/1.1 413") and "body_too_large" in reply
         assert time.monotonic() - start < 2
+
+
+def test_real_server_cuts_a_client_that_stalls_mid_body(trained_lenet5, live_server):
+    """A client that announces 100 bytes, sends 10 and stops gets a 408, not a hung worker."""
+    app = create_app(trained_lenet5, read_timeout=0.5)
+    with live_server(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(
+                b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 100\r\n\r\n0123456789"
+            )
+            start = time.monotonic()
+            reply = b""
+            while chunk := conn.recv(4096):
+                reply += chunk
+        assert reply.decode().startswith("HTTP/1.1 408") and b"timeout" in reply
+        assert time.monotonic() - start < 5

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from mnistlab.data.augment import AugmentConfig, build_augment, random_affine
+from mnistlab.data.augment import (
+    AugmentConfig,
+    build_augment,
+    matrices_from_params,
+    random_affine,
+    warp,
+)
 
 
 def _images(n=8, seed=0):
@@ -30,20 +38,25 @@ def test_pure_translation_moves_a_known_pixel():
         assert cols.min() >= 12 - 3 - 1 and cols.max() <= 12 + 3 + 1
 
 
-def test_integer_translation_is_exact():
-    # translate=2 with a generator whose draws we replay: dx, dy in pixels, then the dot
-    # must land where they say.
+def test_integer_translation_moves_a_pixel_exactly():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 10, 12] = 1.0
-    from mnistlab.data import augment
-
-    theta = augment.affine_matrices(1, AugmentConfig(), 28, None, x.device)
-    theta[0, 0, 2] = -2 * 3 / 28  # output(x) = input(x - 3): content moves right by 3
-    theta[0, 1, 2] = -2 * -2 / 28  # and up by 2
-    grid = torch.nn.functional.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
-    out = torch.nn.functional.grid_sample(x, grid, align_corners=False)
+    zero = torch.zeros(1)
+    theta = matrices_from_params(zero, zero, torch.ones(1), torch.tensor([[3.0, -2.0]]), 28)
+    out = warp(x, theta)  # 3 px right, 2 px up
     assert out[0, 0].argmax().item() == 8 * 28 + 15
-    assert abs(out[0, 0, 8, 15].item() - 1.0) < 1e-5
+    assert abs(out[0, 0, 8, 15].item() - 1.0) < 1e-5 and abs(out.sum().item() - 1.0) < 1e-4
+
+
+def test_rotation_by_90_degrees_turns_the_image():
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 4:24, 13:15] = 1.0  # a vertical bar
+    zero = torch.zeros(1)
+    theta = matrices_from_params(
+        torch.tensor([math.pi / 2]), zero, torch.ones(1), torch.zeros(1, 2), 28
+    )
+    out = warp(x, theta)
+    torch.testing.assert_close(out, x.transpose(2, 3), atol=1e-4, rtol=0)  # now horizontal
 
 
 def test_each_image_gets_its_own_transform():

@@ -34,6 +34,24 @@ def test_ema_equals_hand_computed_average():
     assert ema.module.weight[0, 0].item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_batchnorm_refresh_gives_the_data_statistics():
+    from mnistlab.data.loader import DeviceLoader
+    from mnistlab.train.ema import refresh_batchnorm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3))
+    ema = make_ema(model, 0.5)
+    images = torch.randint(0, 256, (400, 28, 28), dtype=torch.uint8)
+    loader = DeviceLoader(Split(images, torch.zeros(400, dtype=torch.int64)), 100)
+    refresh_batchnorm(ema, loader)
+    bn = ema.module[1]
+    with torch.no_grad():
+        x = torch.cat([x for x, _ in DeviceLoader(Split(images, torch.zeros(400)), 400)])
+        features = ema.module[0](x).transpose(0, 1).flatten(1)  # (3, N * 26 * 26)
+    torch.testing.assert_close(bn.running_mean, features.mean(1), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(bn.running_var, features.var(1), atol=1e-4, rtol=1e-3)
+
+
 def _save_member(folder, seed):
     torch.manual_seed(seed)
     model = create_model("lenet5")

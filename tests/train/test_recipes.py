@@ -11,6 +11,7 @@ from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import count_correct
+from mnistlab.models import create_model
 from mnistlab.train.config import build_config
 from mnistlab.train.engine import train_epochs
 from mnistlab.train.recipes import RECIPES, get_recipe
@@ -18,10 +19,11 @@ from mnistlab.train.recipes import RECIPES, get_recipe
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 @pytest.mark.parametrize("device_type", ["cpu", "cuda"])
-def test_every_recipe_builds(name, device_type):
+def test_every_recipe_builds_a_working_model(name, device_type):
     recipe = get_recipe(name, device_type)
     cfg = build_config(recipe.get("model", "lenet5"), recipe)
-    assert cfg.epochs >= 1
+    model = create_model(cfg.model, **cfg.model_config)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_unknown_recipe_lists_known_ones():

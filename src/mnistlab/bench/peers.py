@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -88,67 +89,48 @@ def _loader_accuracy(model: nn.Module, loader, device) -> float:
     return correct / total
 
 
-def run_examples(
-    train: Split,
-    test: Split,
-    seed: int,
-    device: torch.device,
-    epochs: int = 3,
-    max_steps: int | None = None,
-) -> PeerRun:
-    """Adadelta lr 1.0, StepLR gamma 0.7, batch 64, per-sample DataLoader, test every epoch."""
-    torch.manual_seed(seed)
-    model = ExamplesNet().to(device)
-    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
-    train_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(train, 0.1307, 0.3081), batch_size=64, shuffle=True
-    )
-    test_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(test, 0.1307, 0.3081), batch_size=1000
-    )
-    return _epochs(
-        model,
-        optimizer,
-        scheduler,
-        train_loader,
-        test_loader,
-        device,
-        epochs,
-        max_steps,
-        F.cross_entropy,
-    )
+@dataclass(frozen=True)
+class LoaderRecipe:
+    """A peer that feeds a per-sample DataLoader and tests after every epoch."""
+
+    build_model: Callable[[], nn.Module]
+    build_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer]
+    build_scheduler: Callable[[torch.optim.Optimizer], Any] | None
+    batch_size: int
+    test_batch_size: int
+    mean: float
+    std: float
 
 
-def run_tutorial_lenet5(
-    train: Split,
-    test: Split,
-    seed: int,
-    device: torch.device,
-    epochs: int = 10,
-    max_steps: int | None = None,
-) -> PeerRun:
-    """The tutorial: Adam lr 1e-3, batch 100, pixel/255/128, per-sample DataLoader."""
+# pytorch/examples mnist/main.py: Adadelta lr 1.0, StepLR gamma 0.7, batch 64
+EXAMPLES = LoaderRecipe(
+    ExamplesNet,
+    lambda params: torch.optim.Adadelta(params, lr=1.0),
+    lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7),
+    batch_size=64, test_batch_size=1000, mean=0.1307, std=0.3081)
+
+# the tutorial: LeNet5, Adam lr 1e-3, batch 100, pixel/255/128
+TUTORIAL = LoaderRecipe(
+    lambda: create_model("lenet5"),
+    lambda params: torch.optim.Adam(params),
+    None,
+    batch_size=100, test_batch_size=100, mean=0.0, std=128.0)
+
+
+def run_loader_recipe(recipe: LoaderRecipe, train: Split, test: Split, seed: int,
+                      device: torch.device, epochs: int,
+                      max_steps: int | None = None) -> PeerRun:
     torch.manual_seed(seed)
-    model = create_model("lenet5").to(device)
-    optimizer = torch.optim.Adam(model.parameters())
+    model = recipe.build_model().to(device)
+    optimizer = recipe.build_optimizer(list(model.parameters()))
+    scheduler = recipe.build_scheduler(optimizer) if recipe.build_scheduler else None
     train_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(train, 0.0, 128.0), batch_size=100, shuffle=True
-    )
+        PerSampleDataset(train, recipe.mean, recipe.std), batch_size=recipe.batch_size,
+        shuffle=True)
     test_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(test, 0.0, 128.0), batch_size=100, shuffle=True
-    )
-    return _epochs(
-        model,
-        optimizer,
-        None,
-        train_loader,
-        test_loader,
-        device,
-        epochs,
-        max_steps,
-        F.cross_entropy,
-    )
+        PerSampleDataset(test, recipe.mean, recipe.std), batch_size=recipe.test_batch_size)
+    return _epochs(model, optimizer, scheduler, train_loader, test_loader, device, epochs,
+                   max_steps, F.cross_entropy)
 
 
 def _epochs(

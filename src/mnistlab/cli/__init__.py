@@ -8,11 +8,18 @@ from __future__ import annotations
 import sys
 
 from mnistlab import __version__
-from mnistlab.cli import bench_cmds, data_cmds, ensemble_cmds, predict_cmds, train_cmds
+from mnistlab.cli import (
+    bench_cmds,
+    data_cmds,
+    ensemble_cmds,
+    eval_cmds,
+    predict_cmds,
+    train_cmds,
+)
 from mnistlab.cli.common import Parser
 from mnistlab.errors import MnistlabError
 
-COMMAND_MODULES = [data_cmds, train_cmds, ensemble_cmds, predict_cmds, bench_cmds]
+COMMAND_MODULES = [data_cmds, train_cmds, eval_cmds, ensemble_cmds, predict_cmds, bench_cmds]
 
 
 def build_parser() -> Parser:
@@ -35,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mnistlab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mnistlab.cli.common import positive_int
+from mnistlab.cli.common import DEVICE_CHOICES, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time to 99%% test accuracy: mnistlab's fast recipe and its peers",
         description="Train the fast recipe and the peers in this process and print T@99.",
     )
-    speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    speed.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     speed.add_argument(
         "--seeds",
         type=positive_int,
@@ -51,7 +51,9 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from mnistlab.errors import MnistlabError
 
     wanted = tuple(p for p in args.peers.split(",") if p and p != "none")
-    unknown = set(wanted) - {"tuomaso", "examples", "tutorial"}
+    from mnistlab.bench.speed import PEERS
+
+    unknown = set(wanted) - set(PEERS)
     if unknown:
         raise MnistlabError(f"--peers: unknown peer(s) {', '.join(sorted(unknown))}")
     result = run_speed_bench(

@@ -7,6 +7,8 @@ import sys
 
 from mnistlab.data.datasets import DATASETS
 
+DEVICE_CHOICES = ["auto", "cpu", "cuda", "mps"]
+
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, not a usage block."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from mnistlab.cli.common import add_data_args, positive_float, positive_int
+from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, positive_float, positive_int
 from mnistlab.data.normalize import NORMALIZATIONS
+from mnistlab.errors import MnistlabError
 from mnistlab.models import list_models
 from mnistlab.train.config import OPTIMIZERS, SCHEDULES
 from mnistlab.train.recipes import RECIPES, list_recipes
@@ -53,30 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train on all 60,000 training images (no validation split)",
     )
     train.add_argument("--compile", action="store_true", default=None, help="torch.compile")
-    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     train.add_argument("--out", help="run folder to create (default: runs/<model>-<date>)")
     train.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
     add_data_args(train)
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("eval", help="evaluate a run folder on the test or val split")
-    evaluate.add_argument("run", help="run (or ensemble) folder")
-    evaluate.add_argument("--split", choices=["test", "val"], default="test")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument(
-        "--tta", action="store_true", help="test-time augmentation: average over one-pixel shifts"
-    )
-    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    add_data_args(evaluate)
-    evaluate.set_defaults(func=cmd_eval)
-
-    plot = sub.add_parser("plot", help="training curves, confusion matrix, misclassified digits")
-    plot.add_argument("run", help="run folder")
-    plot.add_argument("--out", help="folder for the PNG files (default: the run folder)")
-    plot.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    add_data_args(plot)
-    plot.set_defaults(func=cmd_plot)
 
 
 class ConsoleProgress:
@@ -111,8 +94,6 @@ class ConsoleProgress:
 
 
 def parse_seeds(text: str) -> list[int]:
-    from mnistlab.errors import MnistlabError
-
     seeds: list[int] = []
     try:
         for part in text.split(","):
@@ -135,6 +116,9 @@ def _train_config(args: argparse.Namespace):
 
     device_type = resolve_device(args.device).type
     recipe = get_recipe(args.recipe, device_type) if args.recipe else {}
+    if args.model and recipe.get("model") and args.model != recipe["model"]:
+        raise MnistlabError(f"--recipe {args.recipe} trains {recipe['model']}, not "
+                            f"{args.model}; drop --model or --recipe")
     model = args.model or recipe.get("model") or DEFAULT_MODEL
     return build_config(
         model,
@@ -163,175 +147,91 @@ def _print_result(meta: dict[str, Any]) -> None:
     )
 
 
+RESUME_KEEPS = ("resume", "quiet", "device", "data_dir", "mirrors", "dataset", "func", "command")
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """A resumed run continues with its recorded settings; other flags would be ignored."""
+    defaults = {"dataset": "mnist", "device": "auto"}
+    given = [k for k, v in vars(args).items()
+             if k not in RESUME_KEEPS and v not in (None, False, defaults.get(k))]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
+        raise MnistlabError(f"--resume continues a run with its recorded settings; remove "
+                            f"{flags}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from mnistlab.train import distributed
+
+    ctx, device = distributed.setup(args.device)
+    try:
+        return _train(args, ctx, device)
+    finally:
+        distributed.teardown()
+
+
+def _train(args: argparse.Namespace, ctx, device) -> int:
     from mnistlab.train.run import resume_config, run_training
 
+    quiet = args.quiet or not ctx.is_main  # under torchrun only rank 0 speaks
     if args.resume:
-        cfg = resume_config(args.resume)
-        progress = ConsoleProgress(cfg.epochs, args.quiet)
-        meta = run_training(
-            cfg,
-            args.resume,
-            data_dir=args.data_dir,
-            mirrors=args.mirrors,
-            device=args.device,
-            callbacks=progress,
-            resume=True,
-        )
-        _print_result(meta)
+        _check_resume_flags(args)
+        from mnistlab.train.distributed import main_first
+
+        cfg = main_first(ctx, lambda: resume_config(args.resume))  # rank 0 reads the folder
+        progress = ConsoleProgress(cfg.epochs, quiet)
+        meta = run_training(cfg, args.resume, data_dir=args.data_dir, mirrors=args.mirrors,
+                            device=device, callbacks=progress, resume=True, ctx=ctx)
+        if ctx.is_main:
+            _print_result(meta)
         return 0
     cfg = _train_config(args)
     if args.seeds:
-        return _train_seeds(args, cfg)
-    if not args.quiet:
-        print(
-            f"training {cfg.model}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
-            f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
-            f"{cfg.normalization}, seed {cfg.seed}",
-            flush=True,
-        )
-    meta = run_training(
-        cfg,
-        args.out,
-        data_dir=args.data_dir,
-        mirrors=args.mirrors,
-        device=args.device,
-        callbacks=ConsoleProgress(cfg.epochs, args.quiet),
-    )
-    _print_result(meta)
+        return _train_seeds(args, cfg, ctx, device)
+    if not quiet:
+        ranks = f" on {ctx.world_size} processes" if ctx.world_size > 1 else ""
+        print(f"training {cfg.model}{ranks}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
+              f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
+              f"{cfg.normalization}, seed {cfg.seed}", flush=True)
+    meta = run_training(cfg, args.out, data_dir=args.data_dir, mirrors=args.mirrors,
+                        device=device, callbacks=ConsoleProgress(cfg.epochs, quiet), ctx=ctx)
+    if ctx.is_main:
+        _print_result(meta)
     return 0
 
 
-def _train_seeds(args: argparse.Namespace, cfg) -> int:
+def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
+    """One model per seed, then their ensemble. Under torchrun the members are spread over the
+    ranks (rank r trains seeds r, r + N, ...), each member alone on its rank's device."""
     import dataclasses
 
+    from mnistlab.train import distributed
     from mnistlab.train.run import new_run_dir, run_training
 
-    base = Path(args.out) if args.out else new_run_dir(name=cfg.recipe or cfg.model)
-    results = []
     seeds = parse_seeds(args.seeds)
-    for seed in seeds:
+    base = Path(distributed.broadcast(ctx, str(Path(args.out) if args.out else
+                                               new_run_dir(name=cfg.recipe or cfg.model))))
+    for seed in seeds[ctx.rank::ctx.world_size]:
         member = dataclasses.replace(cfg, seed=seed)
         progress = ConsoleProgress(cfg.epochs, args.quiet, prefix=f"[seed {seed}] ")
-        meta = run_training(
-            member,
-            base / f"seed{seed}",
-            data_dir=args.data_dir,
-            mirrors=args.mirrors,
-            device=args.device,
-            callbacks=progress,
-        )
+        meta = run_training(member, base / f"seed{seed}", data_dir=args.data_dir,
+                            mirrors=args.mirrors, device=device, callbacks=progress)
         _print_result(meta)
-        results.append(meta["test_acc"])
+    distributed.barrier(ctx)
+    if not ctx.is_main:
+        return 0
+    from mnistlab.ensemble import evaluate_ensemble
+    from mnistlab.train.checkpoint import read_meta
+
+    results = [read_meta(base / f"seed{s}")["test_acc"] for s in seeds]
     mean = sum(results) / len(results)
     std = (sum((r - mean) ** 2 for r in results) / max(1, len(results) - 1)) ** 0.5
     print(f"{len(results)} seeds: test acc {100 * mean:.2f}% ± {100 * std:.2f} -> {base}")
     if len(results) > 1:
-        from mnistlab.cli.ensemble_cmds import evaluate_ensemble
-
-        ens = evaluate_ensemble(
-            [str(base / f"seed{s}") for s in seeds],
-            out=str(base / "ensemble"),
-            data_dir=args.data_dir,
-            mirrors=args.mirrors,
-            device=args.device,
-        )
-        print(
-            f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
-            f"{base / 'ensemble'}"
-        )
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from mnistlab.data.datasets import get_dataset
-    from mnistlab.data.splits import load_splits
-    from mnistlab.evaluate import predict_proba, report
-    from mnistlab.system import resolve_device
-    from mnistlab.train.checkpoint import load_model
-
-    model, meta = load_model(args.run)
-    device = resolve_device(args.device)
-    dataset = meta.get("dataset", args.dataset)
-    split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)[args.split]
-    probs = predict_proba(model.to(device), split, meta["normalization"], device, tta=args.tta)
-    result = report(probs.argmax(1), split.labels, list(get_dataset(dataset).classes))
-    if args.json:
-        print(
-            json.dumps(
-                {"run": str(args.run), "split": args.split, "tta": args.tta, **result.to_dict()}
-            )
-        )
-        return 0
-    print(
-        f"{args.run}: {meta['model']} on {dataset} {args.split}: accuracy "
-        f"{100 * result.accuracy:.2f}% ({result.errors} errors in {result.n})"
-    )
-    print("class  precision  recall     f1  support")
-    for row in result.per_class:
-        print(
-            f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
-            f"{row['f1']:.4f}  {row['support']:7d}"
-        )
-    print("confusion matrix (rows: true, columns: predicted)")
-    for row in result.confusion:
-        print(" ".join(f"{v:5d}" for v in row))
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    from mnistlab import plots
-    from mnistlab.data.datasets import get_dataset
-    from mnistlab.data.splits import load_splits
-    from mnistlab.errors import MnistlabError
-    from mnistlab.evaluate import predict_logits, report
-    from mnistlab.system import resolve_device
-    from mnistlab.train.checkpoint import load_model, read_metrics
-
-    model, meta = load_model(args.run)
-    out = Path(args.out) if args.out else Path(args.run)
-    if out.exists() and not out.is_dir():
-        raise MnistlabError(f"--out {out}: not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(args.device)
-    dataset = meta.get("dataset", args.dataset)
-    classes = list(get_dataset(dataset).classes)
-    written = []
-    metrics = read_metrics(args.run)
-    if metrics:
-        written.append(
-            plots.save_training_curves(
-                metrics, out / "curves.png", title=f"{meta['model']} (seed {meta['seed']})"
-            )
-        )
-    split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)["test"]
-    probs = predict_logits(model.to(device), split, meta["normalization"], device).softmax(1)
-    confidence, predicted = probs.max(1)
-    result = report(predicted, split.labels, classes)
-    import numpy as np
-
-    written.append(
-        plots.save_confusion_matrix(
-            np.array(result.confusion),
-            classes,
-            out / "confusion.png",
-            title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy",
-        )
-    )
-    wrong = (predicted != split.labels).nonzero().flatten()
-    wrong = wrong[confidence[wrong].argsort(descending=True)][:100]  # most confident first
-    written.append(
-        plots.save_error_gallery(
-            split.images[wrong].numpy(),
-            split.labels[wrong].tolist(),
-            predicted[wrong].tolist(),
-            confidence[wrong].tolist(),
-            out / "errors.png",
-            classes,
-            title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
-            "confident first): true→predicted",
-        )
-    )
-    for path in written:
-        print(f"wrote {path}")
+        ens = evaluate_ensemble([str(base / f"seed{s}") for s in seeds],
+                                out=str(base / "ensemble"), data_dir=args.data_dir,
+                                mirrors=args.mirrors, device=str(device))
+        print(f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
+              f"{base / 'ensemble'}")
     return 0

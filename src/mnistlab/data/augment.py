@@ -31,8 +31,7 @@ class AugmentConfig:
 def affine_matrices(
     n: int, cfg: AugmentConfig, size: int, generator: torch.Generator | None, device: torch.device
 ) -> torch.Tensor:
-    """Random (n, 2, 3) matrices mapping output to input coordinates, in affine_grid's
-    normalised [-1, 1] frame."""
+    """Random (n, 2, 3) matrices, one transform per image (see `matrices_from_params`)."""
 
     def uniform(limit: float) -> torch.Tensor:
         u = torch.rand(n, generator=generator, device=generator.device if generator else device)
@@ -41,38 +40,53 @@ def affine_matrices(
     angle = uniform(math.radians(cfg.rotate))
     shear = uniform(math.radians(cfg.shear))
     scale = 1 + uniform(cfg.scale)
-    shift = torch.stack([uniform(cfg.translate), uniform(cfg.translate)], 1) * (2 / size)
+    shift = torch.stack([uniform(cfg.translate), uniform(cfg.translate)], 1)
+    return matrices_from_params(angle, shear, scale, shift, size)
+
+
+def matrices_from_params(
+    angle: torch.Tensor, shear: torch.Tensor, scale: torch.Tensor, shift_px: torch.Tensor, size: int
+) -> torch.Tensor:
+    """(n, 2, 3) matrices for `affine_grid` (output -> input, normalised [-1, 1] frame) of the
+    forward map rotate(angle) @ shear @ scale, then a move by shift_px = (dx, dy) pixels
+    (dx > 0: right, dy > 0: down)."""
+    n = len(angle)
     cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
-    # forward map: rotate @ shear @ scale; the grid needs its inverse (output -> input)
-    a = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # (n, 2, 2)
-    a = a @ torch.stack(
-        [
-            torch.stack([torch.ones_like(tan), tan], 1),
-            torch.stack([torch.zeros_like(tan), torch.ones_like(tan)], 1),
-        ],
-        1,
-    )
-    a = a * scale.view(n, 1, 1)
-    inverse = torch.linalg.inv(a)
-    offset = -(inverse @ shift.unsqueeze(2))  # (n, 2, 1)
+    one, zero = torch.ones_like(tan), torch.zeros_like(tan)
+    rotate = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
+    shear_m = torch.stack([torch.stack([one, tan], 1), torch.stack([zero, one], 1)], 1)
+    forward = rotate @ shear_m * scale.view(n, 1, 1)  # (n, 2, 2)
+    inverse = torch.linalg.inv(forward)
+    offset = -(inverse @ (shift_px * (2 / size)).unsqueeze(2))  # (n, 2, 1)
     return torch.cat([inverse, offset], 2)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
+    """Resample (n, 1, h, w) images through affine matrices, plus an optional displacement
+    field (n, h, w, 2) in the grid's normalised units; outside the image is 0."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (n, h, w, 2)
+    if field is not None:
+        grid = grid + field
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.clamp_(0, 1)
 
 
 def random_affine(
     x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    n, _, h, w = x.shape
-    theta = affine_matrices(n, cfg, h, generator, x.device).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (n, h, w, 2)
+    n, _, h, _ = x.shape
+    theta = affine_matrices(n, cfg, h, generator, x.device)
+    field = None
     if cfg.elastic > 0:
         g = cfg.elastic_grid
         noise = torch.rand(
             n, 2, g, g, generator=generator, device=generator.device if generator else x.device
         ).to(x)
-        field = F.interpolate(noise * 2 - 1, size=(h, w), mode="bicubic", align_corners=False)
-        grid = grid + field.permute(0, 2, 3, 1) * (2 * cfg.elastic / h)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.clamp_(0, 1)
+        smooth = F.interpolate(
+            noise * 2 - 1, size=x.shape[-2:], mode="bicubic", align_corners=False
+        )  # (n, 2, h, w)
+        field = smooth.permute(0, 2, 3, 1) * (2 * cfg.elastic / h)
+    return warp(x, theta, field)
 
 
 def build_augment(

@@ -21,6 +21,7 @@ from mnistlab import __version__
 from mnistlab.data import store
 from mnistlab.data.datasets import DatasetSpec, FileSpec
 from mnistlab.errors import DataError, DownloadError
+from mnistlab.files import readable_mode
 
 USER_AGENT = f"mnistlab/{__version__} (+https://pypi.org/project/mnistlab/)"
 CHUNK = 1 << 16
@@ -80,6 +81,8 @@ def _describe(exc: BaseException) -> str:
         return "transfer cut short"
     if isinstance(exc, DataError):
         return str(exc).split(": ", 1)[-1].split(";")[0]
+    if isinstance(exc, ValueError):
+        return f"not a usable URL ({exc})"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -87,7 +90,7 @@ def _retryable(exc: BaseException) -> bool:
     # A 4xx will not change on a second try; network trouble and 5xx might.
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500
-    return not isinstance(exc, DataError)
+    return not isinstance(exc, (DataError, ValueError))
 
 
 def _temp_file(dest_dir: Path, name: str) -> Path:
@@ -96,7 +99,7 @@ def _temp_file(dest_dir: Path, name: str) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
         os.close(fd)
-        os.chmod(tmp_name, store.readable_mode())
+        os.chmod(tmp_name, readable_mode())
     except OSError as exc:
         raise DataError(f"{dest_dir}: cannot write downloads there ({exc.strerror}); pass "
                         "--data-dir with a writable folder") from None
@@ -119,7 +122,8 @@ def download_file(file: FileSpec, mirrors: list[str], dest_dir: Path, *, timeout
                 os.replace(tmp, final)
                 del content
                 return final
-            except (OSError, http.client.HTTPException, DataError) as exc:
+            except (OSError, ValueError, http.client.HTTPException, DataError) as exc:
+                # ValueError: a mirror URL urllib cannot use (no scheme, bad port)
                 tmp.unlink(missing_ok=True)
                 if attempt < retries and _retryable(exc):
                     continue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from mnistlab.data import idx
 from mnistlab.data.datasets import DatasetSpec, FileSpec
 from mnistlab.errors import DataError
+from mnistlab.files import write_bytes_atomic
 
 OFFLINE_HINT = ("copy the four files (plain or .gz) into a folder and pass --data-dir DIR or set "
                 "MNISTLAB_DATA_DIR")
@@ -33,8 +33,8 @@ def search_roots(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
     """The roots to look in, in priority order. An explicit folder must exist.
 
     `--data-dir` names the folder of one dataset. `$MNISTLAB_DATA_DIR` is a data root: MNIST's
-    files may sit at its top, any dataset's in `ROOT/<dataset>/` or torchvision's layout; for
-    other datasets the cache and system folders are searched after it.
+    files may sit at its top, any dataset's in `ROOT/<dataset>/` or torchvision's layout; the
+    cache and system folders are searched after it.
     """
     if data_dir is not None:
         return [_existing(data_dir, "--data-dir")]
@@ -43,7 +43,7 @@ def search_roots(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
     if env:
         root = _existing(env, "MNISTLAB_DATA_DIR")
         if spec.name == "mnist":
-            return [root]
+            return [root, *fallbacks]
         return [root / spec.name, root / spec.torchvision_folder / "raw", *fallbacks]
     return fallbacks
 
@@ -57,8 +57,16 @@ def _existing(folder: str | Path, source: str) -> Path:
 
 
 def download_root(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
-    """The folder that downloads go to: the chosen root, or the cache."""
-    return search_roots(spec, data_dir)[0]
+    """The folder that downloads go to: `--data-dir`, else $MNISTLAB_DATA_DIR when it is
+    writable, else the cache."""
+    roots = search_roots(spec, data_dir)
+    if data_dir is not None:
+        return roots[0]
+    for root in roots:
+        existing = next((p for p in (root, *root.parents) if p.exists()), root)
+        if os.access(existing, os.W_OK):
+            return root
+    return cache_root() / spec.name
 
 
 def candidate_paths(root: Path, spec: DatasetSpec, file: FileSpec) -> list[Path]:
@@ -89,12 +97,6 @@ def verify_bytes(content: bytes, file: FileSpec, path: Path | str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class VerifiedFile:
-    path: Path  # where the file was found
-    content: bytes  # uncompressed, checksum verified
-
-
 def _unpacked_cache_path(file: FileSpec) -> Path:
     # Content-addressed: the name carries the checksum the content must have.
     return cache_root() / "unpacked" / f"{file.name}-{file.md5}"
@@ -104,26 +106,6 @@ def _source_stamp(path: Path) -> str:
     """Identity of the .gz a cache entry was unpacked from: a changed file misses the cache."""
     stat = path.stat()
     return f"{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}\n"
-
-
-def readable_mode() -> int:
-    """0644 under the usual umask: mkstemp's 0600 would hide shared data from other users."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.chmod(tmp, readable_mode())
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_verified(path: Path, file: FileSpec) -> bytes:
@@ -155,8 +137,8 @@ def load_verified(path: Path, file: FileSpec) -> bytes:
     verify_bytes(content, file, path)
     if stamp is not None:
         try:
-            _write_atomic(cached, content)
-            _write_atomic(stamp_path, stamp.encode())
+            write_bytes_atomic(cached, content, durable=False)
+            write_bytes_atomic(stamp_path, stamp.encode(), durable=False)
         except OSError:
             pass  # a read-only cache only costs speed
     return content

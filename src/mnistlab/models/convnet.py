@@ -26,6 +26,9 @@ class ConvNetConfig:
 
     def __post_init__(self) -> None:
         self.widths = tuple(self.widths)
+        if not 1 <= len(self.widths) <= 4 or min(self.widths) < 1 or self.depth < 1:
+            # four 2x2 pools take 28 px to 1; a fifth would leave nothing
+            raise ValueError("convnet needs 1 to 4 positive widths and depth >= 1")
 
 
 @register_model(

@@ -57,16 +57,18 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_batch: int = DEFAULT_MAX_BATCH,
+    read_timeout: float = 30.0,
 ) -> FastAPI:
     """The app for a model folder (or a ready Predictor). Limits: request body bytes, decoded
-    image pixels (checked from the image header), and images per batch request."""
+    image pixels (checked from the image header), images per batch request, and seconds a
+    client may stall while sending its body."""
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
     app = FastAPI(
         title="mnistlab",
         version=__version__,
         description=f"Handwritten-digit recognition with `{predictor.name}`.",
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, read_timeout=read_timeout)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     limits = {"max_body_bytes": max_body_bytes, "max_pixels": max_pixels, "max_batch": max_batch}

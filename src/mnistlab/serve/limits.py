@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -35,9 +36,10 @@ class BodyLimitMiddleware:
     Content-Length, else while counting the chunks of a streamed body. A body within the limit is
     read here and replayed to the app, so the app never waits on a slow client past this point."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout  # seconds between chunks before a stalled client is cut
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -55,7 +57,13 @@ class BodyLimitMiddleware:
                 return
         chunks, total = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except asyncio.TimeoutError:
+                await send_json_error(
+                    send, 408, "timeout", f"no request data for {self.read_timeout:g} s"
+                )
+                return
             if message["type"] == "http.disconnect":
                 return  # the client went away: nothing to answer
             chunk = message.get("body", b"")

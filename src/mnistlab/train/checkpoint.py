@@ -115,8 +115,10 @@ def load_weights(folder: Path) -> dict[str, torch.Tensor]:
 def build_from_meta(meta: dict[str, Any], where: Path) -> nn.Module:
     try:
         return create_model(meta["model"], **meta["config"])
-    except (MnistlabError, TypeError) as exc:
-        raise CheckpointError(f"{where / META}: cannot rebuild the model ({exc})") from None
+    except (MnistlabError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        # an edited config (a negative width, a string for a number) fails inside torch
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{where / META}: cannot rebuild the model ({first})") from None
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

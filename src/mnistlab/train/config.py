@@ -53,6 +53,12 @@ class TrainConfig:
             raise MnistlabError("epochs and batch size must be at least 1")
         if not self.lr > 0:
             raise MnistlabError(f"learning rate must be positive, got {self.lr}")
+        if self.weight_decay < 0 or self.momentum < 0:
+            raise MnistlabError("weight decay and momentum cannot be negative")
+        if not 0 <= self.label_smoothing < 1:
+            raise MnistlabError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise MnistlabError(f"EMA decay must be in (0, 1), got {self.ema_decay}")
         self.betas = tuple(self.betas)  # JSON gives a list back
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def refresh_batchnorm(ema: AveragedModel, train_loader: DeviceLoader) -> None:
     if not norms:
         return
     n = min(BN_REFRESH_IMAGES, len(train_loader.labels))
-    subset = Split(train_loader.images[:n].cpu(), train_loader.labels[:n].cpu())
+    subset = Split(train_loader.images[:n], train_loader.labels[:n])  # stays on the device
     loader = DeviceLoader(
         subset,
         500,

@@ -16,9 +16,10 @@ from torch import nn
 
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
-from mnistlab.evaluate import count_correct
+from mnistlab.evaluate import EVAL_BATCH, count_correct
 from mnistlab.models import create_model
 from mnistlab.train.config import TrainConfig
+from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.optim import build_optimizer, build_scheduler
 
 
@@ -111,11 +112,15 @@ def train_epochs(
     device: torch.device,
     callbacks: Callbacks | None = None,
     resume: dict[str, Any] | None = None,
-    rank: int = 0,
-    world_size: int = 1,
+    ctx: DistContext = SINGLE,
 ) -> TrainState:
-    """Train `cfg.epochs` epochs (from a resume state if given) and return the final state."""
+    """Train `cfg.epochs` epochs (from a resume state if given) and return the final state.
+
+    Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
+    are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
+    """
     callbacks = callbacks or Callbacks()
+    rank, world_size = ctx.rank, ctx.world_size
     train_loader = DeviceLoader(
         splits["train"],
         cfg.batch_size,
@@ -130,15 +135,24 @@ def train_epochs(
     )
     val_loader = DeviceLoader(
         splits["val"],
-        1000,
+        EVAL_BATCH,
         device=device,
         normalization=cfg.normalization,
         channels_last=cfg.channels_last,
+        rank=rank,
+        world_size=world_size,
     )
     state = build_state(cfg, device, len(train_loader))
     if resume is not None:
         state.load_resume_dict(resume)
-    forward = torch.compile(state.model) if cfg.compile else state.model
+    forward = state.model
+    if ctx.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        forward = DistributedDataParallel(state.model, device_ids=ids)
+    if cfg.compile:
+        forward = torch.compile(forward)
 
     for epoch in range(state.epoch, cfg.epochs):
         train_loader.set_epoch(epoch)
@@ -164,9 +178,10 @@ def train_epochs(
             refresh_batchnorm(state.ema, train_loader)
         val_acc = None
         if len(splits["val"]):
-            correct, total = count_correct(state.eval_model, val_loader)
+            counts = torch.tensor(count_correct(state.eval_model, val_loader), device=device)
+            correct, total = sum_over_ranks(ctx, counts).tolist()
             val_acc = correct / total
-        train_loss = float(loss_sum) / steps
+        train_loss = float(sum_over_ranks(ctx, loss_sum)) / (steps * world_size)
         synchronize(device)
         seconds = time.perf_counter() - start
         state.epoch = epoch + 1

@@ -13,46 +13,36 @@ from mnistlab.errors import MnistlabError
 
 AFFINE = {"rotate": 10.0, "scale": 0.1, "shear": 8.0, "translate": 2.5}
 
+SOTA: dict[str, Any] = {
+    "description": "state of the art on a GPU: wide BN/ReLU CNN, affine augmentation, label "
+    "smoothing, one-cycle, EMA, bf16",
+    "model": "convnet",
+    "model_config": {"widths": (64, 128, 256), "depth": 2, "dropout": 0.1},
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "batch_size": 256,
+    "epochs": 30,
+    "schedule": "onecycle",
+    "warmup": 0.15,
+    "label_smoothing": 0.1,
+    "augment": AFFINE,
+    "ema_decay": 0.999,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "tutorial": {
         "description": "the model's own tutorial recipe (the default)",
     },
-    "sota": {
-        "description": "state of the art on a GPU: wide BN/ReLU CNN, affine augmentation, "
-        "label smoothing, one-cycle, EMA, bf16",
-        "model": "convnet",
-        "model_config": {"widths": (64, 128, 256), "depth": 2, "dropout": 0.1},
-        "optimizer": "sgd",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "batch_size": 256,
-        "epochs": 30,
-        "schedule": "onecycle",
-        "warmup": 0.15,
-        "label_smoothing": 0.1,
-        "augment": AFFINE,
-        "ema_decay": 0.999,
-        "full_train": False,
-    },
+    "sota": SOTA,
     "sota-cpu": {
+        **SOTA,
         "description": "state of the art within 30 minutes on a 2-core CPU: the same recipe "
-        "with a narrower network and fewer epochs",
-        "model": "convnet",
+        "with a narrower network and a smaller batch",
         "model_config": {"widths": (16, 32, 64), "depth": 2, "dropout": 0.1},
-        "optimizer": "sgd",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
         "batch_size": 128,
-        "epochs": 30,
-        "schedule": "onecycle",
-        "warmup": 0.15,
-        "label_smoothing": 0.1,
-        "augment": AFFINE,
-        "ema_decay": 0.999,
     },
     "fast": {
         "description": "shortest time to 99% test accuracy on the chosen device",

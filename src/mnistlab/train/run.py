@@ -9,12 +9,22 @@ from typing import Any
 import torch
 
 from mnistlab.data.datasets import get_dataset
+from mnistlab.data.download import ensure_files
 from mnistlab.data.splits import Split, load_splits
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import predict_logits
+from mnistlab.evaluate import accuracy
 from mnistlab.system import hardware, now_iso, resolve_device, versions
 from mnistlab.train import checkpoint
 from mnistlab.train.config import TrainConfig
+from mnistlab.train.distributed import (
+    SINGLE,
+    DistContext,
+    broadcast,
+    first_per_node,
+    gather,
+    main_first,
+    weights_digest,
+)
 from mnistlab.train.engine import Callbacks, TrainState, train_epochs
 
 
@@ -101,8 +111,7 @@ class RunWriter(Callbacks):
 def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
     """Test accuracy of the saved weights, computed exactly as `mnistlab eval` does."""
     model, meta = checkpoint.load_model(folder)
-    logits = predict_logits(model.to(device), split, meta["normalization"], device)
-    return (logits.argmax(1) == split.labels).sum().item() / len(split)
+    return accuracy(model.to(device), split, meta["normalization"], device)
 
 
 def run_training(
@@ -111,29 +120,47 @@ def run_training(
     *,
     data_dir: str | Path | None = None,
     mirrors: list[str] | None = None,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     callbacks: Callbacks | None = None,
     resume: bool = False,
+    ctx: DistContext = SINGLE,
 ) -> dict[str, Any]:
-    """Train into a run folder (new, or `resume`d) and return its final model.json."""
+    """Train into a run folder (new, or `resume`d) and return its final model.json.
+
+    Under torchrun only rank 0 downloads, writes files and computes the test accuracy; the
+    other ranks wait for it where it matters.
+    """
     get_dataset(cfg.dataset)
-    dev = resolve_device(device)
-    out = Path(out) if out is not None else new_run_dir(name=cfg.model)
-    resume_state = None
-    if resume:
-        resume_state = checkpoint.load_resume_state(out)
-    else:
-        check_out_dir(out)
-        out.mkdir(parents=True, exist_ok=True)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+
+    def prepare_folder():  # rank 0 only
+        folder = Path(out) if out is not None else new_run_dir(name=cfg.model)
+        if resume:
+            return str(folder), checkpoint.load_resume_state(folder)
+        check_out_dir(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder), None
+
+    # rank 0 reads the resume state and sends it: other machines need no copy of the folder
+    folder_name, resume_state = main_first(ctx, prepare_folder)
+    folder = Path(folder_name)
+    first_per_node(ctx, lambda: ensure_files(get_dataset(cfg.dataset), data_dir,
+                                             mirrors=mirrors))
     load_start = time.perf_counter()
-    splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, mirrors=mirrors)
+    splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, download=False)
     data_seconds = time.perf_counter() - load_start
-    writer = RunWriter(out, cfg, dev, callbacks, {"data_seconds": data_seconds})
-    state = train_epochs(cfg, splits, dev, writer, resume=resume_state)
-    meta = build_meta(cfg, state, dev, {"data_seconds": data_seconds})
-    meta["test_acc"] = test_accuracy(out, splits["test"], dev)
-    checkpoint.save_meta(out, meta)
-    return {**meta, "run_dir": str(out)}
+    writer = RunWriter(folder, cfg, dev, callbacks, {"data_seconds": data_seconds})
+    state = train_epochs(cfg, splits, dev, writer if ctx.is_main else None,
+                         resume=resume_state, ctx=ctx)
+    extra: dict[str, Any] = {"data_seconds": data_seconds, "world_size": ctx.world_size}
+    if ctx.active:  # DDP keeps replicas in step; record the proof
+        extra["rank_weight_digests"] = gather(ctx, weights_digest(state.eval_model))
+    meta = build_meta(cfg, state, dev, extra)
+    if ctx.is_main:
+        meta["test_acc"] = test_accuracy(folder, splits["test"], dev)
+        checkpoint.save_meta(folder, meta)
+    meta["test_acc"] = broadcast(ctx, meta["test_acc"])
+    return {**meta, "run_dir": str(folder)}
 
 
 def resume_config(out: str | Path) -> TrainConfig:

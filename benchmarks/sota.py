@@ -1,0 +1,94 @@
+"""The accuracy recipes: several seeds, their ensemble, and test-time augmentation.
+
+    python benchmarks/sota.py --recipe sota-cpu --seeds 0,1,2 [--device cpu] [--write]
+
+Each member trains with the fixed recipe (nothing is chosen on the test set; its accuracy is
+read once, at the end of training). The ensemble averages all members' softmax outputs. TTA
+(one-pixel shifts) is reported separately from the plain numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import mean_std, pct, update_section  # noqa: E402
+from mnistlab.ensemble import evaluate_ensemble  # noqa: E402
+from mnistlab.system import header, resolve_device  # noqa: E402
+from mnistlab.train.config import build_config  # noqa: E402
+from mnistlab.train.recipes import get_recipe  # noqa: E402
+from mnistlab.train.run import run_training  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", default="sota-cpu")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--epochs", type=int, help="override the recipe (for a quick look)")
+    parser.add_argument("--work", default="runs/bench-sota")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    recipe = get_recipe(args.recipe, device.type)
+    command = "python benchmarks/sota.py " + " ".join(sys.argv[1:])
+    print(header(device), flush=True)
+    folders, tests, vals, secs, walls = [], [], [], [], []
+    for seed in seeds:
+        cfg = build_config(
+            recipe["model"], {**recipe, "recipe": args.recipe}, seed=seed, epochs=args.epochs
+        )
+        out = Path(args.work) / args.recipe / f"seed{seed}"
+        start = time.perf_counter()
+        meta = run_training(cfg, out, data_dir=args.data_dir, device=str(device))
+        walls.append(time.perf_counter() - start)
+        folders.append(str(out))
+        tests.append(meta["test_acc"])
+        vals.append(meta["val_acc"])
+        secs.append(meta["train_seconds"])
+        print(
+            f"  seed {seed}: test {100 * meta['test_acc']:.2f}%, val "
+            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.0f} s training, "
+            f"{walls[-1]:.0f} s wall",
+            flush=True,
+        )
+    single_tta = [
+        evaluate_ensemble([f], tta=True, data_dir=args.data_dir, device=str(device))["accuracy_tta"]
+        for f in folders
+    ]
+    ensemble = evaluate_ensemble(
+        folders,
+        tta=True,
+        out=str(Path(args.work) / args.recipe / "ensemble"),
+        data_dir=args.data_dir,
+        device=str(device),
+    )
+    epochs = args.epochs or recipe["epochs"]
+    lines = [
+        f"Command: `{command}`  ",
+        header(device),
+        "",
+        f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
+        f"{epochs} epochs), seeds {args.seeds}:",
+        "",
+        "| what | test acc, % | notes |",
+        "|---|---|---|",
+        f"| single model (mean ± std over {len(seeds)} seeds) | {pct(tests)} | val {pct(vals)}; "
+        f"training {mean_std(secs)[0]:.0f} s, wall {mean_std(walls)[0]:.0f} s per seed |",
+        f"| single model + TTA (5 one-pixel shifts) | {pct(single_tta)} | reported apart |",
+        f"| ensemble of {len(seeds)} | {100 * ensemble['accuracy']:.2f} | softmax average |",
+        f"| ensemble of {len(seeds)} + TTA | {100 * ensemble['accuracy_tta']:.2f} | |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        update_section(f"sota_{args.recipe}_{device.type}", text)
+
+
+if __name__ == "__main__":
+    main()

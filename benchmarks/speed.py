@@ -1,0 +1,54 @@
+"""Time to 99% (T@99): mnistlab's fast recipe against the peers, in one run.
+
+    python benchmarks/speed.py [--device cpu] [--seeds 10] [--peer-seeds 1] [--write]
+
+A thin wrapper over `mnistlab bench speed` that also keeps the raw JSON in
+benchmarks/results/ and, with --write, the table in docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import update_section  # noqa: E402
+from mnistlab.bench.speed import format_table, run_speed_bench  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--peer-seeds", type=int, default=1)
+    parser.add_argument("--peers", default="tuomaso,examples,tutorial")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--from-json", help="render a saved `mnistlab bench speed --json` run")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        command = f"mnistlab bench speed --json (saved as {args.from_json})"
+    else:
+        result = run_speed_bench(
+            args.device,
+            args.seeds,
+            args.peer_seeds,
+            tuple(args.peers.split(",")),
+            data_dir=args.data_dir,
+        )
+        command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+        RESULTS_DIR.mkdir(exist_ok=True)
+        (RESULTS_DIR / f"speed_{result['device']}.json").write_text(json.dumps(result, indent=1))
+    text = f"Command: `{command}`  \n" + format_table(result)
+    print(text)
+    if args.write:
+        update_section(f"speed_{result['device'].split(':')[0]}", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""`mnistlab eval` and `mnistlab plot`: metrics and figures of a run or ensemble folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mnistlab.cli.common import DEVICE_CHOICES, add_data_args
+from mnistlab.errors import MnistlabError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser("eval", help="evaluate a run folder on the test or val split")
+    evaluate.add_argument("run", help="run (or ensemble) folder")
+    evaluate.add_argument("--split", choices=["test", "val"], default="test")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--tta", action="store_true",
+                          help="test-time augmentation: average over one-pixel shifts")
+    add_device_arg(evaluate)
+    add_data_args(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+
+    plot = sub.add_parser("plot", help="training curves, confusion matrix, misclassified digits")
+    plot.add_argument("run", help="run folder")
+    plot.add_argument("--out", help="folder for the PNG files (default: the run folder)")
+    add_device_arg(plot)
+    add_data_args(plot)
+    plot.set_defaults(func=cmd_plot)
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=DEVICE_CHOICES,
+                        help="default: the device the run was trained on, when it is here (so "
+                             "the accuracy equals test_acc in model.json exactly), else auto")
+
+
+def eval_device(requested: str | None, meta: dict[str, Any]):
+    import torch
+
+    from mnistlab.system import resolve_device
+
+    if requested:
+        return resolve_device(requested)
+    trained_on = str(meta.get("device", "auto")).split(":")[0]
+    if trained_on == "cuda" and torch.cuda.is_available() or trained_on == "cpu":
+        return resolve_device(trained_on)
+    return resolve_device("auto")
+
+
+def _load(args: argparse.Namespace, split_name: str):
+    """(model on its device, model.json, device, dataset name, split)."""
+    from mnistlab.data.splits import load_splits
+    from mnistlab.train.checkpoint import load_model
+
+    model, meta = load_model(args.run)
+    if split_name == "val" and meta.get("train", {}).get("full_train"):
+        raise MnistlabError(f"{args.run} was trained on all 60,000 training images, validation "
+                            "split included: evaluate it on --split test")
+    device = eval_device(args.device, meta)
+    dataset = meta.get("dataset", args.dataset)
+    split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)[split_name]
+    return model.to(device), meta, device, dataset, split
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mnistlab.data.datasets import get_dataset
+    from mnistlab.evaluate import predictions, report
+
+    model, meta, device, dataset, split = _load(args, args.split)
+    predicted, _ = predictions(model, split, meta["normalization"], device, tta=args.tta)
+    result = report(predicted, split.labels, list(get_dataset(dataset).classes))
+    if args.json:
+        print(json.dumps({"run": str(args.run), "split": args.split, "tta": args.tta,
+                          **result.to_dict()}))
+        return 0
+    print(f"{args.run}: {meta['model']} on {dataset} {args.split}"
+          f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
+          f"({result.errors} errors in {result.n})")
+    print("class  precision  recall     f1  support")
+    for row in result.per_class:
+        print(f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
+              f"{row['f1']:.4f}  {row['support']:7d}")
+    print("confusion matrix (rows: true, columns: predicted)")
+    for row in result.confusion:
+        print(" ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mnistlab import plots
+    from mnistlab.data.datasets import get_dataset
+    from mnistlab.evaluate import predictions, report
+    from mnistlab.train.checkpoint import read_metrics
+
+    out = Path(args.out) if args.out else Path(args.run)
+    if out.exists() and not out.is_dir():
+        raise MnistlabError(f"--out {out}: not a folder")
+    model, meta, device, dataset, split = _load(args, "test")
+    out.mkdir(parents=True, exist_ok=True)
+    classes = list(get_dataset(dataset).classes)
+    written = []
+    metrics = read_metrics(args.run)
+    if metrics:
+        written.append(plots.save_training_curves(
+            metrics, out / "curves.png", title=f"{meta['model']} (seed {meta.get('seed')})"))
+    predicted, confidence = predictions(model, split, meta["normalization"], device)
+    result = report(predicted, split.labels, classes)
+    written.append(plots.save_confusion_matrix(
+        np.array(result.confusion), classes, out / "confusion.png",
+        title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy"))
+    wrong = (predicted != split.labels).nonzero().flatten()
+    wrong = wrong[confidence[wrong].argsort(descending=True)][:100]  # most confident first
+    written.append(plots.save_error_gallery(
+        split.images[wrong].numpy(), split.labels[wrong].tolist(), predicted[wrong].tolist(),
+        confidence[wrong].tolist(), out / "errors.png", classes,
+        title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
+              "confident first): true→predicted"))
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,57 @@
+"""User mistakes on the training commands: one line on stderr, non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnistlab.cli import main
+
+
+def run(argv: list[str]) -> int:
+    """The exit code of `mnistlab ARGV`, whether argparse exits or main returns."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "lenet5", "--recipe", "fast"], "--recipe fast trains tinynet"),
+        (["train", "--label-smoothing", "1.5"], "label smoothing must be in [0, 1)"),
+        (["train", "--weight-decay", "-1"], "cannot be negative"),
+        (["train", "--seeds", "a-b"], "--seeds 'a-b'"),
+        (["train", "--resume", "x", "--epochs", "3"], "remove --epochs"),
+        (["train", "--model", "resnet"], "invalid choice"),
+        (["train", "--epochs", "0"], "expected a positive integer"),
+        (["eval", "/nonexistent/run"], "not a folder"),
+    ],
+)
+def test_mistake_is_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(argv) != 0
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unwritable_out_folder_is_one_line(capsys, tmp_path, real_data_dir):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    code = run(
+        ["train", "--model", "mlp", "--out", str(blocked / "run"), "--data-dir", str(real_data_dir)]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_an_ensemble_cannot_be_a_member(trained_lenet5, tmp_path, capsys, real_data_dir):
+    args = ["--data-dir", str(real_data_dir), "--device", "cpu"]
+    assert main(["ensemble", str(trained_lenet5), "--out", str(tmp_path / "e"), *args]) == 0
+    capsys.readouterr()
+    code = run(["ensemble", str(tmp_path / "e"), str(trained_lenet5), *args])
+    err = capsys.readouterr().err
+    assert code != 0 and "is itself an ensemble" in err

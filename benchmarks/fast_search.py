@@ -24,8 +24,15 @@ from mnistlab.system import header  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import train_epochs  # noqa: E402
 
-BASE = dict(optimizer="adam", lr=0.01, betas=(0.7, 0.9), batch_size=256, epochs=1,
-            schedule="onecycle", warmup=0.2)
+BASE = dict(
+    optimizer="adam",
+    lr=0.01,
+    betas=(0.7, 0.9),
+    batch_size=256,
+    epochs=1,
+    schedule="onecycle",
+    warmup=0.2,
+)
 CANDIDATES = {
     "tuomaso-shape": {},
     "c16-h128": {"model_config": {"c1": 16, "c2": 32, "hidden": 128}},
@@ -61,8 +68,11 @@ def main() -> None:
             accs.append(state.metrics[-1]["val_acc"])
             secs.append(state.train_seconds)
         (acc, acc_std), (sec, _) = mean_std(accs), mean_std(secs)
-        print(f"{name:16} {json.dumps(extra)} val {100 * acc:.2f} ± {100 * acc_std:.2f}  "
-              f"min {100 * min(accs):.2f}  {sec:.1f} s", flush=True)
+        print(
+            f"{name:16} {json.dumps(extra)} val {100 * acc:.2f} ± {100 * acc_std:.2f}  "
+            f"min {100 * min(accs):.2f}  {sec:.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

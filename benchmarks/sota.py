@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import mean_std, pct, update_section  # noqa: E402
+from _report import pct, update_section  # noqa: E402
 from mnistlab.ensemble import evaluate_ensemble  # noqa: E402
 from mnistlab.system import header, resolve_device  # noqa: E402
+from mnistlab.train.checkpoint import read_meta  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.recipes import get_recipe  # noqa: E402
 from mnistlab.train.run import run_training  # noqa: E402
@@ -32,31 +32,40 @@ def main() -> None:
     parser.add_argument("--work", default="runs/bench-sota")
     parser.add_argument("--data-dir")
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the seeds and stop (to run seeds in separate processes); a "
+        "later run with all seeds reuses finished runs and evaluates",
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     seeds = [int(s) for s in args.seeds.split(",")]
     recipe = get_recipe(args.recipe, device.type)
     command = "python benchmarks/sota.py " + " ".join(sys.argv[1:])
     print(header(device), flush=True)
-    folders, tests, vals, secs, walls = [], [], [], [], []
+    folders, tests, vals, secs = [], [], [], []
     for seed in seeds:
         cfg = build_config(
             recipe["model"], {**recipe, "recipe": args.recipe}, seed=seed, epochs=args.epochs
         )
         out = Path(args.work) / args.recipe / f"seed{seed}"
-        start = time.perf_counter()
-        meta = run_training(cfg, out, data_dir=args.data_dir, device=str(device))
-        walls.append(time.perf_counter() - start)
+        if (out / "model.json").is_file() and read_meta(out).get("complete"):
+            meta = read_meta(out)  # trained by an earlier (--train-only) invocation
+        else:
+            meta = run_training(cfg, out, data_dir=args.data_dir, device=str(device))
         folders.append(str(out))
         tests.append(meta["test_acc"])
         vals.append(meta["val_acc"])
         secs.append(meta["train_seconds"])
         print(
             f"  seed {seed}: test {100 * meta['test_acc']:.2f}%, val "
-            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.0f} s training, "
-            f"{walls[-1]:.0f} s wall",
+            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.0f} s training "
+            f"({meta['hardware']})",
             flush=True,
         )
+    if args.train_only:
+        return
     single_tta = [
         evaluate_ensemble([f], tta=True, data_dir=args.data_dir, device=str(device))["accuracy_tta"]
         for f in folders
@@ -79,7 +88,7 @@ def main() -> None:
         "| what | test acc, % | notes |",
         "|---|---|---|",
         f"| single model (mean ± std over {len(seeds)} seeds) | {pct(tests)} | val {pct(vals)}; "
-        f"training {mean_std(secs)[0]:.0f} s, wall {mean_std(walls)[0]:.0f} s per seed |",
+        f"training s per seed: {', '.join(f'{t:.0f}' for t in secs)} |",
         f"| single model + TTA (5 one-pixel shifts) | {pct(single_tta)} | reported apart |",
         f"| ensemble of {len(seeds)} | {100 * ensemble['accuracy']:.2f} | softmax average |",
         f"| ensemble of {len(seeds)} + TTA | {100 * ensemble['accuracy_tta']:.2f} | |",

@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--from-json", help="render a saved `mnistlab bench speed --json` run")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--section", help="RESULTS.md section (default: speed_<device>)")
     args = parser.parse_args()
     if args.from_json:
         result = json.loads(Path(args.from_json).read_text())
@@ -43,11 +44,12 @@ def main() -> None:
         )
         command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
         RESULTS_DIR.mkdir(exist_ok=True)
-        (RESULTS_DIR / f"speed_{result['device']}.json").write_text(json.dumps(result, indent=1))
+        name = args.section or f"speed_{result['device']}"
+        (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=1))
     text = f"Command: `{command}`  \n" + format_table(result)
     print(text)
     if args.write:
-        update_section(f"speed_{result['device'].split(':')[0]}", text)
+        update_section(args.section or f"speed_{result['device'].split(':')[0]}", text)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import mean_std, pct, update_section  # noqa: E402
+from mnistlab.bench.peers import PerSampleDataset  # noqa: E402
 from mnistlab.data.splits import load_splits  # noqa: E402
 from mnistlab.models import create_model  # noqa: E402
 from mnistlab.system import header  # noqa: E402
@@ -35,21 +34,6 @@ from mnistlab.train.run import run_training  # noqa: E402
 TUTORIAL_PRINTED = {"mlp": 91.96, "cnn": 88.75, "lenet5": 98.22}
 
 
-class TutorialDataset(torch.utils.data.Dataset):
-    """What torchvision's MNIST + ToTensor() + Normalize((0,), (128,)) does per sample."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        image = Image.fromarray(self.images[i].numpy(), mode="L")
-        x = torch.from_numpy(np.array(image, dtype=np.uint8)).float().div(255).unsqueeze(0)
-        return (x - 0.0) / 128.0, int(self.labels[i])
-
-
 def tutorial_epoch(train_split, eval_split, seed: int) -> float:
     """One epoch of the tutorial's LeNet5 loop: train through the per-sample DataLoader, then
     evaluate through it with autograd on, as the tutorial does."""
@@ -57,10 +41,10 @@ def tutorial_epoch(train_split, eval_split, seed: int) -> float:
     model = create_model("lenet5")
     optimizer = torch.optim.Adam(model.parameters())
     train = torch.utils.data.DataLoader(
-        TutorialDataset(train_split.images, train_split.labels), shuffle=True, batch_size=100
+        PerSampleDataset(train_split, 0.0, 128.0), shuffle=True, batch_size=100
     )
     held_out = torch.utils.data.DataLoader(
-        TutorialDataset(eval_split.images, eval_split.labels), shuffle=True, batch_size=100
+        PerSampleDataset(eval_split, 0.0, 128.0), shuffle=True, batch_size=100
     )
     start = time.perf_counter()
     model.train()

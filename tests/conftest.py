@@ -59,7 +59,21 @@ def trained_lenet5(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path
     from mnistlab.cli import main
 
     out = tmp_path_factory.getbasetemp() / "trained-lenet5"
-    args = ["train", "--model", "lenet5", "--epochs", "1", "--seed", "0", "--device", "cpu",
-            "--quiet", "--data-dir", str(real_data_dir), "--out", str(out)]
+    args = [
+        "train",
+        "--model",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--data-dir",
+        str(real_data_dir),
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0, "training the shared test model failed"
     return out

@@ -98,8 +98,15 @@ def check_empty_out(out: Path) -> None:
         raise MnistlabError(f"--out {out}: exists and is not an empty folder; choose a new one")
 
 
-def evaluate_ensemble(members: list[str], *, out: str | None = None, tta: bool = False,
-                      data_dir=None, mirrors=None, device: str = "auto") -> dict[str, Any]:
+def evaluate_ensemble(
+    members: list[str],
+    *,
+    out: str | None = None,
+    tta: bool = False,
+    data_dir=None,
+    mirrors=None,
+    device: str = "auto",
+) -> dict[str, Any]:
     """Validation and test accuracy of the members' averaged softmax (test read once);
     with `out`, the ensemble is saved as a folder that loads like a single model."""
     from mnistlab.data.splits import load_splits
@@ -113,9 +120,12 @@ def evaluate_ensemble(members: list[str], *, out: str | None = None, tta: bool =
     model = Ensemble(models).to(dev).eval()
     norm = metas[0]["normalization"]
     splits = load_splits(metas[0].get("dataset", "mnist"), data_dir, mirrors=mirrors)
-    result = {"members": len(models), "val_acc": accuracy(model, splits["val"], norm, dev),
-              "accuracy": accuracy(model, splits["test"], norm, dev),
-              "member_test_acc": [m.get("test_acc") for m in metas]}
+    result = {
+        "members": len(models),
+        "val_acc": accuracy(model, splits["val"], norm, dev),
+        "accuracy": accuracy(model, splits["test"], norm, dev),
+        "member_test_acc": [m.get("test_acc") for m in metas],
+    }
     if tta:
         result["accuracy_tta"] = accuracy(model, splits["test"], norm, dev, tta=True)
     if out:
@@ -131,8 +141,9 @@ def load_ensemble(folder: Path, meta: dict[str, Any]) -> Ensemble:
     models = []
     for member in members:
         if not isinstance(member, dict):
-            raise CheckpointError(f"{folder / checkpoint.META}: each member must be an object "
-                                  "with a path")
+            raise CheckpointError(
+                f"{folder / checkpoint.META}: each member must be an object with a path"
+            )
         path = (folder / str(member.get("path", ""))).resolve()
         if folder.resolve() not in path.parents:
             raise CheckpointError(

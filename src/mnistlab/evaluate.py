@@ -64,9 +64,13 @@ def predict_proba(
     return total / len(TTA_SHIFTS)
 
 
-def predictions(model: nn.Module, split: Split, normalization: str,
-                device: torch.device | str = "cpu",
-                tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def predictions(
+    model: nn.Module,
+    split: Split,
+    normalization: str,
+    device: torch.device | str = "cpu",
+    tta: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted class, its probability), each (N,), for every image of a split in order.
     Without TTA the class is the argmax of the logits, the same as in training."""
     if tta:
@@ -77,8 +81,13 @@ def predictions(model: nn.Module, split: Split, normalization: str,
     return logits.argmax(1), logits.softmax(1).amax(1)
 
 
-def accuracy(model: nn.Module, split: Split, normalization: str,
-             device: torch.device | str = "cpu", tta: bool = False) -> float | None:
+def accuracy(
+    model: nn.Module,
+    split: Split,
+    normalization: str,
+    device: torch.device | str = "cpu",
+    tta: bool = False,
+) -> float | None:
     """Fraction of the split classified correctly (None for an empty split). This one function
     gives `test_acc` in model.json, `mnistlab eval`, ensembles and benchmarks."""
     if not len(split):

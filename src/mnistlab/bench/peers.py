@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,16 +65,26 @@ class TuomasoNet(nn.Module):
 
 
 class PerSampleDataset(torch.utils.data.Dataset):
-    """Like torchvision's MNIST with ToTensor() + Normalize(mean, std): one image at a time."""
+    """What torchvision's MNIST with ToTensor() + Normalize(mean, std) does, one image at a time:
+    a PIL image from the uint8 array (when Pillow is installed), scaled to 0..1, normalised."""
 
     def __init__(self, split: Split, mean: float, std: float):
         self.split, self.mean, self.std = split, mean, std
+        try:
+            from PIL import Image
+        except ModuleNotFoundError:  # the core install has no Pillow; skip that step
+            Image = None
+        self.image_module = Image
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
-        x = self.split.images[i].to(torch.float32).div(255).unsqueeze(0)
+        pixels = self.split.images[i]
+        if self.image_module is not None:
+            image = self.image_module.fromarray(pixels.numpy(), mode="L")
+            pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
+        x = pixels.to(torch.float32).div(255).unsqueeze(0)  # (1, 28, 28)
         return (x - self.mean) / self.std, int(self.split.labels[i])
 
 
@@ -107,30 +118,54 @@ EXAMPLES = LoaderRecipe(
     ExamplesNet,
     lambda params: torch.optim.Adadelta(params, lr=1.0),
     lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7),
-    batch_size=64, test_batch_size=1000, mean=0.1307, std=0.3081)
+    batch_size=64,
+    test_batch_size=1000,
+    mean=0.1307,
+    std=0.3081,
+)
 
 # the tutorial: LeNet5, Adam lr 1e-3, batch 100, pixel/255/128
 TUTORIAL = LoaderRecipe(
     lambda: create_model("lenet5"),
     lambda params: torch.optim.Adam(params),
     None,
-    batch_size=100, test_batch_size=100, mean=0.0, std=128.0)
+    batch_size=100,
+    test_batch_size=100,
+    mean=0.0,
+    std=128.0,
+)
 
 
-def run_loader_recipe(recipe: LoaderRecipe, train: Split, test: Split, seed: int,
-                      device: torch.device, epochs: int,
-                      max_steps: int | None = None) -> PeerRun:
+def run_loader_recipe(
+    recipe: LoaderRecipe,
+    train: Split,
+    test: Split,
+    seed: int,
+    device: torch.device,
+    epochs: int,
+    max_steps: int | None = None,
+) -> PeerRun:
     torch.manual_seed(seed)
     model = recipe.build_model().to(device)
     optimizer = recipe.build_optimizer(list(model.parameters()))
     scheduler = recipe.build_scheduler(optimizer) if recipe.build_scheduler else None
     train_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(train, recipe.mean, recipe.std), batch_size=recipe.batch_size,
-        shuffle=True)
+        PerSampleDataset(train, recipe.mean, recipe.std), batch_size=recipe.batch_size, shuffle=True
+    )
     test_loader = torch.utils.data.DataLoader(
-        PerSampleDataset(test, recipe.mean, recipe.std), batch_size=recipe.test_batch_size)
-    return _epochs(model, optimizer, scheduler, train_loader, test_loader, device, epochs,
-                   max_steps, F.cross_entropy)
+        PerSampleDataset(test, recipe.mean, recipe.std), batch_size=recipe.test_batch_size
+    )
+    return _epochs(
+        model,
+        optimizer,
+        scheduler,
+        train_loader,
+        test_loader,
+        device,
+        epochs,
+        max_steps,
+        F.cross_entropy,
+    )
 
 
 def _epochs(

@@ -81,13 +81,19 @@ def run_fast(splits, seeds, device, smoke: bool) -> tuple[RecipeResult, dict[str
     return result, extra
 
 
-def run_peer(name: str, runner: Callable, splits, seeds, device, warmup: bool = True,
-             **kwargs) -> RecipeResult:
+def run_peer(
+    name: str, runner: Callable, splits, seeds, device, warmup: bool = True, **kwargs
+) -> RecipeResult:
     """Train a peer for each seed; multi-epoch peers are read at their first epoch at 99%
     (on the test set, after each epoch as their scripts do: this favours the peer)."""
     if warmup:  # a few untimed steps, so first-call costs land on no seed (as for ours)
-        runner(_subset(splits["train"], 2560), _subset(splits["test"], 1000), 0, device,
-               **{**kwargs, "max_steps": 5, **({"epochs": 1} if "epochs" in kwargs else {})})
+        runner(
+            _subset(splits["train"], 2560),
+            _subset(splits["test"], 1000),
+            0,
+            device,
+            **{**kwargs, "max_steps": 5, **({"epochs": 1} if "epochs" in kwargs else {})},
+        )
     result = RecipeResult(name)
     for seed in seeds:
         run = runner(splits["train"], splits["test"], seed, device, **kwargs)
@@ -97,24 +103,39 @@ def run_peer(name: str, runner: Callable, splits, seeds, device, warmup: bool = 
         result.accuracy.append(run.accuracy[epoch])
         result.reached.append(hit is not None)
         if len(run.accuracy) > 1 or kwargs.get("epochs", 1) > 1:
-            result.note = (f"99% at epoch {hit + 1} (first epoch at 99% on test)"
-                           if hit is not None else
-                           f"did not reach 99% in {len(run.accuracy)} epochs")
+            result.note = (
+                f"99% at epoch {hit + 1} (first epoch at 99% on test)"
+                if hit is not None
+                else f"did not reach 99% in {len(run.accuracy)} epochs"
+            )
     return result
 
 
 PEERS = {  # name in --peers -> (table name, runner, seeds kind, epochs)
     "tuomaso": ("tuomaso/train_mnist_fast", peers.run_tuomaso, "seeds", None),
-    "examples": ("pytorch/examples mnist", partial(peers.run_loader_recipe, peers.EXAMPLES),
-                 "peer_seeds", 4),
-    "tutorial": ("tutorial LeNet5", partial(peers.run_loader_recipe, peers.TUTORIAL),
-                 "peer_seeds", 10),
+    "examples": (
+        "pytorch/examples mnist",
+        partial(peers.run_loader_recipe, peers.EXAMPLES),
+        "peer_seeds",
+        4,
+    ),
+    "tutorial": (
+        "tutorial LeNet5",
+        partial(peers.run_loader_recipe, peers.TUTORIAL),
+        "peer_seeds",
+        10,
+    ),
 }
 
 
-def run_speed_bench(device: str = "auto", seeds: int = 10, peer_seeds: int = 1,
-                    peers_wanted: tuple[str, ...] = tuple(PEERS), smoke: bool = False,
-                    data_dir=None) -> dict[str, Any]:
+def run_speed_bench(
+    device: str = "auto",
+    seeds: int = 10,
+    peer_seeds: int = 1,
+    peers_wanted: tuple[str, ...] = tuple(PEERS),
+    smoke: bool = False,
+    data_dir=None,
+) -> dict[str, Any]:
     dev = resolve_device(device)
     splits = load_splits("mnist", data_dir, full_train=True, download=True)
     max_steps = None

@@ -20,15 +20,24 @@ class Parser(argparse.ArgumentParser):
 
 def add_data_args(parser: argparse.ArgumentParser, mirrors: bool = True) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
-                       help="dataset name (default: mnist)")
-    group.add_argument("--data-dir", metavar="DIR",
-                       help="folder holding the four IDX files (plain or .gz); default: "
-                            "$MNISTLAB_DATA_DIR, else ~/.cache/mnistlab")
+    group.add_argument(
+        "--dataset", default="mnist", choices=sorted(DATASETS), help="dataset name (default: mnist)"
+    )
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding the four IDX files (plain or .gz); default: "
+        "$MNISTLAB_DATA_DIR, else ~/.cache/mnistlab",
+    )
     if mirrors:
-        group.add_argument("--mirror", metavar="URL", action="append", dest="mirrors",
-                           help="download from this mirror instead of the defaults (repeatable;"
-                                " or set MNISTLAB_MIRRORS=URL,URL)")
+        group.add_argument(
+            "--mirror",
+            metavar="URL",
+            action="append",
+            dest="mirrors",
+            help="download from this mirror instead of the defaults (repeatable;"
+            " or set MNISTLAB_MIRRORS=URL,URL)",
+        )
 
 
 def positive_int(text: str) -> int:

@@ -13,10 +13,14 @@ from mnistlab.data.splits import SPLIT_SEED, SPLITS, load_splits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="fetch, verify and describe the dataset files",
-                          description="Fetch, verify and describe the dataset files.")
-    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True,
-                                   parser_class=type(data))
+    data = sub.add_parser(
+        "data",
+        help="fetch, verify and describe the dataset files",
+        description="Fetch, verify and describe the dataset files.",
+    )
+    data_sub = data.add_subparsers(
+        dest="data_command", metavar="ACTION", required=True, parser_class=type(data)
+    )
     fetch = data_sub.add_parser("fetch", help="download missing files and verify them")
     add_data_args(fetch)
     fetch.set_defaults(func=cmd_fetch)
@@ -27,8 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(info)
     info.set_defaults(func=cmd_info)
 
-    show = sub.add_parser("show", help="save the first N images of a split as a PNG grid",
-                          description="Draw the first N images of a split with their labels.")
+    show = sub.add_parser(
+        "show",
+        help="save the first N images of a split as a PNG grid",
+        description="Draw the first N images of a split with their labels.",
+    )
     show.add_argument("--n", type=positive_int, default=16, help="number of images (default 16)")
     show.add_argument("--split", choices=SPLITS, default="train")
     show.add_argument("--out", default="samples.png", help="PNG file to write")
@@ -44,8 +51,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"{'ok' if check.ok else 'FAILED':6} {check.name}  {check.path}")
     bad = [c for c in checks if not c.ok]
     if bad:
-        print(f"mnistlab: error: {len(bad)} file(s) failed verification; run "
-              "`mnistlab data verify` for details", file=sys.stderr)
+        print(
+            f"mnistlab: error: {len(bad)} file(s) failed verification; run "
+            "`mnistlab data verify` for details",
+            file=sys.stderr,
+        )
         return 1
     print(f"{spec.name}: all {len(paths)} files present and verified")
     return 0
@@ -58,14 +68,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if check.ok:
             print(f"ok      {check.name}  md5 {check.actual_md5}  {check.path}")
         elif check.actual_md5:
-            print(f"FAILED  {check.name}  md5 {check.actual_md5}, expected {check.expected_md5}"
-                  f"  {check.path}")
+            print(
+                f"FAILED  {check.name}  md5 {check.actual_md5}, expected {check.expected_md5}"
+                f"  {check.path}"
+            )
         else:
             print(f"FAILED  {check.name}  {check.problem}  {check.path or ''}".rstrip())
     failed = sum(not c.ok for c in checks)
     if failed:
-        print(f"{failed} of {len(checks)} files failed; delete them and run `mnistlab data "
-              "fetch`, or copy good files into the data folder")
+        print(
+            f"{failed} of {len(checks)} files failed; delete them and run `mnistlab data "
+            "fetch`, or copy good files into the data folder"
+        )
         return 1
     print(f"all {len(checks)} files match the official checksums")
     return 0
@@ -98,7 +112,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     n = min(args.n, len(split))
     classes = get_dataset(args.dataset).classes
     labels = [classes[int(y)] for y in split.labels[:n]]
-    path = save_sample_grid(split.images[:n].numpy(), labels, args.out,
-                            title=f"{args.dataset} {args.split}: first {n} images")
+    path = save_sample_grid(
+        split.images[:n].numpy(),
+        labels,
+        args.out,
+        title=f"{args.dataset} {args.split}: first {n} images",
+    )
     print(f"wrote {path}")
     return 0

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run", help="run (or ensemble) folder")
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--tta", action="store_true",
-                          help="test-time augmentation: average over one-pixel shifts")
+    evaluate.add_argument(
+        "--tta", action="store_true", help="test-time augmentation: average over one-pixel shifts"
+    )
     add_device_arg(evaluate)
     add_data_args(evaluate)
     evaluate.set_defaults(func=cmd_eval)
@@ -31,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", choices=DEVICE_CHOICES,
-                        help="default: the device the run was trained on, when it is here (so "
-                             "the accuracy equals test_acc in model.json exactly), else auto")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        help="default: the device the run was trained on, when it is here (so "
+        "the accuracy equals test_acc in model.json exactly), else auto",
+    )
 
 
 def eval_device(requested: str | None, meta: dict[str, Any]):
@@ -56,8 +60,10 @@ def _load(args: argparse.Namespace, split_name: str):
 
     model, meta = load_model(args.run)
     if split_name == "val" and meta.get("train", {}).get("full_train"):
-        raise MnistlabError(f"{args.run} was trained on all 60,000 training images, validation "
-                            "split included: evaluate it on --split test")
+        raise MnistlabError(
+            f"{args.run} was trained on all 60,000 training images, validation "
+            "split included: evaluate it on --split test"
+        )
     device = eval_device(args.device, meta)
     dataset = meta.get("dataset", args.dataset)
     split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)[split_name]
@@ -72,16 +78,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     predicted, _ = predictions(model, split, meta["normalization"], device, tta=args.tta)
     result = report(predicted, split.labels, list(get_dataset(dataset).classes))
     if args.json:
-        print(json.dumps({"run": str(args.run), "split": args.split, "tta": args.tta,
-                          **result.to_dict()}))
+        print(
+            json.dumps(
+                {"run": str(args.run), "split": args.split, "tta": args.tta, **result.to_dict()}
+            )
+        )
         return 0
-    print(f"{args.run}: {meta['model']} on {dataset} {args.split}"
-          f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
-          f"({result.errors} errors in {result.n})")
+    print(
+        f"{args.run}: {meta['model']} on {dataset} {args.split}"
+        f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
+        f"({result.errors} errors in {result.n})"
+    )
     print("class  precision  recall     f1  support")
     for row in result.per_class:
-        print(f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
-              f"{row['f1']:.4f}  {row['support']:7d}")
+        print(
+            f"{row['class'][:5]:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
+            f"{row['f1']:.4f}  {row['support']:7d}"
+        )
     print("confusion matrix (rows: true, columns: predicted)")
     for row in result.confusion:
         print(" ".join(f"{v:5d}" for v in row))
@@ -105,20 +118,35 @@ def cmd_plot(args: argparse.Namespace) -> int:
     written = []
     metrics = read_metrics(args.run)
     if metrics:
-        written.append(plots.save_training_curves(
-            metrics, out / "curves.png", title=f"{meta['model']} (seed {meta.get('seed')})"))
+        written.append(
+            plots.save_training_curves(
+                metrics, out / "curves.png", title=f"{meta['model']} (seed {meta.get('seed')})"
+            )
+        )
     predicted, confidence = predictions(model, split, meta["normalization"], device)
     result = report(predicted, split.labels, classes)
-    written.append(plots.save_confusion_matrix(
-        np.array(result.confusion), classes, out / "confusion.png",
-        title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy"))
+    written.append(
+        plots.save_confusion_matrix(
+            np.array(result.confusion),
+            classes,
+            out / "confusion.png",
+            title=f"test confusion matrix: {100 * result.accuracy:.2f}% accuracy",
+        )
+    )
     wrong = (predicted != split.labels).nonzero().flatten()
     wrong = wrong[confidence[wrong].argsort(descending=True)][:100]  # most confident first
-    written.append(plots.save_error_gallery(
-        split.images[wrong].numpy(), split.labels[wrong].tolist(), predicted[wrong].tolist(),
-        confidence[wrong].tolist(), out / "errors.png", classes,
-        title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
-              "confident first): true→predicted"))
+    written.append(
+        plots.save_error_gallery(
+            split.images[wrong].numpy(),
+            split.labels[wrong].tolist(),
+            predicted[wrong].tolist(),
+            confidence[wrong].tolist(),
+            out / "errors.png",
+            classes,
+            title=f"{result.errors} misclassified test digits (showing {len(wrong)}, most "
+            "confident first): true→predicted",
+        )
+    )
     for path in written:
         print(f"wrote {path}")
     return 0

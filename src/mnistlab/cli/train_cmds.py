@@ -61,7 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train)
 
 
-
 class ConsoleProgress:
     """Epoch lines on stdout; an in-place progress bar on stderr when it is a terminal."""
 
@@ -117,8 +116,10 @@ def _train_config(args: argparse.Namespace):
     device_type = resolve_device(args.device).type
     recipe = get_recipe(args.recipe, device_type) if args.recipe else {}
     if args.model and recipe.get("model") and args.model != recipe["model"]:
-        raise MnistlabError(f"--recipe {args.recipe} trains {recipe['model']}, not "
-                            f"{args.model}; drop --model or --recipe")
+        raise MnistlabError(
+            f"--recipe {args.recipe} trains {recipe['model']}, not "
+            f"{args.model}; drop --model or --recipe"
+        )
     model = args.model or recipe.get("model") or DEFAULT_MODEL
     return build_config(
         model,
@@ -153,12 +154,14 @@ RESUME_KEEPS = ("resume", "quiet", "device", "data_dir", "mirrors", "dataset", "
 def _check_resume_flags(args: argparse.Namespace) -> None:
     """A resumed run continues with its recorded settings; other flags would be ignored."""
     defaults = {"dataset": "mnist", "device": "auto"}
-    given = [k for k, v in vars(args).items()
-             if k not in RESUME_KEEPS and v not in (None, False, defaults.get(k))]
+    given = [
+        k
+        for k, v in vars(args).items()
+        if k not in RESUME_KEEPS and v not in (None, False, defaults.get(k))
+    ]
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
-        raise MnistlabError(f"--resume continues a run with its recorded settings; remove "
-                            f"{flags}")
+        raise MnistlabError(f"--resume continues a run with its recorded settings; remove {flags}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -181,8 +184,16 @@ def _train(args: argparse.Namespace, ctx, device) -> int:
 
         cfg = main_first(ctx, lambda: resume_config(args.resume))  # rank 0 reads the folder
         progress = ConsoleProgress(cfg.epochs, quiet)
-        meta = run_training(cfg, args.resume, data_dir=args.data_dir, mirrors=args.mirrors,
-                            device=device, callbacks=progress, resume=True, ctx=ctx)
+        meta = run_training(
+            cfg,
+            args.resume,
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=device,
+            callbacks=progress,
+            resume=True,
+            ctx=ctx,
+        )
         if ctx.is_main:
             _print_result(meta)
         return 0
@@ -191,11 +202,21 @@ def _train(args: argparse.Namespace, ctx, device) -> int:
         return _train_seeds(args, cfg, ctx, device)
     if not quiet:
         ranks = f" on {ctx.world_size} processes" if ctx.world_size > 1 else ""
-        print(f"training {cfg.model}{ranks}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
-              f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
-              f"{cfg.normalization}, seed {cfg.seed}", flush=True)
-    meta = run_training(cfg, args.out, data_dir=args.data_dir, mirrors=args.mirrors,
-                        device=device, callbacks=ConsoleProgress(cfg.epochs, quiet), ctx=ctx)
+        print(
+            f"training {cfg.model}{ranks}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
+            f"{cfg.normalization}, seed {cfg.seed}",
+            flush=True,
+        )
+    meta = run_training(
+        cfg,
+        args.out,
+        data_dir=args.data_dir,
+        mirrors=args.mirrors,
+        device=device,
+        callbacks=ConsoleProgress(cfg.epochs, quiet),
+        ctx=ctx,
+    )
     if ctx.is_main:
         _print_result(meta)
     return 0
@@ -210,13 +231,22 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
     from mnistlab.train.run import new_run_dir, run_training
 
     seeds = parse_seeds(args.seeds)
-    base = Path(distributed.broadcast(ctx, str(Path(args.out) if args.out else
-                                               new_run_dir(name=cfg.recipe or cfg.model))))
-    for seed in seeds[ctx.rank::ctx.world_size]:
+    base = Path(
+        distributed.broadcast(
+            ctx, str(Path(args.out) if args.out else new_run_dir(name=cfg.recipe or cfg.model))
+        )
+    )
+    for seed in seeds[ctx.rank :: ctx.world_size]:
         member = dataclasses.replace(cfg, seed=seed)
         progress = ConsoleProgress(cfg.epochs, args.quiet, prefix=f"[seed {seed}] ")
-        meta = run_training(member, base / f"seed{seed}", data_dir=args.data_dir,
-                            mirrors=args.mirrors, device=device, callbacks=progress)
+        meta = run_training(
+            member,
+            base / f"seed{seed}",
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=device,
+            callbacks=progress,
+        )
         _print_result(meta)
     distributed.barrier(ctx)
     if not ctx.is_main:
@@ -229,9 +259,15 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
     std = (sum((r - mean) ** 2 for r in results) / max(1, len(results) - 1)) ** 0.5
     print(f"{len(results)} seeds: test acc {100 * mean:.2f}% ± {100 * std:.2f} -> {base}")
     if len(results) > 1:
-        ens = evaluate_ensemble([str(base / f"seed{s}") for s in seeds],
-                                out=str(base / "ensemble"), data_dir=args.data_dir,
-                                mirrors=args.mirrors, device=str(device))
-        print(f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
-              f"{base / 'ensemble'}")
+        ens = evaluate_ensemble(
+            [str(base / f"seed{s}") for s in seeds],
+            out=str(base / "ensemble"),
+            data_dir=args.data_dir,
+            mirrors=args.mirrors,
+            device=str(device),
+        )
+        print(
+            f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
+            f"{base / 'ensemble'}"
+        )
     return 0

@@ -51,8 +51,7 @@ def terminal_progress(name: str, done: int, total: int | None) -> None:
     print(f"\r{line}", end=end, file=sys.stderr, flush=True)
 
 
-def _stream_to(url: str, handle, timeout: float, label: str,
-               progress: ProgressFn | None) -> None:
+def _stream_to(url: str, handle, timeout: float, label: str, progress: ProgressFn | None) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
@@ -101,13 +100,22 @@ def _temp_file(dest_dir: Path, name: str) -> Path:
         os.close(fd)
         os.chmod(tmp_name, readable_mode())
     except OSError as exc:
-        raise DataError(f"{dest_dir}: cannot write downloads there ({exc.strerror}); pass "
-                        "--data-dir with a writable folder") from None
+        raise DataError(
+            f"{dest_dir}: cannot write downloads there ({exc.strerror}); pass "
+            "--data-dir with a writable folder"
+        ) from None
     return Path(tmp_name)
 
 
-def download_file(file: FileSpec, mirrors: list[str], dest_dir: Path, *, timeout: float = 30.0,
-                  retries: int = 1, progress: ProgressFn | None = None) -> Path:
+def download_file(
+    file: FileSpec,
+    mirrors: list[str],
+    dest_dir: Path,
+    *,
+    timeout: float = 30.0,
+    retries: int = 1,
+    progress: ProgressFn | None = None,
+) -> Path:
     """Fetch `file.name + '.gz'` from the first mirror that serves verified content."""
     final = dest_dir / f"{file.name}.gz"
     failures: list[str] = []
@@ -138,9 +146,14 @@ def download_file(file: FileSpec, mirrors: list[str], dest_dir: Path, *, timeout
     )
 
 
-def ensure_files(spec: DatasetSpec, data_dir: str | Path | None = None, *,
-                 mirrors: list[str] | None = None, progress: ProgressFn | None = None,
-                 timeout: float = 30.0) -> dict[str, Path]:
+def ensure_files(
+    spec: DatasetSpec,
+    data_dir: str | Path | None = None,
+    *,
+    mirrors: list[str] | None = None,
+    progress: ProgressFn | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Path]:
     """Download whatever is missing into the chosen root, then return the four paths."""
     missing = store.missing_files(spec, data_dir)
     if missing:

@@ -16,8 +16,14 @@ import numpy as np
 from mnistlab.errors import DataError
 
 UBYTE_TYPE_CODE = 0x08
-_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "int",
-               0x0D: "float", 0x0E: "double"}
+_TYPE_NAMES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "short",
+    0x0C: "int",
+    0x0D: "float",
+    0x0E: "double",
+}
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -51,22 +57,29 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     type_code, ndim = data[2], data[3]
     if type_code != UBYTE_TYPE_CODE:
         kind = _TYPE_NAMES.get(type_code, f"unknown type 0x{type_code:02x}")
-        raise DataError(f"{name}: IDX type code 0x{type_code:02x} ({kind}); only unsigned byte "
-                        "(0x08) is supported")
+        raise DataError(
+            f"{name}: IDX type code 0x{type_code:02x} ({kind}); only unsigned byte "
+            "(0x08) is supported"
+        )
     if ndim == 0:
         raise DataError(f"{name}: IDX header declares 0 dimensions")
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions "
-                        f"need {header_len})")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DataError(
+            f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions need {header_len})"
+        )
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header_len + math.prod(shape)  # Python ints: no overflow on a bad header
     if len(data) < expected:
-        raise DataError(f"{name}: truncated: header declares shape {shape} ({expected} bytes) but "
-                        f"the file has {len(data)} bytes; fetch it again")
+        raise DataError(
+            f"{name}: truncated: header declares shape {shape} ({expected} bytes) but "
+            f"the file has {len(data)} bytes; fetch it again"
+        )
     if len(data) > expected:
-        raise DataError(f"{name}: {len(data) - expected} unexpected trailing bytes after the data "
-                        f"of shape {shape}")
+        raise DataError(
+            f"{name}: {len(data) - expected} unexpected trailing bytes after the data "
+            f"of shape {shape}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
 
 
@@ -85,14 +98,16 @@ def check_labels(labels: np.ndarray, name: str, num_classes: int = 10) -> None:
         raise DataError(f"{name}: expected labels of shape (N,), got {labels.shape}")
     if labels.size and int(labels.max()) >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
-        raise DataError(f"{name}: label {int(labels[bad])} at index {bad} is outside 0-"
-                        f"{num_classes - 1}")
+        raise DataError(
+            f"{name}: label {int(labels[bad])} at index {bad} is outside 0-{num_classes - 1}"
+        )
 
 
 def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
     if len(images) != len(labels):
-        raise DataError(f"{labels_name}: {len(labels)} labels for {len(images)} images in "
-                        f"{images_name}")
+        raise DataError(
+            f"{labels_name}: {len(labels)} labels for {len(images)} images in {images_name}"
+        )
 
 
 def encode_idx(array: np.ndarray) -> bytes:

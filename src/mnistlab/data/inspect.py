@@ -38,8 +38,9 @@ def verify_files(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
         try:
             content = idx.read_bytes(path)
         except DataError as exc:
-            checks.append(FileCheck(file.key, file.name, path, file.md5, None,
-                                    str(exc).split(": ", 1)[-1]))
+            checks.append(
+                FileCheck(file.key, file.name, path, file.md5, None, str(exc).split(": ", 1)[-1])
+            )
             continue
         actual = store.md5_hex(content)
         problem = None if actual == file.md5 else "checksum mismatch"

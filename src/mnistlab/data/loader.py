@@ -17,11 +17,21 @@ from mnistlab.data.splits import Split
 
 
 class DeviceLoader:
-    def __init__(self, split: Split, batch_size: int, *, device: str | torch.device = "cpu",
-                 shuffle: bool = False, seed: int = 0, normalization: str = "mnist",
-                 drop_last: bool = False, rank: int = 0, world_size: int = 1,
-                 channels_last: bool = False,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        *,
+        device: str | torch.device = "cpu",
+        shuffle: bool = False,
+        seed: int = 0,
+        normalization: str = "mnist",
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        channels_last: bool = False,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if shuffle is False and drop_last:
@@ -61,8 +71,8 @@ class DeviceLoader:
         """Index tensors of this rank's batches: each global batch is split across ranks."""
         order = self.order(epoch)
         for b in range(len(self)):
-            chunk = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield chunk[self.rank::self.world_size]
+            chunk = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield chunk[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.batch_indices():
@@ -70,8 +80,9 @@ class DeviceLoader:
             if self.transform is None:
                 x = normalize(pixels, self.normalization)
             else:
-                x = normalize(self.transform(pixels.float().div_(255.0)).mul_(255.0),
-                              self.normalization)
+                x = normalize(
+                    self.transform(pixels.float().div_(255.0)).mul_(255.0), self.normalization
+                )
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[index]

@@ -47,8 +47,9 @@ def split_permutation(n: int, seed: int = SPLIT_SEED) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def split_indices(n: int = 60000, val_size: int = VAL_SIZE,
-                  seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int = 60000, val_size: int = VAL_SIZE, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices), each sorted, disjoint, together covering range(n)."""
     perm = split_permutation(n, seed)
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
@@ -57,8 +58,9 @@ def split_indices(n: int = 60000, val_size: int = VAL_SIZE,
 def _as_split(images: np.ndarray, labels: np.ndarray) -> Split:
     if not images.flags.writeable:  # a view of the file's bytes: copy before torch owns it
         images = images.copy()
-    return Split(torch.from_numpy(np.ascontiguousarray(images)),
-                 torch.from_numpy(labels.astype(np.int64)))
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64))
+    )
 
 
 def make_splits(raw: RawDataset, full_train: bool = False) -> dict[str, Split]:
@@ -75,9 +77,14 @@ def make_splits(raw: RawDataset, full_train: bool = False) -> dict[str, Split]:
     }
 
 
-def load_splits(dataset: str = "mnist", data_dir: str | Path | None = None, *,
-                full_train: bool = False, download: bool = True,
-                mirrors: list[str] | None = None) -> dict[str, Split]:
+def load_splits(
+    dataset: str = "mnist",
+    data_dir: str | Path | None = None,
+    *,
+    full_train: bool = False,
+    download: bool = True,
+    mirrors: list[str] | None = None,
+) -> dict[str, Split]:
     """Find (or download), verify and split a dataset."""
     spec = get_dataset(dataset)
     if download:

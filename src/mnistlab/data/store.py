@@ -20,8 +20,10 @@ from mnistlab.data.datasets import DatasetSpec, FileSpec
 from mnistlab.errors import DataError
 from mnistlab.files import write_bytes_atomic
 
-OFFLINE_HINT = ("copy the four files (plain or .gz) into a folder and pass --data-dir DIR or set "
-                "MNISTLAB_DATA_DIR")
+OFFLINE_HINT = (
+    "copy the four files (plain or .gz) into a folder and pass --data-dir DIR or set "
+    "MNISTLAB_DATA_DIR"
+)
 
 
 def cache_root() -> Path:
@@ -51,8 +53,10 @@ def search_roots(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
 def _existing(folder: str | Path, source: str) -> Path:
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise DataError(f"data folder {root} ({source}) does not exist; create it or point "
-                        "to the folder that holds the MNIST files")
+        raise DataError(
+            f"data folder {root} ({source}) does not exist; create it or point "
+            "to the folder that holds the MNIST files"
+        )
     return root
 
 
@@ -156,8 +160,10 @@ def locate(spec: DatasetSpec, data_dir: str | Path | None = None) -> dict[str, P
     missing = [spec.file(k).name for k, p in found.items() if p is None]
     if missing:
         where = ", ".join(str(r) for r in roots)
-        raise DataError(f"{spec.name}: missing {', '.join(missing)} in {where}; run "
-                        f"`mnistlab data fetch` to download, or {OFFLINE_HINT}")
+        raise DataError(
+            f"{spec.name}: missing {', '.join(missing)} in {where}; run "
+            f"`mnistlab data fetch` to download, or {OFFLINE_HINT}"
+        )
     return {k: p for k, p in found.items() if p is not None}
 
 
@@ -183,7 +189,11 @@ def load_raw(spec: DatasetSpec, data_dir: str | Path | None = None) -> RawDatase
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
         idx.check_images(images, str(paths[f"{split}-images"]))
         idx.check_labels(labels, str(paths[f"{split}-labels"]), len(spec.classes))
-        idx.check_pair(images, labels, str(paths[f"{split}-images"]),
-                       str(paths[f"{split}-labels"]))
-    return RawDataset(arrays["train-images"], arrays["train-labels"], arrays["test-images"],
-                      arrays["test-labels"], paths)
+        idx.check_pair(images, labels, str(paths[f"{split}-images"]), str(paths[f"{split}-labels"]))
+    return RawDataset(
+        arrays["train-images"],
+        arrays["train-labels"],
+        arrays["test-images"],
+        arrays["test-labels"],
+        paths,
+    )

@@ -75,10 +75,20 @@ class TinyNetConfig:
     batchnorm: bool = False
 
 
-@register_model("tinynet", TinyNetConfig,
-                recipe=dict(optimizer="adam", lr=0.01, betas=(0.7, 0.9), batch_size=256,
-                            epochs=1, schedule="onecycle", warmup=0.2),
-                description="two small convs and one hidden layer: built for time-to-99%")
+@register_model(
+    "tinynet",
+    TinyNetConfig,
+    recipe=dict(
+        optimizer="adam",
+        lr=0.01,
+        betas=(0.7, 0.9),
+        batch_size=256,
+        epochs=1,
+        schedule="onecycle",
+        warmup=0.2,
+    ),
+    description="two small convs and one hidden layer: built for time-to-99%",
+)
 class TinyNet(nn.Module):
     """Conv5x5(c1)-MaxPool2-ReLU-Conv3x3(c2)-MaxPool2-ReLU-FC(hidden)-ReLU-FC(10).
 

@@ -46,8 +46,10 @@ def context_from_env(environ: dict[str, str] | None = None) -> DistContext | Non
         return None
     missing = [v for v in ENV_VARS if v not in env]
     if missing:
-        raise MnistlabError(f"distributed environment is half-set ({', '.join(present)} set, "
-                            f"{', '.join(missing)} missing); launch with torchrun, or unset them")
+        raise MnistlabError(
+            f"distributed environment is half-set ({', '.join(present)} set, "
+            f"{', '.join(missing)} missing); launch with torchrun, or unset them"
+        )
     try:
         rank, world, local = (int(env[v]) for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     except ValueError:

@@ -144,14 +144,14 @@ def run_training(
     # rank 0 reads the resume state and sends it: other machines need no copy of the folder
     folder_name, resume_state = main_first(ctx, prepare_folder)
     folder = Path(folder_name)
-    first_per_node(ctx, lambda: ensure_files(get_dataset(cfg.dataset), data_dir,
-                                             mirrors=mirrors))
+    first_per_node(ctx, lambda: ensure_files(get_dataset(cfg.dataset), data_dir, mirrors=mirrors))
     load_start = time.perf_counter()
     splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, download=False)
     data_seconds = time.perf_counter() - load_start
     writer = RunWriter(folder, cfg, dev, callbacks, {"data_seconds": data_seconds})
-    state = train_epochs(cfg, splits, dev, writer if ctx.is_main else None,
-                         resume=resume_state, ctx=ctx)
+    state = train_epochs(
+        cfg, splits, dev, writer if ctx.is_main else None, resume=resume_state, ctx=ctx
+    )
     extra: dict[str, Any] = {"data_seconds": data_seconds, "world_size": ctx.world_size}
     if ctx.active:  # DDP keeps replicas in step; record the proof
         extra["rank_weight_digests"] = gather(ctx, weights_digest(state.eval_model))

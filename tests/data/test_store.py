@@ -93,8 +93,23 @@ def test_search_order_flag_then_env_then_cache(tmp_path, fresh_cache, monkeypatc
     assert store.search_roots(spec) == [fresh_cache / "mnist"]
     assert store.download_root(spec) == fresh_cache / "mnist"
     monkeypatch.setenv("MNISTLAB_DATA_DIR", str(env))
-    assert store.search_roots(spec) == [env]
+    assert store.search_roots(spec) == [env, fresh_cache / "mnist"]  # env, then the cache
+    assert store.download_root(spec) == env  # writable: downloads go where the user pointed
     assert store.search_roots(spec, flag) == [flag]
+    fashion = get_dataset("fashion-mnist")  # other datasets: a subfolder of the env root
+    roots = store.search_roots(fashion)
+    assert roots[:2] == [env / "fashion-mnist", env / "FashionMNIST" / "raw"]
+    assert roots[2] == fresh_cache / "fashion-mnist"
+
+
+def test_read_only_env_folder_downloads_into_the_cache(tmp_path, fresh_cache, monkeypatch):
+    env = tmp_path / "shared"
+    env.mkdir()
+    monkeypatch.setenv("MNISTLAB_DATA_DIR", str(env))
+    real_access = os.access
+    # root may write anywhere, so the read-only folder is simulated
+    monkeypatch.setattr(store.os, "access", lambda p, mode: Path(p) != env and real_access(p, mode))
+    assert store.download_root(get_dataset("mnist")) == fresh_cache / "mnist"
 
 
 def test_cache_falls_back_to_home_without_xdg(monkeypatch, tmp_path):

@@ -139,6 +139,26 @@ def run_training(
             return str(folder), checkpoint.load_resume_state(folder)
         check_out_dir(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        # the config is on disk before the first epoch ends, so a run killed at any point
+        # after its first checkpoint can be resumed
+        checkpoint.save_meta(
+            folder,
+            {
+                "kind": "single",
+                "model": cfg.model,
+                "config": checkpoint_config(cfg),
+                "normalization": cfg.normalization,
+                "dataset": cfg.dataset,
+                "seed": cfg.seed,
+                "epochs": cfg.epochs,
+                "epochs_completed": 0,
+                "complete": False,
+                "val_acc": None,
+                "test_acc": None,
+                "train": cfg.to_dict(),
+                "date": now_iso(),
+            },
+        )
         return str(folder), None
 
     # rank 0 reads the resume state and sends it: other machines need no copy of the folder

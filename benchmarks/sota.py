@@ -1,16 +1,22 @@
 """The accuracy recipes: several seeds, their ensemble, and test-time augmentation.
 
     python benchmarks/sota.py --recipe sota-cpu --seeds 0,1,2 [--device cpu] [--write]
+    python benchmarks/sota.py --recipe sota --seeds 0-9 --budget-s 300   (on a GPU)
 
 Each member trains with the fixed recipe (nothing is chosen on the test set; its accuracy is
 read once, at the end of training). The ensemble averages all members' softmax outputs. TTA
-(one-pixel shifts) is reported separately from the plain numbers.
+(one-pixel shifts) is reported separately from the plain numbers. With --budget-s, no new seed
+starts once the budget is spent (at least 3 are trained): how many members there are depends on
+the time, never on their accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,7 +32,11 @@ from mnistlab.train.run import run_training  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", default="sota-cpu")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2", help="a list (0,1,2) or a range (0-9)")
+    parser.add_argument(
+        "--budget-s", type=float, help="start no new seed after this many seconds (min. 3 seeds)"
+    )
+    parser.add_argument("--json-out", help="also write every figure to this JSON file")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, help="override the recipe (for a quick look)")
     parser.add_argument("--work", default="runs/bench-sota")
@@ -40,12 +50,26 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = resolve_device(args.device)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     recipe = get_recipe(args.recipe, device.type)
     command = "python benchmarks/sota.py " + " ".join(sys.argv[1:])
     print(header(device), flush=True)
     folders, tests, vals, secs = [], [], [], []
+    started = seed_started = time.perf_counter()
     for seed in seeds:
+        now = time.perf_counter()
+        spent, last_seed_wall = now - started, now - seed_started
+        # stop when the next seed, taking as long as the last one, would end past the budget
+        if (
+            args.budget_s is not None
+            and len(folders) >= 3
+            and spent + last_seed_wall > args.budget_s
+        ):
+            print(
+                f"  {spent:.0f} s of the {args.budget_s:.0f} s budget spent: stopping", flush=True
+            )
+            break
+        seed_started = now
         cfg = build_config(
             recipe["model"], {**recipe, "recipe": args.recipe}, seed=seed, epochs=args.epochs
         )
@@ -60,43 +84,78 @@ def main() -> None:
         secs.append(meta["train_seconds"])
         print(
             f"  seed {seed}: test {100 * meta['test_acc']:.2f}%, val "
-            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.0f} s training "
+            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.1f} s training "
             f"({meta['hardware']})",
             flush=True,
         )
+    seeds = seeds[: len(folders)]
     if args.train_only:
         return
     single_tta = [
         evaluate_ensemble([f], tta=True, data_dir=args.data_dir, device=str(device))["accuracy_tta"]
         for f in folders
     ]
+    ensemble_dir = Path(args.work) / args.recipe / f"ensemble-of-{len(folders)}"
+    shutil.rmtree(ensemble_dir, ignore_errors=True)  # a scratch copy from an earlier invocation
     ensemble = evaluate_ensemble(
         folders,
         tta=True,
-        out=str(Path(args.work) / args.recipe / "ensemble"),
+        out=str(ensemble_dir),
         data_dir=args.data_dir,
         device=str(device),
     )
+    # smaller ensembles: the first k members in seed order (fixed in advance, not picked)
+    prefixes = {
+        k: evaluate_ensemble(folders[:k], data_dir=args.data_dir, device=str(device))["accuracy"]
+        for k in (3, 5)
+        if k < len(folders)
+    }
     epochs = args.epochs or recipe["epochs"]
     lines = [
         f"Command: `{command}`  ",
         header(device),
         "",
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
-        f"{epochs} epochs), seeds {args.seeds}:",
+        f"{epochs} epochs), seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
         "|---|---|---|",
         f"| single model (mean ± std over {len(seeds)} seeds) | {pct(tests)} | val {pct(vals)}; "
-        f"training s per seed: {', '.join(f'{t:.0f}' for t in secs)} |",
+        f"training s per seed: {', '.join(f'{t:.1f}' for t in secs)} |",
         f"| single model + TTA (5 one-pixel shifts) | {pct(single_tta)} | reported apart |",
         f"| ensemble of {len(seeds)} | {100 * ensemble['accuracy']:.2f} | softmax average |",
         f"| ensemble of {len(seeds)} + TTA | {100 * ensemble['accuracy_tta']:.2f} | |",
+        *(
+            f"| ensemble of the first {k} | {100 * a:.2f} | softmax average |"
+            for k, a in prefixes.items()
+        ),
     ]
     text = "\n".join(lines)
     print(text)
+    if args.json_out:
+        record = {
+            "command": command,
+            "header": header(device),
+            "recipe": args.recipe,
+            "epochs": epochs,
+            "seeds": seeds,
+            "test_acc": tests,
+            "val_acc": vals,
+            "train_seconds": secs,
+            "test_acc_tta": single_tta,
+            "ensemble": ensemble,
+            "ensemble_prefixes": prefixes,
+        }
+        Path(args.json_out).write_text(json.dumps(record, indent=1))
     if args.write:
         update_section(f"sota_{args.recipe}_{device.type}", text)
+
+
+def parse_seeds(text: str) -> list[int]:
+    if "-" in text:
+        first, last = (int(t) for t in text.split("-"))
+        return list(range(first, last + 1))
+    return [int(t) for t in text.split(",")]
 
 
 if __name__ == "__main__":

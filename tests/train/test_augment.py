@@ -83,3 +83,11 @@ def test_seeded_augmentation_is_reproducible():
     a = build_augment({"rotate": 10.0}, seed=7)(x)
     b = build_augment({"rotate": 10.0}, seed=7)(x)
     assert torch.equal(a, b)
+
+
+def test_closed_form_inverse_matches_linalg():
+    from mnistlab.data.augment import _inverse_2x2
+
+    g = torch.Generator().manual_seed(0)
+    m = torch.eye(2) + 0.3 * torch.randn(50, 2, 2, generator=g)
+    torch.testing.assert_close(_inverse_2x2(m), torch.linalg.inv(m), atol=1e-5, rtol=1e-5)

@@ -34,6 +34,27 @@ def test_ema_equals_hand_computed_average():
     assert ema.module.weight[0, 0].item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_ema_state_round_trip_continues_identically():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = make_ema(model, 0.8)
+    for _ in range(3):
+        model(torch.randn(8, 3))  # moves BN's running statistics
+        with torch.no_grad():
+            model[0].weight.add_(0.1)
+        ema.update_parameters(model)
+    saved = {
+        k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in ema.state_dict().items()
+    }
+    restored = make_ema(model, 0.8)
+    restored.load_state_dict(saved)
+    assert restored.n_averaged == ema.n_averaged == 3
+    for averaged in (ema, restored):
+        averaged.update_parameters(model)
+    for key, value in ema.module.state_dict().items():
+        assert torch.equal(value, restored.module.state_dict()[key]), key
+
+
 def test_batchnorm_refresh_gives_the_data_statistics():
     from mnistlab.data.loader import DeviceLoader
     from mnistlab.train.ema import refresh_batchnorm

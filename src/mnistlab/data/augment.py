@@ -56,9 +56,17 @@ def matrices_from_params(
     rotate = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
     shear_m = torch.stack([torch.stack([one, tan], 1), torch.stack([zero, one], 1)], 1)
     forward = rotate @ shear_m * scale.view(n, 1, 1)  # (n, 2, 2)
-    inverse = torch.linalg.inv(forward)
+    inverse = _inverse_2x2(forward)
     offset = -(inverse @ (shift_px * (2 / size)).unsqueeze(2))  # (n, 2, 1)
     return torch.cat([inverse, offset], 2)
+
+
+def _inverse_2x2(m: torch.Tensor) -> torch.Tensor:
+    """Inverses of (n, 2, 2) matrices in closed form. torch.linalg.inv would also do, but on a
+    GPU it checks for singular inputs with a device-to-host copy, stalling every training step."""
+    a, b, c, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+    det = (a * d - b * c).view(-1, 1, 1)
+    return torch.stack([torch.stack([d, -b], 1), torch.stack([-c, a], 1)], 1) / det
 
 
 def warp(x: torch.Tensor, theta: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
@@ -12,14 +14,55 @@ from mnistlab.data.splits import Split
 BN_REFRESH_IMAGES = 10_000
 
 
-def make_ema(model: nn.Module, decay: float) -> AveragedModel:
-    # use_buffers: the running BN statistics are averaged too, a good estimate between epochs;
-    # refresh_batchnorm() replaces them with exact ones for the final weights.
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+class WeightEMA(nn.Module):
+    """EMA of a model's parameters and buffers: the first update copies the weights, each later
+    one moves the average (1 - decay) of the way towards them.
+
+    It does what torch's AveragedModel with an EMA function does, but keeps its step count on
+    the host: AveragedModel reads a device tensor at every update, which on a GPU stalls the
+    queue of kernels once per training step.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__()
+        self.module = copy.deepcopy(model)
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.n_averaged = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        # Buffers too: the running BN statistics are averaged, a good estimate between epochs;
+        # refresh_batchnorm() replaces them with exact ones for the final weights.
+        mine = [*self.module.parameters(), *self.module.buffers()]
+        theirs = [t.detach() for t in (*model.parameters(), *model.buffers())]
+        if self.n_averaged == 0:
+            torch._foreach_copy_(mine, theirs)
+        else:
+            floats = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.is_floating_point()]
+            torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1 - self.decay)
+            for a, b in zip(mine, theirs, strict=True):
+                if not a.is_floating_point():  # BN's batch counter
+                    a.copy_(a * self.decay + b * (1 - self.decay))
+        self.n_averaged += 1
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"n_averaged": self.n_averaged}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        self.n_averaged = int(state["n_averaged"])
+
+
+def make_ema(model: nn.Module, decay: float) -> WeightEMA:
+    return WeightEMA(model, decay)
 
 
 @torch.no_grad()
-def refresh_batchnorm(ema: AveragedModel, train_loader: DeviceLoader) -> None:
+def refresh_batchnorm(ema: WeightEMA, train_loader: DeviceLoader) -> None:
     """Recompute BN running statistics of the averaged weights on un-augmented training images
     (the averaged weights never produced the statistics they inherited)."""
     module = ema.module

@@ -20,6 +20,7 @@ from mnistlab.evaluate import EVAL_BATCH, count_correct
 from mnistlab.models import create_model
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
+from mnistlab.train.ema import WeightEMA, make_ema, refresh_batchnorm
 from mnistlab.train.optim import build_optimizer, build_scheduler
 
 
@@ -38,7 +39,7 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    ema: torch.optim.swa_utils.AveragedModel | None = None
+    ema: WeightEMA | None = None
     epoch: int = 0  # epochs completed
     train_seconds: float = 0.0
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -61,7 +62,10 @@ class TrainState:
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         if self.ema is not None:
-            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+            state["ema"] = {
+                k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
+                for k, v in self.ema.state_dict().items()
+            }
         return state
 
     def load_resume_dict(self, state: dict[str, Any]) -> None:
@@ -94,10 +98,15 @@ def build_state(cfg: TrainConfig, device: torch.device, steps_per_epoch: int) ->
     scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
     ema = None
     if cfg.ema_decay:
-        from mnistlab.train.ema import make_ema
-
         ema = make_ema(model, cfg.ema_decay)
     return TrainState(model, optimizer, scheduler, ema)
+
+
+def configure_backends(device: torch.device) -> None:
+    if device.type == "cuda":
+        # Every batch has the same shape: let cuDNN time its algorithms once, keep the fastest.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 products outside autocast
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -120,6 +129,7 @@ def train_epochs(
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
     callbacks = callbacks or Callbacks()
+    configure_backends(device)
     rank, world_size = ctx.rank, ctx.world_size
     train_loader = DeviceLoader(
         splits["train"],
@@ -173,8 +183,6 @@ def train_epochs(
             loss_sum += loss.detach()
             callbacks.on_step(epoch, step, steps)
         if state.ema is not None and epoch == cfg.epochs - 1:
-            from mnistlab.train.ema import refresh_batchnorm
-
             refresh_batchnorm(state.ema, train_loader)
         val_acc = None
         if len(splits["val"]):

@@ -60,8 +60,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "warmup": 0.2,
         "label_smoothing": 0.1,
         "full_train": True,
-        # not tuned on a GPU yet (none was lent): the CPU recipe, unchanged
-        "by_device": {},
+        # A GPU runs these small networks launch-bound: the cost is steps, not MACs. So on
+        # CUDA, half the steps (batch 512) with a wider BatchNorm net that still converges in
+        # one epoch: validation 99.15 +- 0.01% over 3 seeds on the CPU (speed-log.md), where
+        # the CPU net at batch 512 fell to 98.76%.
+        "by_device": {
+            "cuda": {
+                "model_config": {"c1": 32, "c2": 64, "stride1": 2, "batchnorm": True},
+                "batch_size": 512,
+            }
+        },
     },
 }
 

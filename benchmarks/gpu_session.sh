@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Everything to measure on a lent GPU, in one pass of under 10 minutes (the device tool lends
+# Everything to measure on a lent GPU, in one call of under 10 minutes (the device tool lends
 # ~15 minutes in all): the GPU `sota` recipe over as many seeds as fit in its budget and their
 # ensemble, short `sota` schedules for the time to 99.7%, and T@99 against the tuomaso peer.
 #
 # From the repository root on the GPU machine, with the four MNIST files in $MNISTLAB_DATA_DIR:
-#   PY=python3 bash benchmarks/gpu_session.sh
+#   PY=python3 bash benchmarks/gpu_session.sh [pass1|pass2]
+# pass1 (default): the recipe as first written. pass2: the second call of the same lease, after
+# pass1 showed ~7 ms per step whatever the batch holds (launch-bound): batch 512.
 # PY is a Python whose torch has CUDA (mnistlab is taken from src/, not installed). Results go
 # to $OUT when it is set (the device tool's folder), else benchmarks/results/gpu/. Each part has
 # its own time limit, and a part that fails does not stop the others.
@@ -30,23 +32,43 @@ print('capability', torch.cuda.get_device_capability(), 'bf16', torch.cuda.is_bf
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
   2>&1 | tee -a "$log"
 
-# One epoch, thrown away: CUDA context, cuDNN's algorithm search and the first kernels' loading
-# land here rather than on the first timed seed.
-part warmup 90 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0 --epochs 1 \
-  --work "$work/warmup" --train-only
+if [ "${1:-pass1}" = pass1 ]; then
+  # One epoch, thrown away: CUDA context, cuDNN's algorithm search and the first kernels' loading
+  # land here rather than on the first timed seed.
+  part warmup 90 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0 --epochs 1 \
+    --work "$work/warmup" --train-only
 
-part sota-8-epochs 120 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
-  --epochs 8 --work "$work/e8" --json-out "$out/sota_e8.json"
+  part sota-8-epochs 120 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
+    --epochs 8 --work "$work/e8" --json-out "$out/sota_e8.json"
 
-part sota 330 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0-9 \
-  --budget-s "$sota_budget" --work "$work/full" --json-out "$out/sota_full.json"
+  part sota 330 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0-9 \
+    --budget-s "$sota_budget" --work "$work/full" --json-out "$out/sota_full.json"
 
-part sota-4-epochs 60 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
-  --epochs 4 --work "$work/e4" --json-out "$out/sota_e4.json"
+  part sota-4-epochs 60 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
+    --epochs 4 --work "$work/e4" --json-out "$out/sota_e4.json"
 
-part speed 100 "$py" benchmarks/speed.py --device cuda --seeds 10 --peers tuomaso \
-  --section speed_cuda
-cp benchmarks/results/speed_cuda.json "$out/" 2>/dev/null
+  part speed 100 "$py" benchmarks/speed.py --device cuda --seeds 10 --peers tuomaso \
+    --section speed_cuda
+  cp benchmarks/results/speed_cuda.json "$out/" 2>/dev/null
+else
+  # Batch 512 at twice the peak lr, 8 epochs, 3 seeds; then the 10-seed run uses batch 512 only
+  # if, on the validation split, it is within 0.02 points of batch 256's 8-epoch mean in pass 1
+  # (99.62%) and faster than 9 s (pass 1: ~11.6 s). Nothing here reads the test set to choose.
+  part warmup 90 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0 --epochs 1 \
+    --batch-size 512 --lr 0.2 --work "$work/warmup-b512" --train-only
+
+  part sota-8-epochs-b512 120 "$py" benchmarks/sota.py --recipe sota --device cuda \
+    --seeds 0,1,2 --epochs 8 --batch-size 512 --lr 0.2 --work "$work/e8-b512" \
+    --json-out "$out/sota_e8_b512.json"
+
+  choice=$("$py" -c 'import json, statistics as st, sys; r = json.load(open(sys.argv[1]))
+ok = st.fmean(r["val_acc"]) >= 0.9960 and st.fmean(r["train_seconds"]) < 9.0
+print("--batch-size 512 --lr 0.2" if ok else "")' "$out/sota_e8_b512.json")
+  echo "== chosen for the 10-seed run: '${choice:-the recipe as written (batch 256)}'" | tee -a "$log"
+  # shellcheck disable=SC2086  # $choice is a list of flags
+  part sota 330 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0-9 $choice \
+    --budget-s "${SOTA_BUDGET_S:-280}" --work "$work/full2" --json-out "$out/sota_full2.json"
+fi
 
 # every run's model.json and metrics.jsonl (the weights stay behind)
 tar czf "$out/runs.tgz" -C "$work" --exclude='*.safetensors' --exclude='resume.pt' . \

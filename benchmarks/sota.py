@@ -38,7 +38,9 @@ def main() -> None:
     )
     parser.add_argument("--json-out", help="also write every figure to this JSON file")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--epochs", type=int, help="override the recipe (for a quick look)")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     parser.add_argument("--work", default="runs/bench-sota")
     parser.add_argument("--data-dir")
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
@@ -71,7 +73,12 @@ def main() -> None:
             break
         seed_started = now
         cfg = build_config(
-            recipe["model"], {**recipe, "recipe": args.recipe}, seed=seed, epochs=args.epochs
+            recipe["model"],
+            {**recipe, "recipe": args.recipe},
+            seed=seed,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
         )
         out = Path(args.work) / args.recipe / f"seed{seed}"
         if (out / "model.json").is_file() and read_meta(out).get("complete"):
@@ -111,12 +118,13 @@ def main() -> None:
         if k < len(folders)
     }
     epochs = args.epochs or recipe["epochs"]
+    batch, lr = args.batch_size or recipe["batch_size"], args.lr or recipe["lr"]
     lines = [
         f"Command: `{command}`  ",
         header(device),
         "",
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
-        f"{epochs} epochs), seeds {','.join(map(str, seeds))}:",
+        f"{epochs} epochs, batch {batch}, peak lr {lr}), seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
         "|---|---|---|",
@@ -138,6 +146,8 @@ def main() -> None:
             "header": header(device),
             "recipe": args.recipe,
             "epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
             "seeds": seeds,
             "test_acc": tests,
             "val_acc": vals,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import functools
 import os
 import platform
 
@@ -30,6 +32,29 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise MnistlabError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the kernel.
+
+    A training step on the CPU allocates and frees activations of a few MB each. By default
+    glibc serves such blocks with mmap and trims its heap after each free, so every step
+    faults its pages in again; measured on a 2-core machine, that is a quarter of a LeNet5
+    step (docs/speed-log.md). The cost is memory kept at the process's high-water mark.
+    Returns False where this is not glibc. Process-wide, so only the training paths call it.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # from glibc's malloc.h
+    ok = libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum: blocks below use the heap
+    ok &= libc.mallopt(m_trim_threshold, 512 << 20)
+    ok &= libc.mallopt(m_top_pad, 64 << 20)
+    return bool(ok)
 
 
 def cpu_model() -> str:

@@ -75,3 +75,28 @@ def test_tutorial_architectures_exactly():
     # mlp: 784*784+784 + 784*10+10; cnn: 1*10*25+10 + 7290*128+128 + 128*10+10;
     # lenet5: 156 + 2416 + 48120 + 10164 + 850
     assert sizes == {"mlp": 623290, "cnn": 934798, "lenet5": 61706}
+
+
+def test_cpu_training_tanh_matches_torch_tanh():
+    from mnistlab.models.layers import Tanh
+
+    x = torch.linspace(-20, 20, 10_001, requires_grad=True)
+    fast = Tanh()(x)
+    fast.sum().backward()
+    fast_grad, x.grad = x.grad.clone(), None
+    torch.tanh(x).sum().backward()
+    torch.testing.assert_close(fast, torch.tanh(x), atol=3e-7, rtol=0)
+    torch.testing.assert_close(fast_grad, x.grad, atol=1e-6, rtol=0)
+    assert torch.autograd.gradcheck(
+        Tanh(), (torch.randn(8, dtype=torch.float64, requires_grad=True),)
+    )
+    with torch.no_grad():  # evaluation is torch.tanh itself
+        assert torch.equal(Tanh()(x), torch.tanh(x))
+
+
+def test_lenet5_conv3_as_matrix_product_matches_the_convolution():
+    torch.manual_seed(0)
+    model = create_model("lenet5").eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.net(x), atol=1e-6, rtol=0)

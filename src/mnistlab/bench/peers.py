@@ -64,28 +64,77 @@ class TuomasoNet(nn.Module):
         return self.net(x)
 
 
+class _ToTensorStyle:
+    """What torchvision's ToTensor does to a mode-"L" PIL image, step by step: an HWC uint8
+    tensor from the image's bytes, moved to CHW, then float in 0..1."""
+
+    def __call__(self, image) -> torch.Tensor:
+        pixels = torch.from_numpy(np.array(image, np.uint8, copy=True))
+        pixels = pixels.view(image.size[1], image.size[0], len(image.getbands()))
+        pixels = pixels.permute((2, 0, 1)).contiguous()
+        return pixels.to(dtype=torch.get_default_dtype()).div(255)
+
+
+class _NormalizeStyle(nn.Module):
+    """What torchvision's Normalize (a Module) does to each image when not in place: a copy,
+    the statistics turned into tensors on every call, a check for a zero std, then sub/div."""
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.mean, self.std = (mean,), (std,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_floating_point() or x.ndim < 3:
+            raise TypeError("expected a float image tensor (..., C, H, W)")
+        x = x.clone()
+        mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device)
+        std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device)
+        if (std == 0).any():
+            raise ValueError("std is zero")
+        return x.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+
+
 class PerSampleDataset(torch.utils.data.Dataset):
-    """What torchvision's MNIST with ToTensor() + Normalize(mean, std) does, one image at a time:
-    a PIL image from the uint8 array (when Pillow is installed), scaled to 0..1, normalised."""
+    """torchvision's MNIST with transform=Compose([ToTensor(), Normalize(mean, std)]), re-done
+    without torchvision (which does not import beside this torch): each image becomes a PIL
+    image, then goes through the two transforms one at a time, as the tutorial's loaders do.
+    Without Pillow (not in the core install) the PIL step is skipped."""
 
     def __init__(self, split: Split, mean: float, std: float):
-        self.split, self.mean, self.std = split, mean, std
+        self.split = split
         try:
             from PIL import Image
-        except ModuleNotFoundError:  # the core install has no Pillow; skip that step
+        except ModuleNotFoundError:
             Image = None
         self.image_module = Image
+        self.transforms = [_ToTensorStyle(), _NormalizeStyle(mean, std)]
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
-        pixels = self.split.images[i]
+        image, target = self.split.images[i], int(self.split.labels[i])
         if self.image_module is not None:
-            image = self.image_module.fromarray(pixels.numpy(), mode="L")
-            pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
-        x = pixels.to(torch.float32).div(255).unsqueeze(0)  # (1, 28, 28)
-        return (x - self.mean) / self.std, int(self.split.labels[i])
+            image = self.image_module.fromarray(image.numpy(), mode="L")
+        else:
+            image = _ImageStandIn(image.numpy())
+        for transform in self.transforms:
+            image = transform(image)
+        return image, target
+
+
+class _ImageStandIn(np.ndarray):
+    """Enough of a mode-"L" PIL image (size, getbands) for _ToTensorStyle, without Pillow."""
+
+    def __new__(cls, array: np.ndarray):
+        return np.asarray(array).view(cls)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.shape[1], self.shape[0]
+
+    def getbands(self) -> tuple[str]:
+        return ("L",)
 
 
 @torch.no_grad()

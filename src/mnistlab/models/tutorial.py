@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.models.layers import Tanh
 from mnistlab.models.registry import register_model
 
 
@@ -83,18 +85,24 @@ class LeNet5(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5, padding=2),  # (B, 6, 28, 28)
-            nn.Tanh(),
+            Tanh(),
             nn.AvgPool2d(2, 2),  # (B, 6, 14, 14)
             nn.Conv2d(6, 16, kernel_size=5),  # (B, 16, 10, 10)
-            nn.Tanh(),
+            Tanh(),
             nn.AvgPool2d(2, 2),  # (B, 16, 5, 5)
             nn.Conv2d(16, 120, kernel_size=5),  # (B, 120, 1, 1)
-            nn.Tanh(),
+            Tanh(),
             nn.Flatten(),
             nn.Linear(120, 84),
-            nn.Tanh(),
+            Tanh(),
             nn.Linear(84, 10),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        features = self.net[:6](x)  # (B, 16, 5, 5)
+        conv3 = self.net[6]
+        # conv3's 5x5 kernel covers its whole 5x5 input, so it is one matrix product; computed
+        # as one, a training step on a 2-core CPU is ~10% faster than through oneDNN's
+        # convolution (docs/speed-log.md). Same weights, same result up to rounding.
+        out = F.linear(features.flatten(1), conv3.weight.flatten(1), conv3.bias)  # (B, 120)
+        return self.net[7:](out)

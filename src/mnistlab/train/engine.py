@@ -18,6 +18,7 @@ from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
 from mnistlab.evaluate import EVAL_BATCH, count_correct
 from mnistlab.models import create_model
+from mnistlab.system import keep_freed_memory
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.ema import WeightEMA, make_ema, refresh_batchnorm
@@ -103,6 +104,8 @@ def build_state(cfg: TrainConfig, device: torch.device, steps_per_epoch: int) ->
 
 
 def configure_backends(device: torch.device) -> None:
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type == "cuda":
         # Every batch has the same shape: let cuDNN time its algorithms once, keep the fastest.
         torch.backends.cudnn.benchmark = True

@@ -44,3 +44,28 @@ def test_bench_rejects_unknown_peer():
     )
     assert result.returncode != 0 and "unknown peer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_per_sample_reference_transforms_like_torchvision():
+    """The tutorial-pipeline reference: PIL image, ToTensor-style and Normalize-style steps."""
+    import torch
+
+    from mnistlab.bench.peers import PerSampleDataset
+    from mnistlab.data.splits import Split
+
+    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    dataset = PerSampleDataset(Split(images, torch.tensor([3, 1, 4, 1])), 0.1307, 0.3081)
+    x, label = dataset[2]
+    assert label == 4 and x.shape == (1, 28, 28) and x.dtype == torch.float32
+    expected = (images[2].float() / 255 - 0.1307) / 0.3081
+    torch.testing.assert_close(x[0], expected, atol=1e-6, rtol=0)
+    dataset.image_module = None  # the path without Pillow gives the same tensor
+    assert torch.equal(dataset[2][0], x)
+
+
+def test_cpu_training_keeps_freed_memory_on_glibc():
+    import platform
+
+    from mnistlab.system import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

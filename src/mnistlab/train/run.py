@@ -50,8 +50,13 @@ def check_out_dir(out: Path) -> None:
 
 
 def build_meta(
-    cfg: TrainConfig, state: TrainState, device: torch.device, extra: dict[str, Any] | None = None
+    cfg: TrainConfig,
+    state: TrainState | None,
+    device: torch.device,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """model.json's content; `state` None: a new run, before its first epoch."""
+    epoch = state.epoch if state is not None else 0
     return {
         "kind": "single",
         "model": cfg.model,
@@ -60,11 +65,11 @@ def build_meta(
         "dataset": cfg.dataset,
         "seed": cfg.seed,
         "epochs": cfg.epochs,
-        "epochs_completed": state.epoch,
-        "complete": state.epoch >= cfg.epochs,
-        "val_acc": state.metrics[-1]["val_acc"] if state.metrics else None,
+        "epochs_completed": epoch,
+        "complete": epoch >= cfg.epochs,
+        "val_acc": state.metrics[-1]["val_acc"] if state is not None and state.metrics else None,
         "test_acc": None,
-        "train_seconds": state.train_seconds,
+        "train_seconds": state.train_seconds if state is not None else 0.0,
         "train": cfg.to_dict(),
         "device": str(device),
         "hardware": hardware(device),
@@ -141,24 +146,7 @@ def run_training(
         folder.mkdir(parents=True, exist_ok=True)
         # the config is on disk before the first epoch ends, so a run killed at any point
         # after its first checkpoint can be resumed
-        checkpoint.save_meta(
-            folder,
-            {
-                "kind": "single",
-                "model": cfg.model,
-                "config": checkpoint_config(cfg),
-                "normalization": cfg.normalization,
-                "dataset": cfg.dataset,
-                "seed": cfg.seed,
-                "epochs": cfg.epochs,
-                "epochs_completed": 0,
-                "complete": False,
-                "val_acc": None,
-                "test_acc": None,
-                "train": cfg.to_dict(),
-                "date": now_iso(),
-            },
-        )
+        checkpoint.save_meta(folder, build_meta(cfg, None, dev))
         return str(folder), None
 
     # rank 0 reads the resume state and sends it: other machines need no copy of the folder

@@ -2,9 +2,11 @@
 
     python benchmarks/gpu_report.py [--write]
 
-The numbers were measured by `benchmarks/gpu_session.sh` (pass1, then pass2) on a lent H100:
-each JSON file is the `--json-out` of one `benchmarks/sota.py` invocation there, with its
-command line and hardware header inside. Nothing is measured here; this only tabulates.
+The numbers were measured by `benchmarks/gpu_session.sh` on lent H100s (pass1 and pass2 in one
+lease; pass3, with CUDA graphs, in a later one, when its files are there): each JSON file is the
+`--json-out` of one `benchmarks/sota.py` invocation, with its command line and hardware header
+inside, and pass3/graph_step.json that of `benchmarks/graph_step.py`. Nothing is measured here;
+this only tabulates.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ RUNS = [
     ("pass1/sota_e4.json", "4 epochs"),
     ("pass2/sota_e8_b512.json", "8 epochs, batch 512, lr 0.2 (tried; not kept)"),
     ("pass2/sota_full2.json", "30 epochs: the `sota` recipe, again"),
+    ("pass3/sota_e8_graph.json", "8 epochs, steps replayed as a CUDA graph"),
+    ("pass3/sota_full_graph.json", "30 epochs: the `sota` recipe, steps replayed as a CUDA graph"),
 ]
 
 
@@ -45,22 +49,52 @@ def row(run: dict, what: str) -> str:
     )
 
 
+def graph_lines() -> list[str]:
+    """ms per step, eager and replayed as a CUDA graph (benchmarks/graph_step.py), if run."""
+    path = GPU / "pass3" / "graph_step.json"
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+    lines = [
+        "",
+        "Steps replayed as a CUDA graph (`benchmarks/graph_step.py`, real batches, the whole "
+        "step: gather, augmentation, forward, backward, optimizer, EMA):",
+        "",
+        "| recipe | eager ms/step | replayed ms/step | replayed / eager | largest loss "
+        "difference over 40 steps (augmentation and dropout off) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in record["recipes"].items():
+        lines.append(
+            f"| {name} | {r['eager_ms']:.2f} | {r['graph_ms']:.2f} | {r['ratio']:.2f} | "
+            f"{r['agreement']['max_loss_diff']:.2g} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
     args = parser.parse_args()
-    runs = [(load(name), what) for name, what in RUNS]
+    runs = [(load(name), what) for name, what in RUNS if (GPU / name).is_file()]
     full = [run for run, what in runs if what.startswith("30 epochs")]
     all_tests = [a for run in full for a in run["test_acc"]]
     single_mean = mean_std(all_tests)[0]
-    best_ensemble = max(run["ensemble"]["accuracy"] for run in full)
-    e8 = runs[0][0]
+    # the verdict rests on the largest ensemble (named in advance), not the best-scoring one
+    largest = max(full, key=lambda run: run["ensemble"]["members"])["ensemble"]
+    e8 = [r for r, what in runs if what.startswith("8 epochs") and r.get("batch_size", 256) == 256]
+    e8 = e8[-1]  # the latest: with CUDA graphs once they were measured
     e8_warm = [s for s, seed in zip(e8["train_seconds"], e8["seeds"], strict=True) if seed != 0]
+    first = {}  # pass -> its first file
+    for name, _ in RUNS:
+        if (GPU / name).is_file():
+            first.setdefault(name.split("/")[0], name)
+    passes = list(first)
     lines = [
         "Command: `python benchmarks/gpu_report.py --write` (tabulates the output of "
-        "`bash benchmarks/gpu_session.sh pass1` and then `pass2`, one lease, saved in "
-        "benchmarks/results/gpu/)  ",
-        runs[0][0]["header"],
+        f"`bash benchmarks/gpu_session.sh {' / '.join(passes)}`, saved in "
+        "benchmarks/results/gpu/; pass1 and pass2 in one lease, pass3 in a later one)  ",
+        *(f"{p}: {load(first[p])['header']}  " for p in passes),
         "",
         "Recipe `sota`: convnet (64, 128, 256) x 2, SGD nesterov, peak lr 0.1, one-cycle, "
         "label smoothing 0.1, affine augmentation, EMA 0.999, bf16 autocast, channels_last. "
@@ -71,18 +105,25 @@ def main() -> None:
         "(members) | training s per seed: mean (min-max) |",
         "|---|---|---|---|---|---|---|---|",
         *(row(run, what) for run, what in runs),
+        *graph_lines(),
         "",
         "Targets (issue 4):",
-        f"- single model, mean >= 99.75%: the two 30-epoch runs give {pct(all_tests)}% over "
-        f"{len(all_tests)} models (seeds 0-3 twice; cuDNN is not bit-deterministic, so the "
-        f"repeats differ), exactly {100 * single_mean:.4f}%: "
-        + ("**met**." if single_mean >= TARGET_SINGLE else "**missed** by a hair."),
-        f"- ensemble >= 99.85%: best {100 * best_ensemble:.2f}% with 4 members: "
-        + ("**met**." if best_ensemble >= TARGET_ENSEMBLE else "**missed**."),
-        f"- time to >= 99.7% <= {TARGET_TIME:.0f} s: the 8-epoch schedule reaches "
+        f"- single model, mean >= 99.75%: the {len(full)} 30-epoch runs give {pct(all_tests)}% "
+        f"over {len(all_tests)} models (seeds repeat across runs; cuDNN is not "
+        f"bit-deterministic, so the repeats differ), exactly {100 * single_mean:.4f}%: "
+        + ("**met**." if single_mean >= TARGET_SINGLE else "**missed**."),
+        f"- ensemble >= 99.85%: the largest ensemble, {largest['members']} members, gives "
+        f"{100 * largest['accuracy']:.2f}%: "
+        + ("**met**." if largest["accuracy"] >= TARGET_ENSEMBLE else "**missed**."),
+        f"- time to >= 99.7% <= {TARGET_TIME:.0f} s: the 8-epoch schedule"
+        f"{' with CUDA graphs' if e8.get('cuda_graph') else ''} reaches "
         f"{pct(e8['test_acc'])}% in {mean_std(e8_warm)[0]:.1f} s (seeds 1-2; seed 0 includes "
         f"the process's first-call costs, {e8['train_seconds'][0]:.1f} s): "
-        + ("**met**." if mean_std(e8_warm)[0] <= TARGET_TIME else "**missed**."),
+        + (
+            "**met**."
+            if mean_std(e8_warm)[0] <= TARGET_TIME and mean_std(e8["test_acc"])[0] >= 0.997
+            else "**missed**."
+        ),
     ]
     text = "\n".join(lines)
     print(text)

@@ -4,9 +4,11 @@
 # ensemble, short `sota` schedules for the time to 99.7%, and T@99 against the tuomaso peer.
 #
 # From the repository root on the GPU machine, with the four MNIST files in $MNISTLAB_DATA_DIR:
-#   PY=python3 bash benchmarks/gpu_session.sh [pass1|pass2]
+#   PY=python3 bash benchmarks/gpu_session.sh [pass1|pass2|pass3]
 # pass1 (default): the recipe as first written. pass2: the second call of the same lease, after
 # pass1 showed ~7 ms per step whatever the batch holds (launch-bound): batch 512.
+# pass3 (a later lease, one call): each step replayed as a CUDA graph (train/graph.py); checked
+# against eager steps first, and used for the rest only if they agree.
 # PY is a Python whose torch has CUDA (mnistlab is taken from src/, not installed). Results go
 # to $OUT when it is set (the device tool's folder), else benchmarks/results/gpu/. Each part has
 # its own time limit, and a part that fails does not stop the others.
@@ -24,7 +26,8 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, output to the log
   shift 2
   echo "== $(date -u +%H:%M:%S) $name (limit ${limit} s): $*" | tee -a "$log"
   timeout "$limit" "$@" 2>&1 | tee -a "$log"
-  echo "== $(date -u +%H:%M:%S) $name: exit ${PIPESTATUS[0]}" | tee -a "$log"
+  last_rc=${PIPESTATUS[0]}
+  echo "== $(date -u +%H:%M:%S) $name: exit $last_rc" | tee -a "$log"
 }
 
 part env 60 "$py" -c "import torch, mnistlab.system as s; print(s.header('cuda')); \
@@ -50,6 +53,27 @@ if [ "${1:-pass1}" = pass1 ]; then
   part speed 100 "$py" benchmarks/speed.py --device cuda --seeds 10 --peers tuomaso \
     --section speed_cuda
   cp benchmarks/results/speed_cuda.json "$out/" 2>/dev/null
+elif [ "${1:-pass1}" = pass3 ]; then
+  part graph-check 150 "$py" benchmarks/graph_step.py --device cuda --steps 200 --repeats 3 \
+    --json-out "$out/graph_step.json"
+  graph=--cuda-graph
+  [ "$last_rc" = 0 ] || graph=""
+  echo "== steps for the rest: ${graph:-eager (the graph check failed)}" | tee -a "$log"
+
+  part warmup 60 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0 --epochs 1 \
+    $graph --work "$work/warmup" --train-only
+
+  # the time to 99.7%: the 8-epoch schedule of pass 1 (99.70%), with the step replayed
+  part sota-8-epochs 90 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
+    --epochs 8 $graph --work "$work/e8" --json-out "$out/sota_e8_graph.json"
+
+  part speed 100 "$py" benchmarks/speed.py --device cuda --seeds 10 --peers tuomaso $graph \
+    --section speed_cuda_graph
+  cp benchmarks/results/speed_cuda_graph.json "$out/" 2>/dev/null
+
+  # ten seeds of the 30-epoch recipe in one process, so that all ten form one ensemble
+  part sota 330 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0-9 $graph \
+    --budget-s "${SOTA_BUDGET_S:-290}" --work "$work/full3" --json-out "$out/sota_full_graph.json"
 else
   # Batch 512 at twice the peak lr, 8 epochs, 3 seeds; then the 10-seed run uses batch 512 only
   # if, on the validation split, it is within 0.02 points of batch 256's 8-epoch mean in pass 1

@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
+    parser.add_argument(
+        "--cuda-graph", action="store_true", help="replay each step as a CUDA graph"
+    )
     parser.add_argument("--work", default="runs/bench-sota")
     parser.add_argument("--data-dir")
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
@@ -79,6 +82,7 @@ def main() -> None:
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
+            cuda_graph=args.cuda_graph or None,
         )
         out = Path(args.work) / args.recipe / f"seed{seed}"
         if (out / "model.json").is_file() and read_meta(out).get("complete"):
@@ -124,7 +128,8 @@ def main() -> None:
         header(device),
         "",
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
-        f"{epochs} epochs, batch {batch}, peak lr {lr}), seeds {','.join(map(str, seeds))}:",
+        f"{epochs} epochs, batch {batch}, peak lr {lr}"
+        f"{', CUDA graph' if args.cuda_graph else ''}), seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
         "|---|---|---|",
@@ -148,6 +153,7 @@ def main() -> None:
             "epochs": epochs,
             "batch_size": batch,
             "lr": lr,
+            "cuda_graph": args.cuda_graph,
             "seeds": seeds,
             "test_acc": tests,
             "val_acc": vals,

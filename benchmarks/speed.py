@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--from-json", help="render a saved `mnistlab bench speed --json` run")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--section", help="RESULTS.md section (default: speed_<device>)")
+    parser.add_argument(
+        "--cuda-graph", action="store_true", help="mnistlab's runs replay each step as a CUDA graph"
+    )
     args = parser.parse_args()
     if args.from_json:
         result = json.loads(Path(args.from_json).read_text())
@@ -41,6 +44,7 @@ def main() -> None:
             args.peer_seeds,
             tuple(args.peers.split(",")),
             data_dir=args.data_dir,
+            cuda_graph=args.cuda_graph,
         )
         command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
         RESULTS_DIR.mkdir(exist_ok=True)

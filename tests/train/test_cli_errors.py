@@ -26,6 +26,9 @@ def run(argv: list[str]) -> int:
         (["train", "--model", "resnet"], "invalid choice"),
         (["train", "--epochs", "0"], "expected a positive integer"),
         (["eval", "/nonexistent/run"], "not a folder"),
+        (["train", "--cuda-graph", "--device", "cpu"], "--cuda-graph needs a single CUDA device"),
+        (["train", "--cuda-graph", "--optimizer", "adadelta"], "--cuda-graph works with"),
+        (["train", "--cuda-graph", "--compile"], "choose one of --cuda-graph and --compile"),
     ],
 )
 def test_mistake_is_one_line(argv, message, capsys, tmp_path, monkeypatch):

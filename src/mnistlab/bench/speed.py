@@ -55,13 +55,19 @@ def _subset(split: Split, n: int | None) -> Split:
     return split if n is None else Split(split.images[:n], split.labels[:n])
 
 
-def run_fast(splits, seeds, device, smoke: bool) -> tuple[RecipeResult, dict[str, float]]:
+def run_fast(
+    splits, seeds, device, smoke: bool, cuda_graph: bool = False
+) -> tuple[RecipeResult, dict[str, float]]:
     recipe = get_recipe("fast", device.type)
-    result = RecipeResult("mnistlab fast")
+    result = RecipeResult("mnistlab fast" + (" (CUDA graph)" if cuda_graph else ""))
     extra: dict[str, float] = {}
     for i, seed in enumerate([None, *seeds]):  # the first (unseeded) run is the warm-up
         cfg = build_config(
-            recipe["model"], recipe, seed=seed if seed is not None else 10_000, full_train=True
+            recipe["model"],
+            recipe,
+            seed=seed if seed is not None else 10_000,
+            full_train=True,
+            cuda_graph=cuda_graph or None,
         )
         state = train_epochs(cfg, splits, device)
         if seed is None:
@@ -135,6 +141,7 @@ def run_speed_bench(
     peers_wanted: tuple[str, ...] = tuple(PEERS),
     smoke: bool = False,
     data_dir=None,
+    cuda_graph: bool = False,
 ) -> dict[str, Any]:
     dev = resolve_device(device)
     splits = load_splits("mnist", data_dir, full_train=True, download=True)
@@ -142,7 +149,7 @@ def run_speed_bench(
     if smoke:  # keep the code paths alive in CI: a sliver of data, one seed, no claims
         splits = {k: _subset(v, 2000) for k, v in splits.items()}
         seeds, peer_seeds, max_steps = 1, 1, 5
-    fast, extra = run_fast(splits, list(range(seeds)), dev, smoke)
+    fast, extra = run_fast(splits, list(range(seeds)), dev, smoke, cuda_graph)
     results = [fast]
     counts = {"seeds": seeds, "peer_seeds": peer_seeds}
     for key in peers_wanted:

@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train on all 60,000 training images (no validation split)",
     )
     train.add_argument("--compile", action="store_true", default=None, help="torch.compile")
+    train.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        default=None,
+        help="record each training step once as a CUDA graph and replay it (one CUDA GPU)",
+    )
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     train.add_argument("--out", help="run folder to create (default: runs/<model>-<date>)")
     train.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
@@ -135,6 +141,7 @@ def _train_config(args: argparse.Namespace):
         seed=args.seed,
         full_train=args.full_train,
         compile=args.compile,
+        cuda_graph=args.cuda_graph,
         dataset=args.dataset,
     )
 

@@ -76,13 +76,18 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.batch_indices():
-            pixels = self.images[index].unsqueeze(1)  # (B, 1, 28, 28) uint8
-            if self.transform is None:
-                x = normalize(pixels, self.normalization)
-            else:
-                x = normalize(
-                    self.transform(pixels.float().div_(255.0)).mul_(255.0), self.normalization
-                )
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[index]
+            yield self.batch(index)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs and labels of the images at `index` (a device tensor). Device work only,
+        with no host sync, so that a CUDA graph can record it (train/graph.py)."""
+        pixels = self.images[index].unsqueeze(1)  # (B, 1, 28, 28) uint8
+        if self.transform is None:
+            x = normalize(pixels, self.normalization)
+        else:
+            x = normalize(
+                self.transform(pixels.float().div_(255.0)).mul_(255.0), self.normalization
+            )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.labels[index]

@@ -10,6 +10,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import get_entry
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+GRAPH_OPTIMIZERS = ("sgd", "adam", "adamw")  # those with fused kernels
 SCHEDULES = ("constant", "onecycle", "cosine", "step")
 
 
@@ -37,6 +38,7 @@ class TrainConfig:
     full_train: bool = False  # train on all 60,000 (no validation split)
     channels_last: bool = True
     compile: bool = False
+    cuda_graph: bool = False  # record the whole step once and replay it (train/graph.py)
     amp: bool = True  # bf16 autocast on CUDA only; the CPU always computes in fp32
     recipe: str | None = None
 
@@ -59,6 +61,13 @@ class TrainConfig:
             raise MnistlabError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise MnistlabError(f"EMA decay must be in (0, 1), got {self.ema_decay}")
+        if self.cuda_graph and self.optimizer not in GRAPH_OPTIMIZERS:
+            raise MnistlabError(
+                f"--cuda-graph works with the optimizers {', '.join(GRAPH_OPTIMIZERS)}, "
+                f"not {self.optimizer!r}"
+            )
+        if self.cuda_graph and self.compile:
+            raise MnistlabError("choose one of --cuda-graph and --compile")
         self.betas = tuple(self.betas)  # JSON gives a list back
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,19 +36,30 @@ class WeightEMA(nn.Module):
 
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
-        # Buffers too: the running BN statistics are averaged, a good estimate between epochs;
-        # refresh_batchnorm() replaces them with exact ones for the final weights.
-        mine = [*self.module.parameters(), *self.module.buffers()]
-        theirs = [t.detach() for t in (*model.parameters(), *model.buffers())]
         if self.n_averaged == 0:
+            mine, theirs = self._pairs(model)
             torch._foreach_copy_(mine, theirs)
         else:
-            floats = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.is_floating_point()]
-            torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1 - self.decay)
-            for a, b in zip(mine, theirs, strict=True):
-                if not a.is_floating_point():  # BN's batch counter
-                    a.copy_(a * self.decay + b * (1 - self.decay))
+            self.blend(model)
         self.n_averaged += 1
+
+    @torch.no_grad()
+    def blend(self, model: nn.Module) -> None:
+        """Move the average towards `model`, without counting the update: device work only,
+        which a CUDA graph can record (the caller counts each replay)."""
+        # Buffers too: the running BN statistics are averaged, a good estimate between epochs;
+        # refresh_batchnorm() replaces them with exact ones for the final weights.
+        mine, theirs = self._pairs(model)
+        floats = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.is_floating_point()]
+        torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1 - self.decay)
+        for a, b in zip(mine, theirs, strict=True):
+            if not a.is_floating_point():  # BN's batch counter
+                a.copy_(a * self.decay + b * (1 - self.decay))
+
+    def _pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        mine = [*self.module.parameters(), *self.module.buffers()]
+        theirs = [t.detach() for t in (*model.parameters(), *model.buffers())]
+        return mine, theirs
 
     def get_extra_state(self) -> dict[str, int]:
         return {"n_averaged": self.n_averaged}

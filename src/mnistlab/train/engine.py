@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -16,12 +18,14 @@ from torch import nn
 
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
+from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import EVAL_BATCH, count_correct
 from mnistlab.models import create_model
 from mnistlab.system import keep_freed_memory
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.ema import WeightEMA, make_ema, refresh_batchnorm
+from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
 
 
@@ -103,6 +107,16 @@ def build_state(cfg: TrainConfig, device: torch.device, steps_per_epoch: int) ->
     return TrainState(model, optimizer, scheduler, ema)
 
 
+def check_device_options(cfg: TrainConfig, device: torch.device, ctx: DistContext) -> None:
+    """Fail before any work when the config asks for what this device cannot do."""
+    if cfg.cuda_graph and (device.type != "cuda" or ctx.active):
+        where = f"{device.type}{' under torchrun' if ctx.active else ''}"
+        raise MnistlabError(
+            f"--cuda-graph needs a single CUDA device, and this run is on {where}; "
+            "leave out --cuda-graph"
+        )
+
+
 def configure_backends(device: torch.device) -> None:
     if device.type == "cpu":
         keep_freed_memory()
@@ -114,8 +128,46 @@ def configure_backends(device: torch.device) -> None:
 
 def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        # No cast cache: a CUDA graph must not keep casts made outside it, and each weight is
+        # cast once per step anyway.
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
+
+
+def train_step(
+    cfg: TrainConfig,
+    device: torch.device,
+    state: TrainState,
+    forward: nn.Module,
+    loader: DeviceLoader,
+    index: torch.Tensor,
+    average: Callable[[nn.Module], None] | None,
+) -> torch.Tensor:
+    """One optimizer step on the batch at `index`; `average` updates the EMA. Returns the loss
+    as a device tensor (reading it would stall the device once per step)."""
+    x, y = loader.batch(index)
+    with _autocast(cfg, device):
+        loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    if average is not None:
+        average(state.model)
+    return loss.detach()
+
+
+def _step_runner(
+    cfg: TrainConfig,
+    device: torch.device,
+    state: TrainState,
+    forward: nn.Module,
+    loader: DeviceLoader,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    step = partial(train_step, cfg, device, state, forward, loader)
+    if cfg.cuda_graph:
+        return GraphedSteps(step, state.optimizer, state.ema, loader.batch_size, device)
+    average = state.ema.update_parameters if state.ema is not None else None
+    return lambda index: step(index, average)
 
 
 def train_epochs(
@@ -132,6 +184,7 @@ def train_epochs(
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
     callbacks = callbacks or Callbacks()
+    check_device_options(cfg, device, ctx)
     configure_backends(device)
     rank, world_size = ctx.rank, ctx.world_size
     train_loader = DeviceLoader(
@@ -166,6 +219,7 @@ def train_epochs(
         forward = DistributedDataParallel(state.model, device_ids=ids)
     if cfg.compile:
         forward = torch.compile(forward)
+    run_step = _step_runner(cfg, device, state, forward, train_loader)
 
     for epoch in range(state.epoch, cfg.epochs):
         train_loader.set_epoch(epoch)
@@ -174,16 +228,9 @@ def train_epochs(
         state.model.train()
         loss_sum = torch.zeros((), device=device)
         steps = len(train_loader)
-        for step, (x, y) in enumerate(train_loader):
-            with _autocast(cfg, device):
-                loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            state.optimizer.step()
+        for step, index in enumerate(train_loader.batch_indices()):
+            loss_sum += run_step(index)
             state.scheduler.step()
-            if state.ema is not None:
-                state.ema.update_parameters(state.model)
-            loss_sum += loss.detach()
             callbacks.on_step(epoch, step, steps)
         if state.ema is not None and epoch == cfg.epochs - 1:
             refresh_batchnorm(state.ema, train_loader)

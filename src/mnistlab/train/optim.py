@@ -21,6 +21,10 @@ def build_optimizer(
     fast = {"foreach": True} if device.type in ("cuda", "cpu") else {}
     # On the CPU, fused Adam is one pass over each tensor: a LeNet5 epoch ~6% faster.
     adam_fast = {"fused": True} if device.type == "cpu" and FUSED_CPU_ADAM else fast
+    if cfg.cuda_graph:
+        # A recorded step may not read anything from the host: fused kernels take the learning
+        # rate as a device tensor (train/graph.py), and Adam keeps its step count there.
+        fast, adam_fast = {"fused": True}, {"fused": True, "capturable": True}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params,

@@ -25,7 +25,7 @@ from mnistlab.train.distributed import (
     main_first,
     weights_digest,
 )
-from mnistlab.train.engine import Callbacks, TrainState, train_epochs
+from mnistlab.train.engine import Callbacks, TrainState, check_device_options, train_epochs
 
 
 def new_run_dir(base: str | Path = "runs", name: str = "run") -> Path:
@@ -137,6 +137,7 @@ def run_training(
     """
     get_dataset(cfg.dataset)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_device_options(cfg, dev, ctx)
 
     def prepare_folder():  # rank 0 only
         folder = Path(out) if out is not None else new_run_dir(name=cfg.model)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import mean_std, pct, update_section  # noqa: E402
+from graph_step import MAX_LOSS_DIFF  # noqa: E402
 
 GPU = Path(__file__).resolve().parent / "results" / "gpu"
 TARGET_SINGLE, TARGET_ENSEMBLE, TARGET_TIME = 0.9975, 0.9985, 5.0
@@ -28,8 +29,10 @@ RUNS = [
     ("pass1/sota_e4.json", "4 epochs"),
     ("pass2/sota_e8_b512.json", "8 epochs, batch 512, lr 0.2 (tried; not kept)"),
     ("pass2/sota_full2.json", "30 epochs: the `sota` recipe, again"),
-    ("pass3/sota_e8_graph.json", "8 epochs, steps replayed as a CUDA graph"),
-    ("pass3/sota_full_graph.json", "30 epochs: the `sota` recipe, steps replayed as a CUDA graph"),
+    # pass 3 ran these with --cuda-graph if its graph check passed; row() says which
+    ("pass3/sota_e8_graph.json", "8 epochs"),
+    ("pass3/sota_e6_graph.json", "6 epochs"),
+    ("pass3/sota_full_graph.json", "30 epochs: the `sota` recipe"),
 ]
 
 
@@ -40,6 +43,8 @@ def load(name: str) -> dict:
 def row(run: dict, what: str) -> str:
     # pass 1 predates the batch_size field: it ran the recipe's 256 (see its command)
     secs = run["train_seconds"]
+    if "cuda_graph" in run:  # pass 3 on
+        what += ", steps replayed as a CUDA graph" if run["cuda_graph"] else ", eager steps"
     ensemble = run["ensemble"]
     return (
         f"| {what} | {run.get('batch_size', 256)} | {len(run['seeds'])} | {pct(run['test_acc'])} | "
@@ -47,6 +52,15 @@ def row(run: dict, what: str) -> str:
         f"{100 * ensemble['accuracy']:.2f} ({ensemble['members']}) | "
         f"{mean_std(secs)[0]:.1f} ({min(secs):.1f}-{max(secs):.1f}) |"
     )
+
+
+def shorter_schedule(runs: list[tuple[dict, str]], e8: dict) -> dict:
+    """The schedule for the time to 99.7%: 6 epochs instead of 8 when its mean validation
+    accuracy is at least the 8-epoch one's (the rule was fixed before pass 3 ran)."""
+    e6 = [run for run, what in runs if what.startswith("6 epochs")]
+    if e6 and mean_std(e6[0]["val_acc"])[0] >= mean_std(e8["val_acc"])[0]:
+        return e6[0]
+    return e8
 
 
 def graph_lines() -> list[str]:
@@ -65,9 +79,11 @@ def graph_lines() -> list[str]:
         "|---|---|---|---|---|",
     ]
     for name, r in record["recipes"].items():
+        diff = r["agreement"]["max_loss_diff"]
+        verdict = "" if diff <= MAX_LOSS_DIFF else " (**disagree**: the recording is wrong)"
         lines.append(
             f"| {name} | {r['eager_ms']:.2f} | {r['graph_ms']:.2f} | {r['ratio']:.2f} | "
-            f"{r['agreement']['max_loss_diff']:.2g} |"
+            f"{diff:.2g}{verdict} |"
         )
     return lines
 
@@ -84,7 +100,8 @@ def main() -> None:
     largest = max(full, key=lambda run: run["ensemble"]["members"])["ensemble"]
     e8 = [r for r, what in runs if what.startswith("8 epochs") and r.get("batch_size", 256) == 256]
     e8 = e8[-1]  # the latest: with CUDA graphs once they were measured
-    e8_warm = [s for s, seed in zip(e8["train_seconds"], e8["seeds"], strict=True) if seed != 0]
+    timed = shorter_schedule(runs, e8)
+    warm = [s for s, seed in zip(timed["train_seconds"], timed["seeds"], strict=True) if seed != 0]
     first = {}  # pass -> its first file
     for name, _ in RUNS:
         if (GPU / name).is_file():
@@ -99,7 +116,9 @@ def main() -> None:
         "Recipe `sota`: convnet (64, 128, 256) x 2, SGD nesterov, peak lr 0.1, one-cycle, "
         "label smoothing 0.1, affine augmentation, EMA 0.999, bf16 autocast, channels_last. "
         "Each row is one `benchmarks/sota.py` invocation; its seeds are trained one after "
-        "another in one process. Test accuracy is read once per model, at the end.",
+        "another in one process. Test accuracy is read once per model, at the end. pass1 and "
+        "pass2 ran before the EMA was bias-corrected: their EMA kept a share 0.999^(steps-1) "
+        "of the first step's weights (18% after 8 epochs, 0.2% after 30; docs/speed-log.md).",
         "",
         "| run | batch | seeds | test acc, % | val acc, % | + TTA, % | ensemble, % "
         "(members) | training s per seed: mean (min-max) |",
@@ -115,13 +134,13 @@ def main() -> None:
         f"- ensemble >= 99.85%: the largest ensemble, {largest['members']} members, gives "
         f"{100 * largest['accuracy']:.2f}%: "
         + ("**met**." if largest["accuracy"] >= TARGET_ENSEMBLE else "**missed**."),
-        f"- time to >= 99.7% <= {TARGET_TIME:.0f} s: the 8-epoch schedule"
-        f"{' with CUDA graphs' if e8.get('cuda_graph') else ''} reaches "
-        f"{pct(e8['test_acc'])}% in {mean_std(e8_warm)[0]:.1f} s (seeds 1-2; seed 0 includes "
-        f"the process's first-call costs, {e8['train_seconds'][0]:.1f} s): "
+        f"- time to >= 99.7% <= {TARGET_TIME:.0f} s: the {timed['epochs']}-epoch schedule"
+        f"{' with CUDA graphs' if timed.get('cuda_graph') else ''} reaches "
+        f"{pct(timed['test_acc'])}% in {mean_std(warm)[0]:.1f} s (seeds 1-2; seed 0 includes "
+        f"the process's first-call costs, {timed['train_seconds'][0]:.1f} s): "
         + (
             "**met**."
-            if mean_std(e8_warm)[0] <= TARGET_TIME and mean_std(e8["test_acc"])[0] >= 0.997
+            if mean_std(warm)[0] <= TARGET_TIME and mean_std(timed["test_acc"])[0] >= 0.997
             else "**missed**."
         ),
     ]

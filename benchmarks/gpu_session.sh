@@ -59,6 +59,7 @@ elif [ "${1:-pass1}" = pass3 ]; then
   graph=--cuda-graph
   [ "$last_rc" = 0 ] || graph=""
   echo "== steps for the rest: ${graph:-eager (the graph check failed)}" | tee -a "$log"
+  # shellcheck disable=SC2086  # $graph is a flag or nothing, in each command below
 
   part warmup 60 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0 --epochs 1 \
     $graph --work "$work/warmup" --train-only
@@ -66,6 +67,11 @@ elif [ "${1:-pass1}" = pass3 ]; then
   # the time to 99.7%: the 8-epoch schedule of pass 1 (99.70%), with the step replayed
   part sota-8-epochs 90 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
     --epochs 8 $graph --work "$work/e8" --json-out "$out/sota_e8_graph.json"
+
+  # a shorter schedule; gpu_report.py takes it for the time to 99.7% only if its validation
+  # accuracy matches the 8-epoch one's (a rule fixed before the run; the test set decides nothing)
+  part sota-6-epochs 80 "$py" benchmarks/sota.py --recipe sota --device cuda --seeds 0,1,2 \
+    --epochs 6 $graph --work "$work/e6" --json-out "$out/sota_e6_graph.json"
 
   part speed 100 "$py" benchmarks/speed.py --device cuda --seeds 10 --peers tuomaso $graph \
     --section speed_cuda_graph

@@ -9,8 +9,9 @@ For the `sota` and `fast` recipes (their variants for the device), on real MNIST
    small, not zero.
    It exits with status 1 if a loss differs by more than MAX_LOSS_DIFF: the recording is wrong.
 2. Speed: milliseconds per step (the whole step: batch gather, augmentation, forward, backward,
-   optimizer, EMA), eager and replayed, interleaved, median of the repeats. On a device without
-   CUDA only the eager steps run.
+   optimizer, EMA, and the scheduler's step on the host, as in the engine's loop), eager and
+   replayed, interleaved, median of the repeats. On a device without CUDA only the eager steps
+   run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -28,10 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from mnistlab.data.augment import build_augment  # noqa: E402
 from mnistlab.data.loader import DeviceLoader  # noqa: E402
-from mnistlab.data.splits import load_splits  # noqa: E402
+from mnistlab.data.splits import Split, load_splits  # noqa: E402
 from mnistlab.system import header, resolve_device  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import (  # noqa: E402
+    TrainState,
     build_state,
     configure_backends,
     synchronize,
@@ -43,8 +46,11 @@ from mnistlab.train.recipes import get_recipe  # noqa: E402
 MAX_LOSS_DIFF = 0.05  # cross-entropy with label smoothing is ~0.5-2.3 over these steps
 
 
-def make_runner(recipe_name, device, splits, graph: bool, plain: bool = False):
-    """A step runner, its loader and state, as the engine builds them."""
+def make_runner(
+    recipe_name: str, device: torch.device, splits: dict[str, Split], graph: bool, plain=False
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[torch.Tensor], TrainState]:
+    """A step as the engine's loop takes it (the step, then the scheduler's), the full-size
+    batches of an epoch, and the training state."""
     recipe = get_recipe(recipe_name, device.type)
     extra = {}
     if plain:  # deterministic inputs and network, to compare eager with replayed
@@ -66,25 +72,32 @@ def make_runner(recipe_name, device, splits, graph: bool, plain: bool = False):
         runner = GraphedSteps(step, state.optimizer, state.ema, cfg.batch_size, device)
     else:
         average = state.ema.update_parameters if state.ema is not None else None
+        runner = partial(step, average=average)
 
-        def runner(index):
-            return step(index, average)
+    def one_step(index: torch.Tensor) -> torch.Tensor:
+        loss = runner(index)
+        state.scheduler.step()
+        return loss
 
     full = [i for i in loader.batch_indices() if len(i) == cfg.batch_size]
-    return runner, full, state
+    return one_step, full, state
 
 
-def agreement(recipe_name, device, splits, steps=40) -> dict[str, float]:
+def agreement(
+    recipe_name: str, device: torch.device, splits: dict[str, Split], steps: int = 40
+) -> dict[str, float]:
+    """Largest differences between `steps` eager steps and as many through GraphedSteps."""
     results = []
     for graph in (False, True):
-        runner, batches, state = make_runner(recipe_name, device, splits, graph, plain=True)
-        losses = [runner(batches[i]) for i in range(steps)]
+        one_step, batches, state = make_runner(recipe_name, device, splits, graph, plain=True)
+        losses = [one_step(batches[i]) for i in range(steps)]
         synchronize(device)
         weights = torch.cat([p.detach().flatten().float() for p in state.model.parameters()])
         results.append((torch.stack(losses).float().cpu(), weights.cpu()))
     (loss_e, w_e), (loss_g, w_g) = results
     return {
         "max_loss_diff": float((loss_e - loss_g).abs().max()),
+        "first_loss": float(loss_e[0]),
         "final_loss_eager": float(loss_e[-1]),
         "final_loss_graph": float(loss_g[-1]),
         "max_weight_diff": float((w_e - w_g).abs().max()),
@@ -92,14 +105,19 @@ def agreement(recipe_name, device, splits, steps=40) -> dict[str, float]:
     }
 
 
-def time_steps(runner, batches, steps, device) -> float:
-    """ms per step over `steps` steps, after the runner's first 10 (warm-up, capture)."""
+def time_steps(
+    one_step: Callable[[torch.Tensor], torch.Tensor],
+    batches: list[torch.Tensor],
+    steps: int,
+    device: torch.device,
+) -> float:
+    """ms per step over `steps` steps, after the first 10 (warm-up, capture)."""
     for i in range(10):
-        runner(batches[i])
+        one_step(batches[i])
     synchronize(device)
     start = time.perf_counter()
     for i in range(steps):
-        runner(batches[(10 + i) % len(batches)])
+        one_step(batches[(10 + i) % len(batches)])
     synchronize(device)
     return 1000 * (time.perf_counter() - start) / steps
 
@@ -129,8 +147,8 @@ def main() -> None:
         times = {k: [] for k in kinds}
         for _ in range(args.repeats):
             for graph in kinds:  # interleaved, so drift hits both alike
-                runner, batches, _ = make_runner(name, device, splits, graph)
-                times[graph].append(time_steps(runner, batches, args.steps, device))
+                one_step, batches, _ = make_runner(name, device, splits, graph)
+                times[graph].append(time_steps(one_step, batches, args.steps, device))
         row["eager_ms"] = statistics.median(times[False])
         line = f"{name}: eager {row['eager_ms']:.2f} ms/step"
         if can_graph:

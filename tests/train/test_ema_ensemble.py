@@ -21,17 +21,29 @@ from mnistlab.train.ema import make_ema
 def test_ema_equals_hand_computed_average():
     model = nn.Linear(2, 1, bias=False)
     with torch.no_grad():
-        model.weight.fill_(1.0)
+        model.weight.fill_(1.0)  # where the average starts: it must get no share
     decay = 0.9
     ema = make_ema(model, decay)
-    expected = None
-    for value in (2.0, 4.0, -1.0):
+    values = [2.0, 4.0, -1.0, 3.0]
+    for n, value in enumerate(values, start=1):
         with torch.no_grad():
             model.weight.fill_(value)
         ema.update_parameters(model)
-        # the first update starts the average at the current weights
-        expected = value if expected is None else decay * expected + (1 - decay) * value
-    assert ema.module.weight[0, 0].item() == pytest.approx(expected, abs=1e-6)
+        # the closed form, not the recurrence the class uses
+        shares = [(1 - decay) * decay ** (n - k) for k in range(1, n + 1)]
+        expected = sum(s * v for s, v in zip(shares, values, strict=False)) / sum(shares)
+        assert ema.module.weight[0, 0].item() == pytest.approx(expected, abs=1e-6), n
+    assert ema.n_averaged == len(values)
+
+
+def test_ema_first_update_copies_and_later_ones_tend_to_plain_ema():
+    model = nn.Linear(3, 2)
+    ema = make_ema(nn.Linear(3, 2), 0.99)
+    ema.update_parameters(model)
+    assert torch.equal(ema.module.weight, model.weight) and torch.equal(ema.module.bias, model.bias)
+    ema.n_averaged = 5000  # 0.99^5000 is 0: the share is 1 - decay
+    ema.count_update()
+    assert ema.share.item() == pytest.approx(0.01, rel=1e-6)
 
 
 def test_ema_state_round_trip_continues_identically():

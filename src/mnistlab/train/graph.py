@@ -33,7 +33,9 @@ StepFn = Callable[[torch.Tensor, Callable[[torch.nn.Module], None] | None], torc
 class Recorder(Protocol):
     """How steps are warmed up and recorded: CUDA graphs on a GPU (`CudaGraphRecorder`)."""
 
-    def warmup(self) -> contextlib.AbstractContextManager: ...
+    def warmup(self) -> contextlib.AbstractContextManager:
+        """Where eager steps run (the capture's stream)."""
+        ...
 
     def record(self, fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
         """Record `fn` without running it; return what replays it and gives its output."""
@@ -41,6 +43,8 @@ class Recorder(Protocol):
 
 
 class CudaGraphRecorder:
+    """Records with torch.cuda.graph on a side stream, where the eager steps also run."""
+
     def __init__(self, device: torch.device):
         # Warm-up and capture share one side stream, as the CUDA-graph notes ask: the lazy
         # per-stream state (cuBLAS workspaces, autograd's streams) is then made before capture.
@@ -48,10 +52,13 @@ class CudaGraphRecorder:
 
     @contextlib.contextmanager
     def warmup(self):
-        self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
-        with torch.cuda.stream(self.stream):
-            yield
-        torch.cuda.current_stream(self.stream.device).wait_stream(self.stream)
+        current = torch.cuda.current_stream(self.stream.device)
+        self.stream.wait_stream(current)
+        try:
+            with torch.cuda.stream(self.stream):
+                yield
+        finally:
+            current.wait_stream(self.stream)
 
     def record(self, fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
         graph = torch.cuda.CUDAGraph()
@@ -60,7 +67,7 @@ class CudaGraphRecorder:
 
         def replay() -> torch.Tensor:
             graph.replay()
-            return out
+            return out  # the same tensor each time, overwritten by the next replay
 
         return replay
 
@@ -68,7 +75,8 @@ class CudaGraphRecorder:
 class GraphedSteps:
     """Runs training steps (`step(index, average)`), replaying a recording for full batches.
 
-    Call it with each batch's index tensor; it returns the step's loss as a device tensor.
+    Call it with each batch's index tensor; it returns the step's loss as a device tensor of
+    its own. Only the fused optimizers can be recorded (`build_optimizer` with `cuda_graph`).
     """
 
     def __init__(
@@ -91,19 +99,20 @@ class GraphedSteps:
         self.replay: Callable[[], torch.Tensor] | None = None
 
     def __call__(self, index: torch.Tensor) -> torch.Tensor:
-        if len(index) != self.batch_size or self.eager_steps < WARMUP_STEPS:
-            return self._eager(index)
-        self.index.copy_(index)
         for group, lr in zip(self.optimizer.param_groups, self.lrs, strict=True):
             lr.fill_(group["lr"])  # this step's scheduled rate
+        # Eager steps read the rates from the same tensors, so that they run the very kernels
+        # the recording holds: none is loaded for the first time during a capture.
         with self._rates_on_device():
+            if len(index) != self.batch_size or self.eager_steps < WARMUP_STEPS:
+                return self._eager(index)
+            self.index.copy_(index)
+            if self.ema is not None:
+                self.ema.count_update()  # and this step's EMA share: the recorded blend reads it
             if self.replay is None:
                 average = self.ema.blend if self.ema is not None else None
                 self.replay = self.recorder.record(lambda: self.step(self.index, average))
-            loss = self.replay()
-        if self.ema is not None:
-            self.ema.n_averaged += 1  # the recorded blend() does not count
-        return loss
+            return self.replay().clone()  # the recording's output is overwritten next time
 
     def _eager(self, index: torch.Tensor) -> torch.Tensor:
         self.eager_steps += 1

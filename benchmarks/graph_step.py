@@ -22,25 +22,22 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from mnistlab.data.augment import build_augment  # noqa: E402
-from mnistlab.data.loader import DeviceLoader  # noqa: E402
 from mnistlab.data.splits import Split, load_splits  # noqa: E402
 from mnistlab.system import header, resolve_device  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import (  # noqa: E402
     TrainState,
     build_state,
+    build_train_loader,
     configure_backends,
+    step_runner,
     synchronize,
-    train_step,
 )
-from mnistlab.train.graph import GraphedSteps  # noqa: E402
 from mnistlab.train.recipes import get_recipe  # noqa: E402
 
 MAX_LOSS_DIFF = 0.05  # cross-entropy with label smoothing is ~0.5-2.3 over these steps
@@ -58,21 +55,9 @@ def make_runner(
         if "dropout" in extra["model_config"]:
             extra["model_config"]["dropout"] = 0.0
     cfg = build_config(recipe["model"], {**recipe, **extra}, seed=0, cuda_graph=graph or None)
-    loader = DeviceLoader(
-        splits["train"],
-        cfg.batch_size,
-        device=device,
-        shuffle=True,
-        channels_last=cfg.channels_last,
-        transform=build_augment(cfg.augment, device) if cfg.augment else None,
-    )
+    loader = build_train_loader(cfg, splits["train"], device)
     state = build_state(cfg, device, len(loader))
-    step = partial(train_step, cfg, device, state, state.model, loader)
-    if graph:
-        runner = GraphedSteps(step, state.optimizer, state.ema, cfg.batch_size, device)
-    else:
-        average = state.ema.update_parameters if state.ema is not None else None
-        runner = partial(step, average=average)
+    runner = step_runner(cfg, device, state, state.model, loader)
 
     def one_step(index: torch.Tensor) -> torch.Tensor:
         loss = runner(index)

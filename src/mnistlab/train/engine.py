@@ -156,13 +156,32 @@ def train_step(
     return loss.detach()
 
 
-def _step_runner(
+def build_train_loader(
+    cfg: TrainConfig, split: Split, device: torch.device, rank: int = 0, world_size: int = 1
+) -> DeviceLoader:
+    """The shuffled, augmented batches of a training run, on the device."""
+    return DeviceLoader(
+        split,
+        cfg.batch_size,
+        device=device,
+        shuffle=True,
+        seed=cfg.seed,
+        normalization=cfg.normalization,
+        channels_last=cfg.channels_last,
+        rank=rank,
+        world_size=world_size,
+        transform=_augmenter(cfg, device),
+    )
+
+
+def step_runner(
     cfg: TrainConfig,
     device: torch.device,
     state: TrainState,
     forward: nn.Module,
     loader: DeviceLoader,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What the loop calls with each batch's index: an eager step, or GraphedSteps."""
     step = partial(train_step, cfg, device, state, forward, loader)
     if cfg.cuda_graph:
         return GraphedSteps(step, state.optimizer, state.ema, loader.batch_size, device)
@@ -187,18 +206,7 @@ def train_epochs(
     check_device_options(cfg, device, ctx)
     configure_backends(device)
     rank, world_size = ctx.rank, ctx.world_size
-    train_loader = DeviceLoader(
-        splits["train"],
-        cfg.batch_size,
-        device=device,
-        shuffle=True,
-        seed=cfg.seed,
-        normalization=cfg.normalization,
-        channels_last=cfg.channels_last,
-        rank=rank,
-        world_size=world_size,
-        transform=_augmenter(cfg, device),
-    )
+    train_loader = build_train_loader(cfg, splits["train"], device, rank, world_size)
     val_loader = DeviceLoader(
         splits["val"],
         EVAL_BATCH,
@@ -219,7 +227,7 @@ def train_epochs(
         forward = DistributedDataParallel(state.model, device_ids=ids)
     if cfg.compile:
         forward = torch.compile(forward)
-    run_step = _step_runner(cfg, device, state, forward, train_loader)
+    run_step = step_runner(cfg, device, state, forward, train_loader)
 
     for epoch in range(state.epoch, cfg.epochs):
         train_loader.set_epoch(epoch)

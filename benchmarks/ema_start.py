@@ -12,12 +12,14 @@ training). The test set is not read.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import pct  # noqa: E402
+from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
 from mnistlab.data.splits import load_splits  # noqa: E402
 from mnistlab.system import header, resolve_device  # noqa: E402
 from mnistlab.train import engine  # noqa: E402
@@ -45,7 +47,7 @@ def main() -> None:
     device = resolve_device(args.device)
     splits = load_splits("mnist", args.data_dir, download=False)
     recipe = get_recipe(args.recipe, device.type)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     print(f"Command: `python benchmarks/ema_start.py {' '.join(sys.argv[1:])}`  ")
     print(header(device), flush=True)
     print(f"\nRecipe `{args.recipe}` cut to {args.epochs} epochs; val acc %, per epoch:\n")
@@ -63,8 +65,7 @@ def main() -> None:
             print(f"| {label} | {seed} | {cells} |", flush=True)
     print()
     for label, vals in finals.items():
-        spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        print(f"- {label}: final val {100 * statistics.fmean(vals):.2f} ± {100 * spread:.2f}%")
+        print(f"- {label}: final val {pct(vals)}%")
 
 
 if __name__ == "__main__":

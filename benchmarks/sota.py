@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import pct, update_section  # noqa: E402
+from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
 from mnistlab.ensemble import evaluate_ensemble  # noqa: E402
 from mnistlab.system import header, resolve_device  # noqa: E402
 from mnistlab.train.checkpoint import read_meta  # noqa: E402
@@ -165,13 +166,6 @@ def main() -> None:
         Path(args.json_out).write_text(json.dumps(record, indent=1))
     if args.write:
         update_section(f"sota_{args.recipe}_{device.type}", text)
-
-
-def parse_seeds(text: str) -> list[int]:
-    if "-" in text:
-        first, last = (int(t) for t in text.split("-"))
-        return list(range(first, last + 1))
-    return [int(t) for t in text.split(",")]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Ensembles: members' softmax outputs averaged; saved as a self-contained folder that every
-command accepts like a single model."""
+"""Building ensembles: members checked, evaluated together, and saved as a self-contained folder
+that every command accepts like a single model (loading it: mnistlab.runs.ensemble)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from mnistlab.errors import CheckpointError, MnistlabError
+from mnistlab.errors import MnistlabError
+from mnistlab.runs import folder as checkpoint
+from mnistlab.runs.ensemble import Ensemble
 from mnistlab.system import now_iso, versions
-from mnistlab.train import checkpoint
 
-
-class Ensemble(nn.Module):
-    """Returns log(mean softmax), so argmax and softmax downstream see the averaged
-    probabilities."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = torch.stack([m(x).float().softmax(1) for m in self.members]).mean(0)
-        return probs.clamp_min(1e-12).log()
+__all__ = ["Ensemble", "evaluate_ensemble", "load_members", "save_ensemble"]
 
 
 def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[dict[str, Any]]]:
@@ -132,24 +121,3 @@ def evaluate_ensemble(
         save_ensemble(Path(out), members, metas, result["val_acc"], result["accuracy"])
         result["out"] = out
     return result
-
-
-def load_ensemble(folder: Path, meta: dict[str, Any]) -> Ensemble:
-    members = meta.get("members")
-    if not isinstance(members, list) or not members:
-        raise CheckpointError(f"{folder / checkpoint.META}: an ensemble without members")
-    models = []
-    for member in members:
-        if not isinstance(member, dict):
-            raise CheckpointError(
-                f"{folder / checkpoint.META}: each member must be an object with a path"
-            )
-        path = (folder / str(member.get("path", ""))).resolve()
-        if folder.resolve() not in path.parents:
-            raise CheckpointError(
-                f"{folder / checkpoint.META}: member path {member.get('path')!r}"
-                " leaves the ensemble folder"
-            )
-        model, _ = checkpoint.load_model(path)
-        models.append(model)
-    return Ensemble(models).eval()

@@ -11,7 +11,7 @@ import torch
 
 from mnistlab.errors import CheckpointError
 from mnistlab.models import create_model
-from mnistlab.train import checkpoint
+from mnistlab.runs import folder as checkpoint
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from mnistlab.data.splits import Split
 from mnistlab.ensemble import Ensemble, load_members, save_ensemble
 from mnistlab.evaluate import predict_logits, shift_images
 from mnistlab.models import create_model
-from mnistlab.train import checkpoint
+from mnistlab.runs import folder as checkpoint
 from mnistlab.train.ema import make_ema
 
 

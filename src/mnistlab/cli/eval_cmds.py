@@ -107,7 +107,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from mnistlab import plots
     from mnistlab.data.datasets import get_dataset
     from mnistlab.evaluate import predictions, report
-    from mnistlab.train.checkpoint import read_metrics
+    from mnistlab.runs.folder import read_metrics
 
     out = Path(args.out) if args.out else Path(args.run)
     if out.exists() and not out.is_dir():

@@ -259,7 +259,7 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
     if not ctx.is_main:
         return 0
     from mnistlab.ensemble import evaluate_ensemble
-    from mnistlab.train.checkpoint import read_meta
+    from mnistlab.runs.folder import read_meta
 
     results = [read_meta(base / f"seed{s}")["test_acc"] for s in seeds]
     mean = sum(results) / len(results)

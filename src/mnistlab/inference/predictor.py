@@ -49,12 +49,13 @@ class Predictor:
         self.classes = _classes(meta)
 
     @classmethod
-    def from_path(cls, folder: str | Path) -> Predictor:
-        """Load a run or ensemble folder; raises CheckpointError for a bad one."""
-        from mnistlab.train.checkpoint import load_model
+    def from_path(cls, model: str | Path | None = None, notify=None) -> Predictor:
+        """Load a model folder (single or ensemble) or a shipped pretrained name (None: the
+        default pretrained model); raises CheckpointError for a bad one."""
+        from mnistlab.runs import load_model
 
-        model, meta = load_model(folder)
-        return cls(model, meta)
+        loaded, meta = load_model(model, notify)
+        return cls(loaded, meta)
 
     @property
     def name(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -35,6 +35,25 @@ class Callbacks:
     def on_step(self, epoch: int, step: int, steps: int) -> None: ...
 
     def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None: ...
+
+
+class CallbackList(Callbacks):
+    """Several callbacks called in order: `fit(callbacks=[a, b])` needs no chaining."""
+
+    def __init__(self, callbacks: Callbacks | Sequence[Callbacks] | None):
+        if callbacks is None:
+            callbacks = []
+        elif not isinstance(callbacks, Sequence):
+            callbacks = [callbacks]
+        self.callbacks = list(callbacks)
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None:
+        for callback in self.callbacks:
+            callback.on_step(epoch, step, steps)
+
+    def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(metrics, state)
 
 
 @dataclass
@@ -193,7 +212,7 @@ def train_epochs(
     cfg: TrainConfig,
     splits: dict[str, Split],
     device: torch.device,
-    callbacks: Callbacks | None = None,
+    callbacks: Callbacks | Sequence[Callbacks] | None = None,
     resume: dict[str, Any] | None = None,
     ctx: DistContext = SINGLE,
 ) -> TrainState:
@@ -202,7 +221,7 @@ def train_epochs(
     Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
-    callbacks = callbacks or Callbacks()
+    callbacks = CallbackList(callbacks)
     check_device_options(cfg, device, ctx)
     configure_backends(device)
     rank, world_size = ctx.rank, ctx.world_size
@@ -259,6 +278,8 @@ def train_epochs(
             "seconds": seconds,
             "lr": state.optimizer.param_groups[0]["lr"],
         }
+        if device.type == "cpu":  # the governor may change it (mnistlab.threads)
+            metrics["threads"] = torch.get_num_threads()
         state.metrics.append(metrics)
         callbacks.on_epoch_end(metrics, state)
     return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from mnistlab.data.download import ensure_files
 from mnistlab.data.splits import Split, load_splits
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import accuracy
+from mnistlab.runs import folder as checkpoint
 from mnistlab.system import hardware, now_iso, resolve_device, versions
-from mnistlab.train import checkpoint
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import (
     SINGLE,
@@ -25,7 +26,13 @@ from mnistlab.train.distributed import (
     main_first,
     weights_digest,
 )
-from mnistlab.train.engine import Callbacks, TrainState, check_device_options, train_epochs
+from mnistlab.train.engine import (
+    CallbackList,
+    Callbacks,
+    TrainState,
+    check_device_options,
+    train_epochs,
+)
 
 
 def new_run_dir(base: str | Path = "runs", name: str = "run") -> Path:
@@ -93,11 +100,11 @@ class RunWriter(Callbacks):
         out: Path,
         cfg: TrainConfig,
         device: torch.device,
-        inner: Callbacks | None = None,
+        inner: Callbacks | Sequence[Callbacks] | None = None,
         extra_meta: dict[str, Any] | None = None,
     ):
         self.out, self.cfg, self.device = out, cfg, device
-        self.inner = inner or Callbacks()
+        self.inner = CallbackList(inner)
         self.extra_meta = extra_meta or {}
 
     def on_step(self, epoch: int, step: int, steps: int) -> None:
@@ -126,7 +133,7 @@ def run_training(
     data_dir: str | Path | None = None,
     mirrors: list[str] | None = None,
     device: str | torch.device = "auto",
-    callbacks: Callbacks | None = None,
+    callbacks: Callbacks | Sequence[Callbacks] | None = None,
     resume: bool = False,
     ctx: DistContext = SINGLE,
 ) -> dict[str, Any]:

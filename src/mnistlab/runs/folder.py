@@ -1,4 +1,7 @@
-"""Run folders: weights (safetensors), model.json, metrics.jsonl and the resume state.
+"""Model folders: weights (safetensors), model.json, metrics.jsonl and the resume state.
+
+This layer sits below both training (which writes folders) and inference (which reads them), so
+loading a model for prediction never imports the training engine.
 
 Nothing here unpickles untrusted data: weights load through safetensors and the resume state
 through `torch.load(weights_only=True)`.
@@ -126,7 +129,7 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     folder = Path(folder)
     meta = read_meta(folder)
     if meta.get("kind") == "ensemble":
-        from mnistlab.ensemble import load_ensemble
+        from mnistlab.runs.ensemble import load_ensemble
 
         return load_ensemble(folder, meta), meta
     model = build_from_meta(meta, folder)

@@ -31,9 +31,9 @@ def parse_threads(text: str | int | None) -> int | str | None:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise MnistlabError(f"threads: expected 'auto' or a positive integer, got {text!r}") from None
+        value = 0
     if value < 1:
-        raise MnistlabError(f"threads: expected 'auto' or a positive integer, got {value}")
+        raise MnistlabError(f"threads: expected 'auto' or a positive integer, got {text!r}")
     return value
 
 

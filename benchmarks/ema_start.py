@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import pct  # noqa: E402
 from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
 from mnistlab.data.splits import load_splits  # noqa: E402
-from mnistlab.system import header, resolve_device  # noqa: E402
+from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
 from mnistlab.train import engine  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.ema import WeightEMA  # noqa: E402
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    configure_for_training(device)  # process-wide, at the entry point
     splits = load_splits("mnist", args.data_dir, download=False)
     recipe = get_recipe(args.recipe, device.type)
     seeds = parse_seeds(args.seeds)

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import mean_std  # noqa: E402
 from mnistlab.data.splits import load_splits  # noqa: E402
-from mnistlab.system import header  # noqa: E402
+from mnistlab.system import configure_for_training, header  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import train_epochs  # noqa: E402
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated candidate names")
     parser.add_argument("--extra", default="{}", help="JSON overrides applied to all")
     args = parser.parse_args()
+    configure_for_training("cpu")  # process-wide, at the entry point
     if args.threads:
         torch.set_num_threads(args.threads)
     print(header("cpu"), flush=True)

@@ -28,13 +28,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from mnistlab.data.splits import Split, load_splits  # noqa: E402
-from mnistlab.system import header, resolve_device  # noqa: E402
+from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import (  # noqa: E402
     TrainState,
     build_state,
     build_train_loader,
-    configure_backends,
     step_runner,
     synchronize,
 )
@@ -117,7 +116,7 @@ def main() -> None:
     parser.add_argument("--json-out")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    configure_backends(device)
+    configure_for_training(device)
     splits = load_splits("mnist", args.data_dir, download=False)
     can_graph = device.type == "cuda"
     print(f"Command: `python benchmarks/graph_step.py {' '.join(sys.argv[1:])}`  ")

@@ -24,7 +24,7 @@ from _report import pct, update_section  # noqa: E402
 from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
 from mnistlab.ensemble import evaluate_ensemble  # noqa: E402
 from mnistlab.runs.folder import read_meta  # noqa: E402
-from mnistlab.system import header, resolve_device  # noqa: E402
+from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.recipes import get_recipe  # noqa: E402
 from mnistlab.train.run import run_training  # noqa: E402
@@ -56,6 +56,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = resolve_device(args.device)
+    configure_for_training(device)  # process-wide, at the entry point
     seeds = parse_seeds(args.seeds)
     recipe = get_recipe(args.recipe, device.type)
     command = "python benchmarks/sota.py " + " ".join(sys.argv[1:])

@@ -29,7 +29,7 @@ from _report import mean_std, pct, update_section  # noqa: E402
 from mnistlab.bench.peers import PerSampleDataset  # noqa: E402
 from mnistlab.data.splits import load_splits  # noqa: E402
 from mnistlab.models import create_model  # noqa: E402
-from mnistlab.system import header  # noqa: E402
+from mnistlab.system import configure_for_training, header  # noqa: E402
 from mnistlab.train.config import build_config  # noqa: E402
 from mnistlab.train.engine import train_epochs  # noqa: E402
 from mnistlab.train.run import run_training  # noqa: E402
@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--work", default="runs/bench-tutorial")
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
     args = parser.parse_args()
+    configure_for_training("cpu")  # process-wide, at the entry point
     seeds = [int(s) for s in args.seeds.split(",")]
     command = "python benchmarks/tutorial_models.py " + " ".join(sys.argv[1:])
     print(header("cpu"), flush=True)

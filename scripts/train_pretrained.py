@@ -60,7 +60,10 @@ def commit() -> str:
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--", "src", "scripts"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -75,7 +78,7 @@ def config_for(flags: list[str]):
     return build_config(model, named, seed=SEED)
 
 
-def train_one(name: str, work: Path, data_dir: str | None) -> None:
+def train_one(name: str, work: Path, data_dir: str | None, code_commit: str) -> None:
     flags, purpose = SHIPPED[name]
     cfg = config_for(flags)
     run_dir = work / name
@@ -108,7 +111,7 @@ def train_one(name: str, work: Path, data_dir: str | None) -> None:
         "recipe": cfg.recipe,
         "command": command,
         "script": "python scripts/train_pretrained.py " + name,
-        "commit": commit(),
+        "commit": code_commit,
         "seed": SEED,
         "dataset": cfg.dataset,
         "data_md5": {f.name: f.md5 for f in spec.files},
@@ -136,23 +139,23 @@ def card_markdown(card: dict) -> str:
     val = f"{100 * card['val_acc']:.2f}%" if card["val_acc"] is not None else "n/a (no val split)"
     per_class = " | ".join(f"{k}: {100 * v:.2f}%" for k, v in card["per_class_test_acc"].items())
     md5s = "\n".join(f"  - `{k}`: `{v}`" for k, v in card["data_md5"].items())
-    return f"""# Pretrained model `{card['name']}`
+    return f"""# Pretrained model `{card["name"]}`
 
-{card['purpose']}.
+{card["purpose"]}.
 
-- Use: `mnistlab predict {card['name']} IMAGE`, `mnistlab.create_model("{card['name']}",
-  pretrained=True)`, `mnistlab.load("{card['name']}")`.
-- Model: `{card['model']}` {json.dumps(card['config'])}, {card['parameters']:,} parameters,
-  weights {card['file_bytes']:,} bytes (SHA-256 `{card['sha256']['model.safetensors']}`).
-- Trained with: `{card['command']}` (through `{card['script']}`), seed {card['seed']},
-  commit `{card['commit']}`, on {card['trained_on']}; {card['train_seconds']:.0f} s of
-  training ({card['hardware']}).
+- Use: `mnistlab predict {card["name"]} IMAGE`, `mnistlab.create_model("{card["name"]}",
+  pretrained=True)`, `mnistlab.load("{card["name"]}")`.
+- Model: `{card["model"]}` {json.dumps(card["config"])}, {card["parameters"]:,} parameters,
+  weights {card["file_bytes"]:,} bytes (SHA-256 `{card["sha256"]["model.safetensors"]}`).
+- Trained with: `{card["command"]}` (through `{card["script"]}`), seed {card["seed"]},
+  commit `{card["commit"]}`, on {card["trained_on"]}; {card["train_seconds"]:.0f} s of
+  training ({card["hardware"]}).
 - Data: MNIST, files checked against these MD5s (uncompressed):
 {md5s}
-- Validation accuracy: {val}. Test accuracy (read once): **{100 * card['test_acc']:.2f}%**
-  ({card['test_errors']} errors in 10,000).
+- Validation accuracy: {val}. Test accuracy (read once): **{100 * card["test_acc"]:.2f}%**
+  ({card["test_errors"]} errors in 10,000).
 - Per-class test accuracy: {per_class}.
-- Licence: {card['licence']}
+- Licence: {card["licence"]}
 """
 
 
@@ -166,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in SHIPPED]
     if unknown:
         parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(SHIPPED)}")
+    code_commit = commit()  # the code that trains, read before anything can change it
     for name in args.names or list(SHIPPED):
-        train_one(name, args.work, args.data_dir)
+        train_one(name, args.work, args.data_dir, code_commit)
     return 0
 
 

@@ -17,3 +17,9 @@ class DownloadError(DataError):
 
 class CheckpointError(MnistlabError):
     """A model folder that cannot be loaded."""
+
+
+class TrainingInterrupted(MnistlabError):
+    """Ctrl-C during training; the message says how to continue."""
+
+    exit_code = 130

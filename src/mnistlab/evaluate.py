@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.data.loader import DeviceLoader
@@ -94,6 +95,22 @@ def accuracy(
         return None
     predicted, _ = predictions(model, split, normalization, device, tta)
     return (predicted == split.labels).sum().item() / len(split)
+
+
+@torch.inference_mode()
+def correct_and_loss(model: nn.Module, loader: DeviceLoader) -> torch.Tensor:
+    """[correct, total, summed cross-entropy] over a loader as one float64 device tensor, so
+    ranks can sum it and the caller reads it with one sync."""
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=loader.device)
+    for x, y in loader:
+        logits = model(x).float()
+        sums[0] += (logits.argmax(1) == y).sum()
+        sums[1] += len(y)
+        sums[2] += F.cross_entropy(logits, y, reduction="sum").double()
+    model.train(was_training)
+    return sums
 
 
 @torch.inference_mode()

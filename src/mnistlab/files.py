@@ -5,6 +5,7 @@ A reader (or a crash) sees either the old file or the new one, never half of one
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -12,11 +13,25 @@ from pathlib import Path
 from typing import Any
 
 
+@functools.cache
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status);
+    elsewhere read once by the set-and-restore dance, as no other call exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def readable_mode() -> int:
     """0644 under the usual umask: mkstemp's 0600 would hide shared data from other users."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~current_umask()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, durable: bool = True) -> Path:

@@ -37,13 +37,6 @@ def parse_threads(text: str | int | None) -> int | str | None:
     return value
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
 def machine_idle_seconds() -> float | None:
     """Idle CPU-seconds summed over all cores since boot (Linux /proc/stat), else None."""
     try:
@@ -78,7 +71,7 @@ class ThreadGovernor:
 
     Weights trained with different thread counts differ in their last bits (oneDNN splits its
     sums by thread), so a run that must repeat bit for bit uses a fixed count (`--threads N`).
-    `sample` and `set_threads` are parts, so tests can drive the rule with made-up readings.
+    `sample`, `set_threads` and `clock` are parts: tests drive the rule with made-up readings.
     """
 
     def __init__(
@@ -88,10 +81,12 @@ class ThreadGovernor:
         sample: Callable[[], Sample] = take_sample,
         set_threads: Callable[[int], None] = torch.set_num_threads,
         threads: int | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ):
-        self.max_threads = max_threads or available_cores()
+        # the ceiling is what torch would use anyway (all cores, or OMP_NUM_THREADS if set)
+        self.max_threads = max_threads or torch.get_num_threads()
         self.interval = interval
-        self.sample, self.set_threads = sample, set_threads
+        self.sample, self.set_threads, self.clock = sample, set_threads, clock
         self.threads = threads or self.max_threads
         self.set_threads(self.threads)
         self.last = sample()
@@ -108,8 +103,8 @@ class ThreadGovernor:
             return min(self.max_threads, n + max(1, int(idle_cores + 0.25)))
         return n
 
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
-        now = time.perf_counter()
+    def on_step(self, epoch: int, step: int, steps: int, loss=None) -> None:
+        now = self.clock()  # cheap; the readings below cost a file read
         if now - self.last.wall < self.interval:
             return
         current = self.sample()

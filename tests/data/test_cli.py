@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import socket
 
 import numpy as np
@@ -35,10 +36,10 @@ def _flipped(gz_bytes: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, real_data_dir, module_mirror, cli_runner):
     """First batch: info, show, and a fetch of all four files into an empty folder."""
-    tmp = tmp_path_factory.mktemp("cli")
-    (tmp / "fresh").mkdir()
+    tmp = tmp_path_factory.mktemp("cli")  # no "fresh" folder: fetch creates it, as torchvision
     commands = {
         "info": ["data", "info", "--data-dir", real_data_dir],
+        "info-json": ["data", "info", "--json", "--data-dir", real_data_dir],
         "show": ["show", "--data-dir", real_data_dir, "--out", tmp / "grid.png"],
         "fetch": [
             "data",
@@ -73,6 +74,19 @@ def test_info_prints_official_checksums_and_split_counts(runs, official_md5):
 
 def _bands(mask: np.ndarray) -> int:
     return int(np.sum(mask[1:] & ~mask[:-1]) + mask[0])
+
+
+def test_info_json(runs, official_md5):
+    run = runs["info-json"]
+    assert run.returncode == 0, run.stderr
+    info = json.loads(run.stdout)
+    assert {name: f["md5"] for name, f in info["files"].items()} == official_md5
+    assert {k: v["images"] for k, v in info["splits"].items()} == {
+        "train": 55000,
+        "val": 5000,
+        "test": 10000,
+    }
+    assert sum(info["splits"]["test"]["per_class"]) == 10000
 
 
 def test_show_writes_a_4x4_png_grid(runs):

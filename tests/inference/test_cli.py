@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -77,8 +78,9 @@ def test_predict_text_and_exit_code(trained_lenet5, image_folder, capsys):
 
 
 def test_predict_bad_model_folder(tmp_path, capsys):
+    (tmp_path / "model.json").write_text("{not json")
     assert main(["predict", str(tmp_path), str(tmp_path)]) == 2
-    assert "model" in capsys.readouterr().err
+    assert "model.json: not valid JSON" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -107,7 +109,36 @@ def test_export_onnx_matches_pytorch(trained_lenet5, real_data_dir, tmp_path, ca
     assert diff <= 1e-4
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     for batch in (1, 5, 64):  # the batch dimension is dynamic
-        x = np.zeros((batch, 1, 28, 28), np.float32)
-        assert session.run(None, {"input": x})[0].shape == (batch, 10)
+        x = np.zeros((batch, 1, 28, 28), np.uint8)
+        assert session.run(None, {"pixels": x})[0].shape == (batch, 10)
     meta = session.get_modelmeta().custom_metadata_map
     assert json.loads(meta["mnistlab.normalization"]) == "mnist"
+    assert json.loads(meta["mnistlab.classes"]) == [str(d) for d in range(10)]
+    assert "uint8" in json.loads(meta["mnistlab.input"])
+    # self-contained: raw uint8 test images straight in give the run's own test accuracy
+    from mnistlab.data.splits import load_splits
+    from mnistlab.runs import read_meta
+
+    test = load_splits("mnist", real_data_dir)["test"]
+    logits = session.run(None, {"pixels": test.images.unsqueeze(1).numpy()})[0]
+    accuracy = float((logits.argmax(1) == test.labels.numpy()).mean())
+    assert abs(accuracy - read_meta(trained_lenet5)["test_acc"]) <= 2e-4
+
+
+def test_export_works_without_the_dataset(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MNISTLAB_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
+    out = tmp_path / "fast.onnx"
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "export", "fast", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "64 generated images (no MNIST files here" in result.stdout
+    assert out.stat().st_size > 100_000

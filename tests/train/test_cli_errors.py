@@ -22,7 +22,7 @@ def run(argv: list[str]) -> int:
         (["train", "--label-smoothing", "1.5"], "label smoothing must be in [0, 1)"),
         (["train", "--weight-decay", "-1"], "cannot be negative"),
         (["train", "--seeds", "a-b"], "--seeds 'a-b'"),
-        (["train", "--resume", "x", "--epochs", "3"], "remove --epochs"),
+        (["train", "--resume", "x", "--lr", "3"], "remove --lr"),
         (["train", "--model", "resnet"], "invalid choice"),
         (["train", "--epochs", "0"], "expected a positive integer"),
         (["eval", "/nonexistent/run"], "not a folder"),

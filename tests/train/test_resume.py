@@ -31,6 +31,8 @@ def _train_cmd(out, data_dir, *extra):
         "--device",
         "cpu",
         "--quiet",
+        "--threads",  # weights repeat bit for bit at a fixed thread count
+        "2",
         "--data-dir",
         str(data_dir),
         "--out",
@@ -70,6 +72,8 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, real_data_dir):
             "train",
             "--resume",
             str(killed),
+            "--threads",
+            "2",
             "--quiet",
             "--data-dir",
             str(real_data_dir),

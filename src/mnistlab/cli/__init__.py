@@ -13,13 +13,22 @@ from mnistlab.cli import (
     data_cmds,
     ensemble_cmds,
     eval_cmds,
+    models_cmds,
     predict_cmds,
     train_cmds,
 )
 from mnistlab.cli.common import Parser
 from mnistlab.errors import MnistlabError
 
-COMMAND_MODULES = [data_cmds, train_cmds, eval_cmds, ensemble_cmds, predict_cmds, bench_cmds]
+COMMAND_MODULES = [
+    data_cmds,
+    train_cmds,
+    eval_cmds,
+    ensemble_cmds,
+    predict_cmds,
+    models_cmds,
+    bench_cmds,
+]
 
 
 def build_parser() -> Parser:

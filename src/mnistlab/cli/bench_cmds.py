@@ -56,6 +56,9 @@ def cmd_speed(args: argparse.Namespace) -> int:
     unknown = set(wanted) - set(PEERS)
     if unknown:
         raise MnistlabError(f"--peers: unknown peer(s) {', '.join(sorted(unknown))}")
+    from mnistlab.system import configure_for_training, resolve_device
+
+    configure_for_training(resolve_device(args.device))  # process-wide: the CLI's choice
     result = run_speed_bench(
         args.device, args.seeds, args.peer_seeds, wanted, args.smoke, args.data_dir
     )

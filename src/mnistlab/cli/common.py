@@ -50,6 +50,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -58,3 +68,27 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+MODEL_HELP = "a model folder (made by train or ensemble) or a pretrained name (mnistlab models)"
+
+
+def add_model_arg(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The one way every command names a model: MODEL, a folder or a shipped name."""
+    if optional:
+        parser.add_argument(
+            "model", nargs="?", metavar="MODEL", help=MODEL_HELP + "; default: the best shipped"
+        )
+    else:
+        parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+
+
+def note(message: str) -> None:
+    print(f"mnistlab: {message}", file=sys.stderr)
+
+
+def load_model_arg(spec: str | None):
+    """(model, model.json) for a MODEL argument; a folder shadowing a shipped name is noted."""
+    from mnistlab.runs import load_model
+
+    return load_model(spec, notify=note)

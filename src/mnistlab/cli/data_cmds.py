@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from mnistlab.cli.common import add_data_args, positive_int
 from mnistlab.data import inspect, store
@@ -28,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(verify, mirrors=False)
     verify.set_defaults(func=cmd_verify)
     info = data_sub.add_parser("info", help="location, counts per split and class, checksums")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     add_data_args(info)
     info.set_defaults(func=cmd_info)
 
@@ -45,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     spec = get_dataset(args.dataset)
+    if args.data_dir:  # like torchvision's root: a folder to fetch into is created for you
+        Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     paths = ensure_files(spec, args.data_dir, mirrors=args.mirrors)
     checks = inspect.verify_files(spec, args.data_dir)
     for check in checks:
@@ -90,6 +95,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     ensure_files(spec, args.data_dir, mirrors=args.mirrors)
     splits = load_splits(spec.name, args.data_dir, download=False)
     paths = store.locate(spec, args.data_dir)
+    counts = {
+        name: inspect.class_counts(splits[name].labels.numpy(), len(spec.classes))
+        for name in SPLITS
+    }
+    if args.json:
+        info = {
+            "dataset": spec.name,
+            "title": spec.title,
+            "location": str(paths["train-images"].parent),
+            "files": {f.name: {"md5": f.md5, "path": str(paths[f.key])} for f in spec.files},
+            "split_seed": SPLIT_SEED,
+            "classes": list(spec.classes),
+            "splits": {n: {"images": len(splits[n]), "per_class": counts[n]} for n in SPLITS},
+        }
+        print(json.dumps(info, indent=2))
+        return 0
     print(f"dataset   {spec.name}: {spec.title}")
     print(f"location  {paths['train-images'].parent}")
     for file in spec.files:
@@ -98,9 +119,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     header = "  split  images  " + " ".join(f"{c[:6]:>6}" for c in spec.classes)
     print(header)
     for name in SPLITS:
-        split = splits[name]
-        counts = inspect.class_counts(split.labels.numpy(), len(spec.classes))
-        print(f"  {name:5} {len(split):7}  " + " ".join(f"{c:6}" for c in counts))
+        print(f"  {name:5} {len(splits[name]):7}  " + " ".join(f"{c:6}" for c in counts[name]))
     return 0
 
 

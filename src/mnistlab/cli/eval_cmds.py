@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnistlab.cli.common import DEVICE_CHOICES, add_data_args
+from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, add_model_arg, load_model_arg
 from mnistlab.errors import MnistlabError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    evaluate = sub.add_parser("eval", help="evaluate a run folder on the test or val split")
-    evaluate.add_argument("run", help="run (or ensemble) folder")
+    evaluate = sub.add_parser("eval", help="evaluate a model on the test or val split")
+    add_model_arg(evaluate)
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument(
@@ -24,8 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=cmd_eval)
 
     plot = sub.add_parser("plot", help="training curves, confusion matrix, misclassified digits")
-    plot.add_argument("run", help="run folder")
-    plot.add_argument("--out", help="folder for the PNG files (default: the run folder)")
+    add_model_arg(plot)
+    plot.add_argument(
+        "--out",
+        help="folder for the PNG files (default: the model folder; for a pretrained "
+        "model: ./plots-NAME)",
+    )
     add_device_arg(plot)
     add_data_args(plot)
     plot.set_defaults(func=cmd_plot)
@@ -56,12 +60,11 @@ def eval_device(requested: str | None, meta: dict[str, Any]):
 def _load(args: argparse.Namespace, split_name: str):
     """(model on its device, model.json, device, dataset name, split)."""
     from mnistlab.data.splits import load_splits
-    from mnistlab.train.checkpoint import load_model
 
-    model, meta = load_model(args.run)
+    model, meta = load_model_arg(args.model)
     if split_name == "val" and meta.get("train", {}).get("full_train"):
         raise MnistlabError(
-            f"{args.run} was trained on all 60,000 training images, validation "
+            f"{args.model} was trained on all 60,000 training images, validation "
             "split included: evaluate it on --split test"
         )
     device = eval_device(args.device, meta)
@@ -80,12 +83,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"run": str(args.run), "split": args.split, "tta": args.tta, **result.to_dict()}
+                {"model": str(args.model), "split": args.split, "tta": args.tta, **result.to_dict()}
             )
         )
         return 0
     print(
-        f"{args.run}: {meta['model']} on {dataset} {args.split}"
+        f"{args.model}: {meta['model']} on {dataset} {args.split}"
         f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
         f"({result.errors} errors in {result.n})"
     )
@@ -107,16 +110,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from mnistlab import plots
     from mnistlab.data.datasets import get_dataset
     from mnistlab.evaluate import predictions, report
+    from mnistlab.runs import resolve_model
     from mnistlab.runs.folder import read_metrics
 
-    out = Path(args.out) if args.out else Path(args.run)
+    folder = resolve_model(args.model)
+    shipped = not Path(args.model).is_dir()
+    out = Path(args.out) if args.out else Path(f"plots-{args.model}") if shipped else folder
     if out.exists() and not out.is_dir():
         raise MnistlabError(f"--out {out}: not a folder")
     model, meta, device, dataset, split = _load(args, "test")
     out.mkdir(parents=True, exist_ok=True)
     classes = list(get_dataset(dataset).classes)
     written = []
-    metrics = read_metrics(args.run)
+    metrics = read_metrics(folder)
     if metrics:
         written.append(
             plots.save_training_curves(

@@ -7,7 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnistlab.cli.common import add_data_args, positive_int
+from mnistlab.cli.common import (
+    add_data_args,
+    add_model_arg,
+    non_negative_int,
+    note,
+    positive_int,
+)
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 
@@ -22,15 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser(
         "predict",
         help="recognise digits in image files",
-        description="Recognise the digit in each image file.",
+        description="Recognise the digit in each image file, with MODEL (a model folder or a "
+        "pretrained name; default: the best shipped model).",
         epilog=PREDICT_EPILOG,
+        usage="%(prog)s [-h] [options] [MODEL] IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]",
     )
-    predict.add_argument("model", help="run (or ensemble) folder")
     predict.add_argument(
         "inputs",
         nargs="+",
-        metavar="IMAGE_OR_FOLDER",
-        help="image files; a folder means every image in it",
+        metavar="[MODEL] IMAGE_OR_FOLDER",
+        help="image files; a folder means every image in it. A first word that is a model "
+        "folder (it holds model.json) or a pretrained name (mnistlab models) is the model",
     )
     predict.add_argument("--top-k", type=positive_int, default=3, help="default 3")
     predict.add_argument("--json", action="store_true", help="print one JSON array")
@@ -50,18 +58,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export",
         help="export a model to ONNX, checked with onnxruntime",
-        description="Export to ONNX (dynamic batch) and check onnxruntime's "
-        "output against PyTorch's on real test images.",
+        description="Export to ONNX: uint8 pixels in (batch, 1, 28, 28), normalised inside the "
+        "graph, logits out; onnxruntime's output is checked against PyTorch's on generated "
+        "images and, when MNIST is here, on real test images.",
     )
-    export.add_argument("model", help="run (or ensemble) folder")
+    add_model_arg(export)
     export.add_argument("--format", choices=["onnx"], default="onnx")
-    export.add_argument("--out", metavar="FILE", help="default: MODEL/model.onnx")
+    export.add_argument(
+        "--out", metavar="FILE", help="default: MODEL/model.onnx, or ./NAME.onnx for a pretrained"
+    )
     export.add_argument(
         "--check-images",
-        type=positive_int,
+        type=non_negative_int,
         default=10000,
         metavar="N",
-        help="test images to compare on (default 10000, all)",
+        help="MNIST test images to compare on when the data is here (default 10000, all; 0: "
+        "none); 64 generated images are always compared",
     )
     add_data_args(export, mirrors=False)
     export.set_defaults(func=cmd_export)
@@ -71,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="web page to draw digits on, and a JSON API",
         description="Serve the drawing page (/) and the API (/docs).",
     )
-    serve.add_argument("model", help="run (or ensemble) folder")
+    add_model_arg(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     serve.add_argument("--port", type=int, default=8000, help="default 8000")
     serve.add_argument(
@@ -89,14 +101,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
+def split_model_and_inputs(words: list[str]) -> tuple[str | None, list[str]]:
+    """[MODEL] IMAGE...: the first word is the model when it names one and images follow."""
+    from mnistlab.runs.pretrained import is_model_spec
+
+    if words and is_model_spec(words[0]):
+        if len(words) == 1:
+            raise MnistlabError(f"{words[0]} is a model; give the images to predict after it")
+        return words[0], words[1:]
+    return None, words
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnistlab.inference.batch import predict_files
     from mnistlab.inference.predictor import Predictor
 
-    predictor = Predictor.from_path(args.model)
+    model, inputs = split_model_and_inputs(args.inputs)
+    predictor = Predictor.from_path(model, notify=note)
     entries = predict_files(
         predictor,
-        args.inputs,
+        inputs,
         top_k=args.top_k,
         max_pixels=args.max_pixels,
         preview_dir=args.save_preview,
@@ -121,24 +145,47 @@ def _text_line(entry: dict[str, Any], width: int) -> str:
     return f"{path}  {entry['label']}  {entry['confidence']:6.1%}   top-{k}: {top}"
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from mnistlab.data.splits import load_splits
-    from mnistlab.inference.export import TOLERANCE, export_onnx, max_abs_difference
-    from mnistlab.train.checkpoint import load_model
+def _check_set(args: argparse.Namespace, meta: dict[str, Any]):
+    """(uint8 images, what they are): generated ones, plus MNIST test images when here."""
+    import torch
 
-    model, meta = load_model(args.model)
-    out = Path(args.out) if args.out else Path(args.model) / "model.onnx"
-    test = load_splits(meta.get("dataset", "mnist"), args.data_dir, download=False)["test"]
-    images = test.images[: args.check_images]
-    export_onnx(model, meta, out)
+    from mnistlab.data.splits import load_splits
+    from mnistlab.errors import DataError
+    from mnistlab.inference.export import check_images
+
+    images, what = check_images(), "64 generated images"
+    if args.check_images:
+        try:
+            test = load_splits(meta.get("dataset", "mnist"), args.data_dir, download=False)
+        except DataError:
+            return images, what + " (no MNIST files here for the test images)"
+        real = test["test"].images[: args.check_images]
+        images = torch.cat([images, real])
+        what += f" and {len(real)} test images"
+    return images, what
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mnistlab.data.datasets import DATASETS
+    from mnistlab.inference.export import TOLERANCE, export_onnx, max_abs_difference
+    from mnistlab.runs import load_folder, resolve_model
+
+    folder = resolve_model(args.model, note)
+    model, meta = load_folder(folder)
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = folder / "model.onnx" if Path(args.model).is_dir() else Path(f"{args.model}.onnx")
+    spec = DATASETS.get(str(meta.get("dataset", "mnist")))
+    images, what = _check_set(args, meta)
+    export_onnx(model, meta, out, classes=list(spec.classes) if spec else None)
     diff = max_abs_difference(model, out, images, meta["normalization"])
     print(
-        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB, opset "
-        f"{_opset(out)}, input (batch, 1, 28, 28) normalised as {meta['normalization']!r})"
+        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB, opset {_opset(out)}; input uint8 "
+        f"pixels (batch, 1, 28, 28), {meta['normalization']!r} normalisation inside the graph)"
     )
     print(
-        f"onnxruntime vs PyTorch on {len(images)} test images: max abs difference "
-        f"{diff:.2e} (limit {TOLERANCE:.0e})"
+        f"onnxruntime vs PyTorch on {what}: max abs difference {diff:.2e} (limit {TOLERANCE:.0e})"
     )
     if not diff <= TOLERANCE:  # also catches NaN
         out.unlink(missing_ok=True)
@@ -159,18 +206,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import torch
 
     from mnistlab.inference.predictor import Predictor
+    from mnistlab.runs import default_pretrained
     from mnistlab.serve.app import create_app
     from mnistlab.serve.run import bind_socket, make_server
 
     # Requests run in parallel on the server's thread pool, one image each; intra-op threads
     # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
-    predictor = Predictor.from_path(args.model)  # a bad folder fails here, before listening
+    predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
     app = create_app(predictor, max_body_bytes=args.max_body_bytes, max_pixels=args.max_pixels)
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(
-        f"serving {predictor.name} from {args.model} on http://{host}:{port}/ "
+        f"serving {predictor.name} from {args.model or default_pretrained()} on "
+        f"http://{host}:{port}/ "
         "(API docs at /docs; Ctrl-C to stop)",
         flush=True,
     )

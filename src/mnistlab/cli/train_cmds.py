@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, positive_float, p
 from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.errors import MnistlabError
 from mnistlab.models import list_models
+from mnistlab.threads import parse_threads
 from mnistlab.train.config import OPTIMIZERS, SCHEDULES
 from mnistlab.train.recipes import RECIPES, list_recipes
 
@@ -23,14 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a model into a run folder",
         description="Train a model. Defaults come from the model's recipe (the tutorial's), "
         "then --recipe, then the flags you give.",
+        epilog=train_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--model", choices=list_models(), help=f"default: {DEFAULT_MODEL}")
     train.add_argument(
-        "--recipe",
-        choices=sorted(RECIPES),
-        help="a named recipe: " + "; ".join(f"{k}: {v}" for k, v in list_recipes().items()),
+        "--model", choices=list_models(), help=f"model family (default: {DEFAULT_MODEL})"
     )
-    train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--recipe", choices=sorted(RECIPES), help="a named recipe (listed below)")
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="with --resume: continue the run to this many epochs in all",
+    )
     train.add_argument("--batch-size", type=positive_int)
     train.add_argument("--lr", type=positive_float, help="peak learning rate")
     train.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -43,6 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=list(NORMALIZATIONS),
         help="input scaling: mnist (mean/std, default), tutorial (pixel/255/128"
         ", the tutorial's mistake), unit (pixel/255)",
+    )
+    train.add_argument(
+        "--config",
+        metavar="FILE",
+        help="training settings from a JSON/TOML file (from --print-config, or a run's "
+        "model.json); flags given too override it",
+    )
+    train.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved settings as JSON and exit (train from them with --config)",
     )
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--seeds", help="train one model per seed, e.g. 0-4 or 0,3,7")
@@ -61,41 +77,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     train.add_argument("--out", help="run folder to create (default: runs/<model>-<date>)")
-    train.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
+    train.add_argument(
+        "--resume", metavar="DIR", help="continue an interrupted run (or extend one: --epochs)"
+    )
+    train.add_argument(
+        "--threads",
+        default="auto",
+        help="CPU threads: auto (default: all cores while the machine is free, fewer when "
+        "other processes need them) or a fixed count (bit-for-bit repeatable runs)",
+    )
+    train.add_argument(
+        "--logger",
+        action="append",
+        choices=["tensorboard", "csv"],
+        help="also track the run: tensorboard (RUN/tensorboard/, view with `tensorboard "
+        "--logdir RUN`; extra [track]) or csv (RUN/steps.csv, RUN/epochs.csv); repeatable",
+    )
     train.add_argument("--quiet", action="store_true", help="print only the final result")
+    train.add_argument(
+        "--json", action="store_true", help="print the final model.json as one JSON object"
+    )
     add_data_args(train)
     train.set_defaults(func=cmd_train)
 
 
-class ConsoleProgress:
-    """Epoch lines on stdout; an in-place progress bar on stderr when it is a terminal."""
+def train_epilog() -> str:
+    """Each model's and recipe's one-line description and defaults, for `train --help`."""
+    from mnistlab.models import get_entry
+    from mnistlab.train.recipes import get_recipe
 
-    def __init__(self, epochs: int, quiet: bool = False, prefix: str = ""):
-        self.epochs, self.quiet, self.prefix = epochs, quiet, prefix
-        self.bar = sys.stderr.isatty() and not quiet
-
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
-        if self.bar and (step % 20 == 0 or step == steps - 1):
-            done = int(30 * (step + 1) / steps)
-            print(
-                f"\r{self.prefix}epoch {epoch + 1}/{self.epochs} [{'#' * done}"
-                f"{'.' * (30 - done)}] {step + 1}/{steps}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def on_epoch_end(self, metrics: dict[str, Any], state: Any) -> None:
-        if self.bar:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
-        if not self.quiet:
-            val = metrics["val_acc"]
-            val_text = f"val acc {100 * val:6.2f}%" if val is not None else "val acc    n/a"
-            print(
-                f"{self.prefix}epoch {metrics['epoch']:3d}/{self.epochs}  train loss "
-                f"{metrics['train_loss']:.4f}  {val_text}  {metrics['seconds']:6.1f} s",
-                flush=True,
-            )
+    lines = ["models (--model; defaults: its tutorial recipe):"]
+    for name in list_models():
+        entry = get_entry(name)
+        r = entry.recipe
+        defaults = ", ".join(f"{k} {r[k]}" for k in ("optimizer", "lr", "epochs") if k in r)
+        lines.append(f"  {name:10} {entry.description}" + (f" [{defaults}]" if defaults else ""))
+    lines.append("recipes (--recipe):")
+    for name, description in list_recipes().items():
+        r = get_recipe(name, "cpu")
+        epochs = f"{r['epochs']} epoch{'s' if r.get('epochs') != 1 else ''}" if r else ""
+        what = f"{r['model']}, {epochs}, batch {r['batch_size']}" if r else ""
+        lines.append(f"  {name:10} {description}" + (f" [{what}]" if what else ""))
+    lines.append("pretrained models to use without training: mnistlab models")
+    return "\n".join(lines)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -116,9 +140,14 @@ def parse_seeds(text: str) -> list[int]:
 
 def _train_config(args: argparse.Namespace):
     from mnistlab.system import resolve_device
-    from mnistlab.train.config import build_config
+    from mnistlab.train.config import build_config, read_config_file
     from mnistlab.train.recipes import get_recipe
 
+    if args.config:
+        if args.model or args.recipe:
+            raise MnistlabError("--config holds the model and recipe; drop --model/--recipe")
+        values = read_config_file(args.config)
+        return build_config(str(values.get("model", DEFAULT_MODEL)), values, **_flag_values(args))
     device_type = resolve_device(args.device).type
     recipe = get_recipe(args.recipe, device_type) if args.recipe else {}
     if args.model and recipe.get("model") and args.model != recipe["model"]:
@@ -127,9 +156,13 @@ def _train_config(args: argparse.Namespace):
             f"{args.model}; drop --model or --recipe"
         )
     model = args.model or recipe.get("model") or DEFAULT_MODEL
-    return build_config(
-        model,
-        {**recipe, "recipe": args.recipe} if args.recipe else None,
+    named = {**recipe, "recipe": args.recipe} if args.recipe else None
+    return build_config(model, named, **_flag_values(args))
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings given as flags (None: not given)."""
+    return dict(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -142,20 +175,37 @@ def _train_config(args: argparse.Namespace):
         full_train=args.full_train,
         compile=args.compile,
         cuda_graph=args.cuda_graph,
-        dataset=args.dataset,
+        dataset=args.dataset if args.dataset != "mnist" else None,
     )
 
 
-def _print_result(meta: dict[str, Any]) -> None:
+def _print_result(meta: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(meta))
+        return
     val = meta["val_acc"]
     val_text = f"val acc {100 * val:.2f}%, " if val is not None else ""
     print(
-        f"{meta['model']} seed {meta['seed']}: test acc {100 * meta['test_acc']:.2f}% "
+        f"{meta['train'].get('recipe') or meta['model']} seed {meta['seed']}: "
+        f"test acc {100 * meta['test_acc']:.2f}% "
         f"({val_text}{meta['train_seconds']:.1f} s training) -> {meta['run_dir']}"
     )
 
 
-RESUME_KEEPS = ("resume", "quiet", "device", "data_dir", "mirrors", "dataset", "func", "command")
+RESUME_KEEPS = (
+    "resume",
+    "logger",
+    "epochs",
+    "quiet",
+    "json",
+    "threads",
+    "device",
+    "data_dir",
+    "mirrors",
+    "dataset",
+    "func",
+    "command",
+)
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -171,26 +221,65 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
         raise MnistlabError(f"--resume continues a run with its recorded settings; remove {flags}")
 
 
+def loggers(args: argparse.Namespace, folder, ctx) -> list:
+    """--logger tensorboard|csv: tracking written into the run folder (rank 0 only)."""
+    if not args.logger or not ctx.is_main:
+        return []
+    from mnistlab.train.loggers import make_logger
+
+    where = {"tensorboard": "tensorboard", "csv": "."}
+    return [make_logger(name, Path(folder) / where[name]) for name in dict.fromkeys(args.logger)]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from mnistlab.system import configure_for_training
     from mnistlab.train import distributed
 
+    threads = parse_threads(args.threads)
     ctx, device = distributed.setup(args.device)
+    configure_for_training(device)  # process-wide settings: here, at the entry point
+    before = torch.get_num_threads()
     try:
-        return _train(args, ctx, device)
+        return _train(args, ctx, device, thread_callbacks(threads, device, ctx))
     finally:
+        torch.set_num_threads(before)  # a caller of main() gets its setting back
         distributed.teardown()
 
 
-def _train(args: argparse.Namespace, ctx, device) -> int:
+def thread_callbacks(threads, device, ctx) -> list:
+    """Apply --threads: a fixed count now, or a governor that adapts it while training."""
+    import torch
+
+    if device.type != "cpu":
+        return []
+    if threads == "auto":
+        if ctx.active:  # several ranks on one machine already share its cores
+            return []
+        from mnistlab.threads import ThreadGovernor
+
+        return [ThreadGovernor()]
+    torch.set_num_threads(threads)
+    return []
+
+
+def _train(args: argparse.Namespace, ctx, device, extra_callbacks: list) -> int:
+    from mnistlab.train.progress import ProgressBar
     from mnistlab.train.run import resume_config, run_training
 
-    quiet = args.quiet or not ctx.is_main  # under torchrun only rank 0 speaks
+    quiet = args.quiet or args.json or not ctx.is_main  # under torchrun only rank 0 speaks
     if args.resume:
         _check_resume_flags(args)
         from mnistlab.train.distributed import main_first
 
-        cfg = main_first(ctx, lambda: resume_config(args.resume))  # rank 0 reads the folder
-        progress = ConsoleProgress(cfg.epochs, quiet)
+        # rank 0 reads the folder
+        cfg = main_first(ctx, lambda: resume_config(args.resume, args.epochs))
+        progress = [
+            *extra_callbacks,
+            *loggers(args, Path(args.resume), ctx),
+            ProgressBar(cfg.epochs, quiet=quiet),
+        ]
         meta = run_training(
             cfg,
             args.resume,
@@ -202,39 +291,54 @@ def _train(args: argparse.Namespace, ctx, device) -> int:
             ctx=ctx,
         )
         if ctx.is_main:
-            _print_result(meta)
+            _print_result(meta, args.json)
         return 0
     cfg = _train_config(args)
+    if args.print_config:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return 0
     if args.seeds:
-        return _train_seeds(args, cfg, ctx, device)
+        return _train_seeds(args, cfg, ctx, device, extra_callbacks)
+    out = args.out
+    if out is None and args.logger:  # the loggers write into the run folder: name it now
+        from mnistlab.train.distributed import broadcast
+        from mnistlab.train.run import new_run_dir
+
+        out = broadcast(ctx, str(new_run_dir(name=cfg.recipe or cfg.model)))
     if not quiet:
         ranks = f" on {ctx.world_size} processes" if ctx.world_size > 1 else ""
+        recipe = f" (recipe {cfg.recipe})" if cfg.recipe else ""
         print(
-            f"training {cfg.model}{ranks}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"training {cfg.model}{recipe}{ranks}: {cfg.epochs} epochs, batch {cfg.batch_size}, "
             f"{cfg.optimizer} lr {cfg.lr}, {cfg.schedule} schedule, normalization "
             f"{cfg.normalization}, seed {cfg.seed}",
             flush=True,
         )
     meta = run_training(
         cfg,
-        args.out,
+        out,
         data_dir=args.data_dir,
         mirrors=args.mirrors,
         device=device,
-        callbacks=ConsoleProgress(cfg.epochs, quiet),
+        callbacks=[
+            *extra_callbacks,
+            *loggers(args, out, ctx),
+            ProgressBar(cfg.epochs, quiet=quiet),
+        ],
         ctx=ctx,
     )
     if ctx.is_main:
-        _print_result(meta)
+        _print_result(meta, args.json)
     return 0
 
 
-def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
+def _train_seeds(args: argparse.Namespace, cfg, ctx, device, extra_callbacks: list) -> int:
     """One model per seed, then their ensemble. Under torchrun the members are spread over the
     ranks (rank r trains seeds r, r + N, ...), each member alone on its rank's device."""
     import dataclasses
 
     from mnistlab.train import distributed
+    from mnistlab.train.progress import ProgressBar
     from mnistlab.train.run import new_run_dir, run_training
 
     seeds = parse_seeds(args.seeds)
@@ -245,7 +349,11 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
     )
     for seed in seeds[ctx.rank :: ctx.world_size]:
         member = dataclasses.replace(cfg, seed=seed)
-        progress = ConsoleProgress(cfg.epochs, args.quiet, prefix=f"[seed {seed}] ")
+        progress = [
+            *extra_callbacks,
+            *loggers(args, base / f"seed{seed}", ctx),
+            ProgressBar(cfg.epochs, quiet=args.quiet or args.json, prefix=f"[seed {seed}] "),
+        ]
         meta = run_training(
             member,
             base / f"seed{seed}",
@@ -254,7 +362,7 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device) -> int:
             device=device,
             callbacks=progress,
         )
-        _print_result(meta)
+        _print_result(meta, args.json)
     distributed.barrier(ctx)
     if not ctx.is_main:
         return 0

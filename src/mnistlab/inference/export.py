@@ -1,4 +1,9 @@
-"""ONNX export with a dynamic batch dimension, checked against PyTorch with onnxruntime."""
+"""Self-contained ONNX export, checked against PyTorch with onnxruntime.
+
+The exported graph takes raw pixels, uint8 (batch, 1, 28, 28), 0..255, white digit on black, as
+MNIST stores them, and does the model's normalisation inside: an ONNX user needs no constants
+from mnistlab. Its metadata names the model, the classes, the input and the preprocessing.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab.data.normalize import normalize
+from mnistlab.data.normalize import NORMALIZATIONS, check_normalization, normalize
 from mnistlab.errors import MnistlabError
 from mnistlab.files import write_bytes_atomic
 
 OPSET = 17
 # float32 through two runtimes: agreement to 1e-4 on logits is what "the same model" means here.
 TOLERANCE = 1e-4
-INPUT, OUTPUT = "input", "logits"
+INPUT, OUTPUT = "pixels", "logits"
+INPUT_DOC = (
+    "uint8 (batch, 1, 28, 28), 0..255, white digit on black, centred by centre of mass in a "
+    "20x20 box as MNIST's digits are (mnistlab.inference.preprocess brings real images to this)"
+)
+
+
+class RawPixelModel(nn.Module):
+    """uint8 pixels in, the model's output out: the normalisation becomes part of the graph."""
+
+    def __init__(self, model: nn.Module, normalization: str):
+        super().__init__()
+        self.model = model
+        self.scale, self.shift = NORMALIZATIONS[check_normalization(normalization)]
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixels.to(torch.float32) * self.scale + self.shift)
 
 
 def _onnx_modules():
@@ -33,12 +54,14 @@ def _onnx_modules():
     return onnx, onnxruntime
 
 
-def export_onnx(model: nn.Module, meta: dict[str, Any], out: str | Path) -> Path:
-    """Write the model as ONNX: input (batch, 1, 28, 28) float32, already normalised as
-    model.json's "normalization" says (stored in the file's metadata too); output (batch, 10)."""
+def export_onnx(
+    model: nn.Module, meta: dict[str, Any], out: str | Path, classes: list[str] | None = None
+) -> Path:
+    """Write the model as ONNX: input uint8 pixels (batch, 1, 28, 28), normalised inside as
+    model.json's "normalization" says; output (batch, classes)."""
     onnx, _ = _onnx_modules()
-    model = model.eval()
-    example = torch.zeros(2, 1, 28, 28)
+    model = RawPixelModel(model.eval(), meta["normalization"]).eval()
+    example = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of torch.export's, but that one
@@ -55,9 +78,17 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], out: str | Path) -> Path
             dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
         )
     proto = onnx.load_model_from_string(buffer.getvalue())
+    kind = meta.get("kind", "single")
     info = {
         "model": meta.get("model"),
-        "kind": meta.get("kind", "single"),  # an ensemble outputs log-probabilities, not logits
+        "kind": kind,
+        "classes": classes or [str(d) for d in range(10)],
+        "input": INPUT_DOC,
+        "output": "log-probabilities (an ensemble's averaged softmax)"
+        if kind == "ensemble"
+        else "logits: softmax gives the class probabilities",
+        "preprocessing": f"inside the graph: x = pixel * {model.scale!r} + {model.shift!r} "
+        f"({meta.get('normalization')!r} normalisation)",
         "normalization": meta.get("normalization"),
         "dataset": meta.get("dataset"),
         "test_acc": meta.get("test_acc"),
@@ -77,7 +108,8 @@ def max_abs_difference(
     batch_size: int = 500,
 ) -> float:
     """Largest |onnxruntime - PyTorch| over the outputs for uint8 images (N, 28, 28), run in
-    batches of varying size so the dynamic batch axis is exercised too."""
+    batches of varying size so the dynamic batch axis is exercised too. PyTorch gets the
+    normalised floats as in training; onnxruntime gets the raw pixels."""
     _, ort = _onnx_modules()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # no per-session warnings on stderr
@@ -92,9 +124,30 @@ def max_abs_difference(
         x = normalize(chunk.unsqueeze(1), normalization)  # (B, 1, 28, 28)
         with torch.inference_mode():
             expected = model(x).float().numpy()
-        got = session.run([OUTPUT], {INPUT: x.numpy()})[0]
+        got = session.run([OUTPUT], {INPUT: chunk.unsqueeze(1).numpy()})[0]
         if got.shape != expected.shape:
             raise MnistlabError(f"ONNX output shape {got.shape} != PyTorch {expected.shape}")
         worst = max(worst, float(np.abs(got - expected).max()))
         start += size
     return worst
+
+
+def check_images(n: int = 64, seed: int = 0) -> torch.Tensor:
+    """uint8 (n, 28, 28) images for checking an export where MNIST is absent: strokes drawn on
+    black (digit-like inputs) and noise (the full 0..255 range), the same on every machine."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 28, 28)
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    for i in range(n):
+        if i % 4 == 3:
+            images[i] = torch.rand(28, 28, generator=g) * 255
+            continue
+        for _ in range(3):  # three soft line segments from one random point to another
+            (y0, x0), (y1, x1) = (torch.rand(2, 2, generator=g) * 16 + 6).tolist()
+            t = torch.linspace(0, 1, 24)
+            for y, x in zip(
+                (y0 + (y1 - y0) * t).tolist(), (x0 + (x1 - x0) * t).tolist(), strict=True
+            ):
+                blob = torch.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 2.0) * 255
+                images[i] = torch.maximum(images[i], blob)
+    return images.round().clamp(0, 255).to(torch.uint8)

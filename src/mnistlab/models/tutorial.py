@@ -106,3 +106,50 @@ class LeNet5(nn.Module):
         # convolution (docs/speed-log.md). Same weights, same result up to rounding.
         out = F.linear(features.flatten(1), conv3.weight.flatten(1), conv3.bias)  # (B, 120)
         return self.net[7:](out)
+
+
+# The tutorial's attribute names -> ours, per model (its layers, in its own order).
+TUTORIAL_KEYS: dict[str, dict[str, str]] = {
+    "mlp": {"layer1": "net.1", "layer2": "net.3"},
+    "cnn": {"conv": "net.0", "fc": "net.5", "output": "net.7"},
+    "lenet5": {
+        "conv1": "net.0",
+        "conv2": "net.3",
+        "conv3": "net.6",
+        "fc1": "net.9",
+        "fc2": "net.11",
+    },
+}
+# What each tutorial model was trained on: the MLP on pixel/255, the CNNs on pixel/255/128.
+TUTORIAL_NORMALIZATION = {"mlp": "unit", "cnn": "tutorial", "lenet5": "tutorial"}
+
+
+def from_tutorial_state_dict(state_dict: dict[str, torch.Tensor], name: str | None = None):
+    """(model, normalization) from a state_dict saved from the tutorial's own classes
+    (`conv1.weight`, ..., `fc2.bias`); `name` (mlp, cnn, lenet5) is found from the keys if None.
+
+    The normalization is the one the tutorial trained with; pass it to evaluation or to
+    `Predictor(model, {"normalization": ...})`.
+    """
+    from mnistlab.errors import MnistlabError
+    from mnistlab.models.registry import create_model
+
+    prefixes = {key.split(".", 1)[0] for key in state_dict}
+    if name is None:
+        matches = [n for n, keys in TUTORIAL_KEYS.items() if set(keys) == prefixes]
+        if len(matches) != 1:
+            raise MnistlabError(
+                f"not a tutorial state_dict (layers {', '.join(sorted(prefixes))}); the tutorial's "
+                "are " + "; ".join(f"{n}: {', '.join(k)}" for n, k in TUTORIAL_KEYS.items())
+            )
+        name = matches[0]
+    mapping = TUTORIAL_KEYS[name]
+    unknown = prefixes - set(mapping)
+    if unknown:
+        raise MnistlabError(f"{name}: unexpected layers {', '.join(sorted(unknown))}")
+    renamed = {
+        mapping[k.split(".", 1)[0]] + "." + k.split(".", 1)[1]: v for k, v in state_dict.items()
+    }
+    model = create_model(name)
+    model.load_state_dict(renamed, strict=True)
+    return model.eval(), TUTORIAL_NORMALIZATION[name]

@@ -23,11 +23,9 @@ from torch import nn
 from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from mnistlab.models import create_model
+from mnistlab.runs.ensemble import load_ensemble
+from mnistlab.runs.names import META, METRICS, RESUME, STEPS, WEIGHTS  # noqa: F401 (re-exported)
 
-WEIGHTS = "model.safetensors"
-META = "model.json"
-METRICS = "metrics.jsonl"
-RESUME = "resume.pt"
 FORMAT = "mnistlab-model/1"
 REQUIRED_KEYS = ("format", "model", "config", "normalization")
 
@@ -48,6 +46,10 @@ def save_meta(folder: Path, meta: dict[str, Any]) -> None:
 
 def save_metrics(folder: Path, rows: list[dict]) -> None:
     write_jsonl_atomic(folder / METRICS, rows)
+
+
+def save_steps(folder: Path, rows: list[dict]) -> None:
+    write_jsonl_atomic(folder / STEPS, rows)
 
 
 def save_resume_state(folder: Path, state: dict[str, Any]) -> None:
@@ -129,9 +131,7 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     folder = Path(folder)
     meta = read_meta(folder)
     if meta.get("kind") == "ensemble":
-        from mnistlab.runs.ensemble import load_ensemble
-
-        return load_ensemble(folder, meta), meta
+        return load_ensemble(folder, meta, lambda path: load_model(path)[0]), meta
     model = build_from_meta(meta, folder)
     weights = load_weights(folder)
     try:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from mnistlab.data.augment import AugmentConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.models import get_entry
+from mnistlab.models import get_entry, list_models
+from mnistlab.models.registry import make_config
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 GRAPH_OPTIMIZERS = ("sgd", "adam", "adamw")  # those with fused kernels
@@ -69,14 +74,33 @@ class TrainConfig:
         if self.cuda_graph and self.compile:
             raise MnistlabError("choose one of --cuda-graph and --compile")
         self.betas = tuple(self.betas)  # JSON gives a list back
+        # the nested parts are checked now, by their own typed configs, so a misspelt key
+        # fails before any work instead of when (or never) it is used
+        if self.model in list_models():  # fit() may train a plain nn.Module by another name
+            make_config(self.model, **(self.model_config or {}))
+        if self.augment:
+            check_fields(AugmentConfig, self.augment, "augment")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """A config from its dict form; an unknown key is an error that names it."""
+        check_fields(cls, data, "training config")
+        return cls(**data)
+
+
+def check_fields(config_cls: type, data: dict[str, Any], what: str) -> None:
+    """Raise MnistlabError naming any key of `data` that `config_cls` has no field for."""
+    if not isinstance(data, dict):
+        raise MnistlabError(f"{what}: expected a mapping of options, got {type(data).__name__}")
+    known = [f.name for f in dataclasses.fields(config_cls)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            raise MnistlabError(f"{what}: unknown option {key!r}{hint}")
 
 
 def build_config(model: str, recipe: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
@@ -86,3 +110,31 @@ def build_config(model: str, recipe: dict[str, Any] | None = None, **overrides: 
     values.update(recipe or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(values)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Training settings from a JSON or TOML file: what `train --print-config` prints, or a run's
+    model.json (its "train" section). Keys are checked when the config is built."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MnistlabError(f"--config {path}: cannot read ({exc.strerror})") from None
+    try:
+        if path.suffix == ".toml":
+            import tomllib  # Python 3.11+
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ModuleNotFoundError:
+        raise MnistlabError(f"--config {path}: TOML needs Python 3.11 or newer; use JSON") from None
+    except ValueError as exc:
+        raise MnistlabError(
+            f"--config {path}: not valid {path.suffix[1:] or 'JSON'} ({exc})"
+        ) from None
+    if isinstance(data, dict) and str(data.get("format", "")).startswith("mnistlab-model/"):
+        data = data.get("train")
+    if not isinstance(data, dict):
+        raise MnistlabError(f"--config {path}: expected a table of training settings")
+    return data

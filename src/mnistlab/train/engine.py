@@ -19,20 +19,23 @@ from torch import nn
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import EVAL_BATCH, count_correct
+from mnistlab.evaluate import EVAL_BATCH, correct_and_loss
 from mnistlab.models import create_model
-from mnistlab.system import keep_freed_memory
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.ema import WeightEMA, make_ema, refresh_batchnorm
 from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
 
+LOG_EVERY = 10  # steps between the rows of a run's steps.jsonl
+
 
 class Callbacks:
     """Hooks the loop calls; override what you need."""
 
-    def on_step(self, epoch: int, step: int, steps: int) -> None: ...
+    def on_step(self, epoch: int, step: int, steps: int, loss: torch.Tensor | None = None) -> None:
+        """After each step; `loss` is the step's loss on the device (reading it waits for the
+        device, so read it rarely: a progress bar's refresh, not every step)."""
 
     def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None: ...
 
@@ -47,9 +50,9 @@ class CallbackList(Callbacks):
             callbacks = [callbacks]
         self.callbacks = list(callbacks)
 
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
+    def on_step(self, epoch: int, step: int, steps: int, loss: torch.Tensor | None = None) -> None:
         for callback in self.callbacks:
-            callback.on_step(epoch, step, steps)
+            callback.on_step(epoch, step, steps, loss)
 
     def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None:
         for callback in self.callbacks:
@@ -66,7 +69,8 @@ class TrainState:
     ema: WeightEMA | None = None
     epoch: int = 0  # epochs completed
     train_seconds: float = 0.0
-    metrics: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
+    steps: list[dict[str, Any]] = field(default_factory=list)  # a row every LOG_EVERY steps
 
     @property
     def eval_model(self) -> nn.Module:
@@ -82,6 +86,7 @@ class TrainState:
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "metrics": self.metrics,
+            "steps": self.steps,
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
@@ -104,6 +109,7 @@ class TrainState:
         self.epoch = int(state["epoch"])
         self.train_seconds = float(state["train_seconds"])
         self.metrics = list(state["metrics"])
+        self.steps = list(state.get("steps", []))  # absent in folders from before steps.jsonl
 
 
 def synchronize(device: torch.device) -> None:
@@ -113,9 +119,14 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def build_state(cfg: TrainConfig, device: torch.device, steps_per_epoch: int) -> TrainState:
+def build_state(
+    cfg: TrainConfig, device: torch.device, steps_per_epoch: int, model: nn.Module | None = None
+) -> TrainState:
+    """Fresh training state; `model` (any nn.Module) replaces the registered cfg.model."""
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **cfg.model_config).to(device)
+    if model is None:
+        model = create_model(cfg.model, **cfg.model_config)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model.parameters(), device)
@@ -134,15 +145,6 @@ def check_device_options(cfg: TrainConfig, device: torch.device, ctx: DistContex
             f"--cuda-graph needs a single CUDA device, and this run is on {where}; "
             "leave out --cuda-graph"
         )
-
-
-def configure_backends(device: torch.device) -> None:
-    if device.type == "cpu":
-        keep_freed_memory()
-    if device.type == "cuda":
-        # Every batch has the same shape: let cuDNN time its algorithms once, keep the fastest.
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 products outside autocast
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -215,15 +217,16 @@ def train_epochs(
     callbacks: Callbacks | Sequence[Callbacks] | None = None,
     resume: dict[str, Any] | None = None,
     ctx: DistContext = SINGLE,
+    model: nn.Module | None = None,
 ) -> TrainState:
     """Train `cfg.epochs` epochs (from a resume state if given) and return the final state.
 
+    `model` trains a given nn.Module instead of building cfg.model from the registry.
     Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
     callbacks = CallbackList(callbacks)
     check_device_options(cfg, device, ctx)
-    configure_backends(device)
     rank, world_size = ctx.rank, ctx.world_size
     train_loader = build_train_loader(cfg, splits["train"], device, rank, world_size)
     val_loader = DeviceLoader(
@@ -235,7 +238,7 @@ def train_epochs(
         rank=rank,
         world_size=world_size,
     )
-    state = build_state(cfg, device, len(train_loader))
+    state = build_state(cfg, device, len(train_loader), model)
     if resume is not None:
         state.load_resume_dict(resume)
     forward = state.model
@@ -255,18 +258,23 @@ def train_epochs(
         state.model.train()
         loss_sum = torch.zeros((), device=device)
         steps = len(train_loader)
+        logged: list[tuple[int, torch.Tensor, float]] = []  # read once, at the epoch's end
         for step, index in enumerate(train_loader.batch_indices()):
-            loss_sum += run_step(index)
+            loss = run_step(index)
+            loss_sum += loss
+            if step % LOG_EVERY == 0:
+                logged.append((step, loss, state.optimizer.param_groups[0]["lr"]))
             state.scheduler.step()
-            callbacks.on_step(epoch, step, steps)
+            callbacks.on_step(epoch, step, steps, loss)
         if state.ema is not None and epoch == cfg.epochs - 1:
             refresh_batchnorm(state.ema, train_loader)
-        val_acc = None
+        val_acc = val_loss = None
         if len(splits["val"]):
-            counts = torch.tensor(count_correct(state.eval_model, val_loader), device=device)
-            correct, total = sum_over_ranks(ctx, counts).tolist()
-            val_acc = correct / total
+            sums = sum_over_ranks(ctx, correct_and_loss(state.eval_model, val_loader))
+            correct, total, loss_total = sums.tolist()
+            val_acc, val_loss = correct / total, loss_total / total
         train_loss = float(sum_over_ranks(ctx, loss_sum)) / (steps * world_size)
+        state.steps += step_rows(epoch, steps, logged)
         synchronize(device)
         seconds = time.perf_counter() - start
         state.epoch = epoch + 1
@@ -275,6 +283,7 @@ def train_epochs(
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "val_acc": val_acc,
+            "val_loss": val_loss,
             "seconds": seconds,
             "lr": state.optimizer.param_groups[0]["lr"],
         }
@@ -283,6 +292,18 @@ def train_epochs(
         state.metrics.append(metrics)
         callbacks.on_epoch_end(metrics, state)
     return state
+
+
+def step_rows(epoch: int, steps: int, logged: list) -> list[dict[str, Any]]:
+    """steps.jsonl rows: global step (1-based), loss and learning rate of every LOG_EVERY-th
+    step, with one device read for the whole epoch."""
+    if not logged:
+        return []
+    losses = torch.stack([loss.float() for _, loss, _ in logged]).tolist()
+    return [
+        {"epoch": epoch + 1, "step": epoch * steps + step + 1, "loss": value, "lr": lr}
+        for (step, _, lr), value in zip(logged, losses, strict=True)
+    ]
 
 
 def _augmenter(cfg: TrainConfig, device: torch.device):

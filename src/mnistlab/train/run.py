@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 from mnistlab.data.datasets import get_dataset
 from mnistlab.data.download import ensure_files
 from mnistlab.data.splits import Split, load_splits
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, TrainingInterrupted
 from mnistlab.evaluate import accuracy
 from mnistlab.runs import folder as checkpoint
 from mnistlab.system import hardware, now_iso, resolve_device, versions
@@ -107,8 +108,10 @@ class RunWriter(Callbacks):
         self.inner = CallbackList(inner)
         self.extra_meta = extra_meta or {}
 
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
-        self.inner.on_step(epoch, step, steps)
+        self.epochs_saved = 0
+
+    def on_step(self, epoch: int, step: int, steps: int, loss=None) -> None:
+        self.inner.on_step(epoch, step, steps, loss)
 
     def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None:
         # Weights first, then the resume state, then model.json: model.json's
@@ -116,8 +119,25 @@ class RunWriter(Callbacks):
         checkpoint.save_weights(self.out, state.eval_model)
         checkpoint.save_resume_state(self.out, state.resume_dict())
         checkpoint.save_metrics(self.out, state.metrics)
+        checkpoint.save_steps(self.out, state.steps)
         checkpoint.save_meta(self.out, build_meta(self.cfg, state, self.device, self.extra_meta))
+        self.epochs_saved = state.epoch
         self.inner.on_epoch_end(metrics, state)
+
+
+def remove_unstarted(folder: Path) -> None:
+    """Remove a new run's folder that holds nothing but the model.json written at its start."""
+    if folder.is_dir() and {p.name for p in folder.iterdir()} <= {checkpoint.META}:
+        (folder / checkpoint.META).unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def interrupted(folder: Path, done: int, epochs: int) -> TrainingInterrupted:
+    if done == 0:
+        return TrainingInterrupted("interrupted before the first epoch finished; nothing was kept")
+    return TrainingInterrupted(
+        f"interrupted after epoch {done}/{epochs}; continue with: mnistlab train --resume {folder}"
+    )
 
 
 def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
@@ -147,7 +167,7 @@ def run_training(
     check_device_options(cfg, dev, ctx)
 
     def prepare_folder():  # rank 0 only
-        folder = Path(out) if out is not None else new_run_dir(name=cfg.model)
+        folder = Path(out) if out is not None else new_run_dir(name=cfg.recipe or cfg.model)
         if resume:
             return str(folder), checkpoint.load_resume_state(folder)
         check_out_dir(folder)
@@ -160,14 +180,27 @@ def run_training(
     # rank 0 reads the resume state and sends it: other machines need no copy of the folder
     folder_name, resume_state = main_first(ctx, prepare_folder)
     folder = Path(folder_name)
-    first_per_node(ctx, lambda: ensure_files(get_dataset(cfg.dataset), data_dir, mirrors=mirrors))
-    load_start = time.perf_counter()
-    splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, download=False)
-    data_seconds = time.perf_counter() - load_start
-    writer = RunWriter(folder, cfg, dev, callbacks, {"data_seconds": data_seconds})
-    state = train_epochs(
-        cfg, splits, dev, writer if ctx.is_main else None, resume=resume_state, ctx=ctx
-    )
+    writer = None
+    try:
+        first_per_node(
+            ctx, lambda: ensure_files(get_dataset(cfg.dataset), data_dir, mirrors=mirrors)
+        )
+        load_start = time.perf_counter()
+        splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train, download=False)
+        data_seconds = time.perf_counter() - load_start
+        writer = RunWriter(folder, cfg, dev, callbacks, {"data_seconds": data_seconds})
+        state = train_epochs(
+            cfg, splits, dev, writer if ctx.is_main else None, resume=resume_state, ctx=ctx
+        )
+    except BaseException as exc:
+        done = writer.epochs_saved if writer is not None else 0
+        if resume_state is not None:
+            done = max(done, int(resume_state["epoch"]))
+        if ctx.is_main and not resume and done == 0:
+            remove_unstarted(folder)  # nothing to resume: leave no dead-end folder behind
+        if isinstance(exc, KeyboardInterrupt):
+            raise interrupted(folder, done, cfg.epochs) from None
+        raise
     extra: dict[str, Any] = {"data_seconds": data_seconds, "world_size": ctx.world_size}
     if ctx.active:  # DDP keeps replicas in step; record the proof
         extra["rank_weight_digests"] = gather(ctx, weights_digest(state.eval_model))
@@ -179,9 +212,31 @@ def run_training(
     return {**meta, "run_dir": str(folder)}
 
 
-def resume_config(out: str | Path) -> TrainConfig:
-    """The training config recorded in an interrupted run folder."""
+def resume_config(out: str | Path, epochs: int | None = None) -> TrainConfig:
+    """The training config recorded in a run folder, to continue it (to `epochs` in all).
+
+    Extending a run keeps the steps already taken and gives the rest of the schedule its new
+    length: constant and per-epoch step schedules then match a fresh run of `epochs` exactly;
+    onecycle and cosine continue from the current step on the longer curve (the learning rate
+    jumps up to it), as their curves depend on the total length.
+    """
     meta = checkpoint.read_meta(out)
-    if "train" not in meta:
+    if not isinstance(meta.get("train"), dict):
         raise MnistlabError(f"{out}: model.json has no training config; cannot resume")
-    return TrainConfig.from_dict(meta["train"])
+    try:
+        cfg = TrainConfig.from_dict(meta["train"])
+    except (TypeError, ValueError) as exc:
+        raise MnistlabError(f"{out}/model.json: damaged training config ({exc})") from None
+    if epochs is None:
+        if meta.get("complete"):
+            raise MnistlabError(
+                f"{out}: this run is complete ({cfg.epochs} epochs); to train it longer "
+                f"give the new total, e.g. --resume {out} --epochs {cfg.epochs * 2}"
+            )
+        return cfg
+    done = int(meta.get("epochs_completed", 0))
+    if epochs <= done:
+        raise MnistlabError(
+            f"--epochs {epochs}: {out} has already completed {done} epochs; give more"
+        )
+    return dataclasses.replace(cfg, epochs=epochs)

@@ -1,0 +1,99 @@
+"""Runs you can extend (--resume DIR --epochs N) and stop (Ctrl-C says how to go on); a run that
+fails before its first epoch leaves no folder behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+
+def _mnistlab(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "mnistlab", *map(str, args)], capture_output=True, text=True, **kw
+    )
+
+
+def _train(out, data_dir, epochs, *extra):
+    # one fixed thread: weights repeat bit for bit only at a fixed thread count
+    common = ["--device", "cpu", "--threads", "1", "--quiet", "--data-dir", data_dir]
+    return _mnistlab("train", "--model", "mlp", "--epochs", epochs, *common, "--out", out, *extra)
+
+
+@pytest.mark.slow
+def test_extending_a_finished_run_equals_a_fresh_longer_run(tmp_path, real_data_dir):
+    short, fresh = tmp_path / "short", tmp_path / "fresh"
+    assert _train(short, real_data_dir, 1).returncode == 0
+    again = _mnistlab("train", "--resume", short, "--data-dir", real_data_dir)
+    assert again.returncode == 2 and "is complete (1 epochs)" in again.stderr
+    assert f"--resume {short} --epochs 2" in again.stderr
+    extended = _mnistlab(
+        "train", "--resume", short, "--epochs", "2", "--threads", "1", "--json",
+        "--data-dir", real_data_dir,
+    )  # fmt: skip
+    assert extended.returncode == 0, extended.stderr
+    summary = json.loads(extended.stdout)
+    assert summary["epochs_completed"] == 2 and summary["complete"] is True
+    assert _train(fresh, real_data_dir, 2).returncode == 0
+    a, b = load_file(short / "model.safetensors"), load_file(fresh / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in b)  # SGD, constant rate: the same run exactly
+    fewer = _mnistlab("train", "--resume", short, "--epochs", "2", "--data-dir", real_data_dir)
+    assert fewer.returncode == 2 and "already completed 2 epochs" in fewer.stderr
+
+
+def _wait_for(predicate, proc, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_an_epoch_says_how_to_resume(tmp_path, real_data_dir):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "train", "--model", "mlp", "--epochs", "5",
+         "--device", "cpu", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(lambda: (out / "metrics.jsonl").is_file(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"continue with: mnistlab train --resume {out}" in err
+    assert "interrupted after epoch" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_epoch_keeps_nothing(tmp_path, real_data_dir):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "train", "--model", "cnn", "--epochs", "5",
+         "--device", "cpu", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(lambda: (out / "model.json").is_file(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "nothing was kept" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path):
+    env = {**os.environ, "MNISTLAB_MIRRORS": "http://127.0.0.1:9/"}  # refused at once
+    env.pop("MNISTLAB_DATA_DIR", None)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    out = tmp_path / "run"
+    result = _mnistlab("train", "--model", "mlp", "--out", out, "--data-dir", tmp_path / "none",
+                       env=env)  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert not out.exists()

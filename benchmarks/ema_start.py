@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import pct  # noqa: E402
-from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
-from mnistlab.data.splits import load_splits  # noqa: E402
-from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
-from mnistlab.train import engine  # noqa: E402
-from mnistlab.train.config import build_config  # noqa: E402
-from mnistlab.train.ema import WeightEMA  # noqa: E402
-from mnistlab.train.recipes import get_recipe  # noqa: E402
+from benchmarks._report import pct
+from mnistlab.data.splits import load_splits
+from mnistlab.system import configure_for_training, header, resolve_device
+from mnistlab.train.config import build_config
+from mnistlab.train.ema import WeightEMA
+from mnistlab.train.engine import train_epochs
+from mnistlab.train.recipes import get_recipe
+from mnistlab.train.seeds import parse_seeds
 
 
 class StartWeightedEMA(WeightEMA):
@@ -58,8 +54,7 @@ def main() -> None:
     for label, ema_class in [("bias-corrected", WeightEMA), ("start-weighted", StartWeightedEMA)]:
         for seed in seeds:
             cfg = build_config(recipe["model"], recipe, seed=seed, epochs=args.epochs)
-            with mock.patch.object(engine, "make_ema", ema_class):
-                state = engine.train_epochs(cfg, splits, device)
+            state = train_epochs(cfg, splits, device, make_ema=ema_class)
             vals = [m["val_acc"] for m in state.metrics]
             finals.setdefault(label, []).append(vals[-1])
             cells = " | ".join(f"{100 * v:.2f}" for v in vals)

@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import mean_std  # noqa: E402
-from mnistlab.data.splits import load_splits  # noqa: E402
-from mnistlab.system import configure_for_training, header  # noqa: E402
-from mnistlab.train.config import build_config  # noqa: E402
-from mnistlab.train.engine import train_epochs  # noqa: E402
+from benchmarks._report import mean_std
+from mnistlab.data.splits import load_splits
+from mnistlab.system import configure_for_training, header
+from mnistlab.train.config import build_config
+from mnistlab.train.engine import train_epochs
 
 CANDIDATES = {
     "tuomaso-shape": {},

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import mean_std, pct, update_section  # noqa: E402
-from graph_step import MAX_LOSS_DIFF  # noqa: E402
+from benchmarks._report import mean_std, pct, update_section
+from graph_step import MAX_LOSS_DIFF
 
 GPU = Path(__file__).resolve().parent / "results" / "gpu"
 TARGET_SINGLE, TARGET_ENSEMBLE, TARGET_TIME = 0.9975, 0.9985, 5.0

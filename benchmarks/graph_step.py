@@ -26,18 +26,17 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from mnistlab.data.splits import Split, load_splits  # noqa: E402
-from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
-from mnistlab.train.config import build_config  # noqa: E402
-from mnistlab.train.engine import (  # noqa: E402
+from mnistlab.data.splits import Split, load_splits
+from mnistlab.system import configure_for_training, header, resolve_device
+from mnistlab.train.config import build_config
+from mnistlab.train.engine import (
     TrainState,
     build_state,
     build_train_loader,
     step_runner,
     synchronize,
 )
-from mnistlab.train.recipes import get_recipe  # noqa: E402
+from mnistlab.train.recipes import get_recipe
 
 MAX_LOSS_DIFF = 0.05  # cross-entropy with label smoothing is ~0.5-2.3 over these steps
 

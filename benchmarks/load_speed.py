@@ -117,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nRow for docs/RESULTS.md:")
     print("\n".join(rows))
     if args.write:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from _report import update_section
+        from benchmarks._report import update_section
 
         update_section("load_speed", "\n".join(rows))
     return 0

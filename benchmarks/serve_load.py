@@ -231,8 +231,7 @@ def main() -> int:
     print()
     print(table)
     if args.write_results:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from _report import update_section
+        from benchmarks._report import update_section
 
         update_section(
             "serve_load", f"### Web API under load\n\n{header()}\n\n{setup}\n\n{table}\n"

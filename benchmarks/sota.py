@@ -19,15 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import pct, update_section  # noqa: E402
-from mnistlab.cli.train_cmds import parse_seeds  # noqa: E402
-from mnistlab.ensemble import evaluate_ensemble  # noqa: E402
-from mnistlab.runs.folder import read_meta  # noqa: E402
-from mnistlab.system import configure_for_training, header, resolve_device  # noqa: E402
-from mnistlab.train.config import build_config  # noqa: E402
-from mnistlab.train.recipes import get_recipe  # noqa: E402
-from mnistlab.train.run import run_training  # noqa: E402
+from benchmarks._report import pct, update_section
+from mnistlab.ensemble import evaluate_ensemble
+from mnistlab.runs.folder import read_meta
+from mnistlab.system import configure_for_training, header, resolve_device
+from mnistlab.train.config import build_config
+from mnistlab.train.recipes import get_recipe
+from mnistlab.train.run import run_training
+from mnistlab.train.seeds import parse_seeds
 
 
 def main() -> None:

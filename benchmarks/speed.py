@@ -13,9 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import update_section  # noqa: E402
-from mnistlab.bench.speed import format_table, run_speed_bench  # noqa: E402
+from benchmarks._report import update_section
+from mnistlab.bench.speed import format_table, run_speed_bench
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

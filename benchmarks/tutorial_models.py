@@ -24,15 +24,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import mean_std, pct, update_section  # noqa: E402
-from mnistlab.bench.peers import PerSampleDataset  # noqa: E402
-from mnistlab.data.splits import load_splits  # noqa: E402
-from mnistlab.models import create_model  # noqa: E402
-from mnistlab.system import configure_for_training, header  # noqa: E402
-from mnistlab.train.config import build_config  # noqa: E402
-from mnistlab.train.engine import train_epochs  # noqa: E402
-from mnistlab.train.run import run_training  # noqa: E402
+from benchmarks._report import mean_std, pct, update_section
+from mnistlab.bench.peers import PerSampleDataset
+from mnistlab.data.splits import load_splits
+from mnistlab.models import create_model
+from mnistlab.system import configure_for_training, header
+from mnistlab.train.config import build_config
+from mnistlab.train.engine import train_epochs
+from mnistlab.train.run import run_training
 
 TUTORIAL_PRINTED = {"mlp": 91.96, "cnn": 88.75, "lenet5": 98.22}
 

@@ -122,22 +122,6 @@ def train_epilog() -> str:
     return "\n".join(lines)
 
 
-def parse_seeds(text: str) -> list[int]:
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise MnistlabError(f"--seeds {text!r}: expected e.g. 0-4 or 0,3,7") from None
-    if not seeds:
-        raise MnistlabError(f"--seeds {text!r}: no seeds")
-    return seeds
-
-
 def _train_config(args: argparse.Namespace):
     from mnistlab.system import resolve_device
     from mnistlab.train.config import build_config, read_config_file
@@ -333,13 +317,11 @@ def _train(args: argparse.Namespace, ctx, device, extra_callbacks: list) -> int:
 
 
 def _train_seeds(args: argparse.Namespace, cfg, ctx, device, extra_callbacks: list) -> int:
-    """One model per seed, then their ensemble. Under torchrun the members are spread over the
-    ranks (rank r trains seeds r, r + N, ...), each member alone on its rank's device."""
-    import dataclasses
-
+    """One model per seed, then their ensemble (mnistlab.train.seeds)."""
     from mnistlab.train import distributed
     from mnistlab.train.progress import ProgressBar
-    from mnistlab.train.run import new_run_dir, run_training
+    from mnistlab.train.run import new_run_dir
+    from mnistlab.train.seeds import parse_seeds, train_seeds
 
     seeds = parse_seeds(args.seeds)
     base = Path(
@@ -347,42 +329,33 @@ def _train_seeds(args: argparse.Namespace, cfg, ctx, device, extra_callbacks: li
             ctx, str(Path(args.out) if args.out else new_run_dir(name=cfg.recipe or cfg.model))
         )
     )
-    for seed in seeds[ctx.rank :: ctx.world_size]:
-        member = dataclasses.replace(cfg, seed=seed)
-        progress = [
+
+    def callbacks(seed: int) -> list:
+        quiet = args.quiet or args.json
+        return [
             *extra_callbacks,
             *loggers(args, base / f"seed{seed}", ctx),
-            ProgressBar(cfg.epochs, quiet=args.quiet or args.json, prefix=f"[seed {seed}] "),
+            ProgressBar(cfg.epochs, quiet=quiet, prefix=f"[seed {seed}] "),
         ]
-        meta = run_training(
-            member,
-            base / f"seed{seed}",
-            data_dir=args.data_dir,
-            mirrors=args.mirrors,
-            device=device,
-            callbacks=progress,
-        )
-        _print_result(meta, args.json)
-    distributed.barrier(ctx)
+
+    result = train_seeds(
+        cfg,
+        seeds,
+        base,
+        data_dir=args.data_dir,
+        mirrors=args.mirrors,
+        device=device,
+        callbacks=callbacks,
+        on_member=lambda meta: _print_result(meta, args.json),
+        ctx=ctx,
+    )
     if not ctx.is_main:
         return 0
-    from mnistlab.ensemble import evaluate_ensemble
-    from mnistlab.runs.folder import read_meta
-
-    results = [read_meta(base / f"seed{s}")["test_acc"] for s in seeds]
-    mean = sum(results) / len(results)
-    std = (sum((r - mean) ** 2 for r in results) / max(1, len(results) - 1)) ** 0.5
-    print(f"{len(results)} seeds: test acc {100 * mean:.2f}% ± {100 * std:.2f} -> {base}")
-    if len(results) > 1:
-        ens = evaluate_ensemble(
-            [str(base / f"seed{s}") for s in seeds],
-            out=str(base / "ensemble"),
-            data_dir=args.data_dir,
-            mirrors=args.mirrors,
-            device=str(device),
-        )
+    mean, std = result.mean_std
+    print(f"{len(seeds)} seeds: test acc {100 * mean:.2f}% ± {100 * std:.2f} -> {base}")
+    if result.ensemble:
         print(
-            f"ensemble of {len(results)}: test acc {100 * ens['accuracy']:.2f}% -> "
+            f"ensemble of {len(seeds)}: test acc {100 * result.ensemble['accuracy']:.2f}% -> "
             f"{base / 'ensemble'}"
         )
     return 0

@@ -23,7 +23,7 @@ from mnistlab.evaluate import EVAL_BATCH, correct_and_loss
 from mnistlab.models import create_model
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
-from mnistlab.train.ema import WeightEMA, make_ema, refresh_batchnorm
+from mnistlab.train.ema import WeightEMA, refresh_batchnorm
 from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
 
@@ -120,9 +120,14 @@ def synchronize(device: torch.device) -> None:
 
 
 def build_state(
-    cfg: TrainConfig, device: torch.device, steps_per_epoch: int, model: nn.Module | None = None
+    cfg: TrainConfig,
+    device: torch.device,
+    steps_per_epoch: int,
+    model: nn.Module | None = None,
+    make_ema: Callable[[nn.Module, float], WeightEMA] = WeightEMA,
 ) -> TrainState:
-    """Fresh training state; `model` (any nn.Module) replaces the registered cfg.model."""
+    """Fresh training state; `model` (any nn.Module) replaces the registered cfg.model, and
+    `make_ema(model, decay)` builds the weight average when the config keeps one."""
     torch.manual_seed(cfg.seed)
     if model is None:
         model = create_model(cfg.model, **cfg.model_config)
@@ -218,10 +223,12 @@ def train_epochs(
     resume: dict[str, Any] | None = None,
     ctx: DistContext = SINGLE,
     model: nn.Module | None = None,
+    make_ema: Callable[[nn.Module, float], WeightEMA] = WeightEMA,
 ) -> TrainState:
     """Train `cfg.epochs` epochs (from a resume state if given) and return the final state.
 
-    `model` trains a given nn.Module instead of building cfg.model from the registry.
+    `model` trains a given nn.Module instead of building cfg.model from the registry;
+    `make_ema` replaces the weight average (a benchmark compares another one).
     Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
@@ -238,7 +245,7 @@ def train_epochs(
         rank=rank,
         world_size=world_size,
     )
-    state = build_state(cfg, device, len(train_loader), model)
+    state = build_state(cfg, device, len(train_loader), model, make_ema)
     if resume is not None:
         state.load_resume_dict(resume)
     forward = state.model

@@ -1,6 +1,6 @@
 """Validation accuracy of the EMA weights, bias-corrected (mnistlab's) against start-weighted.
 
-    python benchmarks/ema_start.py [--recipe sota-cpu] [--epochs 4] [--seeds 0,1]
+    python -m benchmarks.ema_start [--recipe sota-cpu] [--epochs 4] [--seeds 0,1]
 
 Start-weighted is torch's AveragedModel with an EMA: it begins at the first step's weights and
 keeps a share decay^(n-1) of them. mnistlab's WeightEMA gives them none (docs/speed-log.md).
@@ -45,7 +45,7 @@ def main() -> None:
     splits = load_splits("mnist", args.data_dir, download=False)
     recipe = get_recipe(args.recipe, device.type)
     seeds = parse_seeds(args.seeds)
-    print(f"Command: `python benchmarks/ema_start.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `python -m benchmarks.ema_start {' '.join(sys.argv[1:])}`  ")
     print(header(device), flush=True)
     print(f"\nRecipe `{args.recipe}` cut to {args.epochs} epochs; val acc %, per epoch:\n")
     print("| EMA | seed | " + " | ".join(f"epoch {e + 1}" for e in range(args.epochs)) + " |")

@@ -1,6 +1,6 @@
 """Search for the fast recipe: candidate networks and schedules, selected on the validation split.
 
-    python benchmarks/fast_search.py [--seeds 0,1] [--threads 1] [--epochs 1]
+    python -m benchmarks.fast_search [--seeds 0,1] [--threads 1] [--epochs 1]
 
 Prints, per candidate, its milliseconds per step and the validation accuracy after training (the
 test split is not touched here). Every candidate starts from tinynet's registered recipe (Adam

@@ -1,6 +1,6 @@
 """Render the GPU session's saved output (benchmarks/results/gpu/) into docs/RESULTS.md.
 
-    python benchmarks/gpu_report.py [--write]
+    python -m benchmarks.gpu_report [--write]
 
 The numbers were measured by `benchmarks/gpu_session.sh` on lent H100s (pass1 and pass2 in one
 lease; pass3, with CUDA graphs, in a later one, when its files are there): each JSON file is the
@@ -106,7 +106,7 @@ def main() -> None:
             first.setdefault(name.split("/")[0], name)
     passes = list(first)
     lines = [
-        "Command: `python benchmarks/gpu_report.py --write` (tabulates the output of "
+        "Command: `python -m benchmarks.gpu_report --write` (tabulates the output of "
         f"`bash benchmarks/gpu_session.sh {' / '.join(passes)}`, saved in "
         "benchmarks/results/gpu/; pass1 and pass2 in one lease, pass3 in a later one)  ",
         *(f"{p}: {load(first[p])['header']}  " for p in passes),

@@ -1,6 +1,6 @@
 """Training steps replayed as a CUDA graph against eager steps: same results, ms per step.
 
-    python benchmarks/graph_step.py [--device cuda] [--steps 200] [--repeats 3] [--json-out F]
+    python -m benchmarks.graph_step [--device cuda] [--steps 200] [--repeats 3] [--json-out F]
 
 For the `sota` and `fast` recipes (their variants for the device), on real MNIST batches:
 1. Agreement: from one seed, 40 eager steps and 40 steps through `GraphedSteps` (3 eager, then
@@ -118,7 +118,7 @@ def main() -> None:
     configure_for_training(device)
     splits = load_splits("mnist", args.data_dir, download=False)
     can_graph = device.type == "cuda"
-    print(f"Command: `python benchmarks/graph_step.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `python -m benchmarks.graph_step {' '.join(sys.argv[1:])}`  ")
     print(header(device), flush=True)
     record = {"header": header(device), "recipes": {}}
     for name in args.recipes.split(","):

@@ -1,6 +1,6 @@
 """Milliseconds per LeNet5 training step (batch 100, Adam) on the CPU, one change at a time.
 
-    python benchmarks/lenet5_step.py [--steps 150] [--repeats 3]
+    python -m benchmarks.lenet5_step [--steps 150] [--repeats 3]
 
 Each change of docs/speed-log.md's LeNet5 table is added to the one before. The variants run
 interleaved in each of two child processes: one with glibc's default malloc settings, one with
@@ -80,14 +80,14 @@ def main() -> None:
     if args.keep_freed_memory is not None:
         child(args)
         return
-    print(f"Command: `python benchmarks/lenet5_step.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `python -m benchmarks.lenet5_step {' '.join(sys.argv[1:])}`  ")
     print(header("cpu"))
     print()
     print("| variant | glibc malloc defaults: ms/step, median (min) | keep_freed_memory() |")
     print("|---|---|---|")
     results = []
     for keep in (0, 1):
-        command = [sys.executable, __file__, "--keep-freed-memory", str(keep)]
+        command = [sys.executable, "-m", "benchmarks.lenet5_step", "--keep-freed-memory", str(keep)]
         command += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))

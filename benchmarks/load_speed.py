@@ -8,7 +8,7 @@ Both include verification, parsing, the train/val split and the conversion to to
 An untimed load first brings the .gz files into the OS page cache and imports everything, so
 "cold" means a cold unpacked cache, not a cold disk.
 
-    python benchmarks/load_speed.py --data-dir ../shared/data/mnist --repeats 5
+    python -m benchmarks.load_speed --data-dir ../shared/data/mnist --repeats 5
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, times in (("cold", cold), ("warm", warm)):
         print(f"| {name} | {statistics.median(times):.3f} | {min(times):.3f} | {max(times):.3f} |")
 
-    command = f"python benchmarks/load_speed.py --repeats {args.repeats}"
+    command = f"python -m benchmarks.load_speed --repeats {args.repeats}"
     rows = [
         "| what | cold cache: median (min) | warm cache: median (min) | hardware | command |",
         "|---|---|---|---|---|",

@@ -9,7 +9,7 @@ percentiles, errors (must be 0) and how many answers were the right digit.
 The clients run on the same machine as the server and compete with it for the CPU: the
 numbers are what one machine does end to end, not the server alone.
 
-    python benchmarks/serve_load.py runs/lenet5 --requests 2000 --concurrency 32
+    python -m benchmarks.serve_load runs/lenet5 --requests 2000 --concurrency 32
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The accuracy recipes: several seeds, their ensemble, and test-time augmentation.
 
-    python benchmarks/sota.py --recipe sota-cpu --seeds 0,1,2 [--device cpu] [--write]
-    python benchmarks/sota.py --recipe sota --seeds 0-9 --budget-s 300   (on a GPU)
+    python -m benchmarks.sota --recipe sota-cpu --seeds 0,1,2 [--device cpu] [--write]
+    python -m benchmarks.sota --recipe sota --seeds 0-9 --budget-s 300   (on a GPU)
 
 Each member trains with the fixed recipe (nothing is chosen on the test set; its accuracy is
 read once, at the end of training). The ensemble averages all members' softmax outputs. TTA
@@ -58,7 +58,7 @@ def main() -> None:
     configure_for_training(device)  # process-wide, at the entry point
     seeds = parse_seeds(args.seeds)
     recipe = get_recipe(args.recipe, device.type)
-    command = "python benchmarks/sota.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.sota " + " ".join(sys.argv[1:])
     print(header(device), flush=True)
     folders, tests, vals, secs = [], [], [], []
     started = seed_started = time.perf_counter()

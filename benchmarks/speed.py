@@ -1,6 +1,6 @@
 """Time to 99% (T@99): mnistlab's fast recipe against the peers, in one run.
 
-    python benchmarks/speed.py [--device cpu] [--seeds 10] [--peer-seeds 1] [--write]
+    python -m benchmarks.speed [--device cpu] [--seeds 10] [--peer-seeds 1] [--write]
 
 A thin wrapper over `mnistlab bench speed` that also keeps the raw JSON in
 benchmarks/results/ and, with --write, the table in docs/RESULTS.md.
@@ -45,7 +45,7 @@ def main() -> None:
             data_dir=args.data_dir,
             cuda_graph=args.cuda_graph,
         )
-        command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+        command = "python -m benchmarks.speed " + " ".join(sys.argv[1:])
         RESULTS_DIR.mkdir(exist_ok=True)
         name = args.section or f"speed_{result['device']}"
         (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=1))

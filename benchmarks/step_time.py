@@ -1,6 +1,6 @@
 """Milliseconds per training step of tinynet variants on this machine (for docs/speed-log.md).
 
-    python benchmarks/step_time.py [--threads N] [--steps 30]
+    python -m benchmarks.step_time [--threads N] [--steps 30]
 
 Synthetic inputs of MNIST's shape; only the step is timed (forward, loss, backward, Adam), after
 5 warm-up steps. Each line: variant, batch size, ms per step, seconds per 60,000-image epoch.

@@ -1,6 +1,6 @@
 """The tutorial's three models with their tutorial recipes, and the tutorial's pipeline speed.
 
-    python benchmarks/tutorial_models.py [--seeds 0,1,2] [--epochs 10] [--write]
+    python -m benchmarks.tutorial_models [--seeds 0,1,2] [--epochs 10] [--write]
 
 Part 1 times one LeNet5 epoch in this process, interleaved: the tutorial's pipeline (a
 per-sample Dataset that converts each image through PIL, ToTensor-style scaling and a per-image
@@ -145,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_for_training("cpu")  # process-wide, at the entry point
     seeds = [int(s) for s in args.seeds.split(",")]
-    command = "python benchmarks/tutorial_models.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.tutorial_models " + " ".join(sys.argv[1:])
     print(header("cpu"), flush=True)
     splits = load_splits("mnist", args.data_dir, download=False)
     heading = [f"Command: `{command}`  ", header("cpu"), ""]

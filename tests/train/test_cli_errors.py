@@ -25,7 +25,7 @@ def run(argv: list[str]) -> int:
         (["train", "--resume", "x", "--lr", "3"], "remove --lr"),
         (["train", "--model", "resnet"], "invalid choice"),
         (["train", "--epochs", "0"], "expected a positive integer"),
-        (["eval", "/nonexistent/run"], "not a folder"),
+        (["eval", "/nonexistent/run"], "no such model folder"),
         (["train", "--cuda-graph", "--device", "cpu"], "--cuda-graph needs a single CUDA device"),
         (["train", "--cuda-graph", "--optimizer", "adadelta"], "--cuda-graph works with"),
         (["train", "--cuda-graph", "--compile"], "choose one of --cuda-graph and --compile"),

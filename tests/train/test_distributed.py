@@ -73,6 +73,20 @@ def test_half_set_environment_on_the_command_line(tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "r").exists()
 
 
+def _kill_processes_naming(path) -> None:
+    """SIGKILL every process whose command line names `path` (Linux /proc)."""
+    needle = str(path).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if needle in handle.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
 @pytest.mark.parametrize("world", [2, 3])
 def test_shards_of_an_epoch_are_disjoint_and_cover_the_split(world):
     split = Split(torch.zeros(1003, 28, 28, dtype=torch.uint8), torch.zeros(1003))
@@ -132,6 +146,7 @@ def test_two_processes_match_one(tmp_path, trained_lenet5, real_data_dir):
         "model.json",
         "model.safetensors",
         "resume.pt",
+        "steps.jsonl",
     ]
 
 
@@ -164,6 +179,7 @@ def test_killed_two_process_run_resumes(tmp_path, real_data_dir):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _kill_processes_naming(out)  # torchrun's workers live in their own sessions
     first = metrics.read_text().splitlines()[0]
     if json.loads((out / "model.json").read_text())["complete"]:
         pytest.skip("the run finished before it could be killed")

@@ -32,7 +32,7 @@ def test_extending_a_finished_run_equals_a_fresh_longer_run(tmp_path, real_data_
     short, fresh = tmp_path / "short", tmp_path / "fresh"
     assert _train(short, real_data_dir, 1).returncode == 0
     again = _mnistlab("train", "--resume", short, "--data-dir", real_data_dir)
-    assert again.returncode == 2 and "is complete (1 epochs)" in again.stderr
+    assert again.returncode == 0 and "is already complete (1 epochs); nothing to do" in again.stderr
     assert f"--resume {short} --epochs 2" in again.stderr
     extended = _mnistlab(
         "train", "--resume", short, "--epochs", "2", "--threads", "1", "--json",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, positive_float, positive_int
+from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, note, positive_float, positive_int
 from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.errors import MnistlabError
 from mnistlab.models import list_models
@@ -192,6 +192,13 @@ RESUME_KEEPS = (
 )
 
 
+def _is_complete(folder: str, ctx) -> bool:
+    from mnistlab.runs.folder import read_meta
+    from mnistlab.train.distributed import main_first
+
+    return bool(main_first(ctx, lambda: read_meta(folder).get("complete")))
+
+
 def _check_resume_flags(args: argparse.Namespace) -> None:
     """A resumed run continues with its recorded settings; other flags would be ignored."""
     defaults = {"dataset": "mnist", "device": "auto"}
@@ -259,6 +266,13 @@ def _train(args: argparse.Namespace, ctx, device, extra_callbacks: list) -> int:
 
         # rank 0 reads the folder
         cfg = main_first(ctx, lambda: resume_config(args.resume, args.epochs))
+        if args.epochs is None and _is_complete(args.resume, ctx):
+            if ctx.is_main:
+                note(
+                    f"{args.resume} is already complete ({cfg.epochs} epochs); nothing to do "
+                    f"(to train it longer: --resume {args.resume} --epochs {cfg.epochs * 2})"
+                )
+            return 0
         progress = [
             *extra_callbacks,
             *loggers(args, Path(args.resume), ctx),

@@ -228,11 +228,6 @@ def resume_config(out: str | Path, epochs: int | None = None) -> TrainConfig:
     except (TypeError, ValueError) as exc:
         raise MnistlabError(f"{out}/model.json: damaged training config ({exc})") from None
     if epochs is None:
-        if meta.get("complete"):
-            raise MnistlabError(
-                f"{out}: this run is complete ({cfg.epochs} epochs); to train it longer "
-                f"give the new total, e.g. --resume {out} --epochs {cfg.epochs * 2}"
-            )
         return cfg
     done = int(meta.get("epochs_completed", 0))
     if epochs <= done:

@@ -19,15 +19,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def catalogue() -> dict[str, Any]:
-    from mnistlab.models import create_model, get_entry, list_models
+    from mnistlab.models import create_model, get_entry, list_models, list_variants
     from mnistlab.runs import default_pretrained, list_pretrained, read_card
     from mnistlab.train.recipes import EXPECTED, get_recipe, list_recipes
 
     families = []
+    variants = list_variants()
     for name in list_models():
-        entry = get_entry(name)
+        variant = variants.get(name)
+        description = variant.description if variant else get_entry(name).description
         parameters = sum(p.numel() for p in create_model(name).parameters())
-        families.append({"name": name, "description": entry.description, "parameters": parameters})
+        families.append(
+            {
+                "name": name,
+                "family": variant.family if variant else name,
+                "description": description,
+                "parameters": parameters,
+            }
+        )
     recipes = []
     for name, description in list_recipes().items():
         recipe = get_recipe(name, "cpu")
@@ -62,7 +71,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print("model families (mnistlab train --model NAME; default parameters):")
+    print("models (mnistlab train --model NAME; families and their named variants):")
     for m in info["models"]:
         print(f"  {m['name']:10} {m['parameters']:>9,}  {m['description']}")
     print("recipes (mnistlab train --recipe NAME):")

@@ -103,21 +103,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def train_epilog() -> str:
     """Each model's and recipe's one-line description and defaults, for `train --help`."""
-    from mnistlab.models import get_entry
+    from mnistlab.models import get_entry, list_variants
     from mnistlab.train.recipes import get_recipe
 
-    lines = ["models (--model; defaults: its tutorial recipe):"]
+    variants = list_variants()
+    lines = ["models (--model; defaults: its family's tutorial recipe):"]
     for name in list_models():
         entry = get_entry(name)
+        if name in variants:
+            lines.append(f"  {name:17} {variants[name].description}")
+            continue
         r = entry.recipe
         defaults = ", ".join(f"{k} {r[k]}" for k in ("optimizer", "lr", "epochs") if k in r)
-        lines.append(f"  {name:10} {entry.description}" + (f" [{defaults}]" if defaults else ""))
+        lines.append(f"  {name:17} {entry.description}" + (f" [{defaults}]" if defaults else ""))
     lines.append("recipes (--recipe):")
     for name, description in list_recipes().items():
         r = get_recipe(name, "cpu")
         epochs = f"{r['epochs']} epoch{'s' if r.get('epochs') != 1 else ''}" if r else ""
         what = f"{r['model']}, {epochs}, batch {r['batch_size']}" if r else ""
-        lines.append(f"  {name:10} {description}" + (f" [{what}]" if what else ""))
+        lines.append(f"  {name:17} {description}" + (f" [{what}]" if what else ""))
     lines.append("pretrained models to use without training: mnistlab models")
     return "\n".join(lines)
 

@@ -5,7 +5,9 @@ from mnistlab.models.registry import (
     ModelEntry,
     create_model,
     get_entry,
+    list_families,
     list_models,
+    list_variants,
     model_config_dict,
     register_model,
 )
@@ -14,7 +16,9 @@ __all__ = [
     "ModelEntry",
     "create_model",
     "get_entry",
+    "list_families",
     "list_models",
+    "list_variants",
     "model_config_dict",
     "register_model",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mnistlab.models.registry import register_model
+from mnistlab.models.registry import register_model, register_variant
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 3) -> list[nn.Module]:
@@ -120,3 +120,39 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+# Named variants, chosen by the recipes of the same name (their numbers: docs/RESULTS.md).
+register_variant(
+    "convnet-sota",
+    "convnet",
+    "the `sota` recipe's network: widths 64-128-256, two convs per stage, dropout 0.1",
+    widths=(64, 128, 256),
+    depth=2,
+    dropout=0.1,
+)
+register_variant(
+    "convnet-sota-cpu",
+    "convnet",
+    "the `sota-cpu` recipe's network: widths 16-32-64, two convs per stage, dropout 0.1",
+    widths=(16, 32, 64),
+    depth=2,
+    dropout=0.1,
+)
+register_variant(
+    "tinynet-fast",
+    "tinynet",
+    "the `fast` recipe's network on a CPU: 16 and 32 channels, 128 hidden units",
+    c1=16,
+    c2=32,
+    hidden=128,
+)
+register_variant(
+    "tinynet-fast-cuda",
+    "tinynet",
+    "the `fast` recipe's network on a GPU: wider, strided first conv, BatchNorm",
+    c1=32,
+    c2=64,
+    stride1=2,
+    batchnorm=True,
+)

@@ -28,6 +28,40 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A named configuration of a family (timm-style `convnet-sota`): the family's name and the
+    options that differ from its defaults. Checkpoints record the family and the full config."""
+
+    name: str
+    family: str
+    config: dict[str, Any]
+    description: str
+
+
+_VARIANTS: dict[str, Variant] = {}
+
+
+def register_variant(name: str, family: str, description: str, **config: Any) -> None:
+    if name in _REGISTRY or name in _VARIANTS:
+        raise ValueError(f"model {name!r} is registered twice")
+    make_config(family, **config)  # its options must exist
+    _VARIANTS[name] = Variant(name, family, dict(config), description)
+
+
+def list_variants() -> dict[str, Variant]:
+    return dict(sorted(_VARIANTS.items()))
+
+
+def resolve_variant(name: str, config: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(family, config) for a family or variant name; given options override the variant's."""
+    config = dict(config or {})
+    if name in _VARIANTS:
+        variant = _VARIANTS[name]
+        return variant.family, {**variant.config, **config}
+    return name, config
+
+
 def register_model(
     name: str, config: type, recipe: dict[str, Any] | None = None, description: str = ""
 ) -> Callable[[type[nn.Module]], type[nn.Module]]:
@@ -49,12 +83,18 @@ def register_model(
 
 
 def list_models() -> list[str]:
+    """Families and named variants, e.g. ['cnn', 'convnet', 'convnet-sota', ...]."""
+    return sorted([*_REGISTRY, *_VARIANTS])
+
+
+def list_families() -> list[str]:
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
+    """The registry entry of a family, or of a variant's family."""
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[resolve_variant(name)[0]]
     except KeyError:
         raise MnistlabError(
             f"unknown model {name!r}; known models: {', '.join(list_models())}"
@@ -63,6 +103,7 @@ def get_entry(name: str) -> ModelEntry:
 
 def make_config(name: str, **config: Any):
     """The model's config dataclass, with unknown keys rejected by name."""
+    name, config = resolve_variant(name, config)
     entry = get_entry(name)
     known = {f.name for f in dataclasses.fields(entry.config_cls)}
     unknown = sorted(set(config) - known)
@@ -75,9 +116,10 @@ def make_config(name: str, **config: Any):
 
 
 def create_model(name: str, **config: Any) -> nn.Module:
-    """Build a registered model; it returns logits (B, 10) for input (B, 1, 28, 28)."""
-    entry = get_entry(name)
-    return entry.cls(make_config(name, **config))
+    """Build a registered model (a family or a named variant); it returns logits (B, 10) for
+    input (B, 1, 28, 28)."""
+    family, config = resolve_variant(name, config)
+    return get_entry(family).cls(make_config(family, **config))
 
 
 def model_config_dict(name: str, **config: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from mnistlab.data.augment import AugmentConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.models import get_entry, list_models
-from mnistlab.models.registry import make_config
+from mnistlab.models.registry import make_config, resolve_variant
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 GRAPH_OPTIMIZERS = ("sgd", "adam", "adamw")  # those with fused kernels
@@ -109,6 +109,10 @@ def build_config(model: str, recipe: dict[str, Any] | None = None, **overrides: 
     values.update(get_entry(model).recipe)
     values.update(recipe or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    # a named variant (e.g. "tinynet-fast") is recorded as its family and full options
+    values["model"], values["model_config"] = resolve_variant(
+        values["model"], values.get("model_config")
+    )
     return TrainConfig.from_dict(values)
 
 

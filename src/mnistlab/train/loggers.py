@@ -27,10 +27,13 @@ class TensorBoardLogger(Callbacks):
             raise MnistlabError(
                 "--logger tensorboard needs the tensorboard package: pip install 'mnistlab[track]'"
             ) from None
-        self.writer = SummaryWriter(str(log_dir))
+        self.make_writer = lambda: SummaryWriter(str(log_dir))
+        self.writer = None  # made at the first epoch's end: the run folder must start empty
         self.written = 0  # rows of state.steps already written
 
     def on_epoch_end(self, metrics: dict[str, Any], state: Any) -> None:
+        if self.writer is None:
+            self.writer = self.make_writer()
         for row in state.steps[self.written :]:
             self.writer.add_scalar("train/loss", row["loss"], row["step"])
             self.writer.add_scalar("train/lr", row["lr"], row["step"])

@@ -16,8 +16,7 @@ AFFINE = {"rotate": 10.0, "scale": 0.1, "shear": 8.0, "translate": 2.5}
 SOTA: dict[str, Any] = {
     "description": "state of the art on a GPU: wide BN/ReLU CNN, affine augmentation, label "
     "smoothing, one-cycle, EMA, bf16",
-    "model": "convnet",
-    "model_config": {"widths": (64, 128, 256), "depth": 2, "dropout": 0.1},
+    "model": "convnet-sota",
     "optimizer": "sgd",
     "lr": 0.1,
     "momentum": 0.9,
@@ -41,7 +40,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         **SOTA,
         "description": "state of the art within 30 minutes on a 2-core CPU: the same recipe "
         "with a narrower network and a smaller batch",
-        "model_config": {"widths": (16, 32, 64), "depth": 2, "dropout": 0.1},
+        "model": "convnet-sota-cpu",
         "batch_size": 128,
         "epochs": 20,  # ~45 s each on 2 cores: ~15 minutes in all
     },
@@ -49,8 +48,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "description": "shortest time to 99% test accuracy on the chosen device",
         # chosen on the validation split by benchmarks/fast_search.py (docs/speed-log.md);
         # it then trains on all 60,000 images, since nothing is selected during the run
-        "model": "tinynet",
-        "model_config": {"c1": 16, "c2": 32, "hidden": 128},
+        "model": "tinynet-fast",
         "optimizer": "adam",
         "lr": 0.01,
         "betas": (0.7, 0.9),
@@ -66,7 +64,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         # the CPU net at batch 512 fell to 98.76%.
         "by_device": {
             "cuda": {
-                "model_config": {"c1": 32, "c2": 64, "stride1": 2, "batchnorm": True},
+                "model": "tinynet-fast-cuda",
                 "batch_size": 512,
             }
         },

@@ -31,6 +31,20 @@ COMMAND_MODULES = [
 ]
 
 
+# optional dependency -> the extra that installs it
+OPTIONAL = {
+    "fastapi": "web",
+    "uvicorn": "web",
+    "starlette": "web",
+    "multipart": "web",
+    "PIL": "image",
+    "matplotlib": "plot",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "tensorboard": "track",
+}
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="mnistlab", description="Handwritten-digit recognition on MNIST.")
     parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
@@ -55,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"mnistlab: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # an optional dependency this command needs
+        extra = OPTIONAL.get((exc.name or "").split(".")[0], "all")
+        print(
+            f"mnistlab: error: this command needs {exc.name}, which is not installed: "
+            f"pip install 'mnistlab[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ from mnistlab.cli.common import (
     add_model_arg,
     non_negative_int,
     note,
+    port_number,
     positive_int,
 )
 from mnistlab.errors import MnistlabError
@@ -85,7 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_model_arg(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
-    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument(
+        "--port", type=port_number, default=8000, help="default 8000; 0 picks a free one"
+    )
     serve.add_argument(
         "--max-body-bytes",
         type=positive_int,

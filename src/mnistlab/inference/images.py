@@ -100,6 +100,8 @@ def to_gray(image) -> np.ndarray:
     mode = image.mode
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():  # float TIFFs can hold NaN and infinity
+            raise ImageError("image: holds NaN or infinite pixel values; send finite values")
         top = 65535.0 if mode.startswith("I;16") else max(float(values.max()), 1.0)
         return np.clip(values / top, 0.0, 1.0)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info

@@ -76,7 +76,7 @@ def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     -> (28, 28) uint8. These are used as they are: no cropping or centring."""
     try:
         array = np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ImageError("pixels must be a flat list of 784 numbers") from None
     if array.size != SIZE * SIZE:
         raise ImageError(f"expected {SIZE * SIZE} pixel values (28x28), got {array.size}")

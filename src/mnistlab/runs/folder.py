@@ -20,6 +20,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from mnistlab.models import create_model
@@ -88,6 +89,12 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: missing {', '.join(missing)}; the file is damaged")
     if meta["format"] != FORMAT:
         raise CheckpointError(f"{path}: format {meta['format']!r}, expected {FORMAT!r}")
+    if meta["normalization"] not in NORMALIZATIONS:  # else it would load, then fail per image
+        known = ", ".join(NORMALIZATIONS)
+        raise CheckpointError(
+            f"{path}: unknown normalization {meta['normalization']!r} (known: {known}); "
+            "the file is damaged"
+        )
     return meta
 
 

@@ -81,6 +81,8 @@ def _json_items(body: bytes, batch: bool) -> list[Item]:
         raise ApiError(400, "invalid_json", "the JSON is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+        raise ApiError(400, "invalid_json", f"the JSON holds an unreadable value ({exc})") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "expected a JSON object")
     if batch:

@@ -18,7 +18,7 @@ from torch import nn
 
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.evaluate import EVAL_BATCH, correct_and_loss
 from mnistlab.models import create_model
 from mnistlab.train.config import TrainConfig
@@ -97,7 +97,22 @@ class TrainState:
             }
         return state
 
-    def load_resume_dict(self, state: dict[str, Any]) -> None:
+    def load_resume_dict(self, state: dict[str, Any], epochs: int | None = None) -> None:
+        """Restore from resume.pt; a damaged but loadable one is a CheckpointError."""
+        try:
+            self._load_resume_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CheckpointError(
+                f"resume.pt: damaged resume state ({type(exc).__name__}: {first}); start a new run"
+            ) from None
+        if not 0 <= self.epoch <= (epochs if epochs is not None else self.epoch):
+            raise CheckpointError(
+                f"resume.pt: {self.epoch} epochs completed does not fit a run of {epochs}; "
+                "the file is damaged; start a new run"
+            )
+
+    def _load_resume_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -247,7 +262,7 @@ def train_epochs(
     )
     state = build_state(cfg, device, len(train_loader), model, make_ema)
     if resume is not None:
-        state.load_resume_dict(resume)
+        state.load_resume_dict(resume, cfg.epochs)
     forward = state.model
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel

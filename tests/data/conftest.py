@@ -153,12 +153,17 @@ def link_real_files(real_data_dir: Path, dest: Path, skip: tuple[str, ...] = ())
 # --- a local HTTP mirror ----------------------------------------------------------------------
 
 
+BOMB = gzip.compress(b"\0" * (64 << 20), compresslevel=9)  # ~64 KB that unpacks to 64 MB
+
+
 class Mirror:
     """A ThreadingHTTPServer on 127.0.0.1 whose first path segment picks a behaviour.
 
     good: the file; missing: 404; corrupt: a valid gzip of content with one flipped byte;
     cut: the full Content-Length but only half the bytes; flaky: 503 once, then the file;
-    error: always 500; slow: waits longer than any client timeout used in the tests.
+    error: always 500; slow: waits longer than any client timeout used in the tests;
+    bomb: a small gzip that unpacks to 64 MB of zeros; endless: zeros without a length, until
+    the client hangs up; trickle: the file's length announced, then a byte every 0.2 s.
     """
 
     def __init__(self, files: dict[str, bytes]):
@@ -200,7 +205,11 @@ class Mirror:
                     return self.send_error(404)
                 if mode == "error" or (mode == "flaky" and hits == 1):
                     return self.send_error(503 if mode == "flaky" else 500)
+                if mode in ("endless", "trickle"):
+                    return self._drip(len(mirror.files[name]), endless=mode == "endless")
                 body = mirror.corrupt(name) if mode == "corrupt" else mirror.files[name]
+                if mode == "bomb":
+                    body = BOMB
                 if mode == "slow":
                     threading.Event().wait(3.0)
                 self.send_response(200)
@@ -211,6 +220,21 @@ class Mirror:
                     self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
                     self.wfile.flush()
                 except OSError:  # the client gave up (timeout tests)
+                    pass
+                self.close_connection = True
+
+            def _drip(self, length: int, endless: bool) -> None:
+                self.send_response(200)
+                if not endless:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+                try:
+                    while True:
+                        self.wfile.write(b"\0" * (1 << 16) if endless else b"\x1f")
+                        self.wfile.flush()
+                        if not endless:
+                            threading.Event().wait(0.2)
+                except OSError:  # the client hung up, as it should
                     pass
                 self.close_connection = True
 

@@ -5,7 +5,9 @@ Each command group lives in its own module with a `register(subparsers)` functio
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 from mnistlab import __version__
 from mnistlab.cli import (
@@ -54,12 +56,29 @@ def build_parser() -> Parser:
     return parser
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM (kill, a container stopping) unwinds like Ctrl-C would: `finally` blocks remove
+    # half-written .part files and temporary folders instead of leaving them behind.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except MnistlabError as exc:

@@ -72,7 +72,7 @@ MNIST = DatasetSpec(
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
+        "https://yann.lecun.com/exdb/mnist/",
     ),
     classes=tuple(str(d) for d in range(10)),
     torchvision_folder="MNIST",

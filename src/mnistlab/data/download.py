@@ -12,9 +12,11 @@ import os
 import socket
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnistlab import __version__
@@ -51,15 +53,51 @@ def terminal_progress(name: str, done: int, total: int | None) -> None:
     print(f"\r{line}", end=end, file=sys.stderr, flush=True)
 
 
-def _stream_to(url: str, handle, timeout: float, label: str, progress: ProgressFn | None) -> None:
+class TransferError(OSError):
+    """A transfer stopped on purpose: too large, stalled, or past its deadline."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file's transfer may take. `max_bytes` None: no size cap."""
+
+    timeout: float = 30.0  # seconds a connect or a single read may wait
+    stall_seconds: float = 30.0  # a window in which at least `stall_bytes` must arrive
+    stall_bytes: int = 16 * 1024
+    deadline: float = 600.0  # seconds for the whole file
+    max_bytes: int | None = None
+
+
+def compressed_cap(file: FileSpec) -> int:
+    """The most bytes a .gz of `file` can take: gzip never grows data by more than ~0.1%."""
+    return file.size + file.size // 100 + 1024
+
+
+def _stream_to(url: str, handle, limits: Limits, label: str, progress: ProgressFn | None) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    start = time.monotonic()
+    with urllib.request.urlopen(request, timeout=limits.timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        done = 0
-        while chunk := response.read(CHUNK):
+        if total is not None and limits.max_bytes is not None and total > limits.max_bytes:
+            raise TransferError(f"announces {total:,} bytes, more than the file can be")
+        done, window_start, window_bytes = 0, start, 0
+        # read1: whatever has arrived (at least a byte), so a mirror that trickles is noticed
+        while chunk := response.read1(CHUNK):
             handle.write(chunk)
             done += len(chunk)
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if limits.max_bytes is not None and done > limits.max_bytes:
+                raise TransferError(f"sent more than {limits.max_bytes:,} bytes")
+            if now - start > limits.deadline:
+                raise TransferError(f"not done after {limits.deadline:.0f} s")
+            if now - window_start >= limits.stall_seconds:
+                if window_bytes < limits.stall_bytes:
+                    raise TransferError(
+                        f"stalled ({window_bytes} bytes in {now - window_start:.0f} s)"
+                    )
+                window_start, window_bytes = now, 0
             if progress:
                 progress(label, done, total)
         if total is not None and done != total:
@@ -76,6 +114,8 @@ def _describe(exc: BaseException) -> str:
         return f"cannot connect ({reason})"
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
+    if isinstance(exc, TransferError):
+        return f"stopped: {exc}"
     if isinstance(exc, http.client.IncompleteRead):
         return "transfer cut short"
     if isinstance(exc, DataError):
@@ -86,16 +126,35 @@ def _describe(exc: BaseException) -> str:
 
 
 def _retryable(exc: BaseException) -> bool:
-    # A 4xx will not change on a second try; network trouble and 5xx might.
+    # A 4xx will not change on a second try, nor a mirror sending too much or too slowly;
+    # network trouble and 5xx might.
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500
+    if isinstance(exc, TransferError):
+        return False
     return not isinstance(exc, (DataError, ValueError))
+
+
+STALE_PART_SECONDS = 3600
+
+
+def remove_stale_parts(dest_dir: Path, name: str) -> None:
+    """Delete .part files of `name` left by a process killed mid-transfer (SIGKILL, power loss)
+    over an hour ago; a younger one may belong to a download still running."""
+    now = time.time()
+    for part in dest_dir.glob(f".{name}.*.part"):
+        try:
+            if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+        except OSError:
+            pass
 
 
 def _temp_file(dest_dir: Path, name: str) -> Path:
     """An empty, readable temporary file in `dest_dir`; a DataError if it cannot be written."""
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(dest_dir, name)
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
         os.close(fd)
         os.chmod(tmp_name, readable_mode())
@@ -115,9 +174,13 @@ def download_file(
     timeout: float = 30.0,
     retries: int = 1,
     progress: ProgressFn | None = None,
+    limits: Limits | None = None,
 ) -> Path:
-    """Fetch `file.name + '.gz'` from the first mirror that serves verified content."""
+    """Fetch `file.name + '.gz'` from the first mirror that serves verified content, within
+    `limits` (default: at most the most a .gz of the file can be, `timeout` per read, a stall
+    window and an overall deadline). The .part file is removed on any exit Python sees."""
     final = dest_dir / f"{file.name}.gz"
+    limits = limits or Limits(timeout=timeout, max_bytes=compressed_cap(file))
     failures: list[str] = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + final.name
@@ -125,7 +188,7 @@ def download_file(
             tmp = _temp_file(dest_dir, final.name)
             try:
                 with tmp.open("wb") as handle:
-                    _stream_to(url, handle, timeout, final.name, progress)
+                    _stream_to(url, handle, limits, final.name, progress)
                 content = store.load_verified(tmp, file)  # decompress + MD5, DataError if bad
                 os.replace(tmp, final)
                 del content

@@ -26,23 +26,52 @@ _TYPE_NAMES = {
 }
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's content, decompressed when it is gzip (detected by content, not by name)."""
+def read_bytes(path: str | Path, max_size: int | None = None) -> bytes:
+    """The file's content, decompressed when it is gzip (detected by content, not by name).
+
+    `max_size` caps the content: a larger file, or gzip data that would unpack to more (a
+    decompression bomb), is a DataError before that much memory is used.
+    """
     path = Path(path)
     try:
+        if max_size is not None and path.stat().st_size > max_size + max_size // 100 + 1024:
+            raise DataError(f"{path}: larger than the expected file ({max_size:,} bytes)")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     if raw[:2] != b"\x1f\x8b":
+        if max_size is not None and len(raw) > max_size:
+            raise DataError(f"{path}: larger than the expected file ({max_size:,} bytes)")
         return raw
     try:
-        return gzip.decompress(raw)
+        return gunzip_capped(raw, max_size)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(
             f"{path}: corrupt or truncated gzip data ({exc}); delete it and fetch it again"
         ) from None
+    except OverflowError:
+        raise DataError(
+            f"{path}: unpacks to more than the expected {max_size:,} bytes; not the right "
+            "file (delete it and fetch it again)"
+        ) from None
+
+
+def gunzip_capped(raw: bytes, max_size: int | None) -> bytes:
+    """gzip.decompress that stops with OverflowError past `max_size` bytes of output."""
+    if max_size is None:
+        return gzip.decompress(raw)
+    out = bytearray()
+    while raw:
+        engine = zlib.decompressobj(wbits=31)  # one gzip member
+        out += engine.decompress(raw, max_size + 1 - len(out))
+        if len(out) > max_size or engine.unconsumed_tail:
+            raise OverflowError
+        if not engine.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker")
+        raw = engine.unused_data.lstrip(b"\x00")  # members may follow (and padding)
+    return bytes(out)
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:

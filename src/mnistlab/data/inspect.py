@@ -36,7 +36,7 @@ def verify_files(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
             checks.append(FileCheck(file.key, file.name, None, file.md5, None, "missing"))
             continue
         try:
-            content = idx.read_bytes(path)
+            content = idx.read_bytes(path, max_size=file.size)
         except DataError as exc:
             checks.append(
                 FileCheck(file.key, file.name, path, file.md5, None, str(exc).split(": ", 1)[-1])

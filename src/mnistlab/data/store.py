@@ -121,7 +121,7 @@ def load_verified(path: Path, file: FileSpec) -> bytes:
     on every read, so it is trusted no more than the original.
     """
     if path.suffix != ".gz":
-        content = idx.read_bytes(path)
+        content = idx.read_bytes(path, max_size=file.size)
         verify_bytes(content, file, path)
         return content
     cached = _unpacked_cache_path(file)
@@ -137,7 +137,7 @@ def load_verified(path: Path, file: FileSpec) -> bytes:
                 return content
     except (OSError, UnicodeDecodeError):
         pass  # no cache, or an unreadable one: fall back to the source
-    content = idx.read_bytes(path)
+    content = idx.read_bytes(path, max_size=file.size)
     verify_bytes(content, file, path)
     if stamp is not None:
         try:

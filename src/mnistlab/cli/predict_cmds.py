@@ -13,6 +13,7 @@ from mnistlab.cli.common import (
     non_negative_int,
     note,
     port_number,
+    positive_float,
     positive_int,
 )
 from mnistlab.errors import MnistlabError
@@ -100,6 +101,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help=f"largest image in pixels (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds a connection may take to send a request's headers (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="S",
+        help="seconds a request body may take in all (default 60)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        help="open connections past which requests get 503 at once (default 1000)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -217,7 +238,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
-    app = create_app(predictor, max_body_bytes=args.max_body_bytes, max_pixels=args.max_pixels)
+    app = create_app(
+        predictor,
+        max_body_bytes=args.max_body_bytes,
+        max_pixels=args.max_pixels,
+        body_deadline=args.body_timeout,
+    )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(
@@ -226,5 +252,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "(API docs at /docs; Ctrl-C to stop)",
         flush=True,
     )
-    make_server(app, sock).run(sockets=[sock])
+    server = make_server(
+        app, sock, header_timeout=args.header_timeout, max_connections=args.max_connections
+    )
+    server.run(sockets=[sock])
     return 0

@@ -43,6 +43,27 @@ def _describe(source: ImageSource) -> str:
     return str(source) if isinstance(source, (str, Path)) else "image"
 
 
+# Modes Pillow's reduce() handles; others (palette, 1-bit, 16-bit) are small or rare enough.
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr")
+
+
+def reduce_early(image):
+    """Box-average a large decoded image by an integer factor to at most 2 x WORK_SIZE on its
+    longer side, before any per-pixel work in NumPy: the float copies that follow would cost
+    ~30 bytes per source pixel (a 30-megapixel PNG: ~1 GB), the reduced image a few MB. The
+    analysis itself reduces to WORK_SIZE by area averaging anyway, so the digit is the same."""
+    factor = max(image.size) // (2 * WORK_SIZE)
+    if factor < 2:
+        return image
+    if image.mode in ("P", "PA"):  # a palette cannot be averaged; its colours can
+        image = image.convert("RGBA")
+    elif image.mode == "1":
+        image = image.convert("L")
+    if image.mode not in REDUCIBLE:
+        return image  # 16-bit integer modes: to_gray scales them by their own range
+    return image.reduce(factor)
+
+
 def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Decode the first frame of any Pillow-readable image, upright (EXIF orientation applied).
 
@@ -78,7 +99,7 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
         image.draft(image.mode, (WORK_SIZE, WORK_SIZE))
     try:
         image.load()  # the first frame of an animated GIF or WebP
-        return ImageOps.exif_transpose(image)
+        return ImageOps.exif_transpose(reduce_early(image))
     except Image.DecompressionBombError:
         raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
     except Exception as exc:  # truncated data, bad EXIF, broken palettes: all "unreadable"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from mnistlab import __version__
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
+from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
 from mnistlab.serve.inputs import ApiError, Item, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.schemas import (
@@ -58,17 +60,26 @@ def create_app(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_batch: int = DEFAULT_MAX_BATCH,
     read_timeout: float = 30.0,
+    body_deadline: float = 60.0,
+    admission: Admission | None = None,
 ) -> FastAPI:
     """The app for a model folder (or a ready Predictor). Limits: request body bytes, decoded
-    image pixels (checked from the image header), images per batch request, and seconds a
-    client may stall while sending its body."""
+    image pixels (checked from the image header), images per batch request, seconds a client
+    may stall while sending its body and seconds the whole body may take, and the `admission`
+    control (requests and decoded pixels at once; default: see default_admission)."""
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    admission = admission or default_admission(max_pixels)
     app = FastAPI(
         title="mnistlab",
         version=__version__,
         description=f"Handwritten-digit recognition with `{predictor.name}`.",
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, read_timeout=read_timeout)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=max_body_bytes,
+        read_timeout=read_timeout,
+        deadline=body_deadline,
+    )
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     limits = {"max_body_bytes": max_body_bytes, "max_pixels": max_pixels, "max_batch": max_batch}
@@ -95,7 +106,8 @@ def create_app(
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*)."""
         item = (await read_items(request, batch=False, max_batch=1))[0]
-        return await run_in_threadpool(_predict_one, predictor, item, max_pixels)
+        async with admission.slot(declared_pixels([item], max_pixels)):
+            return await run_in_threadpool(_predict_one, predictor, item, max_pixels)
 
     @app.post(
         "/api/predict/batch",
@@ -107,12 +119,34 @@ def create_app(
         """Several images: multipart fields `files`, JSON {"images": [base64...]} or
         {"pixels": [[784]...]}. A bad image gets an error entry; the others are still answered."""
         items = await read_items(request, batch=True, max_batch=max_batch)
-        return {"results": await run_in_threadpool(_predict_many, predictor, items, max_pixels)}
+        async with admission.slot(declared_pixels(items, max_pixels)):
+            results = await run_in_threadpool(_predict_many, predictor, items, max_pixels)
+        return {"results": results}
 
     return app
 
 
+def default_admission(max_pixels: int) -> Admission:
+    """One request decoding per core plus a short queue; decoded pixels in flight bounded by
+    the larger of 2 near-limit images' worth and 12 MP. Measured (tests/serve/test_attack.py):
+    40 simultaneous near-limit images keep the server under 1.5 GB."""
+    cores = max(1, os.cpu_count() or 1)
+    return Admission(
+        max_active=cores,
+        max_waiting=4 * cores,
+        pixel_budget=max(12_000_000, 2 * max_pixels),
+    )
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse(
+            {"error": "overloaded", "message": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)

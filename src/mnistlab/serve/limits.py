@@ -36,10 +36,13 @@ class BodyLimitMiddleware:
     Content-Length, else while counting the chunks of a streamed body. A body within the limit is
     read here and replayed to the app, so the app never waits on a slow client past this point."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 30.0):
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, read_timeout: float = 30.0, deadline: float = 60.0
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout  # seconds between chunks before a stalled client is cut
+        self.deadline = deadline  # seconds for the whole body: a byte every 20 s is cut too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -56,13 +59,19 @@ class BodyLimitMiddleware:
                 await self._too_large(send)
                 return
         chunks, total = [], 0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.deadline
         while True:
+            left = end - loop.time()
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+                message = await asyncio.wait_for(receive(), max(0.0, min(self.read_timeout, left)))
             except asyncio.TimeoutError:
-                await send_json_error(
-                    send, 408, "timeout", f"no request data for {self.read_timeout:g} s"
+                why = (
+                    f"the body took over {self.deadline:g} s"
+                    if loop.time() >= end
+                    else f"no request data for {self.read_timeout:g} s"
                 )
+                await send_json_error(send, 408, "timeout", why)
                 return
             if message["type"] == "http.disconnect":
                 return  # the client went away: nothing to answer

@@ -28,14 +28,42 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
     return sock
 
 
-def make_server(app, sock: socket.socket, log_level: str = "info"):
-    """A uvicorn.Server for `app`; call .run(sockets=[sock]) to serve, set .should_exit to stop."""
+HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
+MAX_CONNECTIONS = 1000  # past this, uvicorn answers 503 at once
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def make_server(
+    app,
+    sock: socket.socket,
+    log_level: str = "info",
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+):
+    """A uvicorn.Server for `app`; call .run(sockets=[sock]) to serve, set .should_exit to stop.
+
+    Bounded against clients that hold connections: request headers must arrive within
+    `header_timeout` seconds (uvicorn alone waits forever for a silent client), idle keep-alive
+    connections close after 5 s, headers are capped at 16 KB, and past `max_connections` open
+    connections new requests get a 503 at once.
+    """
     try:
         import uvicorn
     except ModuleNotFoundError:
         raise MnistlabError("serving needs uvicorn: pip install 'mnistlab[web]'") from None
+    from mnistlab.serve.protocol import header_timeout_protocol
+
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_keep_alive=5, backlog=2048
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=5,
+        backlog=2048,
+        http=header_timeout_protocol(header_timeout),
+        limit_concurrency=max_connections,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     return uvicorn.Server(config)

@@ -99,8 +99,8 @@ def evaluate(
         norm = normalization or "mnist"
     else:
         model, meta = load_model(model)
-        norm = normalization or meta["normalization"]
-        dataset = meta.get("dataset", "mnist")
+        norm = normalization or meta.normalization
+        dataset = meta.dataset
     dev = resolve_device(device)
     data = load_split(split, dataset=dataset, root=data_dir)
     predicted, _ = predictions(model.to(dev).eval(), data, norm, dev, tta=tta)

@@ -12,24 +12,24 @@ from torch import nn
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import folder as checkpoint
 from mnistlab.runs.ensemble import Ensemble
-from mnistlab.system import now_iso, versions
+from mnistlab.runs.meta import RunMeta
 
 __all__ = ["Ensemble", "evaluate_ensemble", "load_members", "save_ensemble"]
 
 
-def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[dict[str, Any]]]:
+def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[RunMeta]]:
     """Load member folders and check that they can be averaged."""
     if not folders:
         raise MnistlabError("an ensemble needs at least one member folder")
     models, metas = [], []
     for folder in folders:
         model, meta = checkpoint.load_model(folder)
-        if meta.get("kind") == "ensemble":
+        if meta.is_ensemble:
             raise MnistlabError(f"{folder} is itself an ensemble; list its members instead")
         models.append(model)
-        metas.append({**meta, "source": str(folder)})
+        metas.append(meta)
     for key in ("normalization", "dataset"):
-        values = {m.get(key, "mnist") for m in metas}
+        values = {getattr(m, key) for m in metas}
         if len(values) > 1:
             raise MnistlabError(
                 f"members differ in {key} ({', '.join(sorted(values))}); an "
@@ -41,7 +41,7 @@ def load_members(folders: list[str | Path]) -> tuple[list[nn.Module], list[dict[
 def save_ensemble(
     out: Path,
     folders: list[str | Path],
-    metas: list[dict[str, Any]],
+    metas: list[RunMeta],
     val_acc: float | None,
     test_acc: float | None,
 ) -> Path:
@@ -56,28 +56,28 @@ def save_ensemble(
         members.append(
             {
                 "path": f"members/{i}",
-                "model": meta["model"],
-                "seed": meta.get("seed"),
-                "test_acc": meta.get("test_acc"),
-                "val_acc": meta.get("val_acc"),
+                "model": meta.model,
+                "seed": meta.seed,
+                "test_acc": meta.test_acc,
+                "val_acc": meta.val_acc,
                 "source": str(folder),
             }
         )
     checkpoint.save_meta(
         out,
-        {
-            "kind": "ensemble",
-            "model": "ensemble",
-            "config": {"members": len(members)},
-            "normalization": metas[0]["normalization"],
-            "dataset": metas[0].get("dataset", "mnist"),
-            "members": members,
-            "val_acc": val_acc,
-            "test_acc": test_acc,
-            "seed": [m["seed"] for m in members],
-            "versions": versions(),
-            "date": now_iso(),
-        },
+        RunMeta(
+            kind="ensemble",
+            model="ensemble",
+            config={"members": len(members)},
+            normalization=metas[0].normalization,
+            dataset=metas[0].dataset,
+            members=members,
+            val_acc=val_acc,
+            test_acc=test_acc,
+            seed=[m["seed"] for m in members],
+            epochs_completed=0,
+            complete=True,
+        ),
     )
     return out
 
@@ -107,13 +107,13 @@ def evaluate_ensemble(
     models, metas = load_members(members)
     dev = resolve_device(device)
     model = Ensemble(models).to(dev).eval()
-    norm = metas[0]["normalization"]
-    splits = load_splits(metas[0].get("dataset", "mnist"), data_dir, mirrors=mirrors)
+    norm = metas[0].normalization
+    splits = load_splits(metas[0].dataset, data_dir, mirrors=mirrors)
     result = {
         "members": len(models),
         "val_acc": accuracy(model, splits["val"], norm, dev),
         "accuracy": accuracy(model, splits["test"], norm, dev),
-        "member_test_acc": [m.get("test_acc") for m in metas],
+        "member_test_acc": [m.test_acc for m in metas],
     }
     if tta:
         result["accuracy_tta"] = accuracy(model, splits["test"], norm, dev, tta=True)

@@ -51,7 +51,7 @@ def eval_device(requested: str | None, meta: dict[str, Any]):
 
     if requested:
         return resolve_device(requested)
-    trained_on = str(meta.get("device", "auto")).split(":")[0]
+    trained_on = meta.device.split(":")[0]
     if trained_on == "cuda" and torch.cuda.is_available() or trained_on == "cpu":
         return resolve_device(trained_on)
     return resolve_device("auto")
@@ -62,13 +62,13 @@ def _load(args: argparse.Namespace, split_name: str):
     from mnistlab.data.splits import load_splits
 
     model, meta = load_model_arg(args.model)
-    if split_name == "val" and meta.get("train", {}).get("full_train"):
+    if split_name == "val" and meta.full_train:
         raise MnistlabError(
             f"{args.model} was trained on all 60,000 training images, validation "
             "split included: evaluate it on --split test"
         )
     device = eval_device(args.device, meta)
-    dataset = meta.get("dataset", args.dataset)
+    dataset = meta.dataset
     split = load_splits(dataset, args.data_dir, mirrors=args.mirrors)[split_name]
     return model.to(device), meta, device, dataset, split
 
@@ -78,7 +78,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mnistlab.evaluate import predictions, report
 
     model, meta, device, dataset, split = _load(args, args.split)
-    predicted, _ = predictions(model, split, meta["normalization"], device, tta=args.tta)
+    predicted, _ = predictions(model, split, meta.normalization, device, tta=args.tta)
     result = report(predicted, split.labels, list(get_dataset(dataset).classes))
     if args.json:
         print(
@@ -88,7 +88,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"{args.model}: {meta['model']} on {dataset} {args.split}"
+        f"{args.model}: {meta.model} on {dataset} {args.split}"
         f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
         f"({result.errors} errors in {result.n})"
     )
@@ -126,10 +126,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if metrics:
         written.append(
             plots.save_training_curves(
-                metrics, out / "curves.png", title=f"{meta['model']} (seed {meta.get('seed')})"
+                metrics, out / "curves.png", title=f"{meta.model} (seed {meta.seed})"
             )
         )
-    predicted, confidence = predictions(model, split, meta["normalization"], device)
+    predicted, confidence = predictions(model, split, meta.normalization, device)
     result = report(predicted, split.labels, classes)
     written.append(
         plots.save_confusion_matrix(

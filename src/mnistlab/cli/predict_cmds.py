@@ -180,7 +180,7 @@ def _check_set(args: argparse.Namespace, meta: dict[str, Any]):
     images, what = check_images(), "64 generated images"
     if args.check_images:
         try:
-            test = load_splits(meta.get("dataset", "mnist"), args.data_dir, download=False)
+            test = load_splits(meta.dataset, args.data_dir, download=False)
         except DataError:
             return images, what + " (no MNIST files here for the test images)"
         real = test["test"].images[: args.check_images]
@@ -200,13 +200,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = Path(args.out)
     else:
         out = folder / "model.onnx" if Path(args.model).is_dir() else Path(f"{args.model}.onnx")
-    spec = DATASETS.get(str(meta.get("dataset", "mnist")))
+    spec = DATASETS.get(meta.dataset)
     images, what = _check_set(args, meta)
     export_onnx(model, meta, out, classes=list(spec.classes) if spec else None)
-    diff = max_abs_difference(model, out, images, meta["normalization"])
+    diff = max_abs_difference(model, out, images, meta.normalization)
     print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB, opset {_opset(out)}; input uint8 "
-        f"pixels (batch, 1, 28, 28), {meta['normalization']!r} normalisation inside the graph)"
+        f"pixels (batch, 1, 28, 28), {meta.normalization!r} normalisation inside the graph)"
     )
     print(
         f"onnxruntime vs PyTorch on {what}: max abs difference {diff:.2e} (limit {TOLERANCE:.0e})"

@@ -11,7 +11,6 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from torch import nn
 from mnistlab.data.normalize import NORMALIZATIONS, check_normalization, normalize
 from mnistlab.errors import MnistlabError
 from mnistlab.files import write_bytes_atomic
+from mnistlab.runs.meta import RunMeta
 
 OPSET = 17
 # float32 through two runtimes: agreement to 1e-4 on logits is what "the same model" means here.
@@ -55,12 +55,12 @@ def _onnx_modules():
 
 
 def export_onnx(
-    model: nn.Module, meta: dict[str, Any], out: str | Path, classes: list[str] | None = None
+    model: nn.Module, meta: RunMeta, out: str | Path, classes: list[str] | None = None
 ) -> Path:
     """Write the model as ONNX: input uint8 pixels (batch, 1, 28, 28), normalised inside as
     model.json's "normalization" says; output (batch, classes)."""
     onnx, _ = _onnx_modules()
-    model = RawPixelModel(model.eval(), meta["normalization"]).eval()
+    model = RawPixelModel(model.eval(), meta.normalization).eval()
     example = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -78,9 +78,9 @@ def export_onnx(
             dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
         )
     proto = onnx.load_model_from_string(buffer.getvalue())
-    kind = meta.get("kind", "single")
+    kind = meta.kind
     info = {
-        "model": meta.get("model"),
+        "model": meta.model,
         "kind": kind,
         "classes": classes or [str(d) for d in range(10)],
         "input": INPUT_DOC,
@@ -88,10 +88,10 @@ def export_onnx(
         if kind == "ensemble"
         else "logits: softmax gives the class probabilities",
         "preprocessing": f"inside the graph: x = pixel * {model.scale!r} + {model.shift!r} "
-        f"({meta.get('normalization')!r} normalisation)",
-        "normalization": meta.get("normalization"),
-        "dataset": meta.get("dataset"),
-        "test_acc": meta.get("test_acc"),
+        f"({meta.normalization!r} normalisation)",
+        "normalization": meta.normalization,
+        "dataset": meta.dataset,
+        "test_acc": meta.test_acc,
     }
     for key, value in info.items():
         entry = proto.metadata_props.add()

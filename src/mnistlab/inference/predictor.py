@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab.data.normalize import normalize
+from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
+from mnistlab.runs.meta import RunMeta
 
 DEFAULT_TOP_K = 3
 
@@ -42,11 +43,21 @@ class Prediction:
 class Predictor:
     """Wraps a model and its model.json; thread-safe for concurrent predictions."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any]):
+    def __init__(self, model: nn.Module, meta: RunMeta | dict[str, Any] | None = None):
+        """`meta`: the model's RunMeta, or for a bare model a dict with at least its
+        "normalization" (default "mnist") and optionally "dataset"."""
         self.model = model.eval()
-        self.meta = dict(meta)
-        self.normalization = str(meta.get("normalization", "mnist"))
-        self.classes = _classes(meta)
+        if not isinstance(meta, RunMeta):
+            given = dict(meta or {})
+            meta = RunMeta(
+                model=str(given.pop("model", type(model).__name__)),
+                config=given.pop("config", {}),
+                normalization=check_normalization(str(given.pop("normalization", "mnist"))),
+                **{k: v for k, v in given.items() if k in ("dataset", "kind", "test_acc")},
+            )
+        self.meta = meta
+        self.normalization = meta.normalization
+        self.classes = _classes(meta.dataset)
 
     @classmethod
     def from_path(cls, model: str | Path | None = None, notify=None) -> Predictor:
@@ -59,7 +70,7 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        return str(self.meta.get("model", "model"))
+        return self.meta.model
 
     def predict_pixels(
         self, pixels: np.ndarray | Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K
@@ -123,7 +134,8 @@ class Predictor:
             "members",
             "date",
         )
-        info = {k: self.meta[k] for k in keys if k in self.meta}
+        record = self.meta.to_dict()
+        info = {k: record[k] for k in keys if k in record}
         info["classes"] = list(self.classes)
         info["parameters"] = sum(p.numel() for p in self.model.parameters())
         return info
@@ -133,8 +145,8 @@ class Predictor:
         return self.classes[index] if index < len(self.classes) else str(index)
 
 
-def _classes(meta: dict[str, Any]) -> tuple[str, ...]:
+def _classes(dataset: str) -> tuple[str, ...]:
     from mnistlab.data.datasets import DATASETS
 
-    spec = DATASETS.get(str(meta.get("dataset", "mnist")))
+    spec = DATASETS.get(dataset)
     return tuple(spec.classes) if spec else tuple(str(d) for d in range(10))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from mnistlab.errors import CheckpointError
+from mnistlab.runs.meta import RunMeta
 from mnistlab.runs.names import META
 
 
@@ -27,11 +27,11 @@ class Ensemble(nn.Module):
 
 
 def load_ensemble(
-    folder: Path, meta: dict[str, Any], load_member: Callable[[Path], nn.Module]
+    folder: Path, meta: RunMeta, load_member: Callable[[Path], nn.Module]
 ) -> Ensemble:
     """The ensemble described by `meta`, each member loaded by `load_member(path)`."""
-    members = meta.get("members")
-    if not isinstance(members, list) or not members:
+    members = meta.members
+    if not members:
         raise CheckpointError(f"{folder / META}: an ensemble without members")
     models = []
     for member in members:

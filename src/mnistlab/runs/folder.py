@@ -25,9 +25,9 @@ from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from mnistlab.models import create_model
 from mnistlab.runs.ensemble import load_ensemble
+from mnistlab.runs.meta import FORMAT, RunMeta
 from mnistlab.runs.names import META, METRICS, RESUME, STEPS, WEIGHTS  # noqa: F401 (re-exported)
 
-FORMAT = "mnistlab-model/1"
 REQUIRED_KEYS = ("format", "model", "config", "normalization")
 
 
@@ -41,8 +41,9 @@ def save_weights(folder: Path, model: nn.Module) -> None:
     write_bytes_atomic(folder / WEIGHTS, save_safetensors_bytes(state_dict_for_saving(model)))
 
 
-def save_meta(folder: Path, meta: dict[str, Any]) -> None:
-    write_json_atomic(folder / META, {"format": FORMAT, **meta})
+def save_meta(folder: Path, meta: RunMeta | dict[str, Any]) -> None:
+    data = meta.to_dict() if isinstance(meta, RunMeta) else {"format": FORMAT, **meta}
+    write_json_atomic(folder / META, data)
 
 
 def save_metrics(folder: Path, rows: list[dict]) -> None:
@@ -71,7 +72,8 @@ def load_resume_state(folder: Path) -> dict[str, Any]:
         ) from None
 
 
-def read_meta(folder: str | Path) -> dict[str, Any]:
+def read_meta(folder: str | Path) -> RunMeta:
+    """The folder's model.json as a RunMeta, checked: format, required keys, types."""
     folder = Path(folder)
     path = folder / META
     if not folder.is_dir():
@@ -95,7 +97,7 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
             f"{path}: unknown normalization {meta['normalization']!r} (known: {known}); "
             "the file is damaged"
         )
-    return meta
+    return RunMeta.from_dict(meta, str(path))
 
 
 def read_metrics(folder: str | Path) -> list[dict]:
@@ -124,20 +126,20 @@ def load_weights(folder: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def build_from_meta(meta: dict[str, Any], where: Path) -> nn.Module:
+def build_from_meta(meta: RunMeta, where: Path) -> nn.Module:
     try:
-        return create_model(meta["model"], **meta["config"])
+        return create_model(meta.model, **meta.config)
     except (MnistlabError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         # an edited config (a negative width, a string for a number) fails inside torch
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{where / META}: cannot rebuild the model ({first})") from None
 
 
-def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """(model in eval mode on the CPU, model.json as a dict) from a run or ensemble folder."""
+def load_model(folder: str | Path) -> tuple[nn.Module, RunMeta]:
+    """(model in eval mode on the CPU, its model.json) from a run or ensemble folder."""
     folder = Path(folder)
     meta = read_meta(folder)
-    if meta.get("kind") == "ensemble":
+    if meta.is_ensemble:
         return load_ensemble(folder, meta, lambda path: load_model(path)[0]), meta
     model = build_from_meta(meta, folder)
     weights = load_weights(folder)
@@ -146,6 +148,6 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(
-            f"{folder / WEIGHTS}: does not match model {meta['model']!r} ({first})"
+            f"{folder / WEIGHTS}: does not match model {meta.model!r} ({first})"
         ) from None
     return model.eval(), meta

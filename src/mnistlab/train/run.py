@@ -16,7 +16,8 @@ from mnistlab.data.splits import Split, load_splits
 from mnistlab.errors import MnistlabError, TrainingInterrupted
 from mnistlab.evaluate import accuracy
 from mnistlab.runs import folder as checkpoint
-from mnistlab.system import hardware, now_iso, resolve_device, versions
+from mnistlab.runs.meta import RunMeta
+from mnistlab.system import hardware, resolve_device
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import (
     SINGLE,
@@ -65,26 +66,23 @@ def build_meta(
 ) -> dict[str, Any]:
     """model.json's content; `state` None: a new run, before its first epoch."""
     epoch = state.epoch if state is not None else 0
-    return {
-        "kind": "single",
-        "model": cfg.model,
-        "config": checkpoint_config(cfg),
-        "normalization": cfg.normalization,
-        "dataset": cfg.dataset,
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "epochs_completed": epoch,
-        "complete": epoch >= cfg.epochs,
-        "val_acc": state.metrics[-1]["val_acc"] if state is not None and state.metrics else None,
-        "test_acc": None,
-        "train_seconds": state.train_seconds if state is not None else 0.0,
-        "train": cfg.to_dict(),
-        "device": str(device),
-        "hardware": hardware(device),
-        "versions": versions(),
-        "date": now_iso(),
-        **(extra or {}),
-    }
+    return RunMeta(
+        kind="single",
+        model=cfg.model,
+        config=checkpoint_config(cfg),
+        normalization=cfg.normalization,
+        dataset=cfg.dataset,
+        seed=cfg.seed,
+        epochs=cfg.epochs,
+        epochs_completed=epoch,
+        complete=epoch >= cfg.epochs,
+        val_acc=state.metrics[-1]["val_acc"] if state is not None and state.metrics else None,
+        train_seconds=state.train_seconds if state is not None else 0.0,
+        train=cfg.to_dict(),
+        device=str(device),
+        hardware=hardware(device),
+        extra=dict(extra or {}),
+    ).to_dict()
 
 
 def checkpoint_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -143,7 +141,7 @@ def interrupted(folder: Path, done: int, epochs: int) -> TrainingInterrupted:
 def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
     """Test accuracy of the saved weights, computed exactly as `mnistlab eval` does."""
     model, meta = checkpoint.load_model(folder)
-    return accuracy(model.to(device), split, meta["normalization"], device)
+    return accuracy(model.to(device), split, meta.normalization, device)
 
 
 def run_training(
@@ -221,15 +219,15 @@ def resume_config(out: str | Path, epochs: int | None = None) -> TrainConfig:
     jumps up to it), as their curves depend on the total length.
     """
     meta = checkpoint.read_meta(out)
-    if not isinstance(meta.get("train"), dict):
+    if meta.train is None:
         raise MnistlabError(f"{out}: model.json has no training config; cannot resume")
     try:
-        cfg = TrainConfig.from_dict(meta["train"])
+        cfg = TrainConfig.from_dict(meta.train)
     except (TypeError, ValueError) as exc:
         raise MnistlabError(f"{out}/model.json: damaged training config ({exc})") from None
     if epochs is None:
         return cfg
-    done = int(meta.get("epochs_completed", 0))
+    done = meta.epochs_completed
     if epochs <= done:
         raise MnistlabError(
             f"--epochs {epochs}: {out} has already completed {done} epochs; give more"

@@ -116,3 +116,21 @@ def test_a_folder_named_like_a_pretrained_model_wins_and_says_so(tmp_path, monke
     assert len(notes) == 1 and "using the folder ./lenet5" in notes[0]
     model, meta = mnistlab.runs.load_model("lenet5")
     assert meta["model"] == "tinynet"
+
+
+@pytest.mark.slow
+def test_the_wheel_with_the_shipped_models_stays_under_5_mb(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         str(root), "-w", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("mnistlab-*.whl")
+    assert wheel.stat().st_size < 5_000_000
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in SHIPPED:
+        for file in ("model.safetensors", "model.json", "card.json", "CARD.md"):
+            assert f"mnistlab/weights/{name}/{file}" in names

@@ -97,3 +97,15 @@ def test_a_run_that_cannot_start_leaves_no_folder(tmp_path):
                        env=env)  # fmt: skip
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_recipe_names_its_run_folder_and_banner(tmp_path, real_data_dir):
+    result = _mnistlab(
+        "train", "--recipe", "fast", "--threads", "1", "--data-dir", real_data_dir, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("training tinynet (recipe fast):")
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("fast-")
+    assert json.loads((folder / "model.json").read_text())["train"]["recipe"] == "fast"

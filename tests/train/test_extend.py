@@ -109,3 +109,18 @@ def test_a_recipe_names_its_run_folder_and_banner(tmp_path, real_data_dir):
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.startswith("fast-")
     assert json.loads((folder / "model.json").read_text())["train"]["recipe"] == "fast"
+
+
+@pytest.mark.slow
+def test_cpu_bf16_trains_where_the_cpu_has_it_and_is_refused_where_not(tmp_path, real_data_dir):
+    from mnistlab.train.engine import cpu_has_native_bf16
+
+    out = tmp_path / "run"
+    result = _train(out, real_data_dir, 1, "--cpu-bf16")
+    if cpu_has_native_bf16():
+        assert result.returncode == 0, result.stderr
+        meta = json.loads((out / "model.json").read_text())
+        assert meta["train"]["cpu_bf16"] is True and meta["test_acc"] > 0.85
+    else:
+        assert result.returncode == 2 and "no native bf16" in result.stderr
+        assert not out.exists()

@@ -44,7 +44,10 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     cuda_graph: bool = False  # record the whole step once and replay it (train/graph.py)
-    amp: bool = True  # bf16 autocast on CUDA only; the CPU always computes in fp32
+    amp: bool = True  # bf16 autocast on CUDA; on the CPU only with cpu_bf16
+    # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): a sota-cpu step 1.45x faster
+    # on such a CPU (docs/speed-log.md); off by default until a recipe is measured with it
+    cpu_bf16: bool = False
     recipe: str | None = None
 
     def __post_init__(self) -> None:

@@ -157,8 +157,22 @@ def build_state(
     return TrainState(model, optimizer, scheduler, ema)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN computes bf16 natively here (AVX512-BF16 or AMX); elsewhere it emulates
+    bf16 and is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def check_device_options(cfg: TrainConfig, device: torch.device, ctx: DistContext) -> None:
     """Fail before any work when the config asks for what this device cannot do."""
+    if cfg.cpu_bf16 and device.type == "cpu" and not cpu_has_native_bf16():
+        raise MnistlabError(
+            "--cpu-bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where it would be "
+            "slower than fp32; leave out --cpu-bf16"
+        )
     if cfg.cuda_graph and (device.type != "cuda" or ctx.active):
         where = f"{device.type}{' under torchrun' if ctx.active else ''}"
         raise MnistlabError(
@@ -168,6 +182,8 @@ def check_device_options(cfg: TrainConfig, device: torch.device, ctx: DistContex
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.cpu_bf16 and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     if cfg.amp and device.type == "cuda":
         # No cast cache: a CUDA graph must not keep casts made outside it, and each weight is
         # cast once per step anyway.

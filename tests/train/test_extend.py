@@ -56,18 +56,24 @@ def _wait_for(predicate, proc, seconds=120):
         time.sleep(0.02)
 
 
+def _interrupted(model: str, out, data_dir, when: str) -> tuple[int, str]:
+    """Train `model` into `out`, press Ctrl-C once `out/when` exists: (exit code, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "train", "--model", model, "--epochs", "5",
+         "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(lambda: (out / when).is_file(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
 @pytest.mark.slow
 def test_ctrl_c_after_an_epoch_says_how_to_resume(tmp_path, real_data_dir):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mnistlab", "train", "--model", "mlp", "--epochs", "5",
-         "--device", "cpu", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    _wait_for(lambda: (out / "metrics.jsonl").is_file(), proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    code, err = _interrupted("mlp", out, real_data_dir, "metrics.jsonl")
+    assert code == 130
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"continue with: mnistlab train --resume {out}" in err
     assert "interrupted after epoch" in err
@@ -76,15 +82,8 @@ def test_ctrl_c_after_an_epoch_says_how_to_resume(tmp_path, real_data_dir):
 @pytest.mark.slow
 def test_ctrl_c_before_the_first_epoch_keeps_nothing(tmp_path, real_data_dir):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mnistlab", "train", "--model", "cnn", "--epochs", "5",
-         "--device", "cpu", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    _wait_for(lambda: (out / "model.json").is_file(), proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "nothing was kept" in err and "Traceback" not in err
+    code, err = _interrupted("cnn", out, real_data_dir, "model.json")
+    assert code == 130 and "nothing was kept" in err and "Traceback" not in err
     assert not out.exists()
 
 

@@ -40,34 +40,25 @@ def add_data_args(parser: argparse.ArgumentParser, mirrors: bool = True) -> None
         )
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def int_in(low: int, high: int | None, what: str):
+    """An argparse type: an integer in [low, high] (no upper bound for None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            got = text if value is not None else repr(text)
+            raise argparse.ArgumentTypeError(f"expected {what}, got {got}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
-    return value
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}")
-    return value
+positive_int = int_in(1, None, "a positive integer")
+non_negative_int = int_in(0, None, "0 or a positive integer")
+port_number = int_in(0, 65535, "a TCP port 0-65535")
 
 
 def positive_float(text: str) -> float:

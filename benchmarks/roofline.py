@@ -24,14 +24,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks._report import update_section
 from mnistlab.data.splits import load_splits
-from mnistlab.system import configure_for_training, header
+from mnistlab.system import configure_for_training, cpu_has_native_bf16, header
 from mnistlab.train.config import build_config
-from mnistlab.train.engine import (
-    build_state,
-    build_train_loader,
-    cpu_has_native_bf16,
-    step_runner,
-)
+from mnistlab.train.engine import build_state, build_train_loader, step_runner
 from mnistlab.train.recipes import get_recipe
 
 
@@ -66,7 +61,7 @@ def timed(fn, steps: int) -> float:
 
 def measure(name: str, splits, steps: int, bf16: bool = False) -> dict:
     recipe = get_recipe(name, "cpu")
-    cfg = build_config(recipe["model"], {**recipe, "recipe": name}, cpu_bf16=bf16 or None)
+    cfg = build_config(recipe["model"], {**recipe, "recipe": name}, cpu_bf16=bf16)
     split = splits["train"] if not cfg.full_train else splits["train+val"]
     device = torch.device("cpu")
     loader = build_train_loader(cfg, split, device)

@@ -71,6 +71,16 @@ def configure_for_training(device: torch.device | str) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN computes bf16 natively here (AVX512-BF16 or AMX); elsewhere it emulates
+    bf16 and is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:

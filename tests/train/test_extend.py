@@ -112,7 +112,7 @@ def test_a_recipe_names_its_run_folder_and_banner(tmp_path, real_data_dir):
 
 @pytest.mark.slow
 def test_cpu_bf16_trains_where_the_cpu_has_it_and_is_refused_where_not(tmp_path, real_data_dir):
-    from mnistlab.train.engine import cpu_has_native_bf16
+    from mnistlab.system import cpu_has_native_bf16
 
     out = tmp_path / "run"
     result = _train(out, real_data_dir, 1, "--cpu-bf16")

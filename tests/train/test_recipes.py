@@ -56,3 +56,12 @@ def test_sota_recipes_learn_on_a_fraction_of_an_epoch(name, mnist_splits):
     correct, total = count_correct(state.eval_model, loader)
     assert correct / total >= 0.80, correct / total
     assert state.metrics[0]["val_acc"] >= 0.80
+
+
+def test_the_fast_recipe_uses_bf16_exactly_where_the_cpu_computes_it_natively():
+    from mnistlab.system import cpu_has_native_bf16
+    from mnistlab.train.recipes import get_recipe
+
+    assert get_recipe("fast", "cpu").get("cpu_bf16", False) is cpu_has_native_bf16()
+    assert "cpu_bf16" not in get_recipe("fast", "cuda")
+    assert "cpu_bf16" not in get_recipe("sota-cpu", "cpu")  # measured, not adopted (speed-log)

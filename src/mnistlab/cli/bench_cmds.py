@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="a few steps on 2,000 images: checks the code, measures nothing",
     )
+    speed.add_argument(
+        "--also-fp32",
+        action="store_true",
+        help="also time the fast recipe in fp32 (where it uses bf16 autocast: CPUs with AMX)",
+    )
     speed.add_argument("--json", action="store_true")
     speed.add_argument("--data-dir", metavar="DIR")
     speed.set_defaults(func=cmd_speed)
@@ -60,7 +65,13 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
     configure_for_training(resolve_device(args.device))  # process-wide: the CLI's choice
     result = run_speed_bench(
-        args.device, args.seeds, args.peer_seeds, wanted, args.smoke, args.data_dir
+        args.device,
+        args.seeds,
+        args.peer_seeds,
+        wanted,
+        args.smoke,
+        args.data_dir,
+        also_fp32=args.also_fp32,
     )
     print(json.dumps(result) if args.json else format_table(result))
     return 0

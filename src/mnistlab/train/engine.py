@@ -21,6 +21,7 @@ from mnistlab.data.splits import Split
 from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.evaluate import EVAL_BATCH, correct_and_loss
 from mnistlab.models import create_model
+from mnistlab.system import cpu_has_native_bf16
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.ema import WeightEMA, refresh_batchnorm
@@ -155,15 +156,6 @@ def build_state(
     if cfg.ema_decay:
         ema = make_ema(model, cfg.ema_decay)
     return TrainState(model, optimizer, scheduler, ema)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN computes bf16 natively here (AVX512-BF16 or AMX); elsewhere it emulates
-    bf16 and is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def check_device_options(cfg: TrainConfig, device: torch.device, ctx: DistContext) -> None:

@@ -29,6 +29,18 @@ from mnistlab.train.run import run_training
 from mnistlab.train.seeds import parse_seeds
 
 
+def reference_epoch(args, device) -> float:
+    """Seconds of one epoch of tuomaso's recipe (bench/peers.py) on all 60,000 images."""
+    from mnistlab.bench.peers import run_tuomaso
+    from mnistlab.data.splits import load_splits
+
+    splits = load_splits("mnist", args.data_dir, full_train=True, download=False)
+    run_tuomaso(splits["train"], splits["test"], 0, device, max_steps=5)  # warm-up
+    run = run_tuomaso(splits["train"], splits["test"], 0, device)
+    print(f"  tuomaso one epoch: {run.seconds[-1]:.2f} s", flush=True)
+    return run.seconds[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", default="sota-cpu")
@@ -43,6 +55,15 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     parser.add_argument(
         "--cuda-graph", action="store_true", help="replay each step as a CUDA graph"
+    )
+    parser.add_argument(
+        "--cpu-bf16", action="store_true", help="bf16 autocast (CPUs with native bf16)"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="time one epoch of tuomaso's recipe before and after the seeds, in this process, "
+        "and report each seed's training time as a multiple of it",
     )
     parser.add_argument("--work", default="runs/bench-sota")
     parser.add_argument("--data-dir")
@@ -60,6 +81,7 @@ def main() -> None:
     recipe = get_recipe(args.recipe, device.type)
     command = "python -m benchmarks.sota " + " ".join(sys.argv[1:])
     print(header(device), flush=True)
+    references = [reference_epoch(args, device)] if args.reference else []
     folders, tests, vals, secs = [], [], [], []
     started = seed_started = time.perf_counter()
     for seed in seeds:
@@ -84,6 +106,7 @@ def main() -> None:
             batch_size=args.batch_size,
             lr=args.lr,
             cuda_graph=args.cuda_graph or None,
+            cpu_bf16=args.cpu_bf16 or None,
         )
         out = Path(args.work) / args.recipe / f"seed{seed}"
         if (out / "model.json").is_file() and read_meta(out).get("complete"):
@@ -101,6 +124,8 @@ def main() -> None:
             flush=True,
         )
     seeds = seeds[: len(folders)]
+    if args.reference:
+        references.append(reference_epoch(args, device))
     if args.train_only:
         return
     single_tta = [
@@ -130,7 +155,8 @@ def main() -> None:
         "",
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
         f"{epochs} epochs, batch {batch}, peak lr {lr}"
-        f"{', CUDA graph' if args.cuda_graph else ''}), seeds {','.join(map(str, seeds))}:",
+        f"{', CUDA graph' if args.cuda_graph else ''}"
+        f"{', bf16 autocast' if args.cpu_bf16 else ''}), seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
         "|---|---|---|",
@@ -144,6 +170,15 @@ def main() -> None:
             for k, a in prefixes.items()
         ),
     ]
+    if references:
+        ref = sum(references) / len(references)
+        multiples = ", ".join(f"{t / ref:.1f}x" for t in secs)
+        lines += [
+            "",
+            f"tuomaso's one epoch in this run: {', '.join(f'{r:.2f}' for r in references)} s "
+            f"(before and after the seeds); each seed's training time as a multiple of its "
+            f"mean: {multiples}",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.json_out:
@@ -162,6 +197,8 @@ def main() -> None:
             "test_acc_tta": single_tta,
             "ensemble": ensemble,
             "ensemble_prefixes": prefixes,
+            "reference_epoch_seconds": references,
+            "cpu_bf16": args.cpu_bf16,
         }
         Path(args.json_out).write_text(json.dumps(record, indent=1))
     if args.write:

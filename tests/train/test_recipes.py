@@ -64,4 +64,7 @@ def test_the_fast_recipe_uses_bf16_exactly_where_the_cpu_computes_it_natively():
 
     assert get_recipe("fast", "cpu").get("cpu_bf16", False) is cpu_has_native_bf16()
     assert "cpu_bf16" not in get_recipe("fast", "cuda")
-    assert "cpu_bf16" not in get_recipe("sota-cpu", "cpu")  # measured, not adopted (speed-log)
+    sota = get_recipe("sota-cpu", "cpu")
+    assert sota.get("cpu_bf16", False) is cpu_has_native_bf16()
+    assert sota["epochs"] == (12 if cpu_has_native_bf16() else 20)
+    assert "cpu_bf16" not in get_recipe("sota", "cuda")

@@ -17,7 +17,7 @@ from mnistlab.evaluate import EvalReport
 from mnistlab.inference.predictor import Predictor
 from mnistlab.models import create_model as _create_family
 from mnistlab.models.tutorial import from_tutorial_state_dict
-from mnistlab.runs import load_model, resolve_model
+from mnistlab.runs import load_model
 from mnistlab.runs.pretrained import list_pretrained, pretrained_for_family
 
 
@@ -44,7 +44,7 @@ def load(model: str | Path | None = None) -> Predictor:
     >>> load("lenet5").predict_image("seven.png").digit
     7
     """
-    return Predictor.from_path(resolve_model(model))
+    return Predictor.from_path(model)
 
 
 def fit(model, **kwargs):

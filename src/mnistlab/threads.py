@@ -14,9 +14,10 @@ passes `--threads auto` (its default), library users pass `threads=` to `fit`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -121,3 +122,26 @@ class ThreadGovernor:
             self.set_threads(wanted)
 
     def on_epoch_end(self, metrics: dict, state) -> None: ...
+
+
+@contextlib.contextmanager
+def thread_setting(
+    threads: int | str | None, device_type: str, shared: bool = False
+) -> Iterator[list[ThreadGovernor]]:
+    """Apply a threads setting for a block, then give torch its previous count back.
+
+    None leaves torch alone; a count is set now; "auto" yields a ThreadGovernor to pass to
+    training as a callback (on the CPU only, and not when `shared`: ranks under torchrun already
+    split the cores). Yields the callbacks to add.
+    """
+    before = torch.get_num_threads()
+    callbacks: list[ThreadGovernor] = []
+    if isinstance(threads, int):
+        torch.set_num_threads(threads)
+    elif threads == "auto" and device_type == "cpu" and not shared:
+        callbacks.append(ThreadGovernor())
+    try:
+        yield callbacks
+    finally:
+        if threads is not None:
+            torch.set_num_threads(before)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, add_model_arg, load_model_arg
 from mnistlab.errors import MnistlabError
+from mnistlab.runs.meta import RunMeta
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def eval_device(requested: str | None, meta: dict[str, Any]):
+def eval_device(requested: str | None, meta: RunMeta):
     import torch
 
     from mnistlab.system import resolve_device

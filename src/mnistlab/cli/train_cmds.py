@@ -203,13 +203,6 @@ RESUME_KEEPS = (
 )
 
 
-def _is_complete(folder: str, ctx) -> bool:
-    from mnistlab.runs.folder import read_meta
-    from mnistlab.train.distributed import main_first
-
-    return bool(main_first(ctx, lambda: read_meta(folder).get("complete")))
-
-
 def _check_resume_flags(args: argparse.Namespace) -> None:
     """A resumed run continues with its recorded settings; other flags would be ignored."""
     defaults = {"dataset": "mnist", "device": "auto"}
@@ -234,36 +227,19 @@ def loggers(args: argparse.Namespace, folder, ctx) -> list:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from mnistlab.system import configure_for_training
+    from mnistlab.threads import thread_setting
     from mnistlab.train import distributed
 
     threads = parse_threads(args.threads)
     ctx, device = distributed.setup(args.device)
     configure_for_training(device)  # process-wide settings: here, at the entry point
-    before = torch.get_num_threads()
     try:
-        return _train(args, ctx, device, thread_callbacks(threads, device, ctx))
+        # a caller of main() gets its thread count back afterwards
+        with thread_setting(threads, device.type, shared=ctx.active) as governor:
+            return _train(args, ctx, device, governor)
     finally:
-        torch.set_num_threads(before)  # a caller of main() gets its setting back
         distributed.teardown()
-
-
-def thread_callbacks(threads, device, ctx) -> list:
-    """Apply --threads: a fixed count now, or a governor that adapts it while training."""
-    import torch
-
-    if device.type != "cpu":
-        return []
-    if threads == "auto":
-        if ctx.active:  # several ranks on one machine already share its cores
-            return []
-        from mnistlab.threads import ThreadGovernor
-
-        return [ThreadGovernor()]
-    torch.set_num_threads(threads)
-    return []
 
 
 def _train(args: argparse.Namespace, ctx, device, extra_callbacks: list) -> int:
@@ -276,8 +252,8 @@ def _train(args: argparse.Namespace, ctx, device, extra_callbacks: list) -> int:
         from mnistlab.train.distributed import main_first
 
         # rank 0 reads the folder
-        cfg = main_first(ctx, lambda: resume_config(args.resume, args.epochs))
-        if args.epochs is None and _is_complete(args.resume, ctx):
+        cfg, done = main_first(ctx, lambda: resume_config(args.resume, args.epochs))
+        if done:
             if ctx.is_main:
                 note(
                     f"{args.resume} is already complete ({cfg.epochs} epochs); nothing to do "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistlab import __version__
-from mnistlab.data import store
+from mnistlab.data import idx, store
 from mnistlab.data.datasets import DatasetSpec, FileSpec
 from mnistlab.errors import DataError, DownloadError
 from mnistlab.files import readable_mode
@@ -66,11 +66,6 @@ class Limits:
     stall_bytes: int = 16 * 1024
     deadline: float = 600.0  # seconds for the whole file
     max_bytes: int | None = None
-
-
-def compressed_cap(file: FileSpec) -> int:
-    """The most bytes a .gz of `file` can take: gzip never grows data by more than ~0.1%."""
-    return file.size + file.size // 100 + 1024
 
 
 def _stream_to(url: str, handle, limits: Limits, label: str, progress: ProgressFn | None) -> None:
@@ -180,7 +175,7 @@ def download_file(
     `limits` (default: at most the most a .gz of the file can be, `timeout` per read, a stall
     window and an overall deadline). The .part file is removed on any exit Python sees."""
     final = dest_dir / f"{file.name}.gz"
-    limits = limits or Limits(timeout=timeout, max_bytes=compressed_cap(file))
+    limits = limits or Limits(timeout=timeout, max_bytes=idx.gzip_bound(file.size))
     failures: list[str] = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + final.name

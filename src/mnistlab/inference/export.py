@@ -37,10 +37,11 @@ class RawPixelModel(nn.Module):
     def __init__(self, model: nn.Module, normalization: str):
         super().__init__()
         self.model = model
-        self.scale, self.shift = NORMALIZATIONS[check_normalization(normalization)]
+        self.normalization = check_normalization(normalization)
+        self.scale, self.shift = NORMALIZATIONS[self.normalization]  # for the metadata
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(pixels.to(torch.float32) * self.scale + self.shift)
+        return self.model(normalize(pixels, self.normalization))
 
 
 def _onnx_modules():

@@ -46,7 +46,7 @@ class TrainConfig:
     cuda_graph: bool = False  # record the whole step once and replay it (train/graph.py)
     amp: bool = True  # bf16 autocast on CUDA; on the CPU only with cpu_bf16
     # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): a sota-cpu step 1.45x faster
-    # on such a CPU (docs/speed-log.md); off by default until a recipe is measured with it
+    # on such a CPU (docs/speed-log.md); the fast and sota-cpu recipes turn it on there
     cpu_bf16: bool = False
     recipe: str | None = None
 
@@ -138,7 +138,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise MnistlabError(f"--config {path}: TOML needs Python 3.11 or newer; use JSON") from None
     except ValueError as exc:
         raise MnistlabError(
-            f"--config {path}: not valid {path.suffix[1:] or 'JSON'} ({exc})"
+            f"--config {path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc})"
         ) from None
     if isinstance(data, dict) and str(data.get("format", "")).startswith("mnistlab-model/"):
         data = data.get("train")

@@ -14,9 +14,9 @@ from mnistlab.data.splits import load_splits
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import accuracy
 from mnistlab.system import resolve_device
-from mnistlab.threads import ThreadGovernor, parse_threads
+from mnistlab.threads import parse_threads, thread_setting
 from mnistlab.train.config import TrainConfig, build_config
-from mnistlab.train.engine import Callbacks, train_epochs
+from mnistlab.train.engine import CallbackList, Callbacks, train_epochs
 from mnistlab.train.progress import ProgressBar
 from mnistlab.train.recipes import get_recipe
 
@@ -72,16 +72,11 @@ def fit(
             "out= writes a run folder, which records a registered model by name; register "
             "the class (mnistlab.models.register_model) or train it without out="
         )
-    every = [*_as_list(callbacks)]
+    every = CallbackList(callbacks).callbacks
     if progress:
         every.append(ProgressBar(cfg.epochs))
-    threads = parse_threads(threads)
-    before = torch.get_num_threads()
-    if threads == "auto" and dev.type == "cpu":
-        every.insert(0, ThreadGovernor())
-    elif isinstance(threads, int):
-        torch.set_num_threads(threads)
-    try:
+    with thread_setting(parse_threads(threads), dev.type) as governor:
+        every = [*governor, *every]
         if out is not None:
             return _fit_into_folder(cfg, Path(out), data_dir, dev, every)
         splits = load_splits(cfg.dataset, data_dir, full_train=cfg.full_train)
@@ -91,9 +86,6 @@ def fit(
         return FitResult(
             trained, cfg, state.metrics, state.steps, state.metrics[-1]["val_acc"], test_acc, None
         )
-    finally:
-        if threads is not None:
-            torch.set_num_threads(before)
 
 
 def fit_config(
@@ -123,9 +115,3 @@ def _fit_into_folder(cfg, out: Path, data_dir, dev, callbacks) -> FitResult:
     model, _ = load_folder(out)
     history = read_metrics(out)
     return FitResult(model, cfg, history, [], meta["val_acc"], meta["test_acc"], out)
-
-
-def _as_list(callbacks) -> list:
-    if callbacks is None:
-        return []
-    return list(callbacks) if isinstance(callbacks, Sequence) else [callbacks]

@@ -210,8 +210,9 @@ def run_training(
     return {**meta, "run_dir": str(folder)}
 
 
-def resume_config(out: str | Path, epochs: int | None = None) -> TrainConfig:
-    """The training config recorded in a run folder, to continue it (to `epochs` in all).
+def resume_config(out: str | Path, epochs: int | None = None) -> tuple[TrainConfig, bool]:
+    """(the training config recorded in a run folder, to continue it to `epochs` in all;
+    whether there is nothing to do: the run is complete and no new `epochs` was given).
 
     Extending a run keeps the steps already taken and gives the rest of the schedule its new
     length: constant and per-epoch step schedules then match a fresh run of `epochs` exactly;
@@ -226,10 +227,10 @@ def resume_config(out: str | Path, epochs: int | None = None) -> TrainConfig:
     except (TypeError, ValueError) as exc:
         raise MnistlabError(f"{out}/model.json: damaged training config ({exc})") from None
     if epochs is None:
-        return cfg
+        return cfg, meta.complete
     done = meta.epochs_completed
     if epochs <= done:
         raise MnistlabError(
             f"--epochs {epochs}: {out} has already completed {done} epochs; give more"
         )
-    return dataclasses.replace(cfg, epochs=epochs)
+    return dataclasses.replace(cfg, epochs=epochs), False

@@ -111,7 +111,7 @@ def test_shards_of_an_epoch_are_disjoint_and_cover_the_split(world):
 def test_two_processes_match_one(tmp_path, trained_lenet5, real_data_dir):
     """Same global batch (100) and seed as the shared 1-process lenet5 run."""
     out = tmp_path / "ddp"
-    subprocess.run(
+    trained = subprocess.run(
         torchrun(
             2,
             "train",
@@ -129,11 +129,12 @@ def test_two_processes_match_one(tmp_path, trained_lenet5, real_data_dir):
             "--out",
             str(out),
         ),
-        check=True,
         capture_output=True,
+        text=True,
         cwd=tmp_path,
         timeout=300,
     )
+    assert trained.returncode == 0, trained.stderr[-3000:]
     two = json.loads((out / "model.json").read_text())
     one = json.loads((trained_lenet5 / "model.json").read_text())
     assert two["world_size"] == 2 and two["train"]["batch_size"] == 100
@@ -183,12 +184,13 @@ def test_killed_two_process_run_resumes(tmp_path, real_data_dir):
     first = metrics.read_text().splitlines()[0]
     if json.loads((out / "model.json").read_text())["complete"]:
         pytest.skip("the run finished before it could be killed")
-    subprocess.run(
+    resumed = subprocess.run(
         torchrun(2, "train", "--resume", str(out), *common),
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     meta = json.loads((out / "model.json").read_text())
     rows = metrics.read_text().splitlines()
     assert meta["complete"] and meta["epochs_completed"] == 2 and meta["world_size"] == 2

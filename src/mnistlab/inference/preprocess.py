@@ -32,12 +32,10 @@ MIN_SNR = 8.0
 # MNIST's stroke width by stroke_width(): 10th-90th percentile 1.42-2.68 px over 5,000 training
 # digits (median 1.94). Wider or narrower strokes are eroded or dilated back into this range,
 # to the given targets, at FINE times the field's resolution.
-STROKE_RANGE = (1.2, 2.7)
-STROKE_TARGET_THICK = 2.3
-STROKE_TARGET_THIN = 1.5
+STROKE_RANGE = (1.1, 3.2)
+STROKE_TARGET_THICK = 2.8
+STROKE_TARGET_THIN = 1.3
 FINE = 4
-# Smaller images are enlarged to this many pixels on their longer side before analysis.
-MIN_WORK = 128
 
 
 class NoDigitError(MnistlabError):
@@ -67,18 +65,40 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pre
 
 def preprocess_array(gray: np.ndarray) -> Preprocessed:
     """The same, for a float (H, W) grayscale array in 0..1 (0 = black)."""
+    ink = find_ink(gray)
+    rows, cols = np.nonzero(ink.values > 0)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    pixels = field_from_ink(ink.values[top:bottom, left:right])
+    bbox = tuple(int(round(v * ink.scale)) for v in (left, top, right, bottom))
+    return Preprocessed(pixels, ink.inverted, bbox)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Ink:
+    """The ink of a whole image, found but not yet cut into digits."""
+
+    values: np.ndarray  # (h, w) float32 0..1 at working resolution; background and noise are 0
+    scale: float  # source pixels per working pixel
+    inverted: bool  # the source had dark ink on a light background
+
+
+def find_ink(gray: np.ndarray) -> Ink:
+    """A float (H, W) grayscale array in 0..1 -> its ink; raises NoDigitError when blank."""
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise ImageError(f"expected a 2-D grayscale array, got shape {gray.shape}")
     work, scale = _shrink(gray, WORK_SIZE)
-    work, scale = _enlarge_small(work, scale)
     work, inverted = _white_on_black(work)
-    values = _extract_ink(work)
-    rows, cols = np.nonzero(values > 0)
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    pixels = _center_of_mass_field(_fit_box(values[top:bottom, left:right]))
-    bbox = tuple(int(round(v * scale)) for v in (left, top, right, bottom))
-    return Preprocessed(pixels, inverted, bbox)  # type: ignore[arg-type]
+    return Ink(_extract_ink(work), scale, inverted)
+
+
+def field_from_ink(crop: np.ndarray) -> np.ndarray:
+    """Ink cropped to one digit -> the (28, 28) uint8 field, as MNIST's digits were made."""
+    if not (crop > 0).any():
+        raise NoDigitError()
+    rows, cols = np.nonzero(crop > 0)
+    crop = crop[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return _center_of_mass_field(_fit_box(crop))
 
 
 def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -117,21 +137,6 @@ def _shrink(gray: np.ndarray, limit: int) -> tuple[np.ndarray, float]:
     return small, longer / limit
 
 
-def _enlarge_small(work: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
-    """Bring a small image (a digit cut out at 30 px, or a 28x28 field) to MIN_WORK px on its
-    longer side, bilinearly. Its strokes are then several pixels wide, so the noise estimate
-    (differences between pixels a blur-width apart) measures paper rather than stroke edges."""
-    longer = max(work.shape)
-    if longer >= MIN_WORK:
-        return work, scale
-    factor = MIN_WORK / longer
-    height, width = work.shape
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    Image = _pil_image()
-    large = np.asarray(Image.fromarray(work).resize(size, Image.BILINEAR), dtype=np.float32)
-    return large, scale / factor
-
-
 def _white_on_black(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Ink is whichever extreme lies farther from the background, estimated by the border."""
     height, width = gray.shape
@@ -161,7 +166,7 @@ def _extract_ink(work: np.ndarray) -> np.ndarray:
     # Ink is the strong strokes plus their anti-aliased edges; noise and specks away from the
     # strokes are dropped, so they cannot stretch the bounding box.
     support = _dilate(core, radius + 2)
-    noise_level, noise_sigma = _robust_stats(residual)
+    noise_level, noise_sigma = _robust_stats(residual, with_spread=True)
     floor = noise_level + 3.0 * noise_sigma
     peak = float(np.percentile(residual[core], 90))
     values = np.clip((residual - floor) / max(peak - floor, 1e-6), 0.0, 1.0) * support
@@ -171,28 +176,35 @@ def _extract_ink(work: np.ndarray) -> np.ndarray:
     return values
 
 
-def _robust_stats(values: np.ndarray, shift: int = 1) -> tuple[float, float]:
+def _robust_stats(
+    values: np.ndarray, shift: int = 1, with_spread: bool = False
+) -> tuple[float, float]:
     """(background level, noise standard deviation), whatever share of the image is ink.
 
-    The level is the median of the pixels below Otsu's threshold (the background class); the
-    noise is the median absolute difference between pixels `shift` apart (beyond any blur), over
-    sqrt(2). A plain median and MAD of all pixels would do while ink is a small share, but a digit
-    cropped to its ink is 35-45% ink: they then measured the strokes' edges, not the noise, and
-    the digit was called blank (issue: 43 of 100 tight crops).
+    Both come from the background class below Otsu's threshold: the level is its median, the
+    noise the median absolute difference between two of its pixels `shift` apart (beyond any
+    blur), over sqrt(2); `with_spread`: or the background's own spread if larger (what is left
+    of uneven light is smooth, yet must not count as faint ink). A plain median and MAD of all
+    pixels would do while ink is a small share, but a digit cropped to its ink is 35-45% ink:
+    they then measured the strokes, not the noise, and the digit was called blank (43 of 100
+    tight crops in the issue).
     """
-    step = values[::2, ::2]  # a quarter of the pixels estimate these just as well, 4x faster
-    background = step[step <= _otsu(step)]
+    threshold = _otsu(values)
+    step = values[::2, ::2]  # a quarter of the pixels estimate the level just as well
+    background = step[step <= threshold]
     level = float(np.median(background if background.size else step))
+    low = values <= threshold
     differences = np.concatenate(
         [
-            (values[shift:, :] - values[:-shift, :])[::2, ::2].ravel(),
-            (values[:, shift:] - values[:, :-shift])[::2, ::2].ravel(),
+            (values[shift:, :] - values[:-shift, :])[low[shift:, :] & low[:-shift, :]],
+            (values[:, shift:] - values[:, :-shift])[low[:, shift:] & low[:, :-shift]],
         ]
     )
-    if differences.size == 0:
-        return level, 0.0
-    mad = float(np.median(np.abs(differences - np.median(differences))))
-    return level, 1.4826 * mad / np.sqrt(2.0)
+    pixel_noise = 1.4826 * float(np.median(np.abs(differences))) / np.sqrt(2.0)
+    pixel_noise = pixel_noise if differences.size else 0.0
+    if not with_spread or not background.size:
+        return level, pixel_noise
+    return level, max(pixel_noise, 1.4826 * float(np.median(np.abs(background - level))))
 
 
 def _background(work: np.ndarray) -> np.ndarray:
@@ -232,27 +244,33 @@ def _otsu(values: np.ndarray) -> float:
 def _fit_box(digit: np.ndarray) -> np.ndarray:
     """Scale so the longer side is BOX px, keeping the aspect ratio, anti-aliased; a stroke far
     wider or narrower than MNIST's is brought back inside MNIST's range (STROKE_RANGE)."""
-    Image = _pil_image()
-    height, width = digit.shape
-    factor = BOX * FINE / max(height, width)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    fine = Image.fromarray(digit.astype(np.float32)).resize(size, Image.LANCZOS)
-    fine = np.clip(np.asarray(fine, dtype=np.float32), 0.0, 1.0)
-    box = _downsample(fine)
+    box = _resize_longer(digit, BOX)
     measured = stroke_width(box)
     low, high = STROKE_RANGE
-    if measured > high or (measured < low and measured > 0):
-        target = STROKE_TARGET_THICK if measured > high else STROKE_TARGET_THIN
-        radius = int(round(abs(measured - target) * FINE / 2))
-        if radius:
-            from scipy import ndimage
+    if low <= measured <= high or measured == 0:
+        return box
+    from scipy import ndimage
 
-            change = ndimage.grey_erosion if measured > high else ndimage.grey_dilation
-            changed = change(fine, footprint=_disc(radius))
-            # erosion also dims a soft stroke's centre: give the ink back its full strength
-            peak = float(np.percentile(changed, 99.5))
-            box = _downsample(np.clip(changed / max(peak, 1e-6), 0.0, 1.0))
-    return box
+    # erode or dilate at FINE times the resolution, so the change can be a fraction of a pixel
+    target = STROKE_TARGET_THICK if measured > high else STROKE_TARGET_THIN
+    radius = int(round(abs(measured - target) * FINE / 2))
+    if not radius:
+        return box
+    fine = _resize_longer(digit, BOX * FINE)
+    change = ndimage.grey_erosion if measured > high else ndimage.grey_dilation
+    changed = change(fine, footprint=_disc(radius))
+    # erosion also dims a soft stroke's centre: give the ink back its full strength
+    peak = float(np.percentile(changed, 99.5))
+    return _downsample(np.clip(changed / max(peak, 1e-6), 0.0, 1.0))
+
+
+def _resize_longer(digit: np.ndarray, longer: int) -> np.ndarray:
+    Image = _pil_image()
+    height, width = digit.shape
+    factor = longer / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    resized = Image.fromarray(digit.astype(np.float32)).resize(size, Image.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
 def _downsample(fine: np.ndarray) -> np.ndarray:

@@ -53,9 +53,9 @@ def page(trained_lenet5, live_server):
             browser.close()
 
 
-def stroke(page, points: list[tuple[float, float]]) -> None:
+def stroke(page, points: list[tuple[float, float]], canvas: str = "#pad") -> None:
     """Drag the mouse through points given in 0..1 canvas coordinates."""
-    box = page.locator("#pad").bounding_box()
+    box = page.locator(canvas).bounding_box()
     xy = [(box["x"] + px * box["width"], box["y"] + py * box["height"]) for px, py in points]
     page.mouse.move(*xy[0])
     page.mouse.down()
@@ -93,3 +93,19 @@ def test_draw_one_then_zero(page):
     page.screenshot(path=str(ARTIFACTS / "page-drew-0.png"))
     confidence = page.locator("#confidence").inner_text()
     assert confidence.endswith("% sure")
+
+
+def test_write_a_number(page):
+    """The wide pad beside the digit pad: a 1 and a 0 with a gap read as "10", boxes drawn."""
+    from playwright.sync_api import expect
+
+    page.locator("#number-pad").scroll_into_view_if_needed()
+    stroke(page, [(0.30, 0.2 + 0.06 * i) for i in range(11)], canvas="#number-pad")
+    turn = [2 * math.pi * t / 24 for t in range(26)]
+    ring = [(0.5 + 0.08 * math.sin(a), 0.5 - 0.3 * math.cos(a)) for a in turn]
+    stroke(page, ring, canvas="#number-pad")
+    expect(page.locator("#number")).to_have_text("10")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-wrote-10.png"))
+    page.click("#number-clear")
+    expect(page.locator("#number")).to_have_text("\u00a0")

@@ -17,6 +17,7 @@ from mnistlab.cli import (
     eval_cmds,
     models_cmds,
     predict_cmds,
+    read_cmds,
     train_cmds,
 )
 from mnistlab.cli.common import Parser
@@ -28,6 +29,7 @@ COMMAND_MODULES = [
     eval_cmds,
     ensemble_cmds,
     predict_cmds,
+    read_cmds,
     models_cmds,
     bench_cmds,
 ]

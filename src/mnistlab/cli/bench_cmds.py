@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from mnistlab.cli.common import DEVICE_CHOICES, positive_int
+from mnistlab.cli.common import (
+    DEVICE_CHOICES,
+    add_model_arg,
+    non_negative_int,
+    note,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +56,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--data-dir", metavar="DIR")
     speed.set_defaults(func=cmd_speed)
 
+    robust = bench_sub.add_parser(
+        "robustness",
+        help="accuracy on digits and numbers drawn in real-world conditions",
+        description="Render MNIST digits as people photograph and draw them (tight crops, "
+        "sizes, pens, paper, light: mnistlab.synth) and report MODEL's accuracy per family "
+        "beside its accuracy on the same digits as MNIST pixels; then numbers of 2-8 digits "
+        "(string and digit accuracy per kind).",
+    )
+    add_model_arg(robust, optional=True)
+    robust.add_argument(
+        "--count", type=positive_int, default=300, help="digits per family (default 300)"
+    )
+    robust.add_argument(
+        "--numbers",
+        type=non_negative_int,
+        default=100,
+        help="numbers per kind (default 100; 0 skips them)",
+    )
+    robust.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="where the digits come from: test for reports, val while tuning (default test)",
+    )
+    robust.add_argument("--seed", type=non_negative_int, default=0)
+    robust.add_argument(
+        "--families", help="comma-separated subset (default all; see mnistlab.synth.FAMILIES)"
+    )
+    robust.add_argument("--json", action="store_true")
+    robust.add_argument("--data-dir", metavar="DIR")
+    robust.set_defaults(func=cmd_robustness)
+
 
 def cmd_speed(args: argparse.Namespace) -> int:
     from mnistlab.bench.speed import format_table, run_speed_bench
@@ -74,4 +112,36 @@ def cmd_speed(args: argparse.Namespace) -> int:
         also_fp32=args.also_fp32,
     )
     print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from mnistlab.bench.robustness import format_digits, format_numbers, run_digits, run_numbers
+    from mnistlab.data.splits import load_splits
+    from mnistlab.errors import MnistlabError
+    from mnistlab.inference.predictor import Predictor
+    from mnistlab.synth import FAMILIES
+
+    families = None
+    if args.families:
+        families = [f for f in args.families.split(",") if f]
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown:
+            raise MnistlabError(
+                f"--families: unknown {', '.join(unknown)}; known: {', '.join(FAMILIES)}"
+            )
+    predictor = Predictor.from_path(args.model, notify=note)
+    split = load_splits(predictor.meta.dataset, args.data_dir)[args.split]
+    report = {"model": predictor.name, "split": args.split}
+    progress = None if args.json else (lambda r: note(f"{r.family}: {100 * r.accuracy:.1f}%"))
+    report["digits"] = run_digits(predictor, split, args.count, args.seed, families, progress)
+    if args.numbers:
+        report["numbers"] = run_numbers(predictor, split, args.numbers, args.seed)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['model']} on the {args.split} split")
+        print(format_digits(report["digits"]))
+        if args.numbers:
+            print(format_numbers(report["numbers"]))
     return 0

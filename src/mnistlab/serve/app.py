@@ -27,6 +27,7 @@ from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, prep
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
 from mnistlab.serve.inputs import ApiError, Item, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
+from mnistlab.serve.reading import ReadOut, read_item
 from mnistlab.serve.schemas import (
     BATCH_BODY,
     ERROR_RESPONSES,
@@ -122,6 +123,19 @@ def create_app(
         async with admission.slot(declared_pixels(items, max_pixels)):
             results = await run_in_threadpool(_predict_many, predictor, items, max_pixels)
         return {"results": results}
+
+    @app.post(
+        "/api/read",
+        response_model=ReadOut,
+        responses=ERROR_RESPONSES,
+        openapi_extra=PREDICT_BODY,
+    )
+    async def read(request: Request) -> dict[str, Any]:
+        """The number written on one line in one image (multipart field `file`, JSON
+        {"image": base64}, or a raw image body): the string and each digit's box."""
+        item = (await read_items(request, batch=False, max_batch=1))[0]
+        async with admission.slot(declared_pixels([item], max_pixels)):
+            return await run_in_threadpool(read_item, predictor, item, max_pixels)
 
     return app
 

@@ -5,63 +5,60 @@ const DEBOUNCE_MS = 150;  // wait for a pause in drawing before asking the serve
 const LINE_WIDTH = 22;    // on the 280 px canvas: strokes about as thick as MNIST's
 
 const canvas = document.getElementById("pad");
-const ctx = canvas.getContext("2d");
 const $ = (id) => document.getElementById(id);
 
-let drawing = false;
 let hasInk = false;
 let timer = null;
 let inFlight = false;
 let again = false;     // the drawing changed while a request was out: ask once more after it
 let generation = 0;    // bumped by Clear, so a late answer for an old drawing is dropped
 
-function resetCanvas() {
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.strokeStyle = "#000";
-  ctx.lineWidth = LINE_WIDTH;
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-}
-
-function point(event) {
-  const rect = canvas.getBoundingClientRect();
-  return [(event.clientX - rect.left) * canvas.width / rect.width,
-          (event.clientY - rect.top) * canvas.height / rect.height];
-}
-
-canvas.addEventListener("pointerdown", (event) => {
-  event.preventDefault();
-  canvas.setPointerCapture(event.pointerId);
-  drawing = true;
-  const [x, y] = point(event);
-  ctx.beginPath();
-  ctx.moveTo(x, y);
-  ctx.lineTo(x, y);  // a tap leaves a dot
-  ctx.stroke();
-  hasInk = true;
-  schedule();
-});
-
-canvas.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  // Coalesced events keep fast strokes smooth where the browser batches pointer moves.
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of (events.length ? events : [event])) {
-    const [x, y] = point(e);
-    ctx.lineTo(x, y);
+// Drawing with pointer events on a canvas; `onChange` runs after every stroke segment.
+function attachDrawing(target, lineWidth, onChange) {
+  const context = target.getContext("2d");
+  let down = false;
+  function reset() {
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, target.width, target.height);
+    context.strokeStyle = "#000";
+    context.lineWidth = lineWidth;
+    context.lineCap = "round";
+    context.lineJoin = "round";
   }
-  ctx.stroke();
-  schedule();
-});
-
-function endStroke() {
-  if (!drawing) return;
-  drawing = false;
-  schedule();
+  function at(event) {
+    const rect = target.getBoundingClientRect();
+    return [(event.clientX - rect.left) * target.width / rect.width,
+            (event.clientY - rect.top) * target.height / rect.height];
+  }
+  target.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    target.setPointerCapture(event.pointerId);
+    down = true;
+    const [x, y] = at(event);
+    context.beginPath();
+    context.moveTo(x, y);
+    context.lineTo(x, y);  // a tap leaves a dot
+    context.stroke();
+    onChange();
+  });
+  target.addEventListener("pointermove", (event) => {
+    if (!down) return;
+    // Coalesced events keep fast strokes smooth where the browser batches pointer moves.
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of (events.length ? events : [event])) {
+      const [x, y] = at(e);
+      context.lineTo(x, y);
+    }
+    context.stroke();
+    onChange();
+  });
+  const end = () => { if (down) { down = false; onChange(); } };
+  target.addEventListener("pointerup", end);
+  target.addEventListener("pointercancel", end);
+  return reset;
 }
-canvas.addEventListener("pointerup", endStroke);
-canvas.addEventListener("pointercancel", endStroke);
+
+const resetCanvas = attachDrawing(canvas, LINE_WIDTH, () => { hasInk = true; schedule(); });
 
 function setBusy() {
   document.body.dataset.busy = String(inFlight || timer !== null);
@@ -102,9 +99,10 @@ function show(result) {
   const status = $("status");
   status.classList.remove("error");
   if (result.digit === null) {
+    // blank, or not sure it is a digit at all: say so rather than show a confident guess
     $("digit").textContent = "?";
-    $("confidence").textContent = "";
-    status.textContent = result.message || "no digit found";
+    $("confidence").textContent = result.reason ? "not sure" : "";
+    status.textContent = result.reason || result.message || "no digit found";
     drawBars(null, null);
     $("preview").hidden = true;
     return;

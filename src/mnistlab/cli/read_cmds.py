@@ -1,0 +1,75 @@
+"""`mnistlab read`: the number written in each image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from mnistlab.cli.common import note, positive_int
+from mnistlab.inference.images import DEFAULT_MAX_PIXELS
+
+READ_EPILOG = """\
+The number is read on one line, left to right: the ink is cut into digits (pieces that belong
+together are joined, touching digits are split where the model is surest of the parts) and
+each digit goes through the same preprocessing and model as `predict`. A "?" stands for a
+piece the model is not sure is a digit. Exit status: 0 when every file could be read, 1 when
+any could not (the others are still read), 2 for a bad model or flag."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    read = sub.add_parser(
+        "read",
+        help="read the number written in images (e.g. 2024, a meter reading)",
+        description="Read the number written on one line in each image, with MODEL (a model "
+        "folder or a pretrained name; default: the best shipped model).",
+        epilog=READ_EPILOG,
+        usage="%(prog)s [-h] [options] [MODEL] IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]",
+    )
+    read.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="[MODEL] IMAGE_OR_FOLDER",
+        help="image files; a folder means every image in it. A first word that is a model "
+        "folder or a pretrained name is the model",
+    )
+    read.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON array: per image its path, number (a string) and digits "
+        "(box [left, top, right, bottom], digit, confidence)",
+    )
+    read.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    read.set_defaults(func=cmd_read)
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from mnistlab.cli.predict_cmds import split_model_and_inputs
+    from mnistlab.inference.predictor import Predictor
+    from mnistlab.inference.reading import read_files
+
+    model, inputs = split_model_and_inputs(args.inputs)
+    predictor = Predictor.from_path(model, notify=note)
+    entries = read_files(predictor, inputs, max_pixels=args.max_pixels)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+    else:
+        width = min(max(len(e["path"]) for e in entries), 60)
+        for entry in entries:
+            print(_text_line(entry, width))
+    return 1 if any(e["status"] == "unreadable" for e in entries) else 0
+
+
+def _text_line(entry: dict[str, Any], width: int) -> str:
+    path = entry["path"].ljust(width)
+    if entry["status"] != "ok":
+        return f"{path}  -  {entry['error'].removeprefix(entry['path'] + ': ')}"
+    sure = min((d["confidence"] for d in entry["digits"]), default=0.0)
+    count = len(entry["digits"])
+    digits = "1 digit" if count == 1 else f"{count} digits"
+    return f"{path}  {entry['number']}   ({digits}, least sure {sure:.1%})"

@@ -1,0 +1,233 @@
+"""Reading a written number on one line: find the ink, cut it into digits, classify each.
+
+Cutting: connected pieces of ink (8-connected) are the candidates. Pieces that overlap
+horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes); dots and dashes
+far smaller than the digits are left out. A piece much wider than the digits are tall is
+probably touching digits: cuts are tried at the columns where the ink is thinnest, and a cut is
+kept when the classifier is surer of the parts (product of their probabilities) than of the
+whole, recursively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource, open_image, to_gray
+from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
+
+INK_LEVEL = 0.25  # ink values above this form the pieces
+SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
+DASH = 0.4  # ...and those flatter than this share of it (a hyphen, a decimal point)
+WIDE = 0.75  # a piece wider than this many times its height may be several digits
+EDGE = 0.12  # cuts leave at least this many heights of ink on either side (a 1 is narrow)
+JOINED = 1.15  # ...if together they are no wider than this many heights
+CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
+MAX_DIGITS = 32
+
+
+@dataclass(frozen=True)
+class ReadDigit:
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the source image
+    digit: int | None  # None when the model is not sure it is a digit
+    confidence: float
+    pixels: np.ndarray = field(repr=False)  # the 28x28 field the model saw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "digit": self.digit, "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class Reading:
+    number: str  # the digits left to right; "?" where a piece is not a digit
+    digits: list[ReadDigit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "digits": [d.to_dict() for d in self.digits]}
+
+
+def read_number(
+    predictor: Predictor, source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Reading:
+    """Read the number written in an image (path, bytes, file object or PIL image).
+
+    Raises ImageError for unreadable input and NoDigitError when there is no ink."""
+    ink = find_ink(to_gray(open_image(source, max_pixels)))
+    pieces = _pieces(ink.values)
+    if not pieces:
+        raise NoDigitError()
+    cutter = _Cutter(predictor, ink.values)
+    pieces = cutter.merge(pieces)
+    spans: list[tuple[int, int, np.ndarray]] = []
+    for left, right, mask in pieces:
+        spans.extend(cutter.split(left, right, mask))
+    spans = spans[:MAX_DIGITS]
+    fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
+    predictions = predictor.predict_pixels(np.stack(fields))
+    digits = []
+    for (_, _, mask), pixels, prediction in zip(spans, fields, predictions, strict=True):
+        rows, cols = np.nonzero(mask)
+        box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+        source_box = tuple(int(round(v * ink.scale)) for v in box)
+        digits.append(ReadDigit(source_box, prediction.digit, prediction.confidence, pixels))  # type: ignore[arg-type]
+    number = "".join("?" if d.digit is None else str(d.digit) for d in digits)
+    return Reading(number, digits)
+
+
+def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """(left, right, mask) per digit candidate, left to right."""
+    labels, count = ndimage.label(values > INK_LEVEL, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return []
+    # faint anti-aliased edges belong to the piece they touch
+    grown = ndimage.grey_dilation(labels, size=(3, 3)) * (values > 0)
+    slices = ndimage.find_objects(labels)
+    tallest = max(s[0].stop - s[0].start for s in slices)
+    groups: list[list[int]] = []  # label numbers, merged when they overlap horizontally
+    spans: list[tuple[int, int]] = []
+    order = sorted(range(count), key=lambda i: slices[i][1].start)
+    for i in order:
+        rows, cols = slices[i]
+        height = rows.stop - rows.start
+        if height < SPECK * tallest:
+            continue
+        left, right = cols.start, cols.stop
+        if groups:
+            last_left, last_right = spans[-1]
+            overlap = min(right, last_right) - max(left, last_left)
+            if overlap > 0.5 * min(right - left, last_right - last_left):
+                groups[-1].append(i + 1)
+                spans[-1] = (min(left, last_left), max(right, last_right))
+                continue
+        groups.append([i + 1])
+        spans.append((left, right))
+    pieces = []
+    for members, (left, right) in zip(groups, spans, strict=True):
+        mask = np.isin(grown, members)
+        rows = np.nonzero(mask.any(axis=1))[0]
+        if rows.size == 0 or (rows[-1] - rows[0] + 1) < DASH * tallest:
+            continue
+        pieces.append((left, right, mask))
+    return pieces
+
+
+class _Cutter:
+    """Splits a piece into digits where the classifier is surest."""
+
+    def __init__(self, predictor: Predictor, values: np.ndarray):
+        self.predictor = predictor
+        self.values = values
+
+    def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
+        """Join neighbours that are close and together no wider than a digit, when the
+        classifier is surer of the join than of the two apart (a stroke lifted off the page)."""
+        if len(pieces) < 2:
+            return pieces
+        tallest = max(_height(mask) for _, _, mask in pieces)
+        out = [pieces[0]]
+        for left, right, mask in pieces[1:]:
+            last_left, last_right, last_mask = out[-1]
+            gap = left - last_right
+            if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
+                joined = last_mask | mask
+                apart, together = self._confidence([last_mask, mask]), self._confidence([joined])
+                if together[0] > apart[0] * apart[1]:
+                    out[-1] = (last_left, max(right, last_right), joined)
+                    continue
+            out.append((left, right, mask))
+        return out
+
+    def split(self, left: int, right: int, mask: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        height = _height(mask)
+        if right - left <= WIDE * height:
+            return [(left, right, mask)]
+        candidates = self._cut_columns(left, right, mask, height)
+        if not candidates:
+            return [(left, right, mask)]
+        whole = self._confidence([mask])[0]
+        best, best_score = None, whole
+        parts_list = []
+        for cut in candidates:
+            a, b = mask.copy(), mask.copy()
+            a[:, cut:] = False
+            b[:, :cut] = False
+            if a.any() and b.any():
+                parts_list.append((cut, a, b))
+        if not parts_list:
+            return [(left, right, mask)]
+        scores = self._confidence([m for _, a, b in parts_list for m in (a, b)])
+        for k, (cut, a, b) in enumerate(parts_list):
+            score = scores[2 * k] * scores[2 * k + 1]
+            if score > best_score:
+                best, best_score = (cut, a, b), score
+        if best is None:
+            return [(left, right, mask)]
+        cut, a, b = best
+        return self.split(left, cut, a) + self.split(cut, right, b)
+
+    def _cut_columns(self, left: int, right: int, mask: np.ndarray, height: int) -> list[int]:
+        """Columns where the ink is thinnest, at least EDGE digit heights from either end."""
+        ink = np.where(mask, self.values, 0.0)[:, left:right].sum(axis=0)
+        margin = int(EDGE * height)
+        if right - left <= 2 * margin:
+            return []
+        inner = ink[margin : right - left - margin]
+        order = np.argsort(inner, kind="stable")
+        chosen: list[int] = []
+        for index in order:
+            column = left + margin + int(index)
+            if all(abs(column - c) > height * 0.1 for c in chosen):
+                chosen.append(column)
+            if len(chosen) == 6:
+                break
+        return chosen
+
+    def _confidence(self, masks: list[np.ndarray]) -> list[float]:
+        fields = []
+        for mask in masks:
+            try:
+                fields.append(field_from_ink(np.where(mask, self.values, 0.0)))
+            except NoDigitError:
+                fields.append(np.zeros((28, 28), np.uint8))
+        probabilities = self.predictor.probabilities(np.stack(fields))
+        return [float(p.max()) for p in probabilities]
+
+
+def _height(mask: np.ndarray) -> int:
+    rows = np.nonzero(mask.any(axis=1))[0]
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+def read_files(
+    predictor: Predictor, inputs, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[dict[str, Any]]:
+    """One dict per image file: path, status ("ok", "no_digit", "unreadable"), number (a
+    string, or None), digits (box, digit, confidence each) and error. A bad file never stops
+    the others."""
+    from mnistlab.inference.batch import expand_inputs
+    from mnistlab.inference.images import ImageError
+
+    entries = []
+    for path in expand_inputs(inputs):
+        entry: dict[str, Any] = {
+            "path": str(path),
+            "status": "ok",
+            "number": None,
+            "digits": [],
+            "error": None,
+        }
+        entries.append(entry)
+        if path.is_dir():
+            entry.update(status="unreadable", error=f"{path}: folder holds no images")
+            continue
+        try:
+            entry.update(read_number(predictor, path, max_pixels).to_dict())
+        except NoDigitError as exc:
+            entry.update(status="no_digit", error=str(exc))
+        except ImageError as exc:
+            entry.update(status="unreadable", error=str(exc))
+    return entries

@@ -1,0 +1,45 @@
+"""POST /api/read: the number written in one image, digit by digit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mnistlab.inference.images import ImageError, ImageTooLargeError
+from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.preprocess import NoDigitError
+from mnistlab.inference.reading import read_number
+from mnistlab.serve.inputs import ApiError, Item
+
+log = logging.getLogger(__name__)
+
+
+class DigitBox(BaseModel):
+    box: list[int] = Field(description="[left, top, right, bottom] in the image's pixels")
+    digit: int | None = Field(description="the digit; null when the model is not sure")
+    confidence: float = Field(description="probability of `digit`")
+
+
+class ReadOut(BaseModel):
+    number: str | None = Field(description='the digits left to right ("?" for a doubtful one)')
+    digits: list[DigitBox] = Field(description="one entry per digit, left to right")
+    message: str | None = Field(default=None, description="why there is no number, if so")
+
+
+def read_item(predictor: Predictor, item: Item, max_pixels: int) -> dict[str, Any]:
+    """The answer for one item; ApiError for bad input (a 4xx), a blank image is an answer."""
+    if item.image is None:
+        raise ApiError(400, "image_required", "reading a number needs an image, not 784 pixels")
+    try:
+        return {**read_number(predictor, item.image, max_pixels).to_dict(), "message": None}
+    except NoDigitError as exc:
+        return {"number": None, "digits": [], "message": str(exc)}
+    except ImageTooLargeError as exc:
+        raise ApiError(413, "image_too_large", str(exc).removeprefix("image: ")) from None
+    except ImageError as exc:
+        raise ApiError(400, "not_an_image", str(exc).removeprefix("image: ")) from None
+    except Exception:  # a bug or an input nobody foresaw: log it, but answer the client
+        log.exception("unexpected error while reading a number")
+        raise ApiError(400, "unprocessable_image", "this image could not be processed") from None

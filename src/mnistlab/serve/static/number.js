@@ -1,0 +1,81 @@
+// The number pad: a wide canvas read by POST /api/read, with the boxes it found drawn over it.
+// Uses attachDrawing() from app.js (loaded first).
+"use strict";
+
+(() => {
+  const wide = document.getElementById("number-pad");
+  const boxes = document.getElementById("number-boxes");
+  const byId = (id) => document.getElementById(id);
+  let pending = null, busy = false, redo = false, round = 0, inked = false;
+
+  const reset = attachDrawing(wide, 14, () => {
+    inked = true;
+    if (pending !== null) clearTimeout(pending);
+    pending = setTimeout(() => { pending = null; read(); }, 250);
+  });
+
+  async function read() {
+    if (!inked) return;
+    if (busy) { redo = true; return; }
+    busy = true;
+    const mine = round;
+    try {
+      const response = await fetch("/api/read", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ image: wide.toDataURL("image/png") }),
+      });
+      const body = await response.json();
+      if (mine !== round) return;
+      if (!response.ok) { say(body.message || response.statusText, true); return; }
+      showNumber(body);
+    } catch (error) {
+      if (mine === round) say("cannot reach the server (" + error.message + ")", true);
+    } finally {
+      busy = false;
+      if (redo) { redo = false; read(); }
+    }
+  }
+
+  function say(text, isError) {
+    byId("number-status").textContent = text;
+    byId("number-status").classList.toggle("error", Boolean(isError));
+  }
+
+  function showNumber(result) {
+    const context = boxes.getContext("2d");
+    context.clearRect(0, 0, boxes.width, boxes.height);
+    if (result.number === null) {
+      byId("number").textContent = "?";
+      say(result.message || "no number found");
+      return;
+    }
+    byId("number").textContent = result.number;
+    const doubtful = result.digits.filter((d) => d.digit === null).length;
+    say(doubtful ? doubtful + " piece(s) not sure to be digits (shown as ?)" : "");
+    context.lineWidth = 2;
+    context.font = "14px system-ui, sans-serif";
+    for (const d of result.digits) {
+      const [left, top, right, bottom] = d.box;
+      context.strokeStyle = d.digit === null ? "#b3261e" : "#2f6fde";
+      context.strokeRect(left, top, right - left, bottom - top);
+      context.fillStyle = context.strokeStyle;
+      const label = (d.digit === null ? "?" : d.digit) + " " + Math.round(100 * d.confidence) + "%";
+      context.fillText(label, left, Math.max(12, top - 4));
+    }
+  }
+
+  function clearNumber() {
+    round += 1;
+    if (pending !== null) { clearTimeout(pending); pending = null; }
+    redo = false;
+    inked = false;
+    reset();
+    boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height);
+    byId("number").innerHTML = "&nbsp;";
+    say("Write a number on one line; it is read as you write.");
+  }
+
+  byId("number-clear").addEventListener("click", clearNumber);
+  clearNumber();
+})();

@@ -1,0 +1,150 @@
+"""Whole numbers (`read_number`, `mnistlab read`, POST /api/read) and the real-world digit
+suites, on MNIST test digits drawn by mnistlab.synth, with the default shipped model."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistlab.cli import main
+from mnistlab.data.splits import load_splits
+from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.preprocess import NoDigitError, preprocess
+from mnistlab.inference.reading import read_number
+from mnistlab.synth import FAMILIES, render_digit, render_number
+
+
+@pytest.fixture(scope="module")
+def test_split(real_data_dir):
+    return load_splits("mnist", real_data_dir, download=False)["test"]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.from_path(None)
+
+
+def numbers(split, kind: str, count: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        chosen = rng.integers(0, len(split), size=int(rng.integers(2, 7)))
+        truth = "".join(str(int(split.labels[j])) for j in chosen)
+        image, boxes = render_number(
+            kind, [split.images[j].numpy() for j in chosen], np.random.default_rng([seed, i])
+        )
+        yield truth, image, boxes
+
+
+def test_numbers_with_gaps_are_read(predictor, test_split):
+    right = 0
+    for truth, image, boxes in numbers(test_split, "gaps", 20, seed=5):
+        reading = read_number(predictor, image)
+        right += reading.number == truth
+        if reading.number == truth:  # each box lies on its digit
+            for found, drawn in zip(reading.digits, boxes, strict=True):
+                centre = ((found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2)
+                assert drawn[0] <= centre[0] <= drawn[2] and drawn[1] <= centre[1] <= drawn[3]
+    assert right >= 17, right
+
+
+def test_touching_digits_are_split_more_often_than_not(predictor, test_split):
+    results = [
+        read_number(predictor, image).number == truth
+        for truth, image, _ in numbers(test_split, "touching", 20, seed=6)
+    ]
+    assert sum(results) >= 11, sum(results)
+
+
+def test_blank_image_has_no_number(predictor):
+    with pytest.raises(NoDigitError):
+        read_number(predictor, Image.new("L", (300, 100), 255))
+
+
+def test_tight_crops_are_read(predictor, test_split):
+    """Digits cut out to their ink (the issue: 43 of 100 were called blank)."""
+    index = list(FAMILIES).index("tight-crop")
+    right = 0
+    for i in range(60):
+        image = render_digit(
+            "tight-crop", test_split.images[i].numpy(), np.random.default_rng([9, index, i])
+        )
+        found = predictor.predict_pixels(preprocess(image).pixels[None])[0].digit
+        right += found == int(test_split.labels[i])
+    assert right >= 57, right
+
+
+def test_read_cli_json_and_errors(tmp_path, test_split, capsys):
+    truth, image, _ = next(numbers(test_split, "gaps", 1, seed=7))
+    image.save(tmp_path / "number.png")
+    Image.new("L", (200, 80), 255).save(tmp_path / "blank.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    code = main(
+        ["read", "--json", *(str(tmp_path / n) for n in ("number.png", "blank.png", "broken.png"))]
+    )
+    entries = json.loads(capsys.readouterr().out)
+    assert code == 1  # one file could not be read; the others were still answered
+    number, blank, broken = entries
+    assert number["status"] == "ok" and number["number"] == truth
+    assert len(number["digits"]) == len(truth)
+    assert all(set(d) == {"box", "digit", "confidence"} for d in number["digits"])
+    assert blank["status"] == "no_digit" and blank["number"] is None
+    assert broken["status"] == "unreadable" and "broken.png" in broken["error"]
+    assert main(["read", str(tmp_path / "number.png")]) == 0
+    assert truth in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_api_read(predictor, test_split):
+    from fastapi.testclient import TestClient
+
+    from mnistlab.serve import create_app
+
+    truth, image, _ = next(numbers(test_split, "gaps", 1, seed=8))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    client = TestClient(create_app(predictor))
+    answer = client.post("/api/read", files={"file": ("n.png", buffer.getvalue(), "image/png")})
+    assert answer.status_code == 200 and answer.json()["number"] == truth
+    assert len(answer.json()["digits"]) == len(truth)
+    pixels = client.post("/api/read", json={"pixels": [0] * 784})
+    assert pixels.status_code == 400 and pixels.json()["error"] == "image_required"
+    junk = client.post("/api/read", content=b"junk", headers={"Content-Type": "image/png"})
+    assert junk.status_code == 400 and junk.json()["error"] == "not_an_image"
+    blank = io.BytesIO()
+    Image.new("L", (90, 40), 255).save(blank, "PNG")
+    empty = client.post(
+        "/api/read", content=blank.getvalue(), headers={"Content-Type": "image/png"}
+    )
+    assert empty.status_code == 200 and empty.json()["number"] is None
+
+
+def test_bench_robustness_cli(real_data_dir, capsys):
+    code = main(
+        [
+            "bench",
+            "robustness",
+            "--count",
+            "30",
+            "--numbers",
+            "4",
+            "--families",
+            "clean,tight-crop,thick-pen",
+            "--json",
+            "--data-dir",
+            str(real_data_dir),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [f["family"] for f in report["digits"]["families"]] == [
+        "clean",
+        "tight-crop",
+        "thick-pen",
+    ]
+    assert all(f["accuracy"] >= 0.9 for f in report["digits"]["families"]), report
+    assert [k["kind"] for k in report["numbers"]["kinds"]] == ["gaps", "touching", "jitter"]
+    assert main(["bench", "robustness", "--families", "nope"]) == 2

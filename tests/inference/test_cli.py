@@ -55,6 +55,12 @@ def test_predict_json_reports_every_file(trained_lenet5, image_folder, tmp_path,
         assert len(entry["top_k"]) == 2 and entry["top_k"][0]["digit"] == 1
         preview = np.asarray(Image.open(entry["preview"]))
         assert preview.shape == (28, 28) and preview.max() > 200
+        steps = np.asarray(Image.open(entry["preview_steps"]))  # source | ink found | 28x28
+        assert steps.shape[0] == 140 and steps.shape[1] > 3 * 100
+        assert (
+            steps[:, -140:]
+            == np.asarray(Image.fromarray(preview).resize((140, 140), Image.NEAREST))
+        ).all()
     assert by_name["blank.png"]["digit"] is None and by_name["blank.png"]["status"] == "no_digit"
     assert "no digit" in by_name["blank.png"]["error"]
     assert by_name["notes.png"]["status"] == "unreadable" and by_name["notes.png"]["error"]

@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--save-preview",
         metavar="DIR",
-        help="save the 28x28 image the model saw, as DIR/<name>.png",
+        help="save the 28x28 image the model saw, as DIR/<name>.png, and the preprocessing's "
+        "steps (source, ink found, 28x28) as DIR/<name>.steps.png",
     )
     predict.add_argument(
         "--max-pixels",

@@ -67,7 +67,12 @@ def predict_files(
             entry.update(status="unreadable", error=f"{path}: folder holds no images")
             continue
         try:
-            ready.append((entry, preprocess(path, max_pixels=max_pixels).pixels))
+            if preview_dir is None:
+                ready.append((entry, preprocess(path, max_pixels=max_pixels).pixels))
+            else:
+                pixels, steps = _with_steps(path, max_pixels)
+                entry["_steps"] = steps
+                ready.append((entry, pixels))
         except NoDigitError as exc:
             entry.update(status="no_digit", error=str(exc))
         except ImageError as exc:
@@ -81,6 +86,16 @@ def predict_files(
     if preview_dir is not None:
         _save_previews(ready, Path(preview_dir))
     return entries
+
+
+def _with_steps(path: Path, max_pixels: int):
+    """(pixels, the steps strip) for one image: the same preprocessing, its stages kept."""
+    from mnistlab.inference.images import open_image, to_gray
+    from mnistlab.inference.preprocess import find_ink, preprocess_array, steps_image
+
+    gray = to_gray(open_image(path, max_pixels))
+    pixels = preprocess_array(gray).pixels
+    return pixels, steps_image(gray, find_ink(gray).values, pixels)
 
 
 def _save_previews(ready: list[tuple[dict[str, Any], Any]], folder: Path) -> None:
@@ -101,3 +116,6 @@ def _save_previews(ready: list[tuple[dict[str, Any], Any]], folder: Path) -> Non
         used.add(name)
         Image.fromarray(pixels).save(folder / name)
         entry["preview"] = str(folder / name)
+        steps = folder / name.replace(".png", ".steps.png")
+        entry.pop("_steps").save(steps)
+        entry["preview_steps"] = str(steps)

@@ -54,6 +54,25 @@ class Preprocessed:
     bbox: tuple[int, int, int, int]  # the ink's (left, top, right, bottom) in the source image
 
 
+def steps_image(gray: np.ndarray, ink: np.ndarray, pixels: np.ndarray, height: int = 140):
+    """The preprocessing's steps side by side, for --save-preview: the source in grey, the ink
+    found (white on black, background and noise removed), and the 28x28 field the model saw."""
+    Image = _pil_image()
+
+    def panel(array: np.ndarray, smooth: bool):
+        image = Image.fromarray(np.clip(np.rint(array * 255), 0, 255).astype(np.uint8))
+        width = max(1, round(image.width * height / image.height))
+        return image.resize((width, height), Image.BILINEAR if smooth else Image.NEAREST)
+
+    panels = [panel(gray, True), panel(ink, True), panel(pixels / 255.0, False)]
+    strip = Image.new("L", (sum(p.width for p in panels) + 8 * (len(panels) - 1), height), 128)
+    x = 0
+    for image in panels:
+        strip.paste(image, (x, 0))
+        x += image.width + 8
+    return strip
+
+
 def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Preprocessed:
     """Any image (path, bytes, file object or PIL image) -> the 28x28 digit a model expects.
 

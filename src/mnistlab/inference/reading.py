@@ -25,6 +25,9 @@ SPECK = 0.08  # pieces whose height is below this share of the tallest digit's a
 DASH = 0.4  # ...and those flatter than this share of it (a hyphen, a decimal point)
 WIDE = 0.75  # a piece wider than this many times its height may be several digits
 EDGE = 0.12  # cuts leave at least this many heights of ink on either side (a 1 is narrow)
+CUTS = 6  # cut paths tried per piece
+DRIFT = 0.3  # a cut may wander this many heights left or right of where it starts
+STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straighter
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
 MAX_DIGITS = 32
@@ -145,46 +148,55 @@ class _Cutter:
         height = _height(mask)
         if right - left <= WIDE * height:
             return [(left, right, mask)]
-        candidates = self._cut_columns(left, right, mask, height)
-        if not candidates:
-            return [(left, right, mask)]
-        whole = self._confidence([mask])[0]
-        best, best_score = None, whole
         parts_list = []
-        for cut in candidates:
-            a, b = mask.copy(), mask.copy()
-            a[:, cut:] = False
-            b[:, :cut] = False
+        for path in self._cut_paths(left, right, mask, height):
+            columns = np.arange(mask.shape[1])[None, :]
+            before = columns < path[:, None]
+            a, b = mask & before, mask & ~before
             if a.any() and b.any():
-                parts_list.append((cut, a, b))
+                parts_list.append((a, b))
         if not parts_list:
             return [(left, right, mask)]
-        scores = self._confidence([m for _, a, b in parts_list for m in (a, b)])
-        for k, (cut, a, b) in enumerate(parts_list):
-            score = scores[2 * k] * scores[2 * k + 1]
-            if score > best_score:
-                best, best_score = (cut, a, b), score
-        if best is None:
+        whole = self._confidence([mask])[0]
+        scores = self._confidence([m for pair in parts_list for m in pair])
+        products = [scores[2 * k] * scores[2 * k + 1] for k in range(len(parts_list))]
+        best = int(np.argmax(products))
+        if products[best] <= whole:
             return [(left, right, mask)]
-        cut, a, b = best
-        return self.split(left, cut, a) + self.split(cut, right, b)
+        a, b = parts_list[best]
+        return self.split(*_columns(a), a) + self.split(*_columns(b), b)
 
-    def _cut_columns(self, left: int, right: int, mask: np.ndarray, height: int) -> list[int]:
-        """Columns where the ink is thinnest, at least EDGE digit heights from either end."""
-        ink = np.where(mask, self.values, 0.0)[:, left:right].sum(axis=0)
+    def _cut_paths(self, left: int, right: int, mask: np.ndarray, height: int) -> list[np.ndarray]:
+        """Cuts from the top of the piece to its bottom that cross as little ink as they can:
+        for each of the columns where the ink is thinnest, the cheapest path that starts near
+        it and moves at most one column per row (so it can pass round a stroke that leans over
+        its neighbour, where a straight cut would slice both). Each path is one column per row
+        of the image (the left part is the ink left of it)."""
+        ink = np.where(mask, self.values, 0.0)
         margin = int(EDGE * height)
         if right - left <= 2 * margin:
             return []
-        inner = ink[margin : right - left - margin]
-        order = np.argsort(inner, kind="stable")
-        chosen: list[int] = []
-        for index in order:
+        profile = ink[:, left:right].sum(axis=0)[margin : right - left - margin]
+        starts: list[int] = []
+        for index in np.argsort(profile, kind="stable"):
             column = left + margin + int(index)
-            if all(abs(column - c) > height * 0.1 for c in chosen):
-                chosen.append(column)
-            if len(chosen) == 6:
+            if all(abs(column - c) > height * 0.1 for c in starts):
+                starts.append(column)
+            if len(starts) == CUTS:
                 break
-        return chosen
+        rows = np.nonzero(mask.any(axis=1))[0]
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        band = max(2, int(DRIFT * height))
+        paths = []
+        for start in starts:
+            lo, hi = max(left + 1, start - band), min(right - 1, start + band + 1)
+            cost = ink[top:bottom, lo:hi] + STRAIGHT * np.abs(np.arange(lo, hi) - start)[None, :]
+            path = _cheapest_path(cost) + lo
+            full = np.full(mask.shape[0], start)
+            full[top:bottom] = path
+            full[:top], full[bottom:] = path[0], path[-1]
+            paths.append(full)
+        return paths
 
     def _confidence(self, masks: list[np.ndarray]) -> list[float]:
         fields = []
@@ -231,3 +243,28 @@ def read_files(
         except ImageError as exc:
             entry.update(status="unreadable", error=str(exc))
     return entries
+
+
+def _columns(mask: np.ndarray) -> tuple[int, int]:
+    cols = np.nonzero(mask.any(axis=0))[0]
+    return int(cols[0]), int(cols[-1]) + 1
+
+
+def _cheapest_path(cost: np.ndarray) -> np.ndarray:
+    """The column per row of the cheapest top-to-bottom path through `cost` (rows, columns)
+    that moves at most one column from one row to the next (dynamic programming)."""
+    rows, width = cost.shape
+    total = cost[0].copy()
+    came = np.zeros((rows, width), dtype=np.int64)
+    for r in range(1, rows):
+        shifted = np.stack(
+            [np.r_[np.inf, total[:-1]], total, np.r_[total[1:], np.inf]]
+        )  # from the left, straight above, from the right
+        step = np.argmin(shifted, axis=0)
+        total = shifted[step, np.arange(width)] + cost[r]
+        came[r] = np.arange(width) + step - 1
+    path = np.empty(rows, dtype=np.int64)
+    path[-1] = int(np.argmin(total))
+    for r in range(rows - 1, 0, -1):
+        path[r - 1] = came[r, path[r]]
+    return path

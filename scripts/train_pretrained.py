@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import torch
+from calibrate_pretrained import card_facts, card_line, with_line  # beside this script
 
 from mnistlab.data.datasets import get_dataset
 from mnistlab.data.splits import load_splits
@@ -128,8 +129,12 @@ def train_one(name: str, work: Path, data_dir: str | None, code_commit: str) -> 
         "date": now_iso(),
         "licence": LICENCE,
     }
+    markdown = card_markdown(card)
+    if meta.calibration is not None:  # training fitted it on the validation split
+        card["calibration"] = card_facts(meta.calibration)
+        markdown = with_line(markdown, card_line(card["calibration"]))
     (staging / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    (staging / "CARD.md").write_text(card_markdown(card), encoding="utf-8")
+    (staging / "CARD.md").write_text(markdown, encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     print(f"[{name}] test acc {100 * card['test_acc']:.2f}% -> {target}", flush=True)

@@ -12,6 +12,7 @@ import threading
 from mnistlab import __version__
 from mnistlab.cli import (
     bench_cmds,
+    calibrate_cmds,
     data_cmds,
     ensemble_cmds,
     eval_cmds,
@@ -27,6 +28,7 @@ COMMAND_MODULES = [
     data_cmds,
     train_cmds,
     eval_cmds,
+    calibrate_cmds,
     ensemble_cmds,
     predict_cmds,
     read_cmds,

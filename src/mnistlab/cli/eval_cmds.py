@@ -74,24 +74,38 @@ def _load(args: argparse.Namespace, split_name: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from mnistlab.calibration.fit import ece_before_after
     from mnistlab.data.datasets import get_dataset
-    from mnistlab.evaluate import predictions, report
+    from mnistlab.evaluate import predict_logits, predictions, report
 
     model, meta, device, dataset, split = _load(args, args.split)
-    predicted, _ = predictions(model, split, meta.normalization, device, tta=args.tta)
+    logits = predict_logits(model, split, meta.normalization, device)
+    if args.tta:
+        predicted, _ = predictions(model, split, meta.normalization, device, tta=True)
+    else:
+        predicted = logits.argmax(1)
     result = report(predicted, split.labels, list(get_dataset(dataset).classes))
+    temperature = meta.calibration.temperature if meta.calibration is not None else 1.0
+    before, after = ece_before_after(logits, split.labels, temperature)
+    # ECE of the single forward pass (without TTA), which is what predict and serve answer
+    ece = {"temperature": temperature, "calibrated": meta.calibration is not None}
+    ece |= {"before": before, "after": after, "bins": 15}
     if args.json:
-        print(
-            json.dumps(
-                {"model": str(args.model), "split": args.split, "tta": args.tta, **result.to_dict()}
-            )
-        )
+        record = {"model": str(args.model), "split": args.split, "tta": args.tta}
+        print(json.dumps({**record, **result.to_dict(), "ece": ece}))
         return 0
     print(
         f"{args.model}: {meta.model} on {dataset} {args.split}"
         f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
         f"({result.errors} errors in {result.n})"
     )
+    if meta.calibration is None:
+        print(f"ECE {100 * before:.2f}% (uncalibrated: `mnistlab calibrate` fits a temperature)")
+    else:
+        print(
+            f"ECE {100 * before:.2f}% before temperature scaling, {100 * after:.2f}% after "
+            f"(T {temperature:.3f}, fitted on the validation split)"
+        )
     print("class  precision  recall     f1  support")
     for row in result.per_class:
         print(

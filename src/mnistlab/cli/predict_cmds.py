@@ -22,8 +22,10 @@ from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 PREDICT_EPILOG = """\
 Each image is brought into MNIST's form first (polarity, noise, crop, 20 px box, centre of
 mass), so photos and drawings work. A blank image gives "no digit found" (digit null in
---json). Exit status: 0 when every file could be read, 1 when any could not (its entry says
-why; the other files are still predicted), 2 for a bad model folder or flag."""
+--json); an image that does not look like a digit to a calibrated model gives "not sure
+(reason)" (digit null, with the reason and the best guess, in --json). Exit status: 0 when
+every file could be read, 1 when any could not (its entry says why; the other files are still
+predicted), 2 for a bad model folder or flag."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -163,6 +165,12 @@ def _text_line(entry: dict[str, Any], width: int) -> str:
     path = entry["path"].ljust(width)
     if entry["status"] == "unreadable":
         return f"{path}  error: {entry['error'].removeprefix(entry['path'] + ': ')}"
+    if entry["status"] == "not_sure":
+        guess = entry["top_k"][0]
+        return (
+            f"{path}  not sure ({entry['reason']}); best guess {guess['label']} "
+            f"{guess['probability']:.1%}"
+        )
     if entry["digit"] is None:
         return f"{path}  -  {entry['error']}"
     top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in entry["top_k"])

@@ -185,6 +185,18 @@ def _print_result(meta: dict[str, Any], as_json: bool = False) -> None:
         f"test acc {100 * meta['test_acc']:.2f}% "
         f"({val_text}{meta['train_seconds']:.1f} s training) -> {meta['run_dir']}"
     )
+    calibration = meta.get("calibration")
+    if calibration is not None:
+        print(
+            f"calibrated on the validation split: T {calibration['temperature']:.3f}, "
+            f"test ECE {_ece_text(calibration.get('test_ece'))}"
+        )
+    elif meta["train"].get("full_train"):
+        print("uncalibrated: --full-train leaves no validation split to fit a temperature on")
+
+
+def _ece_text(ece: list[float] | None) -> str:
+    return f"{100 * ece[0]:.2f}% -> {100 * ece[1]:.2f}%" if ece else "n/a"
 
 
 RESUME_KEEPS = (

@@ -47,8 +47,10 @@ def predict_files(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     preview_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per image with path, status ("ok", "no_digit", "unreadable"), digit, label,
-    confidence, top_k, probabilities, error and preview (the saved 28x28 PNG, if asked for)."""
+    """One dict per image with path, status ("ok", "not_sure", "no_digit", "unreadable"),
+    digit (None unless "ok"), label, confidence, top_k, probabilities, guess (the most probable
+    class, also when not sure), reason (why not sure), error and preview (the saved 28x28 PNG,
+    if asked for)."""
     entries: list[dict[str, Any]] = []
     ready: list[tuple[dict[str, Any], Any]] = []  # (entry, 28x28 pixels) awaiting the model
     for path in expand_inputs(inputs):
@@ -60,6 +62,8 @@ def predict_files(
             "confidence": None,
             "top_k": [],
             "probabilities": None,
+            "guess": None,
+            "reason": None,
             "error": None,
         }
         entries.append(entry)
@@ -74,7 +78,7 @@ def predict_files(
                 entry["_steps"] = steps
                 ready.append((entry, pixels))
         except NoDigitError as exc:
-            entry.update(status="no_digit", error=str(exc))
+            entry.update(status="no_digit", error=str(exc), reason=str(exc))
         except ImageError as exc:
             entry.update(status="unreadable", error=str(exc))
     for start in range(0, len(ready), BATCH):
@@ -82,6 +86,8 @@ def predict_files(
         predictions = predictor.predict_pixels([pixels for _, pixels in chunk], top_k=top_k)
         for (entry, _), prediction in zip(chunk, predictions, strict=True):
             entry.update(prediction.to_dict())
+            if prediction.reason is not None:
+                entry["status"] = "not_sure"
             entry["top_k"] = [{**t, "label": predictor.label(t["digit"])} for t in entry["top_k"]]
     if preview_dir is not None:
         _save_previews(ready, Path(preview_dir))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistlab.calibration.core import not_sure_reasons
 from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
@@ -21,14 +22,18 @@ DEFAULT_TOP_K = 3
 
 @dataclass(frozen=True)
 class Prediction:
-    """The model's answer for one 28x28 digit."""
+    """The model's answer for one 28x28 digit: a digit, or None with the reason it is not sure.
 
-    digit: int  # the most probable class index (for MNIST, the digit itself)
-    label: str  # its name in the dataset's class list ("7", or "Sneaker" for Fashion-MNIST)
-    confidence: float  # its probability
+    Probabilities are calibrated (temperature-scaled) when the model's folder is."""
+
+    digit: int | None  # the most probable class (the digit itself); None: not sure
+    label: str | None  # its name in the class list ("7", "Sneaker"); None when not sure
+    confidence: float  # the probability of `guess`
     probabilities: list[float]  # all classes, summing to 1
     top_k: list[tuple[int, float]]  # (class, probability), most probable first
     pixels: np.ndarray = field(repr=False)  # (28, 28) uint8: what the model saw
+    guess: int = -1  # the most probable class, also when not sure
+    reason: str | None = None  # why `digit` is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +42,8 @@ class Prediction:
             "confidence": self.confidence,
             "probabilities": self.probabilities,
             "top_k": [{"digit": d, "probability": p} for d, p in self.top_k],
+            "guess": self.guess,
+            "reason": self.reason,
         }
 
 
@@ -85,32 +92,48 @@ class Predictor:
             raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
         if len(batch) == 0:
             return []
-        probs = self.probabilities(batch)
+        logits = self.logits(batch)
+        probs = self._softmax(logits)
+        reasons = not_sure_reasons(logits, batch, self.meta.calibration)
         k = max(1, min(top_k, probs.shape[1]))
         out = []
-        for row, digit_pixels in zip(probs, batch, strict=True):
+        for row, digit_pixels, reason in zip(probs, batch, reasons, strict=True):
             order = np.argsort(-row, kind="stable")[:k]
             best = int(order[0])
             out.append(
                 Prediction(
-                    digit=best,
-                    label=self.label(best),
+                    digit=best if reason is None else None,
+                    label=self.label(best) if reason is None else None,
                     confidence=float(row[best]),
                     probabilities=[float(p) for p in row],
                     top_k=[(int(c), float(row[c])) for c in order],
                     pixels=digit_pixels,
+                    guess=best,
+                    reason=reason,
                 )
             )
         return out
 
+    @property
+    def temperature(self) -> float:
+        """The fitted temperature (1.0 for an uncalibrated model)."""
+        calibration = self.meta.calibration
+        return calibration.temperature if calibration is not None else 1.0
+
     @torch.inference_mode()
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 -> (N, classes) float64 probabilities."""
+    def logits(self, batch: np.ndarray) -> torch.Tensor:
+        """(N, 28, 28) uint8 -> (N, classes) float32: whatever the module returns, logits from
+        a single model, averaged log-probabilities from an ensemble."""
         x = normalize(torch.from_numpy(batch).unsqueeze(1), self.normalization)  # (N, 1, 28, 28)
-        out = self.model(x).float()
-        # Softmax of whatever the module returns: logits from a single model, averaged
-        # log-probabilities from an ensemble (softmax of log p is p itself).
-        return torch.softmax(out, dim=1).double().numpy()
+        return self.model(x).float()
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 -> (N, classes) float64 calibrated probabilities."""
+        return self._softmax(self.logits(batch))
+
+    def _softmax(self, logits: torch.Tensor) -> np.ndarray:
+        # an ensemble's log-probabilities: softmax(log p / T) is p sharpened or softened, as T says
+        return torch.softmax(logits.double() / self.temperature, dim=1).numpy()
 
     def predict_image(
         self, source: ImageSource, top_k: int = DEFAULT_TOP_K, max_pixels: int = DEFAULT_MAX_PIXELS
@@ -133,6 +156,7 @@ class Predictor:
             "seed",
             "members",
             "date",
+            "calibration",
         )
         record = self.meta.to_dict()
         info = {k: record[k] for k in keys if k in record}

@@ -18,6 +18,50 @@ from mnistlab.system import now_iso, versions
 FORMAT = "mnistlab-model/1"
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """model.json's `calibration`: the temperature fitted on the validation split, and when an
+    input counts as "not sure" (a digit score below `threshold`, or a shape no digit has).
+    A folder without it is uncalibrated: T = 1 and nothing rejected."""
+
+    temperature: float = 1.0
+    score: str = "max_prob"  # "max_prob" or "energy" (mnistlab.calibration.core.digit_score)
+    threshold: float | None = None  # None: no rejection
+    false_reject: float = 0.01  # the share of validation digits the rules were set to reject
+    cues: bool = False  # also reject too many separate marks or closed loops
+    max_marks: int = 2
+    max_loops: int = 2
+    fitted_on: str = ""
+    val_false_reject: float | None = None  # measured, all rules together
+    val_ece: list[float] | None = None  # [before, after] scaling
+    test_ece: list[float] | None = None  # [before, after] scaling
+    tuning: dict[str, Any] = field(default_factory=dict)  # how the score was picked
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        extra = data.pop("extra")
+        return {**data, **extra}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model.json") -> Calibration:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: calibration is not an object; the file is damaged")
+        known = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        for key, expected in CALIBRATION_CHECKS.items():
+            value = values.get(key)
+            bad = isinstance(value, bool) and expected is not bool
+            if value is not None and (bad or not isinstance(value, expected)):
+                raise CheckpointError(f"{where}: calibration.{key} is damaged ({value!r})")
+        if not values.get("temperature", 1.0) > 0:
+            raise CheckpointError(f"{where}: calibration.temperature must be positive")
+        if values.get("score", "max_prob") not in ("max_prob", "energy"):
+            raise CheckpointError(f"{where}: calibration.score {values['score']!r} is unknown")
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**values, extra=extra)
+
+
 @dataclass
 class RunMeta(Mapping):
     """The record; attributes for code, and read-only mapping access (meta["test_acc"]) for
@@ -42,6 +86,7 @@ class RunMeta(Mapping):
     versions: dict[str, str] = field(default_factory=versions)
     date: str = field(default_factory=now_iso)
     format: str = FORMAT
+    calibration: Calibration | None = None  # None: uncalibrated (T = 1, no rejection)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def __getitem__(self, key: str) -> Any:
@@ -70,6 +115,9 @@ class RunMeta(Mapping):
         fmt = data.pop("format")
         if not self.is_ensemble:
             data.pop("members")
+        calibration = data.pop("calibration")
+        if calibration is not None:  # absent, not null: older readers see the file they know
+            data["calibration"] = calibration.to_dict()
         return {"format": fmt, **data, **extra}
 
     @classmethod
@@ -83,6 +131,8 @@ class RunMeta(Mapping):
                     f"{where}: {key} is {type(values[key]).__name__}, expected "
                     f"{getattr(expected, '__name__', 'a number')}; the file is damaged"
                 )
+        if values.get("calibration") is not None:
+            values["calibration"] = Calibration.from_dict(values["calibration"], where)
         try:
             return cls(**values, extra=extra)
         except TypeError as exc:  # a required key missing
@@ -102,4 +152,19 @@ CHECKS: dict[str, type | tuple[type, ...]] = {
     "train_seconds": (int, float),
     "train": dict,
     "members": list,
+}
+
+CALIBRATION_CHECKS: dict[str, type | tuple[type, ...]] = {
+    "temperature": (int, float),
+    "score": str,
+    "threshold": (int, float),
+    "false_reject": (int, float),
+    "cues": bool,
+    "max_marks": int,
+    "max_loops": int,
+    "fitted_on": str,
+    "val_false_reject": (int, float),
+    "val_ece": list,
+    "test_ece": list,
+    "tuning": dict,
 }

@@ -208,6 +208,8 @@ def _no_digit(message: str) -> dict[str, Any]:
         "top_k": [],
         "preview_png_base64": None,
         "message": message,
+        "guess": None,
+        "reason": message,
     }
 
 

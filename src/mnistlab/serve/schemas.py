@@ -13,10 +13,21 @@ class TopK(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    digit: int | None = Field(description="the most probable digit; null when no digit is found")
+    digit: int | None = Field(
+        description="the most probable digit; null when no digit is found or the model is not "
+        "sure it is a digit (see `reason`)"
+    )
     label: str | None = Field(description="the class name (the digit for MNIST)")
-    confidence: float | None = Field(description="probability of `digit`")
-    probabilities: list[float] | None = Field(description="all ten probabilities")
+    confidence: float | None = Field(
+        description="calibrated probability of the best guess (of `digit` when there is one)"
+    )
+    probabilities: list[float] | None = Field(description="all ten calibrated probabilities")
+    guess: int | None = Field(
+        default=None, description="the most probable class, also when not sure"
+    )
+    reason: str | None = Field(
+        default=None, description="why the model is not sure this is a digit, if so"
+    )
     top_k: list[TopK] = Field(description="most probable first")
     preview_png_base64: str | None = Field(description="the 28x28 image the model saw, PNG")
     message: str | None = Field(default=None, description="why there is no digit, if so")

@@ -144,6 +144,20 @@ def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
     return accuracy(model.to(device), split, meta.normalization, device)
 
 
+def calibration_for(
+    folder: Path, splits: dict[str, Split], device: torch.device
+) -> dict[str, Any] | None:
+    """The saved model's calibration, fitted on the validation split; None after --full-train,
+    which leaves no unseen validation split (such a model stays uncalibrated: T = 1, no
+    "not sure")."""
+    from mnistlab.calibration.fit import calibrate_model
+
+    if not len(splits.get("val", ())):
+        return None
+    model, meta = checkpoint.load_model(folder)
+    return calibrate_model(model.to(device), meta, splits, device).to_dict()
+
+
 def run_training(
     cfg: TrainConfig,
     out: str | Path | None = None,
@@ -205,6 +219,9 @@ def run_training(
     meta = build_meta(cfg, state, dev, extra)
     if ctx.is_main:
         meta["test_acc"] = test_accuracy(folder, splits["test"], dev)
+        calibration = calibration_for(folder, splits, dev)
+        if calibration is not None:
+            meta["calibration"] = calibration
         checkpoint.save_meta(folder, meta)
     meta["test_acc"] = broadcast(ctx, meta["test_acc"])
     return {**meta, "run_dir": str(folder)}

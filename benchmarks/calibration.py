@@ -1,0 +1,141 @@
+"""Calibration and "not sure" of the shipped models, on data none of it was tuned on.
+
+    python -m benchmarks.calibration [--models sota-cpu,fast,lenet5] [--per-kind 500]
+                                     [--seed 1] [--write]
+
+For each model: the test-set ECE (15 bins) before and after its temperature, the share of the
+10,000 clean test digits it calls "not sure", and the share of non-digits it refuses, per kind,
+rendered from --seed (the calibration picked its score with seed 0's; its threshold and cue
+limits saw only validation digits). A non-digit counts as refused whether preprocessing finds
+no digit in it ("no digit found") or the model is not sure; both columns are printed. Output:
+benchmarks/results/calibration.json; --write puts the table into docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks._report import update_section
+from mnistlab.calibration.core import shape_counts
+from mnistlab.calibration.fit import (
+    TUNING_SEED,
+    ece_before_after,
+    logits_of,
+    nondigit_pixels,
+    rejected,
+)
+from mnistlab.data.splits import load_splits
+from mnistlab.evaluate import predict_logits
+from mnistlab.runs import load_model
+from mnistlab.system import header
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
+DOC = ROOT / "docs" / "calibration.md"
+
+
+def measure(name: str, test, nondigits: dict, per_kind: int) -> dict:
+    model, meta = load_model(name)
+    cal = meta.calibration
+    if cal is None:
+        raise SystemExit(f"{name} is not calibrated; run scripts/calibrate_pretrained.py")
+    logits = predict_logits(model, test, meta.normalization)
+    before, after = ece_before_after(logits, test.labels, cal.temperature)
+    digits = rejected(logits, shape_counts(test.images.numpy()), cal)
+    kinds = {}
+    for kind, (pixels, blank) in nondigits.items():
+        unsure = int(
+            rejected(logits_of(model, pixels, meta.normalization), shape_counts(pixels), cal).sum()
+        )
+        kinds[kind] = {
+            "refused": (blank + unsure) / per_kind,
+            "no_digit": blank,
+            "not_sure": unsure,
+        }
+    return {
+        "model": name,
+        "temperature": cal.temperature,
+        "score": cal.score,
+        "threshold": cal.threshold,
+        "test_ece_before": before,
+        "test_ece_after": after,
+        "test_accuracy": float((logits.argmax(1) == test.labels).double().mean()),
+        "test_false_reject": float(digits.mean()),
+        "val_false_reject": cal.val_false_reject,
+        "nondigits": kinds,
+        "nondigit_refused_mean": float(np.mean([k["refused"] for k in kinds.values()])),
+    }
+
+
+def table(rows: list[dict], kinds: list[str]) -> str:
+    head = (
+        "| model | T | score | test ECE before | test ECE after | test digits not sure | "
+        + " | ".join(kinds)
+        + " | non-digits, mean |"
+    )
+    lines = [head, "|" + "---|" * (7 + len(kinds))]
+    for r in rows:
+        cells = [f"{100 * r['nondigits'][k]['refused']:.1f}%" for k in kinds]
+        lines.append(
+            f"| {r['model']} | {r['temperature']:.3f} | {r['score']} | "
+            f"{100 * r['test_ece_before']:.2f}% | {100 * r['test_ece_after']:.2f}% | "
+            f"{100 * r['test_false_reject']:.2f}% | "
+            + " | ".join(cells)
+            + f" | {100 * r['nondigit_refused_mean']:.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="sota-cpu,fast,lenet5")
+    parser.add_argument("--per-kind", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--write", action="store_true", help="update docs/calibration.md")
+    args = parser.parse_args(argv)
+    if args.seed == TUNING_SEED:
+        parser.error(f"--seed {TUNING_SEED} picked the score; report on another seed")
+    torch.set_num_threads(1)  # the same bits on any machine, as the shipped models were made
+    line = header("cpu")
+    print(line, flush=True)
+    start = time.perf_counter()
+    test = load_splits("mnist", args.data_dir, download=False)["test"]
+    nondigits = nondigit_pixels(args.seed, args.per_kind)
+    kinds = list(nondigits)
+    rows = []
+    for name in args.models.split(","):
+        rows.append(measure(name, test, nondigits, args.per_kind))
+        print(json.dumps(rows[-1]), flush=True)
+    command = "python -m benchmarks.calibration " + " ".join(argv or sys.argv[1:])
+    result = {
+        "command": command.strip(),
+        "header": line,
+        "nondigit_seed": args.seed,
+        "tuning_seed": TUNING_SEED,
+        "per_kind": args.per_kind,
+        "seconds": time.perf_counter() - start,
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    markdown = (
+        f"`{result['command']}` ({line}); non-digits: {args.per_kind} per kind from seed "
+        f"{args.seed} (the score was picked with seed {TUNING_SEED}'s); share refused, "
+        '"no digit found" and "not sure" together.\n\n' + table(rows, kinds)
+    )
+    print(markdown)
+    if args.write:
+        update_section("calibration", markdown, DOC)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

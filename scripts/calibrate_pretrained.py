@@ -1,0 +1,114 @@
+"""Calibrate the shipped models in place, without retraining: model.json gains `calibration`,
+card.json and CARD.md gain its facts; model.safetensors is not touched (its SHA-256 is checked
+before and after).
+
+    python scripts/calibrate_pretrained.py [NAME ...] [--data-dir DIR]
+
+Temperature, threshold and shape-cue limits are fitted on the 5,000-image validation split,
+the score (max probability or energy) picked with non-digits from the tuning seed, and the ECE
+measured on the test set, exactly as `mnistlab calibrate` and training do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistlab.calibration.fit import calibrate_model
+from mnistlab.data.splits import load_splits
+from mnistlab.runs import folder as run_folder
+from mnistlab.runs.meta import Calibration
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT / "src" / "mnistlab" / "weights"
+SCRIPT = "python scripts/calibrate_pretrained.py"
+MARK = "- Calibration"
+
+
+def card_facts(cal: Calibration) -> dict[str, Any]:
+    """The calibration as a model card records it."""
+    return {
+        "temperature": cal.temperature,
+        "score": cal.score,
+        "threshold": cal.threshold,
+        "max_marks": cal.max_marks,
+        "max_loops": cal.max_loops,
+        "val_false_reject": cal.val_false_reject,
+        "test_ece_before": cal.test_ece[0] if cal.test_ece else None,
+        "test_ece_after": cal.test_ece[1] if cal.test_ece else None,
+        "fitted_on": cal.fitted_on,
+        "script": SCRIPT,
+    }
+
+
+def card_line(facts: dict[str, Any]) -> str:
+    """CARD.md's line for the calibration (train_pretrained.py writes the same)."""
+    return (
+        f"{MARK} (`{facts['script']}`, on the 5,000 validation images): temperature "
+        f"T = {facts['temperature']:.3f}; test ECE {100 * facts['test_ece_before']:.2f}% "
+        f'before scaling, {100 * facts["test_ece_after"]:.2f}% after. "Not sure" (digit '
+        f"null, with a reason) when {facts['score']} < {facts['threshold']:.4g}, or with more "
+        f"than {facts['max_marks']} separate marks or {facts['max_loops']} closed loops: "
+        f"{100 * facts['val_false_reject']:.2f}% of validation digits.\n"
+    )
+
+
+def with_line(markdown: str, line: str) -> str:
+    """CARD.md with its calibration line replaced, or added before the licence."""
+    pattern = re.compile("^" + re.escape(MARK) + r".*?(?=^- |\Z)", re.S | re.M)
+    if pattern.search(markdown):
+        return pattern.sub(lambda _: line, markdown)
+    return markdown.replace("- Licence:", line + "- Licence:", 1)
+
+
+def calibrate_one(name: str, splits) -> None:
+    folder = WEIGHTS / name
+    weights = folder / run_folder.WEIGHTS
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    model, meta = run_folder.load_model(folder)
+    cal = calibrate_model(model, meta, splits)
+    meta = dataclasses.replace(meta, calibration=cal)
+    run_folder.save_meta(folder, meta)
+    card_path = folder / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["calibration"] = card_facts(cal)
+    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    markdown = (folder / "CARD.md").read_text(encoding="utf-8")
+    (folder / "CARD.md").write_text(with_line(markdown, card_line(card["calibration"])))
+    assert (
+        hashlib.sha256(weights.read_bytes()).hexdigest() == digest == card["sha256"][weights.name]
+    )
+    print(
+        f"[{name}] T {cal.temperature:.3f}, test ECE {100 * cal.test_ece[0]:.2f}% -> "
+        f"{100 * cal.test_ece[1]:.2f}%, {cal.score} threshold {cal.threshold:.4g}, "
+        f"val false rejects {100 * cal.val_false_reject:.2f}%",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # explicit, at the entry point: the same bits on any machine
+    shipped = sorted(p.name for p in WEIGHTS.iterdir() if (p / "card.json").is_file())
+    unknown = [n for n in args.names if n not in shipped]
+    if unknown:
+        parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(shipped)}")
+    splits = load_splits("mnist", args.data_dir, download=False)
+    for name in args.names or shipped:
+        calibrate_one(name, splits)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

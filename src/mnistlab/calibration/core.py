@@ -1,0 +1,157 @@
+"""Calibration maths on logits and 28x28 digits: temperature, ECE, "not sure" scores and cues.
+
+Everything here is a pure function of tensors or arrays; fitting on a model's data lives in
+`mnistlab.calibration.fit`, so inference can apply a calibration without importing synthesis
+or the data pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from mnistlab.runs.meta import Calibration
+
+SCORES = ("max_prob", "energy")
+INK = 96  # a pixel is ink above this (of 255); MNIST strokes are ~255 at their centre
+SPECK = 4  # ink parts smaller than this many pixels are specks, not marks
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 100) -> float:
+    """The T > 0 that minimises the NLL of softmax(logits / T) on (N, C) logits.
+
+    Optimised over log T, so T stays positive without a constraint; the problem is convex in
+    1/T, so LBFGS finds the one minimum."""
+    logits = logits.detach().double().clone()  # also leaves inference mode
+    labels = labels.detach().to(torch.int64).clone()
+    if not len(labels):
+        return 1.0
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    temperature = float(log_t.detach().exp())
+    return temperature if math.isfinite(temperature) else 1.0
+
+
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """ECE: the gap |accuracy - confidence| averaged over equal-width confidence bins,
+    weighted by the share of samples in each bin (Guo et al. 2017)."""
+    if not len(labels):
+        return 0.0
+    confidence, predicted = probs.double().max(1)
+    correct = (predicted == labels).double()
+    # bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of 0 joins bin 0
+    index = (torch.ceil(confidence * bins).long() - 1).clamp(0, bins - 1)
+    count = torch.bincount(index, minlength=bins).double()
+    gap = torch.bincount(index, weights=correct - confidence, minlength=bins).abs()
+    return float(gap.sum() / count.sum())
+
+
+def digit_score(logits: torch.Tensor, temperature: float, score: str) -> torch.Tensor:
+    """(N,) how digit-like each input looks; higher is more. "max_prob": the calibrated
+    probability of the best class; "energy": T * logsumexp(logits / T), minus the energy of
+    Liu et al. 2020, which also sees how large the logits are, not only how peaked."""
+    scaled = logits.double() / temperature
+    if score == "max_prob":
+        return scaled.softmax(1).amax(1)
+    if score == "energy":
+        return temperature * torch.logsumexp(scaled, 1)
+    raise ValueError(f"unknown score {score!r}; known: {', '.join(SCORES)}")
+
+
+def threshold_at(scores: torch.Tensor, false_reject: float) -> float:
+    """The score below which `false_reject` of these (digit) scores fall."""
+    return float(torch.quantile(scores.double(), false_reject))
+
+
+def _components(mask: np.ndarray, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Connected parts of a batch of (N, H, W) masks, all images at once: every pixel takes
+    the largest index among its neighbours' labels, then jumps to its label's label (so a long
+    stroke needs a few rounds, not one per pixel). Returns (parts per image (N,), pixels per
+    part for every part of the batch)."""
+    n, h, w = mask.shape
+    index = np.arange(n * h * w).reshape(n, h, w)
+    framed = np.pad(np.where(mask, index, -1), ((0, 0), (1, 1), (1, 1)), constant_values=-1)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy or dx)]
+    if not diagonal:
+        shifts = [(dy, dx) for dy, dx in shifts if not (dy and dx)]
+    ink = mask.ravel()
+    neighbours = [
+        framed[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w].ravel()[ink] for dy, dx in shifts
+    ]
+    label = index.ravel().copy()  # background pixels keep their own index and are never read
+    pixels = index.ravel()[ink]
+    while True:
+        best = label[pixels]
+        for near in neighbours:
+            np.maximum(best, np.where(near >= 0, label[np.maximum(near, 0)], -1), out=best)
+        if np.array_equal(best, label[pixels]):
+            break
+        label[pixels] = best
+        while True:  # jump to the label's label until nothing moves: it only grows, in its part
+            jumped = label[best]
+            if np.array_equal(jumped, best):
+                break
+            label[pixels] = best = jumped
+    roots = label[pixels] == pixels  # each part is named by its largest pixel index
+    parts = np.bincount(pixels[roots] // (h * w), minlength=n)
+    sizes = np.bincount(label[pixels], minlength=n * h * w)[pixels[roots]]
+    return parts, sizes
+
+
+def shape_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(marks, loops) per (N, 28, 28) uint8 digit: separate ink parts of SPECK pixels or more,
+    and holes (background regions the outside cannot reach)."""
+    ink = np.asarray(pixels) > INK
+    n = len(ink)
+    if n == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    marks = np.zeros(n, int)
+    parts, sizes = _components(ink, diagonal=True)
+    owner = np.repeat(np.arange(n), parts)
+    np.add.at(marks, owner, sizes >= SPECK)
+    return marks, parts - euler_number(ink)
+
+
+def euler_number(mask: np.ndarray) -> np.ndarray:
+    """(N,) parts minus holes of (N, H, W) masks, 8-connected ink (so 4-connected holes),
+    from counts of 2x2 pixel patterns (Gray's bit quads): no labelling needed."""
+    framed = np.pad(mask, ((0, 0), (1, 1), (1, 1))).astype(np.int8)
+    a, b = framed[:, :-1, :-1], framed[:, :-1, 1:]
+    c, d = framed[:, 1:, :-1], framed[:, 1:, 1:]
+    total = a + b + c + d
+    one = (total == 1).sum((1, 2))
+    three = (total == 3).sum((1, 2))
+    diagonal = ((total == 2) & (a == d)).sum((1, 2))
+    return (one - three - 2 * diagonal) // 4
+
+
+def not_sure_reasons(
+    logits: torch.Tensor, pixels: np.ndarray, calibration: Calibration | None
+) -> list[str | None]:
+    """Why each input is not taken for a digit (None: it is), under `calibration`."""
+    reasons: list[str | None] = [None] * len(logits)
+    if calibration is None or calibration.threshold is None:
+        return reasons
+    scores = digit_score(logits, calibration.temperature, calibration.score)
+    marks, loops = shape_counts(pixels) if calibration.cues else (None, None)
+    for i, score in enumerate(scores.tolist()):
+        if marks is not None and marks[i] > calibration.max_marks:
+            reasons[i] = f"{marks[i]} separate marks; a digit is one or two strokes"
+        elif loops is not None and loops[i] > calibration.max_loops:
+            reasons[i] = f"{loops[i]} closed loops; no digit has that many"
+        elif score < calibration.threshold:
+            reasons[i] = (
+                f"unlike the digits it knows ({calibration.score} {score:.3g} below "
+                f"{calibration.threshold:.3g})"
+            )
+    return reasons

@@ -73,8 +73,8 @@ def threshold_at(scores: torch.Tensor, false_reject: float) -> float:
     return float(torch.quantile(scores.double(), false_reject))
 
 
-def _components(mask: np.ndarray, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Connected parts of a batch of (N, H, W) masks, all images at once: every pixel takes
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected parts of a batch of (N, H, W) masks, all images at once: every pixel takes
     the largest index among its neighbours' labels, then jumps to its label's label (so a long
     stroke needs a few rounds, not one per pixel). Returns (parts per image (N,), pixels per
     part for every part of the batch)."""
@@ -82,8 +82,6 @@ def _components(mask: np.ndarray, diagonal: bool) -> tuple[np.ndarray, np.ndarra
     index = np.arange(n * h * w).reshape(n, h, w)
     framed = np.pad(np.where(mask, index, -1), ((0, 0), (1, 1), (1, 1)), constant_values=-1)
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy or dx)]
-    if not diagonal:
-        shifts = [(dy, dx) for dy, dx in shifts if not (dy and dx)]
     ink = mask.ravel()
     neighbours = [
         framed[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w].ravel()[ink] for dy, dx in shifts
@@ -116,7 +114,7 @@ def shape_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return np.zeros(0, int), np.zeros(0, int)
     marks = np.zeros(n, int)
-    parts, sizes = _components(ink, diagonal=True)
+    parts, sizes = _components(ink)
     owner = np.repeat(np.arange(n), parts)
     np.add.at(marks, owner, sizes >= SPECK)
     return marks, parts - euler_number(ink)
@@ -146,9 +144,9 @@ def not_sure_reasons(
     marks, loops = shape_counts(pixels) if calibration.cues else (None, None)
     for i, score in enumerate(scores.tolist()):
         if marks is not None and marks[i] > calibration.max_marks:
-            reasons[i] = f"{marks[i]} separate marks; a digit is one or two strokes"
+            reasons[i] = f"{marks[i]} separate marks; digits have at most {calibration.max_marks}"
         elif loops is not None and loops[i] > calibration.max_loops:
-            reasons[i] = f"{loops[i]} closed loops; no digit has that many"
+            reasons[i] = f"{loops[i]} closed loops; digits have at most {calibration.max_loops}"
         elif score < calibration.threshold:
             reasons[i] = (
                 f"unlike the digits it knows ({calibration.score} {score:.3g} below "

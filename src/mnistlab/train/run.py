@@ -114,12 +114,29 @@ class RunWriter(Callbacks):
     def on_epoch_end(self, metrics: dict[str, Any], state: TrainState) -> None:
         # Weights first, then the resume state, then model.json: model.json's
         # epochs_completed never runs ahead of the files it describes.
-        checkpoint.save_weights(self.out, state.eval_model)
-        checkpoint.save_resume_state(self.out, state.resume_dict())
-        checkpoint.save_metrics(self.out, state.metrics)
-        checkpoint.save_steps(self.out, state.steps)
-        checkpoint.save_meta(self.out, build_meta(self.cfg, state, self.device, self.extra_meta))
+        saves = (
+            lambda: checkpoint.save_weights(self.out, state.eval_model),
+            lambda: checkpoint.save_resume_state(self.out, state.resume_dict()),
+            lambda: checkpoint.save_metrics(self.out, state.metrics),
+            lambda: checkpoint.save_steps(self.out, state.steps),
+            lambda: checkpoint.save_meta(
+                self.out, build_meta(self.cfg, state, self.device, self.extra_meta)
+            ),
+        )
+        # Ctrl-C during these few milliseconds waits for them: each file is written atomically,
+        # so one cut short is simply written again, and the epoch is kept whole. (Otherwise an
+        # interrupt between the files left half an epoch and the message "nothing was kept".)
+        pending = None
+        for save in saves:
+            while True:
+                try:
+                    save()
+                    break
+                except KeyboardInterrupt as exc:
+                    pending = exc
         self.epochs_saved = state.epoch
+        if pending is not None:
+            raise pending
         self.inner.on_epoch_end(metrics, state)
 
 

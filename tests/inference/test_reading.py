@@ -90,7 +90,9 @@ def test_read_cli_json_and_errors(tmp_path, test_split, capsys):
     number, blank, broken = entries
     assert number["status"] == "ok" and number["number"] == truth
     assert len(number["digits"]) == len(truth)
-    assert all(set(d) == {"box", "digit", "confidence"} for d in number["digits"])
+    keys = {"box", "digit", "guess", "confidence", "reason"}
+    assert all(set(d) == keys for d in number["digits"])
+    assert number["sure"] == all(d["digit"] is not None for d in number["digits"])
     assert blank["status"] == "no_digit" and blank["number"] is None
     assert broken["status"] == "unreadable" and "broken.png" in broken["error"]
     assert main(["read", str(tmp_path / "number.png")]) == 0

@@ -12,9 +12,11 @@ from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 READ_EPILOG = """\
 The number is read on one line, left to right: the ink is cut into digits (pieces that belong
 together are joined, touching digits are split where the model is surest of the parts) and
-each digit goes through the same preprocessing and model as `predict`. A "?" stands for a
-piece the model is not sure is a digit. Exit status: 0 when every file could be read, 1 when
-any could not (the others are still read), 2 for a bad model or flag."""
+each digit goes through the same preprocessing and model as `predict`. A piece the model is
+not sure is a digit still gives its best guess to the number, and is named on the line
+("not sure of digit 3"; in --json: sure false, that digit's digit null with its reason).
+Exit status: 0 when every file could be read, 1 when any could not (the others are still
+read), 2 for a bad model or flag."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     read.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON array: per image its path, number (a string) and digits "
-        "(box [left, top, right, bottom], digit, confidence)",
+        help="print one JSON array: per image its path, number (a string), sure, and digits "
+        "(box [left, top, right, bottom], digit, guess, confidence, reason)",
     )
     read.add_argument(
         "--max-pixels",
@@ -69,7 +71,14 @@ def _text_line(entry: dict[str, Any], width: int) -> str:
     path = entry["path"].ljust(width)
     if entry["status"] != "ok":
         return f"{path}  -  {entry['error'].removeprefix(entry['path'] + ': ')}"
-    sure = min((d["confidence"] for d in entry["digits"]), default=0.0)
+    least = min((d["confidence"] for d in entry["digits"]), default=0.0)
     count = len(entry["digits"])
     digits = "1 digit" if count == 1 else f"{count} digits"
-    return f"{path}  {entry['number']}   ({digits}, least sure {sure:.1%})"
+    doubtful = [
+        f"digit {i} ({d['reason']})"
+        for i, d in enumerate(entry["digits"], start=1)
+        if d["digit"] is None
+    ]
+    if doubtful:
+        return f"{path}  {entry['number']}   not sure of {'; '.join(doubtful)}"
+    return f"{path}  {entry['number']}   ({digits}, least sure {least:.1%})"

@@ -19,11 +19,14 @@ log = logging.getLogger(__name__)
 class DigitBox(BaseModel):
     box: list[int] = Field(description="[left, top, right, bottom] in the image's pixels")
     digit: int | None = Field(description="the digit; null when the model is not sure")
-    confidence: float = Field(description="probability of `digit`")
+    guess: int = Field(description="the most probable digit, also when not sure")
+    confidence: float = Field(description="probability of `guess`")
+    reason: str | None = Field(default=None, description="why `digit` is null, if it is")
 
 
 class ReadOut(BaseModel):
-    number: str | None = Field(description='the digits left to right ("?" for a doubtful one)')
+    number: str | None = Field(description="the best reading, left to right; null: no ink")
+    sure: bool | None = Field(default=None, description="false when any digit is not sure")
     digits: list[DigitBox] = Field(description="one entry per digit, left to right")
     message: str | None = Field(default=None, description="why there is no number, if so")
 
@@ -35,7 +38,7 @@ def read_item(predictor: Predictor, item: Item, max_pixels: int) -> dict[str, An
     try:
         return {**read_number(predictor, item.image, max_pixels).to_dict(), "message": None}
     except NoDigitError as exc:
-        return {"number": None, "digits": [], "message": str(exc)}
+        return {"number": None, "sure": None, "digits": [], "message": str(exc)}
     except ImageTooLargeError as exc:
         raise ApiError(413, "image_too_large", str(exc).removeprefix("image: ")) from None
     except ImageError as exc:

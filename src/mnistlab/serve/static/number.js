@@ -52,7 +52,7 @@
     }
     byId("number").textContent = result.number;
     const doubtful = result.digits.filter((d) => d.digit === null).length;
-    say(doubtful ? doubtful + " piece(s) not sure to be digits (shown as ?)" : "");
+    say(doubtful ? "not sure of " + doubtful + " of the digits (boxed in red)" : "");
     context.lineWidth = 2;
     context.font = "14px system-ui, sans-serif";
     for (const d of result.digits) {
@@ -60,7 +60,8 @@
       context.strokeStyle = d.digit === null ? "#b3261e" : "#2f6fde";
       context.strokeRect(left, top, right - left, bottom - top);
       context.fillStyle = context.strokeStyle;
-      const label = (d.digit === null ? "?" : d.digit) + " " + Math.round(100 * d.confidence) + "%";
+      const label = d.digit === null ? d.guess + "? not sure"
+        : d.digit + " " + Math.round(100 * d.confidence) + "%";
       context.fillText(label, left, Math.max(12, top - 4));
     }
   }

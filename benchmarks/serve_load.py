@@ -42,6 +42,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=200, help="distinct test digits to cycle")
     parser.add_argument("--data-dir", default=os.environ.get("MNISTLAB_DATA_DIR", DEFAULT_DATA))
     parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="wrk (Debian's, compiled: it leaves the cores to the server; default) or the "
+        "asyncio client here (also checks each answer's digit)",
+    )
+    parser.add_argument(
+        "--payload",
+        choices=("page", "pixels"),
+        default="page",
+        help="page: the canvas PNG as the page sends it; pixels: 784 values (default page)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of wrk load")
+    parser.add_argument(
         "--write-results",
         action="store_true",
         help="also rewrite this benchmark's section of docs/RESULTS.md",
@@ -70,14 +85,91 @@ def canvas_payloads(data_dir: str, n: int) -> tuple[list[bytes], list[int]]:
     return bodies, labels
 
 
+def pixel_payloads(data_dir: str, n: int) -> tuple[list[bytes], list[int]]:
+    """JSON bodies {"pixels": [784 values]}: MNIST test digits as they are."""
+    import json
+
+    from mnistlab.data import load_splits
+
+    test = load_splits("mnist", data_dir, download=False)["test"]
+    bodies = [
+        json.dumps({"pixels": image.reshape(-1).tolist()}).encode()
+        for image in test.images[:n].numpy()
+    ]
+    return bodies, test.labels[:n].tolist()
+
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/api/predict", {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "status_errors": %%d, "socket_errors": %%d, ' ..
+    '"timeouts": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "mean_us": %%f}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def run_wrk(port: int, bodies: list[bytes], seconds: int, connections: int) -> dict:
+    """wrk's summary (requests, errors, latency percentiles in microseconds) as a dict."""
+    import json
+    import shutil
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (scripts/test.sh does)")
+    strings = ",".join("[==[" + b.decode() + "]==]" for b in bodies)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % strings)
+    try:
+        result = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+             "-s", script.name, f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """The server and its worker processes (Linux)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [pid, *(int(c) for c in children.read_text().split())]
+    except OSError:
+        return [pid]
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """The sum over processes of each one's peak resident memory (VmHWM), in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_server(model: str, port: int) -> subprocess.Popen:
+def start_server(model: str, port: int, workers: int = 1) -> subprocess.Popen:
     command = [sys.executable, "-m", "mnistlab", "serve", model, "--port", str(port)]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -189,11 +281,64 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def main_wrk(args: argparse.Namespace) -> int:
+    make = canvas_payloads if args.payload == "page" else pixel_payloads
+    bodies, _ = make(str(args.data_dir), args.images)
+    port = free_port()
+    server = start_server(args.model, port, args.workers)
+    try:
+        time.sleep(1.0)  # let the workers start
+        run_wrk(port, bodies, 2, args.concurrency)  # warm-up
+        pids = process_tree(server.pid)
+        cpu_before = sum(cpu_seconds(p) for p in pids)
+        summary = run_wrk(port, bodies, args.duration, args.concurrency)
+        server_cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
+        rss = peak_rss_mb(pids)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    n = summary["requests"]
+    errors = summary["status_errors"] + summary["socket_errors"] + summary["timeouts"]
+    rows = [
+        ("requests", f"{n:,} in {summary['duration_us'] / 1e6:.1f} s"),
+        ("connections", str(args.concurrency)),
+        ("errors (non-2xx, socket, timeouts)", str(errors)),
+        ("throughput", f"{n / (summary['duration_us'] / 1e6):.1f} requests/s"),
+        ("latency p50", f"{summary['p50_us'] / 1000:.1f} ms"),
+        ("latency p90", f"{summary['p90_us'] / 1000:.1f} ms"),
+        ("latency p99", f"{summary['p99_us'] / 1000:.1f} ms"),
+        ("server CPU per request", f"{1000 * server_cpu / max(n, 1):.2f} ms"),
+        ("server peak RSS, all processes", f"{rss:.0f} MB"),
+    ]
+    name = f"{args.payload}, {args.workers} worker{'s' if args.workers > 1 else ''}"
+    table = "\n".join([f"| {name} | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+    body_kb = statistics.fmean(len(b) for b in bodies) / 1024
+    what = "a 280x280 PNG canvas as base64 JSON" if args.payload == "page" else "784 pixel values"
+    setup = (
+        f"`python -m benchmarks.serve_load {args.model} --payload {args.payload} --workers "
+        f"{args.workers}`: `mnistlab serve --workers {args.workers}` on 127.0.0.1; wrk (2 "
+        f"threads, {args.concurrency} connections, {args.duration} s after a 2 s warm-up) "
+        f"posts {what} ({body_kb:.1f} KiB) to /api/predict"
+    )
+    print(header())
+    print(setup)
+    print()
+    print(table)
+    if args.write_results:
+        from benchmarks._report import update_section
+
+        section = f"serve_load_{args.payload}_{args.workers}"
+        update_section(section, f"{header()}\n\n{setup}\n\n{table}\n")
+    return 1 if errors else 0
+
+
 def main() -> int:
     args = parse_args()
+    if args.client == "wrk":
+        return main_wrk(args)
     bodies, labels = canvas_payloads(str(args.data_dir), args.images)
     port = free_port()
-    server = start_server(args.model, port)
+    server = start_server(args.model, port, args.workers)
     try:
         asyncio.run(load(port, bodies, labels, args.warmup, args.concurrency))
         server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()

@@ -125,6 +125,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1000,
         help="open connections past which requests get 503 at once (default 1000)",
     )
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="server processes sharing the port (default 1; one per core answers the most)",
+    )
     serve.set_defaults(func=cmd_serve)
 
 
@@ -247,22 +253,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
+    from mnistlab.serve.app import default_admission
+
     app = create_app(
         predictor,
         max_body_bytes=args.max_body_bytes,
         max_pixels=args.max_pixels,
         body_deadline=args.body_timeout,
+        admission=default_admission(args.max_pixels, processes=args.workers),
     )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
+    workers = f", {args.workers} processes" if args.workers > 1 else ""
     print(
         f"serving {predictor.name} from {args.model or default_pretrained()} on "
-        f"http://{host}:{port}/ "
+        f"http://{host}:{port}/{workers} "
         "(API docs at /docs; Ctrl-C to stop)",
         flush=True,
     )
-    server = make_server(
-        app, sock, header_timeout=args.header_timeout, max_connections=args.max_connections
-    )
-    server.run(sockets=[sock])
-    return 0
+
+    def serve() -> None:
+        server = make_server(
+            app, sock, header_timeout=args.header_timeout, max_connections=args.max_connections
+        )
+        server.run(sockets=[sock])
+
+    if args.workers == 1:
+        serve()
+        return 0
+    from mnistlab.serve.workers import run_workers
+
+    return run_workers(args.workers, serve)

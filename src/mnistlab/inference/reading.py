@@ -310,4 +310,3 @@ def _cheapest_path(cost: np.ndarray) -> np.ndarray:
     for r in range(rows - 1, 0, -1):
         path[r - 1] = came[r, path[r]]
     return path
-

@@ -140,15 +140,19 @@ def create_app(
     return app
 
 
-def default_admission(max_pixels: int) -> Admission:
-    """One request decoding per core plus a short queue; decoded pixels in flight bounded by
-    the larger of 2 near-limit images' worth and 12 MP. Measured (tests/serve/test_attack.py):
-    40 simultaneous near-limit images keep the server under 1.5 GB."""
+def default_admission(max_pixels: int, processes: int = 1) -> Admission:
+    """One request decoding per core plus a queue of 32 per core; decoded pixels in flight
+    bounded by the larger of 2 near-limit images' worth and 12 MP. With several server
+    processes (--workers) they share these. Measured (tests/serve/test_attack.py): 40
+    simultaneous near-limit images keep the server under 1.5 GB. The queue is long enough for
+    32 clients at once without a 503 (a queued request holds only its body, at most
+    --max-body-bytes; what it decodes waits for the pixel budget)."""
     cores = max(1, os.cpu_count() or 1)
+    share = max(1, processes)
     return Admission(
-        max_active=cores,
-        max_waiting=4 * cores,
-        pixel_budget=max(12_000_000, 2 * max_pixels),
+        max_active=max(1, cores // share),
+        max_waiting=max(1, 32 * cores // share),
+        pixel_budget=max(12_000_000, 2 * max_pixels) // share,
     )
 
 

@@ -1,0 +1,56 @@
+"""Several server processes on one listening socket (`mnistlab serve --workers N`).
+
+Python runs one request's preprocessing at a time per process (the GIL), so on a machine with
+N cores N processes answer up to N times as many requests. The parent binds the socket and
+loads the model once (a bad model fails before anything forks), then forks the workers: each
+inherits the loaded model (copy-on-write) and the socket, and the kernel hands each new
+connection to one of them. The parent only supervises: a stop signal reaches every worker, and
+a worker that dies takes the others down with it rather than leaving a half-sized server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+
+def run_workers(count: int, serve: Callable[[], None]) -> int:
+    """Fork `count` processes that each call `serve()`; wait for them; the exit status."""
+    children: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 0
+            try:
+                serve()
+            except BaseException:  # a worker must never return into the parent's code
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+
+    def stop(signum, frame) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        remaining = set(children)
+        while remaining:
+            pid, raw = os.wait()
+            remaining.discard(pid)
+            code = os.waitstatus_to_exitcode(raw)
+            if code not in (0, -signal.SIGTERM, -signal.SIGINT) and remaining:
+                status = 1
+                stop(signal.SIGTERM, None)  # one worker died: stop the rest
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status

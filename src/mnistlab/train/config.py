@@ -19,6 +19,21 @@ GRAPH_OPTIMIZERS = ("sgd", "adam", "adamw")  # those with fused kernels
 SCHEDULES = ("constant", "onecycle", "cosine", "step")
 
 
+@dataclass(frozen=True)
+class OutlierConfig:
+    """The fixed set of training outliers (mnistlab.synth.outliers), made from the train split."""
+
+    count: int = 24_000
+    seed: int = 0
+    batch_size: int = 64  # outliers per step, beside the config's batch of digits
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.batch_size < 1 or self.batch_size > self.count:
+            raise MnistlabError(
+                f"outliers: need count >= batch_size >= 1, got {self.count} and {self.batch_size}"
+            )
+
+
 @dataclass
 class TrainConfig:
     model: str = "lenet5"
@@ -48,6 +63,10 @@ class TrainConfig:
     # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): a sota-cpu step 1.45x faster
     # on such a CPU (docs/speed-log.md); the fast and sota-cpu recipes turn it on there
     cpu_bf16: bool = False
+    # outlier exposure (Hendrycks et al. 2019): this weight times the cross-entropy from the
+    # uniform distribution on a batch of non-digits joins the loss; 0 leaves it out
+    outlier_exposure: float = 0.0
+    outliers: dict[str, Any] | None = None  # how they are made: see OutlierConfig
     recipe: str | None = None
 
     def __post_init__(self) -> None:
@@ -83,6 +102,19 @@ class TrainConfig:
             make_config(self.model, **(self.model_config or {}))
         if self.augment:
             check_fields(AugmentConfig, self.augment, "augment")
+        if not (0 <= self.outlier_exposure < float("inf")):  # also rejects NaN
+            raise MnistlabError(
+                f"outlier exposure must be a finite weight >= 0, got {self.outlier_exposure}"
+            )
+        if self.outlier_exposure and self.cuda_graph:
+            raise MnistlabError("outlier exposure does not run under --cuda-graph")
+        if self.outliers is not None:
+            check_fields(OutlierConfig, self.outliers, "outliers")
+            OutlierConfig(**self.outliers)
+
+    @property
+    def outlier_config(self) -> OutlierConfig:
+        return OutlierConfig(**(self.outliers or {}))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -27,6 +27,7 @@ from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
 from mnistlab.train.ema import WeightEMA, refresh_batchnorm
 from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
+from mnistlab.train.outliers import OutlierBatches, make_outliers, uniform_cross_entropy
 
 LOG_EVERY = 10  # steps between the rows of a run's steps.jsonl
 
@@ -191,12 +192,21 @@ def train_step(
     loader: DeviceLoader,
     index: torch.Tensor,
     average: Callable[[nn.Module], None] | None,
+    outliers: OutlierBatches | None = None,
 ) -> torch.Tensor:
-    """One optimizer step on the batch at `index`; `average` updates the EMA. Returns the loss
-    as a device tensor (reading it would stall the device once per step)."""
+    """One optimizer step on the batch at `index`; `average` updates the EMA; `outliers` adds
+    a batch of non-digits and the outlier-exposure term. Returns the loss as a device tensor
+    (reading it would stall the device once per step)."""
     x, y = loader.batch(index)
     with _autocast(cfg, device):
-        loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
+        if outliers is None:
+            loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
+        else:
+            # one forward pass over both, as Hendrycks et al. do: BatchNorm sees them together
+            logits = forward(torch.cat([x, outliers.next()]))  # (B + B_out, 10)
+            loss = F.cross_entropy(
+                logits[: len(y)], y, label_smoothing=cfg.label_smoothing
+            ) + cfg.outlier_exposure * uniform_cross_entropy(logits[len(y) :])
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.optimizer.step()
@@ -229,13 +239,33 @@ def step_runner(
     state: TrainState,
     forward: nn.Module,
     loader: DeviceLoader,
+    outliers: OutlierBatches | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What the loop calls with each batch's index: an eager step, or GraphedSteps."""
     step = partial(train_step, cfg, device, state, forward, loader)
-    if cfg.cuda_graph:
+    if cfg.cuda_graph:  # the config keeps outlier exposure out of this
         return GraphedSteps(step, state.optimizer, state.ema, loader.batch_size, device)
     average = state.ema.update_parameters if state.ema is not None else None
-    return lambda index: step(index, average)
+    return lambda index: step(index, average, outliers)
+
+
+def build_outlier_batches(
+    cfg: TrainConfig, splits: dict[str, Split], device: torch.device, outliers: torch.Tensor | None
+) -> OutlierBatches | None:
+    """The outlier batches of a run with outlier exposure; None without it."""
+    if not cfg.outlier_exposure:
+        return None
+    if outliers is None:
+        outliers = make_outliers(cfg, splits["train"])
+    return OutlierBatches(
+        outliers,
+        cfg.outlier_config.batch_size,
+        device=device,
+        seed=cfg.seed + 7919,  # an order of their own, not the digits'
+        normalization=cfg.normalization,
+        channels_last=cfg.channels_last,
+        transform=_augmenter(cfg, device),
+    )
 
 
 def train_epochs(
@@ -247,11 +277,14 @@ def train_epochs(
     ctx: DistContext = SINGLE,
     model: nn.Module | None = None,
     make_ema: Callable[[nn.Module, float], WeightEMA] = WeightEMA,
+    outliers: torch.Tensor | None = None,
 ) -> TrainState:
     """Train `cfg.epochs` epochs (from a resume state if given) and return the final state.
 
     `model` trains a given nn.Module instead of building cfg.model from the registry;
-    `make_ema` replaces the weight average (a benchmark compares another one).
+    `make_ema` replaces the weight average (a benchmark compares another one); `outliers`
+    ((N, 28, 28) uint8) replaces the outlier set that `cfg.outlier_exposure` > 0 makes from
+    the train split (mnistlab.synth.outliers).
     Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
@@ -279,10 +312,13 @@ def train_epochs(
         forward = DistributedDataParallel(state.model, device_ids=ids)
     if cfg.compile:
         forward = torch.compile(forward)
-    run_step = step_runner(cfg, device, state, forward, train_loader)
+    outlier_batches = build_outlier_batches(cfg, splits, device, outliers)
+    run_step = step_runner(cfg, device, state, forward, train_loader, outlier_batches)
 
     for epoch in range(state.epoch, cfg.epochs):
         train_loader.set_epoch(epoch)
+        if outlier_batches is not None:
+            outlier_batches.set_epoch(epoch)
         synchronize(device)
         start = time.perf_counter()
         state.model.train()

@@ -208,15 +208,19 @@ def _robust_stats(
     they then measured the strokes, not the noise, and the digit was called blank (43 of 100
     tight crops in the issue).
     """
-    threshold = _otsu(values)
-    step = values[::2, ::2]  # a quarter of the pixels estimate the level just as well
+    # Every other row and column estimate these just as well, 4x faster (measured: the same
+    # accuracy on every family of `mnistlab bench robustness --split val`); pairs `shift`
+    # apart in the original are then ceil(shift / 2) apart here.
+    step = values[::2, ::2]
+    shift = max(1, (shift + 1) // 2)
+    threshold = _otsu(step)
     background = step[step <= threshold]
     level = float(np.median(background if background.size else step))
-    low = values <= threshold
+    low = step <= threshold
     differences = np.concatenate(
         [
-            (values[shift:, :] - values[:-shift, :])[low[shift:, :] & low[:-shift, :]],
-            (values[:, shift:] - values[:, :-shift])[low[:, shift:] & low[:, :-shift]],
+            (step[shift:, :] - step[:-shift, :])[low[shift:, :] & low[:-shift, :]],
+            (step[:, shift:] - step[:, :-shift])[low[:, shift:] & low[:, :-shift]],
         ]
     )
     pixel_noise = 1.4826 * float(np.median(np.abs(differences))) / np.sqrt(2.0)

@@ -51,30 +51,34 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"{command}; model {name}; {header('cpu')}",
         "",
-        f"{args.count} test digits per family and seed; 'vs pixels' is the difference to the "
-        "same digits given as MNIST pixels (no preprocessing).",
+        f"{args.count} test digits per family and seed. Accuracy counts the model's best guess "
+        "(as test accuracy does); 'vs pixels' is the difference to the same digits given as "
+        "MNIST pixels (no preprocessing); 'not sure' counts answers with digit null (the "
+        "calibrated rejection, docs/calibration.md), right or wrong.",
         "",
-        "| family | accuracy (%) | vs pixels (points) | called blank |",
-        "|---|---|---|---|",
+        "| family | accuracy (%) | vs pixels (points) | called blank | not sure |",
+        "|---|---|---|---|---|",
     ]
     reference = [r["digits"]["mnist_pixels_accuracy"] for r in runs]
     ref_mean, ref_std = mean_std(reference)
-    lines.append(f"| MNIST pixels | {100 * ref_mean:.2f} ± {100 * ref_std:.2f} | | |")
+    lines.append(f"| MNIST pixels | {100 * ref_mean:.2f} ± {100 * ref_std:.2f} | | | |")
     for i, row in enumerate(runs[0]["digits"]["families"]):
         accs = [r["digits"]["families"][i]["accuracy"] for r in runs]
         drops = [a - b for a, b in zip(accs, reference, strict=True)]
         blank = sum(r["digits"]["families"][i]["blank"] for r in runs)
+        unsure = sum(r["digits"]["families"][i]["not_sure"] for r in runs)
         mean, std = mean_std(accs)
         drop, _ = mean_std(drops)
         lines.append(
             f"| {row['family']} | {100 * mean:.2f} ± {100 * std:.2f} | {100 * drop:+.2f} "
-            f"| {blank} of {args.count * len(runs)} |"
+            f"| {blank} of {args.count * len(runs)} | {unsure} |"
         )
     if args.numbers:
         lines += [
             "",
             f"{args.numbers} numbers of 2-8 test digits per kind and seed "
-            "(`mnistlab read`; a string counts only when every digit is right):",
+            "(`mnistlab read`; its best reading; a string counts only when every digit is "
+            "right):",
             "",
             "| kind | strings right (%) | digits right (%) |",
             "|---|---|---|",

@@ -120,6 +120,8 @@ def pretrained_for_family(family: str) -> str:
     matches = [n for n in names if read_card(n).get("model") == family]
     if len(matches) == 1:
         return matches[0]
+    if DEFAULT_PRETRAINED in matches:  # convnet: sota-cpu, not its outlier-exposure sibling
+        return DEFAULT_PRETRAINED
     known = ", ".join(names) or "none"
     raise MnistlabError(
         f"no pretrained weights for {family!r}"

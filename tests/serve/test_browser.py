@@ -109,3 +109,20 @@ def test_write_a_number(page):
     page.screenshot(path=str(ARTIFACTS / "page-wrote-10.png"))
     page.click("#number-clear")
     expect(page.locator("#number")).to_have_text("\u00a0")
+
+
+def test_a_face_is_not_sure(page):
+    """A drawn face is no digit: the page says "not sure" rather than show a confident digit."""
+    from playwright.sync_api import expect
+
+    page.locator("#pad").scroll_into_view_if_needed()
+    page.click("#clear")
+    turn = [2 * math.pi * t / 30 for t in range(32)]
+    stroke(page, [(0.5 + 0.4 * math.sin(a), 0.5 - 0.4 * math.cos(a)) for a in turn])
+    stroke(page, [(0.35, 0.38), (0.36, 0.39)])  # two eyes
+    stroke(page, [(0.65, 0.38), (0.66, 0.39)])
+    stroke(page, [(0.3 + 0.04 * i, 0.62 + 0.1 * math.sin(math.pi * i / 10)) for i in range(11)])
+    expect(page.locator("body")).to_have_attribute("data-busy", "false")
+    expect(page.locator("#confidence")).to_have_text("not sure")
+    assert page.locator("#digit").inner_text().strip() == "?"
+    assert page.locator("#status").inner_text().strip()  # the reason is shown

@@ -93,3 +93,17 @@ def load_model_arg(spec: str | None):
     from mnistlab.runs import load_model
 
     return load_model(spec, notify=note)
+
+
+def print_file_entries(entries: list[dict], as_json: bool, text_line) -> int:
+    """Per-file results as one JSON array or a line each (`text_line(entry, width)`); the exit
+    status: 1 when any file could not be read (the others were still answered), else 0."""
+    import json
+
+    if as_json:
+        print(json.dumps(entries, indent=2))
+    else:
+        width = min(max(len(e["path"]) for e in entries), 60)
+        for entry in entries:
+            print(text_line(entry, width))
+    return 1 if any(e["status"] == "unreadable" for e in entries) else 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from mnistlab.cli.common import (
     port_number,
     positive_float,
     positive_int,
+    print_file_entries,
 )
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
@@ -158,13 +158,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         preview_dir=args.save_preview,
     )
-    if args.json:
-        print(json.dumps(entries, indent=2))
-    else:
-        width = min(max(len(e["path"]) for e in entries), 60)
-        for entry in entries:
-            print(_text_line(entry, width))
-    return 1 if any(e["status"] == "unreadable" for e in entries) else 0
+    return print_file_entries(entries, args.json, _text_line)
 
 
 def _text_line(entry: dict[str, Any], width: int) -> str:

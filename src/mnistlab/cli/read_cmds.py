@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from mnistlab.cli.common import note, positive_int
+from mnistlab.cli.common import note, positive_int, print_file_entries
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 
 READ_EPILOG = """\
@@ -58,13 +57,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     model, inputs = split_model_and_inputs(args.inputs)
     predictor = Predictor.from_path(model, notify=note)
     entries = read_files(predictor, inputs, max_pixels=args.max_pixels)
-    if args.json:
-        print(json.dumps(entries, indent=2))
-    else:
-        width = min(max(len(e["path"]) for e in entries), 60)
-        for entry in entries:
-            print(_text_line(entry, width))
-    return 1 if any(e["status"] == "unreadable" for e in entries) else 0
+    return print_file_entries(entries, args.json, _text_line)
 
 
 def _text_line(entry: dict[str, Any], width: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,30 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
+def each_file(
+    inputs: Sequence[str | Path],
+    template: dict[str, Any],
+    handle: Callable[[Path, dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """One entry per image file (a copy of `template` with path, status "ok" and error None),
+    filled in by `handle(path, entry)`; a blank image makes it "no_digit", an unreadable one
+    (or a folder without images) "unreadable", and the other files go on."""
+    entries = []
+    for path in expand_inputs(inputs):
+        entry = {"path": str(path), "status": "ok", **template, "error": None}
+        entries.append(entry)
+        if path.is_dir():
+            entry.update(status="unreadable", error=f"{path}: folder holds no images")
+            continue
+        try:
+            handle(path, entry)
+        except NoDigitError as exc:
+            entry.update(status="no_digit", error=str(exc))
+        except ImageError as exc:
+            entry.update(status="unreadable", error=str(exc))
+    return entries
+
+
 def predict_files(
     predictor: Predictor,
     inputs: Sequence[str | Path],
@@ -51,36 +75,29 @@ def predict_files(
     digit (None unless "ok"), label, confidence, top_k, probabilities, guess (the most probable
     class, also when not sure), reason (why not sure), error and preview (the saved 28x28 PNG,
     if asked for)."""
-    entries: list[dict[str, Any]] = []
     ready: list[tuple[dict[str, Any], Any]] = []  # (entry, 28x28 pixels) awaiting the model
-    for path in expand_inputs(inputs):
-        entry = {
-            "path": str(path),
-            "status": "ok",
-            "digit": None,
-            "label": None,
-            "confidence": None,
-            "top_k": [],
-            "probabilities": None,
-            "guess": None,
-            "reason": None,
-            "error": None,
-        }
-        entries.append(entry)
-        if path.is_dir():
-            entry.update(status="unreadable", error=f"{path}: folder holds no images")
-            continue
-        try:
-            if preview_dir is None:
-                ready.append((entry, preprocess(path, max_pixels=max_pixels).pixels))
-            else:
-                pixels, steps = _with_steps(path, max_pixels)
-                entry["_steps"] = steps
-                ready.append((entry, pixels))
-        except NoDigitError as exc:
-            entry.update(status="no_digit", error=str(exc), reason=str(exc))
-        except ImageError as exc:
-            entry.update(status="unreadable", error=str(exc))
+    template = {
+        "digit": None,
+        "label": None,
+        "confidence": None,
+        "top_k": [],
+        "probabilities": None,
+        "guess": None,
+        "reason": None,
+    }
+
+    def prepare(path: Path, entry: dict[str, Any]) -> None:
+        if preview_dir is None:
+            ready.append((entry, preprocess(path, max_pixels=max_pixels).pixels))
+        else:
+            pixels, steps = _with_steps(path, max_pixels)
+            entry["_steps"] = steps
+            ready.append((entry, pixels))
+
+    entries = each_file(inputs, template, prepare)
+    for entry in entries:
+        if entry["status"] == "no_digit":
+            entry["reason"] = entry["error"]
     for start in range(0, len(ready), BATCH):
         chunk = ready[start : start + BATCH]
         predictions = predictor.predict_pixels([pixels for _, pixels in chunk], top_k=top_k)

@@ -260,31 +260,14 @@ def read_files(
     predictor: Predictor, inputs, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> list[dict[str, Any]]:
     """One dict per image file: path, status ("ok", "no_digit", "unreadable"), number (a
-    string, or None), digits (box, digit, confidence each) and error. A bad file never stops
-    the others."""
-    from mnistlab.inference.batch import expand_inputs
-    from mnistlab.inference.images import ImageError
+    string, or None), sure, digits (box, digit, guess, confidence, reason each) and error. A
+    bad file never stops the others."""
+    from mnistlab.inference.batch import each_file
 
-    entries = []
-    for path in expand_inputs(inputs):
-        entry: dict[str, Any] = {
-            "path": str(path),
-            "status": "ok",
-            "number": None,
-            "digits": [],
-            "error": None,
-        }
-        entries.append(entry)
-        if path.is_dir():
-            entry.update(status="unreadable", error=f"{path}: folder holds no images")
-            continue
-        try:
-            entry.update(read_number(predictor, path, max_pixels).to_dict())
-        except NoDigitError as exc:
-            entry.update(status="no_digit", error=str(exc))
-        except ImageError as exc:
-            entry.update(status="unreadable", error=str(exc))
-    return entries
+    def read(path, entry: dict[str, Any]) -> None:
+        entry.update(read_number(predictor, path, max_pixels).to_dict())
+
+    return each_file(inputs, {"number": None, "sure": None, "digits": []}, read)
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:

@@ -132,7 +132,9 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             )
     predictor = Predictor.from_path(args.model, notify=note)
     split = load_splits(predictor.meta.dataset, args.data_dir)[args.split]
-    report = {"model": predictor.name, "split": args.split}
+    from mnistlab.runs import default_pretrained
+
+    report = {"model": args.model or default_pretrained(), "split": args.split}
     progress = None if args.json else (lambda r: note(f"{r.family}: {100 * r.accuracy:.1f}%"))
     report["digits"] = run_digits(predictor, split, args.count, args.seed, families, progress)
     if args.numbers:

@@ -71,21 +71,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
+    # one name column for all three lists, as wide as the longest name
+    w = max(len(e["name"]) for key in ("models", "recipes", "pretrained") for e in info[key])
     print("models (mnistlab train --model NAME; families and their named variants):")
     for m in info["models"]:
-        print(f"  {m['name']:10} {m['parameters']:>9,}  {m['description']}")
+        print(f"  {m['name']:{w}} {m['parameters']:>9,}  {m['description']}")
     print("recipes (mnistlab train --recipe NAME):")
     for r in info["recipes"]:
-        print(f"  {r['name']:10} trains {r['trains']}: {r['description']}")
+        print(f"  {r['name']:{w}} trains {r['trains']}: {r['description']}")
         if r["expected"]:
-            print(f"  {'':10} measured: {r['expected']}")
+            print(f"  {'':{w}} measured: {r['expected']}")
     print("pretrained models (mnistlab predict NAME IMAGE; eval, export and serve take them too):")
     if not info["pretrained"]:
         print("  none shipped with this install")
     for p in info["pretrained"]:
         mark = " (default)" if p["default"] else ""
         print(
-            f"  {p['name']:10} {p['model']}, {p['parameters']:,} parameters, test acc "
+            f"  {p['name']:{w}} {p['model']}, {p['parameters']:,} parameters, test acc "
             f"{100 * p['test_acc']:.2f}%{mark}: {p['purpose']}"
         )
     return 0

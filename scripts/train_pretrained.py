@@ -52,11 +52,6 @@ SHIPPED = {
         ["--recipe", "sota-cpu"],
         "the most accurate CPU recipe: BN/ReLU convnet, augmentation, EMA, 20 epochs",
     ),
-    "sota-cpu-oe": (
-        ["--recipe", "sota-cpu-oe"],
-        "sota-cpu trained to say 'not sure' of non-digits (outlier exposure): refuses far more "
-        "letters, scribbles and shapes, at ~0.1 points of test accuracy",
-    ),
 }
 
 

@@ -107,3 +107,15 @@ def print_file_entries(entries: list[dict], as_json: bool, text_line) -> int:
         for entry in entries:
             print(text_line(entry, width))
     return 1 if any(e["status"] == "unreadable" for e in entries) else 0
+
+
+def add_max_pixels_arg(parser: argparse.ArgumentParser) -> None:
+    """--max-pixels for the commands that read image files (predict, read)."""
+    from mnistlab.inference.images import DEFAULT_MAX_PIXELS
+
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})",
+    )

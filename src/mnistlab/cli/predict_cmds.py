@@ -8,6 +8,7 @@ from typing import Any
 
 from mnistlab.cli.common import (
     add_data_args,
+    add_max_pixels_arg,
     add_model_arg,
     non_negative_int,
     note,
@@ -52,12 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="save the 28x28 image the model saw, as DIR/<name>.png, and the preprocessing's "
         "steps (source, ink found, 28x28) as DIR/<name>.steps.png",
     )
-    predict.add_argument(
-        "--max-pixels",
-        type=positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})",
-    )
+    add_max_pixels_arg(predict)
     predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser(

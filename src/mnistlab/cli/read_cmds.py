@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mnistlab.cli.common import note, positive_int, print_file_entries
-from mnistlab.inference.images import DEFAULT_MAX_PIXELS
+from mnistlab.cli.common import add_max_pixels_arg, note, print_file_entries
 
 READ_EPILOG = """\
 The number is read on one line, left to right: the ink is cut into digits (pieces that belong
@@ -40,12 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print one JSON array: per image its path, number (a string), sure, and digits "
         "(box [left, top, right, bottom], digit, guess, confidence, reason)",
     )
-    read.add_argument(
-        "--max-pixels",
-        type=positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})",
-    )
+    add_max_pixels_arg(read)
     read.set_defaults(func=cmd_read)
 
 

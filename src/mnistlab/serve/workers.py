@@ -19,6 +19,10 @@ from collections.abc import Callable
 
 def run_workers(count: int, serve: Callable[[], None]) -> int:
     """Fork `count` processes that each call `serve()`; wait for them; the exit status."""
+    if not hasattr(os, "fork"):
+        from mnistlab.errors import MnistlabError
+
+        raise MnistlabError("--workers needs fork(), which this system lacks; use --workers 1")
     children: list[int] = []
     for _ in range(count):
         pid = os.fork()

@@ -114,11 +114,12 @@ def predict_files(
 def _with_steps(path: Path, max_pixels: int):
     """(pixels, the steps strip) for one image: the same preprocessing, its stages kept."""
     from mnistlab.inference.images import open_image, to_gray
-    from mnistlab.inference.preprocess import find_ink, preprocess_array, steps_image
+    from mnistlab.inference.preprocess import field_from_ink, find_ink, steps_image
 
     gray = to_gray(open_image(path, max_pixels))
-    pixels = preprocess_array(gray).pixels
-    return pixels, steps_image(gray, find_ink(gray).values, pixels)
+    ink = find_ink(gray)  # once: the same ink makes the field and the strip
+    pixels = field_from_ink(ink.values)
+    return pixels, steps_image(gray, ink.values, pixels)
 
 
 def _save_previews(ready: list[tuple[dict[str, Any], Any]], folder: Path) -> None:

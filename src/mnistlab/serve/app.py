@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import __version__
-from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError
+from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
-from mnistlab.serve.inputs import ApiError, Item, read_items
+from mnistlab.serve.inputs import ApiError, Item, image_errors, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.reading import ReadOut, read_item
 from mnistlab.serve.schemas import (
@@ -36,7 +35,6 @@ from mnistlab.serve.schemas import (
     PredictionOut,
 )
 
-log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 5_000_000
 DEFAULT_MAX_BATCH = 64
@@ -187,20 +185,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _digit_pixels(item: Item, max_pixels: int):
     """The 28x28 uint8 digit for one item; ApiError for bad input, NoDigitError for blank."""
-    try:
+    with image_errors("not_an_image" if item.image is not None else "invalid_pixels"):
         if item.image is None:
             return pixels_from_values(item.pixels)
         return preprocess(item.image, max_pixels=max_pixels).pixels
-    except ImageTooLargeError as exc:
-        raise ApiError(413, "image_too_large", str(exc).removeprefix("image: ")) from None
-    except ImageError as exc:
-        code = "not_an_image" if item.image is not None else "invalid_pixels"
-        raise ApiError(400, code, str(exc).removeprefix("image: ")) from None
-    except NoDigitError:
-        raise
-    except Exception:  # a bug or an input nobody foresaw: log it, but answer the client
-        log.exception("unexpected error while reading an image")
-        raise ApiError(400, "unprocessable_image", "this image could not be processed") from None
 
 
 def _no_digit(message: str) -> dict[str, Any]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,27 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+@contextlib.contextmanager
+def image_errors(bad_code: str = "not_an_image") -> Iterator[None]:
+    """Turn what reading a client's image can raise into 4xx ApiErrors: too many pixels 413,
+    unreadable 400 `bad_code`, and anything unforeseen (a bug) logged and answered 400, never a
+    500. NoDigitError passes through: a blank image is an answer, not an error."""
+    from mnistlab.inference.images import ImageError, ImageTooLargeError
+    from mnistlab.inference.preprocess import NoDigitError
+
+    try:
+        yield
+    except ImageTooLargeError as exc:
+        raise ApiError(413, "image_too_large", str(exc).removeprefix("image: ")) from None
+    except ImageError as exc:
+        raise ApiError(400, bad_code, str(exc).removeprefix("image: ")) from None
+    except (NoDigitError, ApiError):
+        raise
+    except Exception:  # a bug or an input nobody foresaw: log it, but answer the client
+        logging.getLogger(__name__).exception("unexpected error while reading an image")
+        raise ApiError(400, "unprocessable_image", "this image could not be processed") from None
 
 
 @dataclass

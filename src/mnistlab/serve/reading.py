@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mnistlab.inference.images import ImageError, ImageTooLargeError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError
 from mnistlab.inference.reading import read_number
-from mnistlab.serve.inputs import ApiError, Item
-
-log = logging.getLogger(__name__)
+from mnistlab.serve.inputs import ApiError, Item, image_errors
 
 
 class DigitBox(BaseModel):
@@ -36,13 +32,8 @@ def read_item(predictor: Predictor, item: Item, max_pixels: int) -> dict[str, An
     if item.image is None:
         raise ApiError(400, "image_required", "reading a number needs an image, not 784 pixels")
     try:
-        return {**read_number(predictor, item.image, max_pixels).to_dict(), "message": None}
+        with image_errors():
+            reading = read_number(predictor, item.image, max_pixels)
     except NoDigitError as exc:
         return {"number": None, "sure": None, "digits": [], "message": str(exc)}
-    except ImageTooLargeError as exc:
-        raise ApiError(413, "image_too_large", str(exc).removeprefix("image: ")) from None
-    except ImageError as exc:
-        raise ApiError(400, "not_an_image", str(exc).removeprefix("image: ")) from None
-    except Exception:  # a bug or an input nobody foresaw: log it, but answer the client
-        log.exception("unexpected error while reading a number")
-        raise ApiError(400, "unprocessable_image", "this image could not be processed") from None
+    return {**reading.to_dict(), "message": None}

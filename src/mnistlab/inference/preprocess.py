@@ -281,7 +281,7 @@ def _fit_box(digit: np.ndarray) -> np.ndarray:
         return box
     fine = _resize_longer(digit, BOX * FINE)
     change = ndimage.grey_erosion if measured > high else ndimage.grey_dilation
-    changed = change(fine, footprint=_disc(radius))
+    changed = change(fine, footprint=disc(radius))
     # erosion also dims a soft stroke's centre: give the ink back its full strength
     peak = float(np.percentile(changed, 99.5))
     return _downsample(np.clip(changed / max(peak, 1e-6), 0.0, 1.0))
@@ -315,7 +315,8 @@ def stroke_width(ink: np.ndarray) -> float:
     return 2.0 * float(ink.sum()) / outline if outline else 0.0
 
 
-def _disc(radius: int) -> np.ndarray:
+def disc(radius: int) -> np.ndarray:
+    """A round footprint of `radius` px for grey erosion and dilation."""
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return x * x + y * y <= radius * radius + radius
 

@@ -8,6 +8,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
+from mnistlab.inference.preprocess import disc
+
 BOX = 20  # an MNIST digit's longer side inside its 28x28 field
 
 
@@ -39,21 +41,16 @@ def pad(alpha: np.ndarray, margin: int) -> np.ndarray:
 
 def thicken(alpha: np.ndarray, radius: int) -> np.ndarray:
     """A broader pen: grey dilation with a disc."""
-    return ndimage.grey_dilation(alpha, footprint=_disc(radius))
+    return ndimage.grey_dilation(alpha, footprint=disc(radius))
 
 
 def thin(alpha: np.ndarray, radius: int) -> np.ndarray:
     """A finer pen: grey erosion with a disc."""
-    return ndimage.grey_erosion(alpha, footprint=_disc(radius))
+    return ndimage.grey_erosion(alpha, footprint=disc(radius))
 
 
 def rotate(alpha: np.ndarray, degrees: float) -> np.ndarray:
     return np.clip(ndimage.rotate(alpha, degrees, reshape=True, order=1), 0.0, 1.0)
-
-
-def _disc(radius: int) -> np.ndarray:
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return x * x + y * y <= radius * radius + radius
 
 
 def paper(height: int, width: int, rng: np.random.Generator, tone=None) -> np.ndarray:

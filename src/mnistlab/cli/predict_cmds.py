@@ -236,15 +236,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from mnistlab.inference.predictor import Predictor
     from mnistlab.runs import default_pretrained
-    from mnistlab.serve.app import create_app
+    from mnistlab.serve.app import create_app, default_admission
     from mnistlab.serve.run import bind_socket, make_server
 
     # Requests run in parallel on the server's thread pool, one image each; intra-op threads
     # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
-    from mnistlab.serve.app import default_admission
-
     app = create_app(
         predictor,
         max_body_bytes=args.max_body_bytes,

@@ -60,6 +60,24 @@ function attachDrawing(target, lineWidth, onChange) {
 
 const resetCanvas = attachDrawing(canvas, LINE_WIDTH, () => { hasInk = true; schedule(); });
 
+// POST a canvas as the page sends it (JSON with a PNG data URL): the answer, or an Error with
+// the server's message for a refused request, or "cannot reach the server".
+async function postCanvas(url, target) {
+  let response, body;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image: target.toDataURL("image/png") }),
+    });
+    body = await response.json();
+  } catch (error) {
+    throw new Error("cannot reach the server (" + error.message + ")");
+  }
+  if (!response.ok) throw new Error(body.message || response.statusText);
+  return body;
+}
+
 function setBusy() {
   document.body.dataset.busy = String(inFlight || timer !== null);
 }
@@ -77,17 +95,10 @@ async function predict() {
   setBusy();
   const mine = generation;
   try {
-    const response = await fetch("/api/predict", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ image: canvas.toDataURL("image/png") }),
-    });
-    const body = await response.json();
-    if (mine !== generation) return;
-    if (!response.ok) showError(body.message || response.statusText);
-    else show(body);
+    const body = await postCanvas("/api/predict", canvas);
+    if (mine === generation) show(body);
   } catch (error) {
-    if (mine === generation) showError("cannot reach the server (" + error.message + ")");
+    if (mine === generation) showError(error.message);
   } finally {
     inFlight = false;
     if (again) { again = false; predict(); }

@@ -1,5 +1,5 @@
 // The number pad: a wide canvas read by POST /api/read, with the boxes it found drawn over it.
-// Uses attachDrawing() from app.js (loaded first).
+// Uses attachDrawing() and postCanvas() from app.js (loaded first).
 "use strict";
 
 (() => {
@@ -20,17 +20,10 @@
     busy = true;
     const mine = round;
     try {
-      const response = await fetch("/api/read", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ image: wide.toDataURL("image/png") }),
-      });
-      const body = await response.json();
-      if (mine !== round) return;
-      if (!response.ok) { say(body.message || response.statusText, true); return; }
-      showNumber(body);
+      const body = await postCanvas("/api/read", wide);
+      if (mine === round) showNumber(body);
     } catch (error) {
-      if (mine === round) say("cannot reach the server (" + error.message + ")", true);
+      if (mine === round) say(error.message, true);
     } finally {
       busy = false;
       if (redo) { redo = false; read(); }

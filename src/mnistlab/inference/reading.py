@@ -89,9 +89,9 @@ def read_number(
     cutter = _Cutter(predictor, ink.values)
     pieces = cutter.merge(pieces)
     spans: list[tuple[int, int, np.ndarray]] = []
-    cutter.digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))
+    digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
     for left, right, mask in pieces:
-        spans.extend(cutter.split(left, right, mask))
+        spans.extend(cutter.split(left, right, mask, digit_height))
     spans = spans[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
@@ -157,7 +157,6 @@ class _Cutter:
     def __init__(self, predictor: Predictor, values: np.ndarray):
         self.predictor = predictor
         self.values = values
-        self.digit_height: float | None = None  # this number's: the median of its pieces
 
     def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
         """Join neighbours that are close and together no wider than a digit, when the
@@ -178,7 +177,9 @@ class _Cutter:
             out.append((left, right, mask))
         return out
 
-    def split(self, left: int, right: int, mask: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    def split(
+        self, left: int, right: int, mask: np.ndarray, digit_height: float
+    ) -> list[tuple[int, int, np.ndarray]]:
         height = _height(mask)
         if right - left <= WIDE * height:
             return [(left, right, mask)]
@@ -198,13 +199,13 @@ class _Cutter:
         # The classifier's word, weighed by shape: MNIST's digits are 0.4-1.18 times as wide
         # as tall (5th-95th percentile, median 0.8), so a wider piece is rarely one digit and
         # a narrower one rarely two.
-        aspect = (right - left) / max(self.digit_height or height, 1.0)
+        aspect = (right - left) / max(digit_height, 1.0)
         keep = np.log(max(whole, 1e-9)) - WIDTH_PRIOR * max(0.0, aspect - ONE_DIGIT)
         cut = np.log(max(products[best], 1e-9)) - WIDTH_PRIOR * max(0.0, TWO_DIGITS - aspect)
         if cut <= keep:
             return [(left, right, mask)]
         a, b = parts_list[best]
-        return self.split(*_columns(a), a) + self.split(*_columns(b), b)
+        return self.split(*_columns(a), a, digit_height) + self.split(*_columns(b), b, digit_height)
 
     def _cut_paths(self, left: int, right: int, mask: np.ndarray, height: int) -> list[np.ndarray]:
         """Cuts from the top of the piece to its bottom that cross as little ink as they can:

@@ -57,6 +57,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     parser.add_argument("--duration", type=int, default=15, help="seconds of wrk load")
     parser.add_argument(
+        "--serve-args",
+        default="",
+        help='more options for `mnistlab serve`, e.g. "--batch-wait 0" (default none)',
+    )
+    parser.add_argument(
         "--write-results",
         action="store_true",
         help="also rewrite this benchmark's section of docs/RESULTS.md",
@@ -167,9 +172,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: str, port: int, workers: int = 1) -> subprocess.Popen:
+def start_server(
+    model: str, port: int, workers: int = 1, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     command = [sys.executable, "-m", "mnistlab", "serve", model, "--port", str(port)]
-    command += ["--workers", str(workers)]
+    command += ["--workers", str(workers), *extra]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -285,7 +292,7 @@ def main_wrk(args: argparse.Namespace) -> int:
     make = canvas_payloads if args.payload == "page" else pixel_payloads
     bodies, _ = make(str(args.data_dir), args.images)
     port = free_port()
-    server = start_server(args.model, port, args.workers)
+    server = start_server(args.model, port, args.workers, tuple(args.serve_args.split()))
     try:
         time.sleep(1.0)  # let the workers start
         run_wrk(port, bodies, 2, args.concurrency)  # warm-up
@@ -314,9 +321,11 @@ def main_wrk(args: argparse.Namespace) -> int:
     table = "\n".join([f"| {name} | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
     body_kb = statistics.fmean(len(b) for b in bodies) / 1024
     what = "a 280x280 PNG canvas as base64 JSON" if args.payload == "page" else "784 pixel values"
+    serve_args = f" {args.serve_args}" if args.serve_args else ""
     setup = (
         f"`python -m benchmarks.serve_load {args.model} --payload {args.payload} --workers "
-        f"{args.workers}`: `mnistlab serve --workers {args.workers}` on 127.0.0.1; wrk (2 "
+        f"{args.workers}{serve_args}`: `mnistlab serve --workers {args.workers}{serve_args}` on "
+        f"127.0.0.1; wrk (2 "
         f"threads, {args.concurrency} connections, {args.duration} s after a 2 s warm-up) "
         f"posts {what} ({body_kb:.1f} KiB) to /api/predict"
     )

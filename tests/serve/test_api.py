@@ -305,3 +305,77 @@ def test_real_server_cuts_a_client_that_stalls_mid_body(trained_lenet5, live_ser
                 reply += chunk
         assert reply.decode().startswith("HTTP/1.1 408") and b"timeout" in reply
         assert time.monotonic() - start < 5
+
+
+def test_answers_match_the_documented_response_models(client):
+    """The endpoints build their JSON themselves (faster than FastAPI's validation), so the
+    schema the docs show is checked here instead."""
+    from mnistlab.serve.schemas import BatchOut, PredictionOut
+
+    for body in (
+        client.post("/api/predict", files={"file": ("d.png", drawn_digit())}).json(),
+        client.post("/api/predict", files={"file": ("b.png", BLANK)}).json(),
+    ):
+        PredictionOut.model_validate(body)
+        assert set(body) == set(PredictionOut.model_fields)
+    batch = client.post(
+        "/api/predict/batch",
+        files=[("files", ("d.png", drawn_digit())), ("files", ("x.png", b"not an image"))],
+    ).json()
+    BatchOut.model_validate(batch)
+    assert "digit" in batch["results"][0] and batch["results"][1]["error"] == "not_an_image"
+
+
+@pytest.mark.parametrize("base", ["httptools", "h11"])
+def test_real_server_refuses_oversized_headers_and_stays_up(app, base, monkeypatch, live_server):
+    """httptools has no header size cap of its own: the protocol adds one (16 KB)."""
+    import httpx
+
+    from mnistlab.serve import protocol, run
+
+    if base == "h11":
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        monkeypatch.setattr(protocol, "base_protocol", lambda: H11Protocol)
+    with live_server(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 40_000)
+            answer = _read_until_closed(sock)
+        assert answer.split(b"\r\n")[0].split()[1] in (b"431", b"400"), answer[:200]
+        assert httpx.get(url + "/healthz", timeout=2).status_code == 200
+        assert run.MAX_HEADER_BYTES < 40_000
+
+
+def test_concurrent_requests_to_a_real_server_share_forward_passes(app, live_server):
+    """32 clients at once: fewer forward passes than digits, every answer a digit."""
+    import concurrent.futures
+
+    import httpx
+
+    pixels = np.zeros(784)
+    pixels[300:320] = 255
+    with live_server(app) as url:
+        before = httpx.get(url + "/api/model").json()["batching"]
+
+        def ask(_):
+            with httpx.Client(timeout=20) as http:
+                return [http.post(url + "/api/predict", json={"pixels": pixels.tolist()})
+                        for _ in range(8)]  # fmt: skip
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            answers = [a for batch in pool.map(ask, range(32)) for a in batch]
+        after = httpx.get(url + "/api/model").json()["batching"]
+    assert all(a.status_code == 200 and a.json()["digit"] in range(10) for a in answers)
+    digits, batches = after["digits"] - before["digits"], after["batches"] - before["batches"]
+    assert digits == 256 and batches < digits, (digits, batches)
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    answer = b""
+    try:
+        while chunk := sock.recv(4096):
+            answer += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return answer

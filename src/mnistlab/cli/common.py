@@ -61,14 +61,23 @@ non_negative_int = int_in(0, None, "0 or a positive integer")
 port_number = int_in(0, 65535, "a TCP port 0-65535")
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+def float_above(low: float, inclusive: bool, what: str):
+    """An argparse type: a finite number above `low` (or equal to it, when `inclusive`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value >= low if inclusive else value > low) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_float = float_above(0.0, False, "a positive number")
+non_negative_float = float_above(0.0, True, "0 or a positive number")
 
 
 MODEL_HELP = "a model folder (made by train or ensemble) or a pretrained name (mnistlab models)"

@@ -10,6 +10,7 @@ from mnistlab.cli.common import (
     add_data_args,
     add_max_pixels_arg,
     add_model_arg,
+    non_negative_float,
     non_negative_int,
     note,
     port_number,
@@ -126,6 +127,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=1,
         help="server processes sharing the port (default 1; one per core answers the most)",
+    )
+    serve.add_argument(
+        "--batch-wait",
+        type=non_negative_float,
+        default=2.0,
+        metavar="MS",
+        help="milliseconds a digit may wait for others to share its forward pass (default 2)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log a line per request (off by default: it costs CPU on every request)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -249,6 +262,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         body_deadline=args.body_timeout,
         admission=default_admission(args.max_pixels, processes=args.workers),
+        batch_wait=args.batch_wait / 1000,
     )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
@@ -262,7 +276,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def serve() -> None:
         server = make_server(
-            app, sock, header_timeout=args.header_timeout, max_connections=args.max_connections
+            app,
+            sock,
+            header_timeout=args.header_timeout,
+            max_connections=args.max_connections,
+            access_log=args.access_log,
         )
         server.run(sockets=[sock])
 

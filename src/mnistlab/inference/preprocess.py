@@ -129,11 +129,12 @@ def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
         raise ImageError("pixels must be a flat list of 784 numbers") from None
     if array.size != SIZE * SIZE:
         raise ImageError(f"expected {SIZE * SIZE} pixel values (28x28), got {array.size}")
-    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+    low, high = float(array.min()), float(array.max())  # NaN or inf shows up in one of them
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
         raise ImageError("pixel values must be finite numbers between 0 and 255")
-    if array.max() <= 1.0:
-        array = array * 255.0
-    if array.max() < 255.0 * MIN_CONTRAST:
+    if high <= 1.0:
+        array, high = array * 255.0, high * 255.0
+    if high < 255.0 * MIN_CONTRAST:
         raise NoDigitError()
     return np.rint(array).astype(np.uint8).reshape(SIZE, SIZE)
 

@@ -6,6 +6,7 @@ Retry-After) at once, so a burst never piles up threads or memory.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 from collections.abc import AsyncIterator
@@ -25,15 +26,25 @@ class Overloaded(Exception):
 
 class Admission:
     """At most `max_active` requests past this point, holding at most `pixel_budget` declared
-    image pixels in all; up to `max_waiting` more wait (each at most `max_wait` seconds)."""
+    image pixels in all; up to `max_waiting` more wait, first come first served (each at most
+    `max_wait` seconds).
+
+    Used from one event loop only, so the counts need no lock: nothing awaits between checking
+    and taking a slot. A request that fits takes its slot without waiting on anything (the
+    common case, a few microseconds); only a request that does not fit waits, on a future of
+    its own that a leaving request completes."""
 
     def __init__(
         self, max_active: int, max_waiting: int, pixel_budget: int, max_wait: float = 10.0
     ):
         self.max_active, self.max_waiting = max_active, max_waiting
         self.pixel_budget, self.max_wait = pixel_budget, max_wait
-        self.active = self.waiting = self.pixels = 0
-        self._changed: asyncio.Condition | None = None  # made in the server's event loop
+        self.active = self.pixels = 0
+        self._queue: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
 
     def _fits(self, pixels: int) -> bool:
         return self.active < self.max_active and self.pixels + pixels <= self.pixel_budget
@@ -47,30 +58,51 @@ class Admission:
                 f"the images of this request hold {pixels:,} pixels; the server takes at most "
                 f"{self.pixel_budget:,} at a time",
             )
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        async with self._changed:
-            if not self._fits(pixels):
-                if self.waiting >= self.max_waiting:
-                    raise Overloaded("the server is busy; try again in a moment")
-                self.waiting += 1
-                try:
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: self._fits(pixels)), self.max_wait
-                    )
-                except asyncio.TimeoutError:
-                    raise Overloaded("the server stayed busy; try again in a moment") from None
-                finally:
-                    self.waiting -= 1
-            self.active += 1
-            self.pixels += pixels
+        if self._queue or not self._fits(pixels):  # others came first, or no room
+            await self._wait_for_turn(pixels)
+        else:
+            self._take(pixels)
         try:
             yield
         finally:
-            async with self._changed:
-                self.active -= 1
-                self.pixels -= pixels
-                self._changed.notify_all()
+            self._release(pixels)
+
+    def _take(self, pixels: int) -> None:
+        self.active += 1
+        self.pixels += pixels
+
+    def _release(self, pixels: int) -> None:
+        self.active -= 1
+        self.pixels -= pixels
+        self._admit_waiting()
+
+    async def _wait_for_turn(self, pixels: int) -> None:
+        """Return once a leaving request has taken a slot on our behalf."""
+        if len(self._queue) >= self.max_waiting:
+            raise Overloaded("the server is busy; try again in a moment")
+        future = asyncio.get_running_loop().create_future()
+        entry = (pixels, future)
+        self._queue.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.max_wait)
+        except BaseException as exc:  # timed out, or the request was cancelled
+            if future.done() and not future.cancelled():
+                self._release(pixels)  # admitted just as it gave up: hand the slot on
+            else:
+                self._queue.remove(entry)
+                future.cancel()
+                self._admit_waiting()  # a large request leaving may let smaller ones in
+            if isinstance(exc, asyncio.TimeoutError):
+                raise Overloaded("the server stayed busy; try again in a moment") from None
+            raise
+
+    def _admit_waiting(self) -> None:
+        """Let in the requests at the head of the queue while they fit (first come first
+        served: a large image is not overtaken forever by small ones)."""
+        while self._queue and self._fits(self._queue[0][0]):
+            pixels, future = self._queue.popleft()
+            self._take(pixels)
+            future.set_result(None)
 
 
 def declared_pixels(items: list[Item], max_pixels: int) -> int:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,6 +26,7 @@ from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
+from mnistlab.serve.batching import DEFAULT_MAX_WAIT, MicroBatcher
 from mnistlab.serve.inputs import ApiError, Item, image_errors, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.reading import ReadOut, read_item
@@ -61,13 +64,17 @@ def create_app(
     read_timeout: float = 30.0,
     body_deadline: float = 60.0,
     admission: Admission | None = None,
+    batch_wait: float = DEFAULT_MAX_WAIT,
 ) -> FastAPI:
     """The app for a model folder (or a ready Predictor). Limits: request body bytes, decoded
     image pixels (checked from the image header), images per batch request, seconds a client
     may stall while sending its body and seconds the whole body may take, and the `admission`
-    control (requests and decoded pixels at once; default: see default_admission)."""
+    control (requests and decoded pixels at once; default: see default_admission). Digits of
+    concurrent requests share forward passes, each waiting at most `batch_wait` seconds for
+    others to join (see mnistlab.serve.batching)."""
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
     admission = admission or default_admission(max_pixels)
+    batcher = MicroBatcher(predictor.predict_pixels, max_wait=batch_wait)
     app = FastAPI(
         title="mnistlab",
         version=__version__,
@@ -93,7 +100,13 @@ def create_app(
 
     @app.get("/api/model")
     async def model_info() -> dict[str, Any]:
-        return {**predictor.describe(), "limits": limits}
+        batching = {
+            "max_wait_ms": 1000 * batcher.max_wait,
+            "max_batch": batcher.max_batch,
+            "batches": batcher.batches,
+            "digits": batcher.digits,
+        }
+        return {**predictor.describe(), "limits": limits, "batching": batching}
 
     @app.post(
         "/api/predict",
@@ -105,8 +118,15 @@ def create_app(
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*)."""
         item = (await read_items(request, batch=False, max_batch=1))[0]
-        async with admission.slot(declared_pixels([item], max_pixels)):
-            return await run_in_threadpool(_predict_one, predictor, item, max_pixels)
+        try:
+            # the admission bounds decoding, the step that costs memory and most of the CPU;
+            # the batched forward pass has its own bound (max_batch digits per pass)
+            async with admission.slot(declared_pixels([item], max_pixels)):
+                pixels = await _digit_pixels_async(item, max_pixels)
+        except NoDigitError as exc:
+            return _json(_no_digit(str(exc)))
+        prediction = (await batcher.run(pixels[None]))[0]
+        return _json(_answer(prediction))
 
     @app.post(
         "/api/predict/batch",
@@ -119,8 +139,12 @@ def create_app(
         {"pixels": [[784]...]}. A bad image gets an error entry; the others are still answered."""
         items = await read_items(request, batch=True, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
-            results = await run_in_threadpool(_predict_many, predictor, items, max_pixels)
-        return {"results": results}
+            results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
+        if ready:  # one forward pass (shared with other requests) for every readable image
+            predictions = await batcher.run(np.stack(list(ready.values())))
+            for index, prediction in zip(ready, predictions, strict=True):
+                results[index] = _answer(prediction)
+        return _json({"results": results})
 
     @app.post(
         "/api/read",
@@ -183,12 +207,26 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _digit_pixels(item: Item, max_pixels: int):
+def _digit_pixels(item: Item, max_pixels: int) -> np.ndarray:
     """The 28x28 uint8 digit for one item; ApiError for bad input, NoDigitError for blank."""
     with image_errors("not_an_image" if item.image is not None else "invalid_pixels"):
         if item.image is None:
             return pixels_from_values(item.pixels)
         return preprocess(item.image, max_pixels=max_pixels).pixels
+
+
+async def _digit_pixels_async(item: Item, max_pixels: int) -> np.ndarray:
+    """_digit_pixels, on the event loop for a plain list of 784 values (about 30 us: a hop to a
+    thread and back costs more) and in the thread pool for anything that must be decoded."""
+    if item.image is None and isinstance(item.pixels, list) and len(item.pixels) == 28 * 28:
+        return _digit_pixels(item, max_pixels)
+    return await run_in_threadpool(_digit_pixels, item, max_pixels)
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    """A JSON answer built here: FastAPI would otherwise validate it against the response
+    model first, which cost more than the model's forward pass (the schema still documents it)."""
+    return Response(json.dumps(payload).encode(), media_type="application/json")
 
 
 def _no_digit(message: str) -> dict[str, Any]:
@@ -213,30 +251,21 @@ def _answer(prediction) -> dict[str, Any]:
     }
 
 
-def _predict_one(predictor: Predictor, item: Item, max_pixels: int) -> dict[str, Any]:
-    try:
-        pixels = _digit_pixels(item, max_pixels)
-    except NoDigitError as exc:
-        return _no_digit(str(exc))
-    return _answer(predictor.predict_pixels(pixels[None])[0])
-
-
-def _predict_many(predictor: Predictor, items: list[Item], max_pixels: int) -> list[dict]:
+def _digits_of_many(
+    items: list[Item], max_pixels: int
+) -> tuple[list[dict[str, Any] | None], dict[int, np.ndarray]]:
+    """(answers so far, with None where a digit awaits the model; index -> its 28x28 digit)."""
     results: list[dict[str, Any] | None] = []
-    ready, where = [], []
+    ready: dict[int, np.ndarray] = {}
     for index, item in enumerate(items):
         try:
-            ready.append(_digit_pixels(item, max_pixels))
-            where.append(index)
+            ready[index] = _digit_pixels(item, max_pixels)
             results.append(None)
         except NoDigitError as exc:
             results.append(_no_digit(str(exc)))
         except ApiError as exc:
             results.append({"error": exc.code, "message": exc.message})
-    if ready:  # one forward pass for every readable image
-        for index, prediction in zip(where, predictor.predict_pixels(ready), strict=True):
-            results[index] = _answer(prediction)
-    return results  # type: ignore[return-value]
+    return results, ready
 
 
 def png_base64(pixels) -> str:

@@ -40,19 +40,22 @@ def make_server(
     *,
     header_timeout: float = HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    access_log: bool = False,
 ):
     """A uvicorn.Server for `app`; call .run(sockets=[sock]) to serve, set .should_exit to stop.
 
     Bounded against clients that hold connections: request headers must arrive within
     `header_timeout` seconds (uvicorn alone waits forever for a silent client), idle keep-alive
     connections close after 5 s, headers are capped at 16 KB, and past `max_connections` open
-    connections new requests get a 503 at once.
+    connections new requests get a 503 at once. The access log (a line per request) is off
+    unless asked for: it costs CPU on every request and a classroom's requests are not worth
+    logging one by one. uvicorn picks uvloop for the event loop where it is installed.
     """
     try:
         import uvicorn
     except ModuleNotFoundError:
         raise MnistlabError("serving needs uvicorn: pip install 'mnistlab[web]'") from None
-    from mnistlab.serve.protocol import header_timeout_protocol
+    from mnistlab.serve.protocol import bounded_protocol
 
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
@@ -62,7 +65,8 @@ def make_server(
         log_level=log_level,
         timeout_keep_alive=5,
         backlog=2048,
-        http=header_timeout_protocol(header_timeout),
+        http=bounded_protocol(header_timeout, MAX_HEADER_BYTES),
+        access_log=access_log,
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )

@@ -114,10 +114,10 @@ def predict_files(
 def _with_steps(path: Path, max_pixels: int):
     """(pixels, the steps strip) for one image: the same preprocessing, its stages kept."""
     from mnistlab.inference.images import open_image, to_gray
-    from mnistlab.inference.preprocess import field_from_ink, find_ink, steps_image
+    from mnistlab.inference.preprocess import field_from_ink, find_digit_ink, steps_image
 
     gray = to_gray(open_image(path, max_pixels))
-    ink = find_ink(gray)  # once: the same ink makes the field and the strip
+    ink = find_digit_ink(gray)  # once: the same ink makes the field and the strip
     pixels = field_from_ink(ink.values)
     return pixels, steps_image(gray, ink.values, pixels)
 

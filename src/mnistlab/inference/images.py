@@ -19,6 +19,9 @@ DEFAULT_MAX_PIXELS = 30_000_000
 # Images are reduced to this longer side before any analysis: a digit needs far fewer pixels,
 # and the work per image stays bounded however large the upload is.
 WORK_SIZE = 384
+# open_image() notes in image.info[SOURCE_SCALE] how many of the file's pixels one decoded pixel
+# spans (above 1 when a large image was decoded reduced), so boxes can be given in the file's.
+SOURCE_SCALE = "mnistlab.source_scale"
 
 ImageSource = str | Path | bytes | IO[bytes] | Any  # Any: a PIL.Image.Image
 
@@ -99,7 +102,10 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
         image.draft(image.mode, (WORK_SIZE, WORK_SIZE))
     try:
         image.load()  # the first frame of an animated GIF or WebP
-        return ImageOps.exif_transpose(reduce_early(image))
+        decoded = ImageOps.exif_transpose(reduce_early(image))
+        # draft() and reduce_early() shrink both sides by the same factor
+        decoded.info[SOURCE_SCALE] = max(width, height) / max(decoded.size)
+        return decoded
     except Image.DecompressionBombError:
         raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
     except Exception as exc:  # truncated data, bad EXIF, broken palettes: all "unreadable"

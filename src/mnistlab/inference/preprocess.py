@@ -16,6 +16,7 @@ import numpy as np
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
+    SOURCE_SCALE,
     WORK_SIZE,
     ImageError,
     ImageSource,
@@ -36,6 +37,11 @@ STROKE_RANGE = (1.1, 3.2)
 STROKE_TARGET_THICK = 2.8
 STROKE_TARGET_THIN = 1.3
 FINE = 4
+# A single digit is first looked for with the image reduced to COARSE_SIZE px on its longer
+# side; if its ink spans fewer than REFINE_BELOW of those pixels, it is looked for again in a
+# crop around it at up to WORK_SIZE (see find_digit_ink).
+COARSE_SIZE = 200
+REFINE_BELOW = 80
 
 
 class NoDigitError(MnistlabError):
@@ -51,7 +57,7 @@ class Preprocessed:
 
     pixels: np.ndarray  # (28, 28) uint8, white ink on black: exactly what the model sees
     inverted: bool  # the source had dark ink on a light background
-    bbox: tuple[int, int, int, int]  # the ink's (left, top, right, bottom) in the source image
+    bbox: tuple[int, int, int, int]  # the ink's (left, top, right, bottom) in the file's pixels
 
 
 def steps_image(gray: np.ndarray, ink: np.ndarray, pixels: np.ndarray, height: int = 140):
@@ -78,37 +84,81 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pre
 
     Raises ImageError (or ImageTooLargeError) for unreadable input and NoDigitError for a blank one.
     """
-    gray = to_gray(open_image(source, max_pixels))
-    return preprocess_array(gray)
+    image = open_image(source, max_pixels)
+    digit = preprocess_array(to_gray(image))
+    scale = image.info.get(SOURCE_SCALE, 1.0)
+    if scale == 1.0:
+        return digit
+    bbox = tuple(int(round(v * scale)) for v in digit.bbox)
+    return Preprocessed(digit.pixels, digit.inverted, bbox)  # type: ignore[arg-type]
 
 
 def preprocess_array(gray: np.ndarray) -> Preprocessed:
     """The same, for a float (H, W) grayscale array in 0..1 (0 = black)."""
-    ink = find_ink(gray)
-    rows, cols = np.nonzero(ink.values > 0)
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    ink = find_digit_ink(gray)
+    left, top, right, bottom = _ink_box(ink.values)
     pixels = field_from_ink(ink.values[top:bottom, left:right])
-    bbox = tuple(int(round(v * ink.scale)) for v in (left, top, right, bottom))
-    return Preprocessed(pixels, ink.inverted, bbox)  # type: ignore[arg-type]
+    x0, y0 = ink.origin
+    bbox = (
+        int(round(x0 + left * ink.scale)),
+        int(round(y0 + top * ink.scale)),
+        int(round(x0 + right * ink.scale)),
+        int(round(y0 + bottom * ink.scale)),
+    )
+    return Preprocessed(pixels, ink.inverted, bbox)
 
 
 @dataclass(frozen=True)
 class Ink:
-    """The ink of a whole image, found but not yet cut into digits."""
+    """The ink of a whole image (or of the part of it around one digit), found but not yet
+    cut into digits."""
 
     values: np.ndarray  # (h, w) float32 0..1 at working resolution; background and noise are 0
     scale: float  # source pixels per working pixel
     inverted: bool  # the source had dark ink on a light background
+    origin: tuple[int, int] = (0, 0)  # the source pixel (x, y) at values[0, 0]
 
 
-def find_ink(gray: np.ndarray) -> Ink:
-    """A float (H, W) grayscale array in 0..1 -> its ink; raises NoDigitError when blank."""
+def find_ink(gray: np.ndarray, work_size: int = WORK_SIZE) -> Ink:
+    """A float (H, W) grayscale array in 0..1 -> its ink, analysed at most `work_size` px on
+    the longer side; raises NoDigitError when blank."""
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise ImageError(f"expected a 2-D grayscale array, got shape {gray.shape}")
-    work, scale = _shrink(gray, WORK_SIZE)
+    work, scale = _shrink(gray, work_size)
     work, inverted = _white_on_black(work)
     return Ink(_extract_ink(work), scale, inverted)
+
+
+def find_digit_ink(gray: np.ndarray) -> Ink:
+    """The ink of the one digit in an image: found at COARSE_SIZE, and where the digit turns
+    out small there (a whole photo of a page), found again in a crop around it at full working
+    resolution. Most images are analysed at COARSE_SIZE only: 3.7x fewer pixels than
+    WORK_SIZE, and the same accuracy on every kind of `mnistlab bench robustness` (measured on
+    validation digits, docs/RESULTS.md); a small digit in a large photo comes out sharper than
+    at WORK_SIZE."""
+    gray = np.asarray(gray, dtype=np.float32)
+    ink = find_ink(gray, COARSE_SIZE)
+    left, top, right, bottom = _ink_box(ink.values)
+    if ink.scale <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
+        return ink
+    margin = max(right - left, bottom - top)  # room for the background statistics
+    x0 = int(max(0, (left - margin) * ink.scale))
+    y0 = int(max(0, (top - margin) * ink.scale))
+    x1 = int(min(gray.shape[1], np.ceil((right + margin) * ink.scale)))
+    y1 = int(min(gray.shape[0], np.ceil((bottom + margin) * ink.scale)))
+    try:
+        fine = find_ink(gray[y0:y1, x0:x1], WORK_SIZE)
+    except NoDigitError:  # the crop alone looks blank (very faint ink): keep the coarse view
+        return ink
+    return Ink(fine.values, fine.scale, fine.inverted, (x0, y0))
+
+
+def _ink_box(values: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the nonzero values; right and bottom exclusive."""
+    rows = np.flatnonzero(values.any(axis=1))
+    cols = np.flatnonzero(values.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def field_from_ink(crop: np.ndarray) -> np.ndarray:
@@ -340,39 +390,29 @@ def _center_of_mass_field(box: np.ndarray) -> np.ndarray:
 
 
 def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window, edges replicated; separable running sums."""
-    out = image.astype(np.float32)
-    size = 2 * radius + 1
-    for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius + 1, radius)
-        sums = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)  # float32 is exact enough
-        n = sums.shape[axis]
-        hi = sums[size:] if axis == 0 else sums[:, size:]
-        lo = sums[: n - size] if axis == 0 else sums[:, : n - size]
-        out = (hi - lo) * (1.0 / size)
-    return out
+    """Mean over a (2r+1)^2 window, edges replicated (SciPy's separable C filter: 1.6x faster
+    than running sums in NumPy, the same values to 1e-5)."""
+    from scipy import ndimage
+
+    return ndimage.uniform_filter(
+        np.asarray(image, dtype=np.float32), size=2 * radius + 1, mode="nearest"
+    )
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a boolean mask by `radius` px (square window): a box sum is cheaper than a max."""
-    return _box_blur(mask.astype(np.float32), radius) > 0.5 / (2 * radius + 1) ** 2
+    """Grow a boolean mask by `radius` px (square window)."""
+    from scipy import ndimage
 
-
-def _rank_filter(image: np.ndarray, radius: int, reduce) -> np.ndarray:
-    out = image
-    for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad, mode="edge")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1, axis=axis)
-        out = reduce(windows, axis=-1)
-    return out
+    return ndimage.maximum_filter(mask, size=2 * radius + 1, mode="nearest")
 
 
 def _max_filter(image: np.ndarray, radius: int) -> np.ndarray:
-    return _rank_filter(image, radius, np.max)
+    from scipy import ndimage
+
+    return ndimage.maximum_filter(image, size=2 * radius + 1, mode="nearest")
 
 
 def _min_filter(image: np.ndarray, radius: int) -> np.ndarray:
-    return _rank_filter(image, radius, np.min)
+    from scipy import ndimage
+
+    return ndimage.minimum_filter(image, size=2 * radius + 1, mode="nearest")

@@ -145,6 +145,21 @@ def _chalk(digit, rng) -> Image.Image:
     return r.to_image(r.compose(alpha, board, np.full(3, rng.uniform(200, 245))))
 
 
+def _in_photo(digit, rng) -> Image.Image:
+    """A whole photo of the page, not cropped to the digit: the digit 40-70 px tall somewhere
+    in a frame of 1000-1600 px, with a little noise (what a phone camera sends)."""
+    height = float(rng.uniform(40, 70))
+    alpha = r.crop_to_ink(r.ink_alpha(digit, height))
+    side = int(rng.uniform(1000, 1600))
+    frame = (int(side * 0.75), side)
+    top = int(rng.integers(0, frame[0] - alpha.shape[0]))
+    left = int(rng.integers(0, frame[1] - alpha.shape[1]))
+    placed = np.zeros(frame, np.float32)
+    placed[top : top + alpha.shape[0], left : left + alpha.shape[1]] = alpha
+    sheet = r.paper(*frame, rng)
+    return r.add_noise(r.to_image(r.compose(placed, sheet, r.dark_ink(rng))), 6.0, rng)
+
+
 FAMILIES: dict[str, Family] = {
     "clean": _clean,
     "tight-crop": _tight,
@@ -167,6 +182,7 @@ FAMILIES: dict[str, Family] = {
     "red-pen": _pen((190, 30, 40)),
     "pencil": _pencil,
     "chalkboard": _chalk,
+    "small-in-photo": _in_photo,  # last: the other families keep their seeds
 }
 
 

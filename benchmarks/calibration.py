@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from benchmarks._report import update_section
-from mnistlab.calibration.core import shape_counts
+from mnistlab.calibration.core import nearest_similarity, shape_counts
 from mnistlab.calibration.fit import (
     TUNING_SEED,
     ece_before_after,
+    features_of,
     logits_of,
     nondigit_pixels,
     rejected,
@@ -58,6 +59,23 @@ def photographed(test, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(pixels), labels
 
 
+def refusals(model, meta, pixels: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """(logits, which are "not sure") for (N, 28, 28) digits, by the rule the model's
+    Predictor applies: the feature rule when the folder has its bank, else the logits rule."""
+    from mnistlab.runs.features import bank_of
+
+    if not len(pixels):
+        return torch.empty(0, 10), np.zeros(0, bool)
+    cal = meta.calibration
+    bank = bank_of(model)
+    if cal.features is None or bank is None:
+        features, logits = None, logits_of(model, pixels, meta.normalization)
+    else:
+        features, logits = features_of(model, pixels, meta.normalization)
+    similarity = nearest_similarity(features, bank) if features is not None else None
+    return logits, rejected(logits, shape_counts(pixels), cal, similarity)
+
+
 def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
     model, meta = load_model(name)
     cal = meta.calibration
@@ -65,16 +83,13 @@ def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
         raise SystemExit(f"{name} is not calibrated; run scripts/calibrate_pretrained.py")
     logits = predict_logits(model, test, meta.normalization)
     before, after = ece_before_after(logits, test.labels, cal.temperature)
-    digits = rejected(logits, shape_counts(test.images.numpy()), cal)
+    _, digits = refusals(model, meta, test.images.numpy())
     photo_pixels, photo_labels = photos
-    photo_logits = logits_of(model, photo_pixels, meta.normalization)
-    photo_refused = rejected(photo_logits, shape_counts(photo_pixels), cal)
+    photo_logits, photo_refused = refusals(model, meta, photo_pixels)
     photo_accuracy = (photo_logits.argmax(1).numpy() == photo_labels).mean()
     kinds = {}
     for kind, (pixels, blank) in nondigits.items():
-        unsure = int(
-            rejected(logits_of(model, pixels, meta.normalization), shape_counts(pixels), cal).sum()
-        )
+        unsure = int(refusals(model, meta, pixels)[1].sum())
         kinds[kind] = {
             "refused": (blank + unsure) / per_kind,
             "no_digit": blank,
@@ -83,8 +98,9 @@ def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
     return {
         "model": name,
         "temperature": cal.temperature,
-        "score": cal.score,
-        "threshold": cal.threshold,
+        "score": "knn" if cal.features is not None else cal.score,
+        "threshold": cal.features.threshold if cal.features is not None else cal.threshold,
+        "fallback": [cal.score, cal.threshold] if cal.features is not None else None,
         "test_ece_before": before,
         "test_ece_after": after,
         "test_accuracy": float((logits.argmax(1) == test.labels).double().mean()),

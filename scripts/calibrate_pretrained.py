@@ -26,6 +26,7 @@ from mnistlab.calibration.fit import calibrate_model
 from mnistlab.data.splits import load_splits
 from mnistlab.runs import folder as run_folder
 from mnistlab.runs.meta import Calibration
+from mnistlab.runs.names import FEATURES
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "src" / "mnistlab" / "weights"
@@ -45,17 +46,27 @@ def card_facts(cal: Calibration) -> dict[str, Any]:
         "test_ece_before": cal.test_ece[0] if cal.test_ece else None,
         "test_ece_after": cal.test_ece[1] if cal.test_ece else None,
         "fitted_on": cal.fitted_on,
+        "feature_threshold": cal.features.threshold if cal.features else None,
+        "feature_bank_rows": cal.features.rows if cal.features else None,
         "script": SCRIPT,
     }
 
 
 def card_line(facts: dict[str, Any]) -> str:
     """CARD.md's line for the calibration (train_pretrained.py writes the same)."""
+    if facts.get("feature_threshold") is not None:
+        rule = (
+            f"its features' cosine similarity to the nearest of {facts['feature_bank_rows']:,} "
+            f"training digits (features.safetensors) < {facts['feature_threshold']:.4g} "
+            f"({facts['score']} < {facts['threshold']:.4g} without that file)"
+        )
+    else:
+        rule = f"{facts['score']} < {facts['threshold']:.4g}"
     return (
         f"{MARK} (`{facts['script']}`, on the 5,000 validation images): temperature "
         f"T = {facts['temperature']:.3f}; test ECE {100 * facts['test_ece_before']:.2f}% "
         f'before scaling, {100 * facts["test_ece_after"]:.2f}% after. "Not sure" (digit '
-        f"null, with a reason) when {facts['score']} < {facts['threshold']:.4g}, or with more "
+        f"null, with a reason) when {rule}, or with more "
         f"than {facts['max_marks']} separate marks or {facts['max_loops']} closed loops: "
         f"{100 * facts['val_false_reject']:.2f}% of validation digits.\n"
     )
@@ -74,12 +85,16 @@ def calibrate_one(name: str, splits) -> None:
     weights = folder / run_folder.WEIGHTS
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     model, meta = run_folder.load_model(folder)
-    cal = calibrate_model(model, meta, splits)
+    cal = calibrate_model(model, meta, splits, bank_to=folder)
     meta = dataclasses.replace(meta, calibration=cal)
     run_folder.save_meta(folder, meta)
     card_path = folder / "card.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["calibration"] = card_facts(cal)
+    # the bank is checked like the weights: a damaged install is an error, not a wrong answer
+    card["sha256"].pop(FEATURES, None)
+    if cal.features is not None:
+        card["sha256"][FEATURES] = cal.features.sha256
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     markdown = (folder / "CARD.md").read_text(encoding="utf-8")
     (folder / "CARD.md").write_text(with_line(markdown, card_line(card["calibration"])))

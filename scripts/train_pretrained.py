@@ -27,6 +27,7 @@ from mnistlab.data.datasets import get_dataset
 from mnistlab.data.splits import load_splits
 from mnistlab.evaluate import predictions, report
 from mnistlab.runs import folder as run_folder
+from mnistlab.runs.names import FEATURES
 from mnistlab.system import header, now_iso
 from mnistlab.train.config import build_config
 from mnistlab.train.recipes import get_recipe
@@ -100,6 +101,9 @@ def train_one(name: str, work: Path, data_dir: str | None, code_commit: str) -> 
     staging.mkdir(parents=True)
     for file in (run_folder.WEIGHTS, run_folder.META, run_folder.METRICS):
         shutil.copy2(run_dir / file, staging / file)
+    bank = run_dir / FEATURES  # the calibration's feature bank, when it adopted one
+    if bank.is_file():
+        shutil.copy2(bank, staging / FEATURES)
     weights = (staging / run_folder.WEIGHTS).read_bytes()
     command = " ".join(
         ["mnistlab", "train", *flags, "--seed", str(SEED), "--device", "cpu", "--threads", "1"]
@@ -132,6 +136,8 @@ def train_one(name: str, work: Path, data_dir: str | None, code_commit: str) -> 
     markdown = card_markdown(card)
     if meta.calibration is not None:  # training fitted it on the validation split
         card["calibration"] = card_facts(meta.calibration)
+        if meta.calibration.features is not None:
+            card["sha256"][FEATURES] = meta.calibration.features.sha256
         markdown = with_line(markdown, card_line(card["calibration"]))
     (staging / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     (staging / "CARD.md").write_text(markdown, encoding="utf-8")

@@ -153,7 +153,9 @@ def test_calibrate_command_writes_calibration(trained_lenet5, real_data_dir, tmp
     assert cal is not None and cal.to_dict() == printed
     assert cal.temperature > 0 and cal.threshold is not None and cal.test_ece is not None
     assert cal.test_ece[1] <= cal.test_ece[0] + 0.002
-    assert abs(cal.val_false_reject - 0.01) < 0.002
+    # the threshold keeps the 95% upper bound on the false-reject rate within 1%: 38 of 5,000
+    assert 0.005 < cal.val_false_reject <= 38 / 5000
+    assert (folder / "features.safetensors").is_file() == (cal.features is not None)
     assert not list(folder.glob(".model.json.*"))  # written atomically, no leftovers
 
 

@@ -8,9 +8,11 @@ or the data pipeline.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import torch
+from torch import nn
 
 from mnistlab.runs.meta import Calibration
 
@@ -71,6 +73,82 @@ def digit_score(logits: torch.Tensor, temperature: float, score: str) -> torch.T
 def threshold_at(scores: torch.Tensor, false_reject: float) -> float:
     """The score below which `false_reject` of these (digit) scores fall."""
     return float(torch.quantile(scores.double(), false_reject))
+
+
+def allowed_rejects(n: int, budget: float, confidence: float = 0.95) -> int:
+    """The most of `n` validation digits a rule may refuse so that the one-sided Clopper-Pearson
+    upper bound (at `confidence`) on its false-reject rate stays <= `budget`.
+
+    Refusing exactly budget * n would put the true rate above the budget about half the time
+    (the test set then sees 1.1-1.3%, not 1%). The bound is <= budget exactly when
+    P(Binomial(n, budget) <= r) <= 1 - confidence, so no beta quantile is needed."""
+    if n <= 0:
+        return 0
+    log_p, log_q = math.log(budget), math.log1p(-budget)
+    cdf, allowed = 0.0, -1
+    for r in range(n + 1):
+        cdf += math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(r + 1)
+            - math.lgamma(n - r + 1)
+            + r * log_p
+            + (n - r) * log_q
+        )
+        if cdf > 1 - confidence:
+            break
+        allowed = r
+    return max(allowed, 0)
+
+
+def threshold_rejecting(scores: torch.Tensor, count: int) -> float:
+    """The threshold that refuses exactly the `count` lowest of these scores (fewer on ties):
+    "below threshold" is refused, so it is the (count + 1)-th smallest score."""
+    ordered = scores.double().sort().values
+    if count <= 0:
+        return float(ordered[0]) if len(ordered) else 0.0
+    if count >= len(ordered):
+        return float(ordered[-1]) + 1.0
+    return float(ordered[count])
+
+
+def feature_layer(model: nn.Module) -> nn.Linear | None:
+    """The layer whose input is the model's feature vector: its last linear layer (the
+    classifier). None for an ensemble (several classifiers) or a model without one."""
+    if hasattr(model, "members"):  # runs.ensemble.Ensemble: no single feature space
+        return None
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """((N, D) features, (N, classes) logits) in one forward pass, weights untouched.
+
+    A forward pre-hook reads the classifier's input. It is registered for this call only and
+    keeps only what this thread's forward passes it, so concurrent predictions on one model
+    (serve's threads) never see each other's features."""
+    layer = feature_layer(model)
+    if layer is None:
+        raise ValueError(f"{type(model).__name__} has no single last linear layer")
+    caught: list[torch.Tensor] = []
+    me = threading.get_ident()
+
+    def hook(_module: nn.Module, args: tuple) -> None:
+        if threading.get_ident() == me:
+            caught.append(args[0])
+
+    handle = layer.register_forward_pre_hook(hook)
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    return caught[-1].flatten(1).float(), logits.float()
+
+
+def nearest_similarity(features: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """(N,) cosine similarity of each feature vector to its nearest row of `bank` (rows already
+    L2-normalised): k-NN with k = 1, on the device the features are on."""
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    return (unit @ bank.to(unit.device, torch.float32).T).amax(1).cpu()
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,22 +212,46 @@ def euler_number(mask: np.ndarray) -> np.ndarray:
 
 
 def not_sure_reasons(
-    logits: torch.Tensor, pixels: np.ndarray, calibration: Calibration | None
+    logits: torch.Tensor,
+    pixels: np.ndarray,
+    calibration: Calibration | None,
+    similarity: torch.Tensor | None = None,
 ) -> list[str | None]:
-    """Why each input is not taken for a digit (None: it is), under `calibration`."""
+    """Why each input is not taken for a digit (None: it is), under `calibration`.
+
+    `similarity` (N,): nearest_similarity to the model's feature bank; with it and a feature
+    rule, that rule decides; without (no bank in the folder), the logits rule does."""
     reasons: list[str | None] = [None] * len(logits)
     if calibration is None or calibration.threshold is None:
         return reasons
-    scores = digit_score(logits, calibration.temperature, calibration.score)
+    rule = calibration.features if similarity is not None else None
+    if rule is not None:
+        name, threshold, scores = "similarity to training digits", rule.threshold, similarity
+    else:
+        name, threshold = calibration.score, calibration.threshold
+        scores = digit_score(logits, calibration.temperature, calibration.score)
     marks, loops = shape_counts(pixels) if calibration.cues else (None, None)
     for i, score in enumerate(scores.tolist()):
         if marks is not None and marks[i] > calibration.max_marks:
             reasons[i] = f"{marks[i]} separate marks; digits have at most {calibration.max_marks}"
         elif loops is not None and loops[i] > calibration.max_loops:
             reasons[i] = f"{loops[i]} closed loops; digits have at most {calibration.max_loops}"
-        elif score < calibration.threshold:
-            reasons[i] = (
-                f"unlike the digits it knows ({calibration.score} {score:.3g} below "
-                f"{calibration.threshold:.3g})"
-            )
+        elif score < threshold:
+            reasons[i] = f"unlike the digits it knows ({name} {score:.3g} below {threshold:.3g})"
     return reasons
+
+
+@torch.inference_mode()
+def logits_and_similarity(
+    model: nn.Module, x: torch.Tensor, calibration: Calibration | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits, similarity) for normalised inputs x: similarity is None unless `calibration`
+    has a feature rule and the model carries its bank (runs.features), so a folder without
+    one answers by the logits rule, with one forward pass either way."""
+    from mnistlab.runs.features import bank_of
+
+    bank = bank_of(model)
+    if calibration is None or calibration.features is None or bank is None:
+        return model(x).float(), None
+    features, logits = features_and_logits(model, x)
+    return logits, nearest_similarity(features, bank)

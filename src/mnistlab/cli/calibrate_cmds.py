@@ -49,8 +49,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("  no 'not sure' rule (only MNIST models learn to refuse non-digits)")
     else:
         rejected = cal.val_false_reject or 0.0
+        rule = f"{cal.score} {cal.threshold:.4g}"
+        if cal.features is not None:
+            rule = (
+                f"similarity {cal.features.threshold:.4g} to the nearest of "
+                f"{cal.features.rows:,} training digits ({cal.features.file}; {rule} without it)"
+            )
         print(
-            f"  not sure below {cal.score} {cal.threshold:.4g}, or more than {cal.max_marks} "
+            f"  not sure below {rule}, or more than {cal.max_marks} "
             f"marks or {cal.max_loops} loops: {100 * rejected:.2f}% of validation digits"
         )
     print(f"  wrote {folder / 'model.json'}")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab.calibration.core import not_sure_reasons
+from mnistlab.calibration.core import logits_and_similarity, not_sure_reasons
 from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
@@ -92,9 +92,11 @@ class Predictor:
             raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
         if len(batch) == 0:
             return []
-        logits = self.logits(batch)
+        x = normalize(torch.from_numpy(batch).unsqueeze(1), self.normalization)
+        # the same forward pass also gives the features the calibration's feature rule needs
+        logits, similarity = logits_and_similarity(self.model, x, self.meta.calibration)
         probs = self._softmax(logits)
-        reasons = not_sure_reasons(logits, batch, self.meta.calibration)
+        reasons = not_sure_reasons(logits, batch, self.meta.calibration, similarity)
         k = max(1, min(top_k, probs.shape[1]))
         out = []
         for row, digit_pixels, reason in zip(probs, batch, reasons, strict=True):

@@ -25,6 +25,7 @@ from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from mnistlab.models import create_model
 from mnistlab.runs.ensemble import load_ensemble
+from mnistlab.runs.features import attach_bank, load_bank
 from mnistlab.runs.meta import FORMAT, RunMeta
 from mnistlab.runs.names import META, METRICS, RESUME, STEPS, WEIGHTS  # noqa: F401 (re-exported)
 
@@ -150,4 +151,8 @@ def load_model(folder: str | Path) -> tuple[nn.Module, RunMeta]:
         raise CheckpointError(
             f"{folder / WEIGHTS}: does not match model {meta.model!r} ({first})"
         ) from None
+    rule = meta.calibration.features if meta.calibration is not None else None
+    bank = load_bank(folder, rule) if rule is not None else None
+    if bank is not None:
+        attach_bank(model, bank)
     return model.eval(), meta

@@ -19,6 +19,59 @@ FORMAT = "mnistlab-model/1"
 
 
 @dataclass(frozen=True)
+class FeatureRule:
+    """calibration.features: "not sure" from the model's own features, not only its logits.
+
+    The input of the model's last linear layer is compared with a bank of training digits'
+    (`file` in the model folder, safetensors, L2-normalised rows); an input whose cosine
+    similarity to its nearest bank row is below `threshold` is refused (k-NN distance, Sun et al.
+    2022). Unknown keys are rejected, not kept: a rule half understood would refuse the wrong
+    inputs. A folder whose bank file is missing falls back to the logits rule."""
+
+    threshold: float
+    file: str = "features.safetensors"
+    sha256: str = ""  # of `file`: a bank that does not match is a damaged folder
+    rows: int = 0
+    dim: int = 0
+    fitted_on: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model.json") -> FeatureRule:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: calibration.features is not an object")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise CheckpointError(
+                f"{where}: calibration.features has unknown keys {', '.join(unknown)} "
+                "(made by a newer mnistlab?)"
+            )
+        for key, value in data.items():
+            expected = FEATURE_CHECKS[key]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise CheckpointError(f"{where}: calibration.features.{key} is damaged ({value!r})")
+        if "threshold" not in data:
+            raise CheckpointError(f"{where}: calibration.features has no threshold")
+        name = data.get("file", "features.safetensors")
+        if name in ("", ".", "..") or any(c in name for c in "/\\"):  # stays in its folder
+            raise CheckpointError(f"{where}: calibration.features.file must be a plain file name")
+        return cls(**data)
+
+
+FEATURE_CHECKS: dict[str, type | tuple[type, ...]] = {
+    "threshold": (int, float),
+    "file": str,
+    "sha256": str,
+    "rows": int,
+    "dim": int,
+    "fitted_on": str,
+}
+
+
+@dataclass(frozen=True)
 class Calibration:
     """model.json's `calibration`: the temperature fitted on the validation split, and when an
     input counts as "not sure" (a digit score below `threshold`, or a shape no digit has).
@@ -36,11 +89,16 @@ class Calibration:
     val_ece: list[float] | None = None  # [before, after] scaling
     test_ece: list[float] | None = None  # [before, after] scaling
     tuning: dict[str, Any] = field(default_factory=dict)  # how the score was picked
+    # None: the logits rule above decides; else it is only the fallback for a missing bank
+    features: FeatureRule | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         extra = data.pop("extra")
+        features = data.pop("features")
+        if features is not None:  # absent, not null: older readers see the keys they know
+            data["features"] = features.to_dict()
         return {**data, **extra}
 
     @classmethod
@@ -58,6 +116,8 @@ class Calibration:
             raise CheckpointError(f"{where}: calibration.temperature must be positive")
         if values.get("score", "max_prob") not in ("max_prob", "energy"):
             raise CheckpointError(f"{where}: calibration.score {values['score']!r} is unknown")
+        if values.get("features") is not None:
+            values["features"] = FeatureRule.from_dict(values["features"], where)
         extra = {k: v for k, v in data.items() if k not in known}
         return cls(**values, extra=extra)
 
@@ -167,4 +227,5 @@ CALIBRATION_CHECKS: dict[str, type | tuple[type, ...]] = {
     "val_ece": list,
     "test_ece": list,
     "tuning": dict,
+    "features": dict,
 }

@@ -5,3 +5,4 @@ META = "model.json"
 METRICS = "metrics.jsonl"  # one row per epoch
 STEPS = "steps.jsonl"  # loss and learning rate every few steps
 RESUME = "resume.pt"
+FEATURES = "features.safetensors"  # training digits' features, for the "not sure" rule

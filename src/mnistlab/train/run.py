@@ -172,7 +172,7 @@ def calibration_for(
     if not len(splits.get("val", ())):
         return None
     model, meta = checkpoint.load_model(folder)
-    return calibrate_model(model.to(device), meta, splits, device).to_dict()
+    return calibrate_model(model.to(device), meta, splits, device, bank_to=folder).to_dict()
 
 
 def run_training(

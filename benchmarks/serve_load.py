@@ -62,6 +62,9 @@ def parse_args() -> argparse.Namespace:
         help='more options for `mnistlab serve`, e.g. "--batch-wait 0" (default none)',
     )
     parser.add_argument(
+        "--json-out", help="also write the measured numbers to this JSON file (wrk client)"
+    )
+    parser.add_argument(
         "--write-results",
         action="store_true",
         help="also rewrite this benchmark's section of docs/RESULTS.md",
@@ -333,6 +336,19 @@ def main_wrk(args: argparse.Namespace) -> int:
     print(setup)
     print()
     print(table)
+    if args.json_out:
+        import json
+
+        measured = {
+            "requests": n,
+            "errors": errors,
+            "requests_per_s": n / (summary["duration_us"] / 1e6),
+            "p50_ms": summary["p50_us"] / 1000,
+            "p99_ms": summary["p99_us"] / 1000,
+            "server_cpu_ms_per_request": 1000 * server_cpu / max(n, 1),
+            "peak_rss_mb": rss,
+        }
+        Path(args.json_out).write_text(json.dumps(measured))
     if args.write_results:
         from benchmarks._report import update_section
 

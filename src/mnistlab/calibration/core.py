@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 
 import numpy as np
 import torch
@@ -113,11 +114,17 @@ def threshold_rejecting(scores: torch.Tensor, count: int) -> float:
 
 def feature_layer(model: nn.Module) -> nn.Linear | None:
     """The layer whose input is the model's feature vector: its last linear layer (the
-    classifier). None for an ensemble (several classifiers) or a model without one."""
-    if hasattr(model, "members"):  # runs.ensemble.Ensemble: no single feature space
-        return None
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    return linears[-1] if linears else None
+    classifier). None for an ensemble (several classifiers) or a model without one. Found once
+    per model: walking the modules on every prediction cost more than a small model's forward
+    pass."""
+    if model not in _FEATURE_LAYERS:
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        single = not hasattr(model, "members")  # runs.ensemble.Ensemble: no one feature space
+        _FEATURE_LAYERS[model] = linears[-1] if linears and single else None
+    return _FEATURE_LAYERS[model]
+
+
+_FEATURE_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -129,6 +129,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="server processes sharing the port (default 1; one per core answers the most)",
     )
     serve.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="what runs the model: torch (default) or onnx, onnxruntime (needs mnistlab[onnx]; "
+        "checked against torch at start; 1.6-2.5x less CPU per forward pass here)",
+    )
+    serve.add_argument(
         "--batch-wait",
         type=non_negative_float,
         default=2.0,
@@ -256,6 +263,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
+    if args.backend == "onnx":
+        predictor = predictor.on_onnx_runtime()
     app = create_app(
         predictor,
         max_body_bytes=args.max_body_bytes,
@@ -267,6 +276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     workers = f", {args.workers} processes" if args.workers > 1 else ""
+    workers += ", onnxruntime" if args.backend == "onnx" else ""
     print(
         f"serving {predictor.name} from {args.model or default_pretrained()} on "
         f"http://{host}:{port}/{workers} "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ from mnistlab.inference.preprocess import Preprocessed, preprocess
 from mnistlab.runs.meta import RunMeta
 
 DEFAULT_TOP_K = 3
+
+# (N, 28, 28) uint8 -> ((N, classes) logits, (N,) similarity to the feature bank or None)
+Forward = Callable[[np.ndarray], "tuple[torch.Tensor, torch.Tensor | None]"]
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,18 @@ class Prediction:
 class Predictor:
     """Wraps a model and its model.json; thread-safe for concurrent predictions."""
 
-    def __init__(self, model: nn.Module, meta: RunMeta | dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        meta: RunMeta | dict[str, Any] | None = None,
+        forward: Forward | None = None,
+    ):
         """`meta`: the model's RunMeta, or for a bare model a dict with at least its
-        "normalization" (default "mnist") and optionally "dataset"."""
+        "normalization" (default "mnist") and optionally "dataset". `forward`: what computes
+        (logits, similarity) for a uint8 batch in predict_pixels, e.g. an
+        inference.onnx_runtime.OnnxForward; default PyTorch."""
         self.model = model.eval()
+        self.forward = forward
         if not isinstance(meta, RunMeta):
             given = dict(meta or {})
             meta = RunMeta(
@@ -75,6 +86,13 @@ class Predictor:
         loaded, meta = load_model(model, notify)
         return cls(loaded, meta)
 
+    def on_onnx_runtime(self) -> Predictor:
+        """The same predictor with predict_pixels' forward pass run by onnxruntime (checked
+        against PyTorch first; MnistlabError if it differs or onnxruntime is missing)."""
+        from mnistlab.inference.onnx_runtime import OnnxForward
+
+        return Predictor(self.model, self.meta, forward=OnnxForward(self.model, self.meta))
+
     @property
     def name(self) -> str:
         return self.meta.model
@@ -92,9 +110,12 @@ class Predictor:
             raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
         if len(batch) == 0:
             return []
-        x = normalize(torch.from_numpy(batch).unsqueeze(1), self.normalization)
-        # the same forward pass also gives the features the calibration's feature rule needs
-        logits, similarity = logits_and_similarity(self.model, x, self.meta.calibration)
+        if self.forward is not None:
+            logits, similarity = self.forward(batch)
+        else:
+            x = normalize(torch.from_numpy(batch).unsqueeze(1), self.normalization)
+            # the same forward pass also gives the features the calibration's feature rule needs
+            logits, similarity = logits_and_similarity(self.model, x, self.meta.calibration)
         probs = self._softmax(logits)
         reasons = not_sure_reasons(logits, batch, self.meta.calibration, similarity)
         k = max(1, min(top_k, probs.shape[1]))
@@ -164,6 +185,7 @@ class Predictor:
         info = {k: record[k] for k in keys if k in record}
         info["classes"] = list(self.classes)
         info["parameters"] = sum(p.numel() for p in self.model.parameters())
+        info["backend"] = "torch" if self.forward is None else type(self.forward).__name__
         return info
 
     def label(self, index: int) -> str:

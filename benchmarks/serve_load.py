@@ -353,6 +353,8 @@ def main_wrk(args: argparse.Namespace) -> int:
         from benchmarks._report import update_section
 
         section = f"serve_load_{args.payload}_{args.workers}"
+        if args.serve_args:  # e.g. "--backend onnx" -> serve_load_page_2_backend_onnx
+            section += "_" + "_".join(w.strip("-").replace("=", "_") for w in serve_args.split())
         update_section(section, f"{header()}\n\n{setup}\n\n{table}\n")
     return 1 if errors else 0
 

@@ -143,6 +143,7 @@ def test_two_processes_match_one(tmp_path, trained_lenet5, real_data_dir):
     assert len(digests) == 2 and digests[0] == digests[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]  # rank 1 wrote nothing else
     assert sorted(p.name for p in out.iterdir()) == [
+        "features.safetensors",  # the calibration's bank of training-digit features
         "metrics.jsonl",
         "model.json",
         "model.safetensors",

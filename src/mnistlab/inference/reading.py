@@ -196,18 +196,25 @@ class _Cutter:
         cuts = self._cut_sides(left, right, mask, digit_height)
         # the piece's edges are cuts too: no ink lies left of the first, all left of the last
         sides = [np.zeros_like(mask), *cuts, mask]
+        last = len(sides) - 1
+        whole = self._part_scores([mask], digit_height)[0]
         segments: dict[tuple[int, int], np.ndarray] = {}
-        for i in range(len(sides)):
-            for j in range(i + 1, len(sides)):
-                if (sides[i] & ~sides[j]).any():  # the cuts cross: the parts would share ink
-                    continue
+        for i in range(last):
+            for j in range(i + 1, last + 1):
+                if (i, j) == (0, last) or (sides[i] & ~sides[j]).any():
+                    continue  # the whole is scored already; crossing cuts would share ink
                 part = sides[j] & ~sides[i]
-                whole = i == 0 and j == len(sides) - 1
-                if part.any() and (whole or np.ptp(np.nonzero(part)[1]) < WIDEST * digit_height):
+                if not part.any() or np.ptp(np.nonzero(part)[1]) >= WIDEST * digit_height:
+                    continue
+                # every part scores at most 0, so a chain scores at most as any of its parts,
+                # and a part at most as its shape: one whose shape alone loses to the whole
+                # need not be classified
+                if _shape_prior(part, digit_height) >= whole:
                     segments[i, j] = part
         keys = list(segments)
         part_scores = self._part_scores([segments[k] for k in keys], digit_height)
-        scores = dict(zip(keys, part_scores, strict=True))
+        scores = {**dict(zip(keys, part_scores, strict=True)), (0, last): whole}
+        segments[0, last] = mask
         best = _best_chain(scores, len(sides))
         return [(*_columns(segments[k]), segments[k]) for k in best]
 
@@ -280,17 +287,10 @@ class _Cutter:
         percentile, median 0.8) and the digits of one number are about as tall as each other,
         so a part much wider than the number's digits are tall is rarely one digit, and a part
         much shorter is rarely one (a 7's bar cut off is read as a 1 with confidence)."""
-        out = []
-        for mask, confidence in zip(masks, self._confidence(masks), strict=True):
-            left, right = _columns(mask)
-            width = (right - left) / max(digit_height, 1.0)
-            height = _height(mask) / max(digit_height, 1.0)
-            out.append(
-                float(np.log(max(confidence, 1e-9)))
-                - WIDTH_PRIOR * max(0.0, width - ONE_DIGIT)
-                - HEIGHT_PRIOR * max(0.0, SHORT - height)
-            )
-        return out
+        return [
+            float(np.log(max(confidence, 1e-9))) + _shape_prior(mask, digit_height)
+            for mask, confidence in zip(masks, self._confidence(masks), strict=True)
+        ]
 
     def _confidence(self, masks: list[np.ndarray]) -> list[float]:
         fields = []
@@ -301,6 +301,14 @@ class _Cutter:
                 fields.append(np.zeros((28, 28), np.uint8))
         probabilities = self.predictor.probabilities(np.stack(fields))
         return [float(p.max()) for p in probabilities]
+
+
+def _shape_prior(mask: np.ndarray, digit_height: float) -> float:
+    """The log-odds (0 or less) that a part so wide and so tall is one of the number's digits."""
+    left, right = _columns(mask)
+    width = (right - left) / max(digit_height, 1.0)
+    height = _height(mask) / max(digit_height, 1.0)
+    return -WIDTH_PRIOR * max(0.0, width - ONE_DIGIT) - HEIGHT_PRIOR * max(0.0, SHORT - height)
 
 
 def _height(mask: np.ndarray) -> int:

@@ -32,7 +32,7 @@ ONE_DIGIT = 1.2  # width (in heights) above which a part is less and less likely
 HEIGHT_PRIOR = 8.0  # log-odds against a part per height it is shorter than SHORT
 SHORT = 0.85  # parts less tall than this (a 9's head, a 7's bar) are rarely a digit; the
 # digits of one number differ by up to ~0.75x in height (the "jitter" numbers)
-CUTS = 10  # cut paths kept per piece (and lines tried per slant)
+CUTS = 14  # cut paths kept per piece (and lines tried per slant)
 SLANTS = (-0.3, 0.0, 0.3, 0.6)  # columns per row the cut lines lean (right: top to the right)
 DRIFTS = (0.1, 0.3)  # a cut may wander this many heights left or right of its line: far, to
 # pass round a stroke, or only a little, so that it cannot go round the whole ink of one of

@@ -59,6 +59,34 @@ def test_touching_digits_are_split_more_often_than_not(predictor, test_split):
     assert sum(results) >= 11, sum(results)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "seed", "truth"),
+    [
+        (4215, 11121, 37, "16"),  # a leaning 1 pressed into a 6: only a slanted cut parts them
+        (4940, 25284, 50, "19"),  # ...into a 9 (read as one 4 before)
+        (53869, 34203, 9, "49"),  # the 9's head alone was kept as a 7
+        (53496, 49276, 33, "01"),  # a narrow pair, split in the wrong place before ("64")
+    ],
+)
+def test_touching_pairs_are_cut_where_they_touch(
+    predictor, real_data_dir, first, second, seed, truth
+):
+    """Two TRAINING digits pushed together until the ink touches (picked where the greedy
+    vertical cutter went wrong); both must be found, each box on its own digit."""
+    train = load_splits("mnist", real_data_dir, download=False)["train"]
+    assert f"{int(train.labels[first])}{int(train.labels[second])}" == truth
+    image, boxes = render_number(
+        "touching",
+        [train.images[first].numpy(), train.images[second].numpy()],
+        np.random.default_rng([11, seed]),
+    )
+    reading = read_number(predictor, image)
+    assert reading.number == truth
+    for found, drawn in zip(reading.digits, boxes, strict=True):
+        centre = (found.box[0] + found.box[2]) / 2
+        assert drawn[0] <= centre <= drawn[2]
+
+
 def test_blank_image_has_no_number(predictor):
     with pytest.raises(NoDigitError):
         read_number(predictor, Image.new("L", (300, 100), 255))

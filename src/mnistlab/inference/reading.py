@@ -2,10 +2,11 @@
 
 Cutting: connected pieces of ink (8-connected) are the candidates. Pieces that overlap
 horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes); dots and dashes
-far smaller than the digits are left out. A piece much wider than the digits are tall is
-probably touching digits: cuts are tried at the columns where the ink is thinnest, and a cut is
-kept when the classifier is surer of the parts (product of their probabilities) than of the
-whole, recursively.
+far smaller than the digits are left out. A piece wider than the digits are tall may be
+touching digits: cut paths are found along lines at several slants where the ink is thinnest,
+and of all the chains of cuts (none included) the one kept is the one whose parts are likeliest
+digits together: the classifier's log-probabilities summed, weighed by the parts' shapes
+(dynamic programming over the cuts, left to right).
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
 DASH = 0.4  # ...and those flatter than this share of it (a hyphen, a decimal point)
-WIDE = 0.75  # a piece wider than this many times its height may be several digits
+# Below, "heights" are the number's digit height: the median height of its pieces.
+WIDE = 0.75  # a piece wider than this many heights may be several digits
 EDGE = 0.12  # cuts leave at least this many heights of ink on either side (a 1 is narrow)
-WIDTH_PRIOR = 4.0  # log-odds per unit of width/height beyond one digit's (or short of two)
-ONE_DIGIT = 1.2  # width/height above which a piece is less and less likely one digit
-TWO_DIGITS = 1.0  # ...and below which, less and less likely two
-CUTS = 6  # cut paths tried per piece
-DRIFT = 0.3  # a cut may wander this many heights left or right of where it starts
+WIDTH_PRIOR = 4.0  # log-odds against a part per height of width beyond ONE_DIGIT
+ONE_DIGIT = 1.2  # width (in heights) above which a part is less and less likely one digit
+HEIGHT_PRIOR = 8.0  # log-odds against a part per height it is shorter than SHORT
+SHORT = 0.85  # parts less tall than this (a 9's head, a 7's bar) are rarely a digit; the
+# digits of one number differ by up to ~0.75x in height (the "jitter" numbers)
+CUTS = 14  # cut paths kept per piece (and lines tried per slant)
+SLANTS = (-0.3, 0.0, 0.3, 0.6)  # columns per row the cut lines lean (right: top to the right)
+DRIFTS = (0.1, 0.3)  # a cut may wander this many heights left or right of its line: far, to
+# pass round a stroke, or only a little, so that it cannot go round the whole ink of one of
+# two leaning digits pressed together (the cheapest path, crossing nothing, parting nothing)
+DIFFERENT = 0.02  # cuts that part less than this share of the ink differently are one cut
+WIDEST = 1.6  # parts wider than this many heights are not classified (the whole piece is)
 STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straighter
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
@@ -180,66 +189,108 @@ class _Cutter:
     def split(
         self, left: int, right: int, mask: np.ndarray, digit_height: float
     ) -> list[tuple[int, int, np.ndarray]]:
-        height = _height(mask)
-        if right - left <= WIDE * height:
+        """The piece as one or more digits: of the chains of cuts through it (none included),
+        the one whose parts the classifier and the shape priors like best together."""
+        if right - left <= WIDE * digit_height:
             return [(left, right, mask)]
-        parts_list = []
-        for path in self._cut_paths(left, right, mask, height):
-            columns = np.arange(mask.shape[1])[None, :]
-            before = columns < path[:, None]
-            a, b = mask & before, mask & ~before
-            if a.any() and b.any():
-                parts_list.append((a, b))
-        if not parts_list:
-            return [(left, right, mask)]
-        whole = self._confidence([mask])[0]
-        scores = self._confidence([m for pair in parts_list for m in pair])
-        products = [scores[2 * k] * scores[2 * k + 1] for k in range(len(parts_list))]
-        best = int(np.argmax(products))
-        # The classifier's word, weighed by shape: MNIST's digits are 0.4-1.18 times as wide
-        # as tall (5th-95th percentile, median 0.8), so a wider piece is rarely one digit and
-        # a narrower one rarely two.
-        aspect = (right - left) / max(digit_height, 1.0)
-        keep = np.log(max(whole, 1e-9)) - WIDTH_PRIOR * max(0.0, aspect - ONE_DIGIT)
-        cut = np.log(max(products[best], 1e-9)) - WIDTH_PRIOR * max(0.0, TWO_DIGITS - aspect)
-        if cut <= keep:
-            return [(left, right, mask)]
-        a, b = parts_list[best]
-        return self.split(*_columns(a), a, digit_height) + self.split(*_columns(b), b, digit_height)
+        cuts = self._cut_sides(left, right, mask, digit_height)
+        # the piece's edges are cuts too: no ink lies left of the first, all left of the last
+        sides = [np.zeros_like(mask), *cuts, mask]
+        last = len(sides) - 1
+        whole = self._part_scores([mask], digit_height)[0]
+        segments: dict[tuple[int, int], np.ndarray] = {}
+        for i in range(last):
+            for j in range(i + 1, last + 1):
+                if (i, j) == (0, last) or (sides[i] & ~sides[j]).any():
+                    continue  # the whole is scored already; crossing cuts would share ink
+                part = sides[j] & ~sides[i]
+                if not part.any() or np.ptp(np.nonzero(part)[1]) >= WIDEST * digit_height:
+                    continue
+                # every part scores at most 0, so a chain scores at most as any of its parts,
+                # and a part at most as its shape: one whose shape alone loses to the whole
+                # need not be classified
+                if _shape_prior(part, digit_height) >= whole:
+                    segments[i, j] = part
+        keys = list(segments)
+        part_scores = self._part_scores([segments[k] for k in keys], digit_height)
+        scores = {**dict(zip(keys, part_scores, strict=True)), (0, last): whole}
+        segments[0, last] = mask
+        best = _best_chain(scores, len(sides))
+        return [(*_columns(segments[k]), segments[k]) for k in best]
 
-    def _cut_paths(self, left: int, right: int, mask: np.ndarray, height: int) -> list[np.ndarray]:
-        """Cuts from the top of the piece to its bottom that cross as little ink as they can:
-        for each of the columns where the ink is thinnest, the cheapest path that starts near
-        it and moves at most one column per row (so it can pass round a stroke that leans over
-        its neighbour, where a straight cut would slice both). Each path is one column per row
-        of the image (the left part is the ink left of it)."""
+    def _cut_sides(
+        self, left: int, right: int, mask: np.ndarray, height: float
+    ) -> list[np.ndarray]:
+        """The ink left of each of the cheapest cuts from the top of the piece to its bottom
+        (crossing the least ink), left to right. Cuts are searched along lines at several
+        slants (handwriting leans, and a leaning 1 pushed against a 7 is only parted by a
+        slanted cut), each starting where its slant's projection of the ink is thinnest; along
+        its line a cut may wander (so it can pass round a stroke), one column per row."""
         ink = np.where(mask, self.values, 0.0)
-        margin = int(EDGE * height)
-        if right - left <= 2 * margin:
-            return []
-        profile = ink[:, left:right].sum(axis=0)[margin : right - left - margin]
-        starts: list[int] = []
-        for index in np.argsort(profile, kind="stable"):
-            column = left + margin + int(index)
-            if all(abs(column - c) > height * 0.1 for c in starts):
-                starts.append(column)
-            if len(starts) == CUTS:
-                break
         rows = np.nonzero(mask.any(axis=1))[0]
         top, bottom = int(rows[0]), int(rows[-1]) + 1
-        band = max(2, int(DRIFT * height))
-        paths = []
-        for start in starts:
-            lo, hi = max(left + 1, start - band), min(right - 1, start + band + 1)
-            if hi <= lo:
+        lines = self._cut_lines(ink[top:bottom, left:right], height)
+        columns = np.arange(mask.shape[1])[None, :]
+        found: list[tuple[float, np.ndarray]] = []
+        bands = [max(2, int(drift * height)) for drift in DRIFTS]
+        piece = ink[top:bottom, left:right]
+        costs = np.stack([_band_cost(piece, centre, band) for centre in lines for band in bands])
+        for cost, path in zip(costs, _cheapest_paths(costs), strict=True):
+            crossed = float(cost[np.arange(len(path)), path].sum())
+            if not np.isfinite(crossed):
                 continue
-            cost = ink[top:bottom, lo:hi] + STRAIGHT * np.abs(np.arange(lo, hi) - start)[None, :]
-            path = _cheapest_path(cost) + lo
-            full = np.full(mask.shape[0], start)
-            full[top:bottom] = path
-            full[:top], full[bottom:] = path[0], path[-1]
-            paths.append(full)
-        return paths
+            full = np.empty(mask.shape[0], dtype=np.int64)
+            full[top:bottom] = path + left
+            full[:top], full[bottom:] = full[top], full[bottom - 1]
+            found.append((crossed, mask & (columns < full[:, None])))
+        kept: list[np.ndarray] = []
+        least = max(1, int(DIFFERENT * mask.sum()))
+        for _, side in sorted(found, key=lambda item: item[0]):
+            if not side.any() or (side == mask).all():
+                continue  # it went round the ink
+            if all((side ^ other).sum() >= least for other in kept):
+                kept.append(side)
+            if len(kept) == CUTS:
+                break
+        return sorted(kept, key=lambda side: int(side.sum()))
+
+    def _cut_lines(self, ink: np.ndarray, height: float) -> list[np.ndarray]:
+        """Centre lines (a column per row of `ink`) for cuts: per slant, where the ink
+        projected along that slant is thinnest, at least EDGE heights from either end."""
+        rows, width = ink.shape
+        margin = int(EDGE * height)
+        if width <= 2 * margin:
+            return []
+        rise = np.arange(rows) - (rows - 1) / 2  # rows above the middle are negative
+        reach = int(np.ceil(max(abs(s) for s in SLANTS) * rows / 2))
+        padded = np.pad(ink, ((0, 0), (reach, reach)))
+        lines = []
+        for slant in SLANTS:
+            shift = np.rint(-slant * rise).astype(int)  # a right-leaning line: top to the right
+            # profile[c]: the ink on the line through column c at mid-height
+            profile = sum(
+                padded[r, reach + shift[r] : reach + shift[r] + width] for r in range(rows)
+            )
+            starts: list[int] = []
+            for index in np.argsort(profile[margin : width - margin], kind="stable"):
+                column = margin + int(index)
+                if all(abs(column - c) > height * 0.1 for c in starts):
+                    starts.append(column)
+                if len(starts) == CUTS:
+                    break
+            lines.extend(start + shift for start in starts)
+        return lines
+
+    def _part_scores(self, masks: list[np.ndarray], digit_height: float) -> list[float]:
+        """How likely each part is one digit, as a log-probability: the classifier's confidence,
+        weighed by shape. MNIST's digits are 0.4-1.18 times as wide as tall (5th-95th
+        percentile, median 0.8) and the digits of one number are about as tall as each other,
+        so a part much wider than the number's digits are tall is rarely one digit, and a part
+        much shorter is rarely one (a 7's bar cut off is read as a 1 with confidence)."""
+        return [
+            float(np.log(max(confidence, 1e-9))) + _shape_prior(mask, digit_height)
+            for mask, confidence in zip(masks, self._confidence(masks), strict=True)
+        ]
 
     def _confidence(self, masks: list[np.ndarray]) -> list[float]:
         fields = []
@@ -250,6 +301,14 @@ class _Cutter:
                 fields.append(np.zeros((28, 28), np.uint8))
         probabilities = self.predictor.probabilities(np.stack(fields))
         return [float(p.max()) for p in probabilities]
+
+
+def _shape_prior(mask: np.ndarray, digit_height: float) -> float:
+    """The log-odds (0 or less) that a part so wide and so tall is one of the number's digits."""
+    left, right = _columns(mask)
+    width = (right - left) / max(digit_height, 1.0)
+    height = _height(mask) / max(digit_height, 1.0)
+    return -WIDTH_PRIOR * max(0.0, width - ONE_DIGIT) - HEIGHT_PRIOR * max(0.0, SHORT - height)
 
 
 def _height(mask: np.ndarray) -> int:
@@ -276,21 +335,48 @@ def _columns(mask: np.ndarray) -> tuple[int, int]:
     return int(cols[0]), int(cols[-1]) + 1
 
 
-def _cheapest_path(cost: np.ndarray) -> np.ndarray:
-    """The column per row of the cheapest top-to-bottom path through `cost` (rows, columns)
-    that moves at most one column from one row to the next (dynamic programming)."""
-    rows, width = cost.shape
-    total = cost[0].copy()
-    came = np.zeros((rows, width), dtype=np.int64)
+def _best_chain(scores: dict[tuple[int, int], float], count: int) -> list[tuple[int, int]]:
+    """The parts (i, j) between cuts i < j that lead from cut 0 to cut count-1 with the
+    highest total score (dynamic programming over the cuts, left to right)."""
+    best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}
+    for j in range(1, count):
+        options = [
+            (best[i][0] + scores[i, j], best[i][1] + [(i, j)])
+            for i in range(j)
+            if i in best and (i, j) in scores
+        ]
+        if options:
+            best[j] = max(options, key=lambda option: option[0])
+    return best[count - 1][1]
+
+
+def _band_cost(ink: np.ndarray, centre: np.ndarray, band: int) -> np.ndarray:
+    """Per pixel of `ink`, the cost of a cut passing there: the ink it crosses, plus a little
+    per column away from the centre line (among equal cuts, the straighter); beyond `band`
+    columns from it, or on the outermost columns, it may not pass."""
+    away = np.abs(np.arange(ink.shape[1])[None, :] - centre[:, None])
+    cost = ink + STRAIGHT * away
+    cost[away > band] = np.inf
+    cost[:, 0] = np.inf
+    return cost
+
+
+def _cheapest_paths(cost: np.ndarray) -> np.ndarray:
+    """For each of a stack of costs (paths, rows, columns), the column per row of the
+    cheapest top-to-bottom path that moves at most one column from one row to the next
+    (dynamic programming, all paths at once)."""
+    count, rows, width = cost.shape
+    total = cost[:, 0].copy()
+    came = np.zeros((count, rows, width), dtype=np.int64)
+    shifted = np.full((3, count, width), np.inf)
     for r in range(1, rows):
-        shifted = np.stack(
-            [np.r_[np.inf, total[:-1]], total, np.r_[total[1:], np.inf]]
-        )  # from the left, straight above, from the right
+        # from the left, straight above, from the right
+        shifted[0, :, 1:], shifted[1], shifted[2, :, :-1] = total[:, :-1], total, total[:, 1:]
         step = np.argmin(shifted, axis=0)
-        total = shifted[step, np.arange(width)] + cost[r]
-        came[r] = np.arange(width) + step - 1
-    path = np.empty(rows, dtype=np.int64)
-    path[-1] = int(np.argmin(total))
+        total = np.take_along_axis(shifted, step[None], axis=0)[0] + cost[:, r]
+        came[:, r] = np.arange(width) + step - 1
+    paths = np.empty((count, rows), dtype=np.int64)
+    paths[:, -1] = np.argmin(total, axis=1)
     for r in range(rows - 1, 0, -1):
-        path[r - 1] = came[r, path[r]]
-    return path
+        paths[:, r - 1] = came[np.arange(count), r, paths[:, r]]
+    return paths

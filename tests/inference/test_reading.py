@@ -178,3 +178,21 @@ def test_bench_robustness_cli(real_data_dir, capsys):
     assert all(f["accuracy"] >= 0.9 for f in report["digits"]["families"]), report
     assert [k["kind"] for k in report["numbers"]["kinds"]] == ["gaps", "touching", "jitter"]
     assert main(["bench", "robustness", "--families", "nope"]) == 2
+
+
+def test_boxes_are_in_the_files_pixels_when_a_large_photo_is_decoded_reduced(
+    predictor, test_split
+):
+    """A 2400 px wide photo is reduced right after decoding; the boxes still land on the
+    digits as drawn in the file."""
+    truth, image, boxes = next(numbers(test_split, "gaps", 1, seed=9))
+    factor = 2400 / image.width
+    large = image.resize((2400, round(image.height * factor)), Image.BICUBIC)
+    buffer = io.BytesIO()
+    large.save(buffer, "PNG")
+    reading = read_number(predictor, buffer.getvalue())
+    assert reading.number == truth
+    for found, drawn in zip(reading.digits, boxes, strict=True):
+        centre = ((found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2)
+        assert drawn[0] * factor <= centre[0] <= drawn[2] * factor, (found.box, drawn)
+        assert drawn[1] * factor <= centre[1] <= drawn[3] * factor, (found.box, drawn)

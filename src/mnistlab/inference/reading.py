@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource, open_image, to_gray
+from mnistlab.inference.images import (
+    DEFAULT_MAX_PIXELS,
+    SOURCE_SCALE,
+    ImageSource,
+    open_image,
+    to_gray,
+)
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
 
@@ -91,7 +97,10 @@ def read_number(
     """Read the number written in an image (path, bytes, file object or PIL image).
 
     Raises ImageError for unreadable input and NoDigitError when there is no ink."""
-    ink = find_ink(to_gray(open_image(source, max_pixels)))
+    image = open_image(source, max_pixels)
+    ink = find_ink(to_gray(image))
+    # boxes in the file's pixels, also when a large image was decoded reduced
+    scale = ink.scale * image.info.get(SOURCE_SCALE, 1.0)
     pieces = _pieces(ink.values)
     if not pieces:
         raise NoDigitError()
@@ -108,7 +117,7 @@ def read_number(
     for (_, _, mask), pixels, prediction in zip(spans, fields, predictions, strict=True):
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
-        source_box = tuple(int(round(v * ink.scale)) for v in box)
+        source_box = tuple(int(round(v * scale)) for v in box)
         digits.append(
             ReadDigit(
                 source_box,  # type: ignore[arg-type]

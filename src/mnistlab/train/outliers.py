@@ -3,10 +3,14 @@ and the loss that pushes the model's answer on them towards the uniform distribu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from mnistlab.data.loader import DeviceLoader
 from mnistlab.data.splits import Split
@@ -24,16 +28,32 @@ def make_outliers(cfg: TrainConfig, train: Split) -> torch.Tensor:
     from mnistlab.synth.outliers import outlier_set
 
     options = cfg.outlier_config
-    return torch.from_numpy(outlier_set(np.asarray(train.images), options.count, options.seed))
+    images = np.asarray(train.images)
+    made = outlier_set(images, options.count, options.seed, options.path, options.kinds)
+    return torch.from_numpy(made)
+
+
+def make_photo_digits(cfg: TrainConfig, train: Split) -> Split | None:
+    """`cfg.outliers.photo_digits` training digits drawn as photos by the outliers' path,
+    with their labels, from the train split only; None when the config asks for none."""
+    from mnistlab.synth.outliers import photo_digit_set
+
+    options = cfg.outlier_config
+    if not options.photo_digits:
+        return None
+    images, labels = np.asarray(train.images), np.asarray(train.labels)
+    pixels, kept = photo_digit_set(images, labels, options.photo_digits, options.seed)
+    return Split(torch.from_numpy(pixels), torch.from_numpy(kept))
 
 
 class OutlierBatches:
-    """Model inputs of a fixed outlier set, `batch_size` a step, on the device, in a seeded
-    order per epoch (a resumed run draws the same ones); augmented like the digits."""
+    """Model inputs of a fixed outlier set (or of a labelled `Split`), `batch_size` a step, on
+    the device, in a seeded order per epoch (a resumed run draws the same ones); augmented
+    like the digits."""
 
     def __init__(
         self,
-        images: torch.Tensor,
+        images: torch.Tensor | Split,
         batch_size: int,
         *,
         device: torch.device,
@@ -42,7 +62,10 @@ class OutlierBatches:
         channels_last: bool,
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
     ):
-        split = Split(images, torch.zeros(len(images), dtype=torch.int64))
+        if isinstance(images, Split):
+            split = images
+        else:
+            split = Split(images, torch.zeros(len(images), dtype=torch.int64))
         self.loader = DeviceLoader(
             split,
             batch_size,
@@ -60,13 +83,76 @@ class OutlierBatches:
     def set_epoch(self, epoch: int) -> None:
         self._batches = self._cycle(epoch)
 
-    def _cycle(self, epoch: int) -> Iterator[torch.Tensor]:
+    def _cycle(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         passes = 0
         while True:  # an epoch of digits may need more than one pass over the outliers
             for index in self.loader.batch_indices(epoch * 1_000 + passes):
-                yield self.loader.batch(index)[0]
+                yield self.loader.batch(index)
             passes += 1
 
     def next(self) -> torch.Tensor:
         """(batch_size, 1, 28, 28) normalised outliers."""
+        return next(self._batches)[0]
+
+    def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, labels) of the next batch: for a set of digits."""
         return next(self._batches)
+
+
+@dataclass
+class Exposure:
+    """What outlier exposure adds to a step: the outlier batches, the photographed training
+    digits that replace part of each batch of digits (None: none), and whether the outliers
+    get a forward pass of their own."""
+
+    outliers: OutlierBatches
+    photos: OutlierBatches | None = None
+    own_pass: bool = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.outliers.set_epoch(epoch)
+        if self.photos is not None:
+            self.photos.set_epoch(epoch)
+
+    def mix_digits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch with its last rows replaced by photographed digits: the batch size and
+        the step's cost stay as they were."""
+        if self.photos is None:
+            return x, y
+        px, py = self.photos.next_labelled()
+        keep = max(len(y) - len(py), 0)  # a short last batch may be all photos
+        return torch.cat([x[:keep], px]), torch.cat([y[:keep], py])
+
+    def loss(
+        self, forward: nn.Module, x: torch.Tensor, y: torch.Tensor, smoothing: float, weight: float
+    ) -> torch.Tensor:
+        """Cross-entropy on the (mixed) digits plus `weight` times uniform_cross_entropy on
+        the outliers (the caller sets autocast)."""
+        x, y = self.mix_digits(x, y)
+        outliers = self.outliers.next()
+        if self.own_pass:
+            digit_logits = forward(x)
+            with frozen_batchnorm(forward):
+                outlier_logits = forward(outliers)
+        else:
+            # one forward pass over both, as Hendrycks et al. do: BatchNorm sees them together
+            logits = forward(torch.cat([x, outliers]))  # (B + B_out, 10)
+            digit_logits, outlier_logits = logits[: len(y)], logits[len(y) :]
+        digit_loss = F.cross_entropy(digit_logits, y, label_smoothing=smoothing)
+        return digit_loss + weight * uniform_cross_entropy(outlier_logits)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm(module: nn.Module):
+    """BatchNorm layers normalise with their running statistics and leave them alone (as at
+    inference), so the outliers neither shift the digits' statistics nor get their own."""
+    norms = [
+        m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+    ]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.train()

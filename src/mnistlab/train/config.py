@@ -37,6 +37,9 @@ class OutlierConfig:
     # the outliers in a forward pass of their own, BatchNorm on the running statistics of the
     # digits (not updated by them), instead of in one batch with the digits
     own_pass: bool = False
+    # the EMA's BatchNorm statistics, recomputed at the end, from raw and photographed digits
+    # in photo_share (as the batches the model trained on), not from raw digits alone
+    refresh_with_photos: bool = False
     kinds: tuple[str, ...] | None = None  # of mnistlab.synth.outliers.OUTLIER_KINDS; None: all
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from mnistlab.models import create_model
 from mnistlab.system import cpu_has_native_bf16
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
-from mnistlab.train.ema import WeightEMA, refresh_batchnorm
+from mnistlab.train.ema import BN_REFRESH_IMAGES, WeightEMA, refresh_batchnorm
 from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
 from mnistlab.train.outliers import Exposure, OutlierBatches, make_outliers, make_photo_digits
@@ -271,7 +271,10 @@ def build_outlier_batches(
             photo_split, int(options.photo_share * cfg.batch_size), seed=cfg.seed + 104_729
         )
     return Exposure(
-        batches(outliers, options.batch_size, seed=cfg.seed + 7919), photos, options.own_pass
+        batches(outliers, options.batch_size, seed=cfg.seed + 7919),
+        photos,
+        options.own_pass,
+        options.refresh_with_photos,
     )
 
 
@@ -340,7 +343,7 @@ def train_epochs(
             state.scheduler.step()
             callbacks.on_step(epoch, step, steps, loss)
         if state.ema is not None and epoch == cfg.epochs - 1:
-            refresh_batchnorm(state.ema, train_loader)
+            refresh_batchnorm(state.ema, bn_loader(outlier_batches, train_loader))
         val_acc = val_loss = None
         if len(splits["val"]):
             sums = sum_over_ranks(ctx, correct_and_loss(state.eval_model, val_loader))
@@ -365,6 +368,13 @@ def train_epochs(
         state.metrics.append(metrics)
         callbacks.on_epoch_end(metrics, state)
     return state
+
+
+def bn_loader(exposure: Exposure | None, train_loader: DeviceLoader) -> DeviceLoader:
+    """The images the EMA's BatchNorm statistics are recomputed on (see Exposure)."""
+    if exposure is None:
+        return train_loader
+    return exposure.refresh_loader(train_loader, BN_REFRESH_IMAGES)
 
 
 def step_rows(epoch: int, steps: int, logged: list) -> list[dict[str, Any]]:

@@ -108,6 +108,28 @@ class Exposure:
     outliers: OutlierBatches
     photos: OutlierBatches | None = None
     own_pass: bool = False
+    refresh_with_photos: bool = False
+
+    def refresh_loader(self, train: DeviceLoader, count: int) -> DeviceLoader:
+        """What the EMA's BatchNorm statistics are recomputed on: `train`'s first `count`
+        digits, or with refresh_with_photos the photographed ones in their share of a batch."""
+        if self.photos is None or not self.refresh_with_photos:
+            return train
+        photos = self.photos.loader
+        share = photos.batch_size / train.batch_size
+        taken = min(int(count * share), len(photos.labels))
+        images = torch.cat([train.images[: count - taken], photos.images[:taken]])
+        labels = torch.cat([train.labels[: count - taken], photos.labels[:taken]])
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+        # shuffled, so every refresh batch has the mix (the refresh reads the first images)
+        split = Split(images[order.to(images.device)], labels[order.to(labels.device)])
+        return DeviceLoader(
+            split,
+            train.batch_size,
+            device=train.device,
+            normalization=train.normalization,
+            channels_last=train.channels_last,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.outliers.set_epoch(epoch)

@@ -207,3 +207,36 @@ def test_the_digit_batch_holds_photographed_digits_and_outliers_ride_along(mnist
         assert all((photo_inputs == row).all((1, 2, 3)).any() for row in digits[12:])
         assert all((outlier_inputs == row).all((1, 2, 3)).any() for row in extra)
         assert len(model.inputs) == 4 * (2 if own_pass else 1)  # 4 steps of 16
+
+
+def test_refresh_with_photos_mixes_photographed_digits_in_their_share():
+    from mnistlab.data.loader import DeviceLoader
+    from mnistlab.train.outliers import Exposure, OutlierBatches
+
+    raw = Split(torch.zeros(100, 28, 28, dtype=torch.uint8), torch.zeros(100, dtype=torch.int64))
+    photos = Split(
+        torch.full((40, 28, 28), 255, dtype=torch.uint8), torch.ones(40, dtype=torch.int64)
+    )
+    train = DeviceLoader(raw, 20, shuffle=True)
+    batches = OutlierBatches(
+        photos,
+        5,
+        device=torch.device("cpu"),
+        seed=0,
+        normalization="mnist",
+        channels_last=False,
+        transform=None,
+    )
+    outliers = OutlierBatches(
+        torch.zeros(10, 28, 28, dtype=torch.uint8),
+        5,
+        device=torch.device("cpu"),
+        seed=0,
+        normalization="mnist",
+        channels_last=False,
+        transform=None,
+    )
+    assert Exposure(outliers, batches).refresh_loader(train, 80) is train  # off by default
+    mixed = Exposure(outliers, batches, refresh_with_photos=True).refresh_loader(train, 80)
+    assert len(mixed.labels) == 80 and int(mixed.labels.sum()) == 20  # a quarter, as 5 of 20
+    assert 0 < int(mixed.labels[:40].sum()) < 20  # shuffled: not all at the end

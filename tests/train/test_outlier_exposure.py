@@ -3,6 +3,7 @@ less sure of non-digits it never saw than the same training without it."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -170,15 +171,15 @@ class _Recorder(torch.nn.Module):
 
 def test_the_digit_batch_holds_photographed_digits_and_outliers_ride_along(mnist_splits):
     """With photo_digits, the last photo_share of each batch of digits are photographed
-    training digits (with their labels) and the outliers follow them in the same pass; with
-    own_pass the outliers get a pass of their own."""
+    training digits (with their labels) and the outliers follow them in the same pass, with
+    and without digit_batchnorm."""
     train = Split(mnist_splits["train"].images[:64], mnist_splits["train"].labels[:64])
     splits = {"train": train, "val": Split(train.images[:0], train.labels[:0])}
     photo_pixels, _ = photo_digit_set(train.images.numpy(), train.labels.numpy(), 16, seed=0)
     photo_inputs = normalize(torch.from_numpy(photo_pixels).unsqueeze(1))
     outliers = torch.from_numpy(outlier_set(train.images.numpy(), 8, seed=0, path="photo"))
     outlier_inputs = normalize(outliers.unsqueeze(1))
-    for own_pass in (False, True):
+    for digit_batchnorm in (False, True):
         cfg = TrainConfig.from_dict(
             {
                 "model": "MLP",
@@ -192,13 +193,13 @@ def test_the_digit_batch_holds_photographed_digits_and_outliers_ride_along(mnist
                     "path": "photo",
                     "photo_digits": 16,
                     "photo_share": 0.25,
-                    "own_pass": own_pass,
+                    "digit_batchnorm": digit_batchnorm,
                 },
             }
         )
         model = _Recorder()
         train_epochs(cfg, splits, torch.device("cpu"), model=model, outliers=outliers)
-        first = model.inputs[:2] if own_pass else list(model.inputs[0].split([16, 4]))
+        first = list(model.inputs[0].split([16, 4]))
         digits, extra = first
         assert digits.shape[0] == 16 and extra.shape[0] == 4
         raw = normalize(train.images.unsqueeze(1))
@@ -206,7 +207,7 @@ def test_the_digit_batch_holds_photographed_digits_and_outliers_ride_along(mnist
         assert all((raw == row).all((1, 2, 3)).any() for row in digits[:12])
         assert all((photo_inputs == row).all((1, 2, 3)).any() for row in digits[12:])
         assert all((outlier_inputs == row).all((1, 2, 3)).any() for row in extra)
-        assert len(model.inputs) == 4 * (2 if own_pass else 1)  # 4 steps of 16
+        assert len(model.inputs) == 4  # 4 steps of 16, one pass each
 
 
 def test_refresh_with_photos_mixes_photographed_digits_in_their_share():
@@ -240,3 +241,30 @@ def test_refresh_with_photos_mixes_photographed_digits_in_their_share():
     mixed = Exposure(outliers, batches, refresh_with_photos=True).refresh_loader(train, 80)
     assert len(mixed.labels) == 80 and int(mixed.labels.sum()) == 20  # a quarter, as 5 of 20
     assert 0 < int(mixed.labels[:40].sum()) < 20  # shuffled: not all at the end
+
+
+def test_digit_batchnorm_normalises_everything_with_the_digits_statistics():
+    """The digit rows come out as a plain BatchNorm gives them without the outliers, the
+    outliers get the same normalisation, and only the digits move the running statistics."""
+    from mnistlab.train.outliers import digit_statistics
+
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    patched = copy.deepcopy(plain)
+    digits, outliers = torch.randn(6, 1, 8, 8), 5 + 3 * torch.randn(3, 1, 8, 8)
+    expected = plain(digits)
+    with digit_statistics(patched, 6):
+        both = patched(torch.cat([digits, outliers]))
+    torch.testing.assert_close(both[:6], expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(patched[1].running_mean, plain[1].running_mean)
+    torch.testing.assert_close(patched[1].running_var, plain[1].running_var)
+    assert int(patched[1].num_batches_tracked) == 1
+    conv = patched[0](outliers)
+    mean = plain[0](digits).mean((0, 2, 3), keepdim=True)
+    var = plain[0](digits).var((0, 2, 3), unbiased=False, keepdim=True)
+    norm = patched[1]
+    by_hand = (conv - mean) / torch.sqrt(var + norm.eps) * norm.weight.view(1, -1, 1, 1)
+    torch.testing.assert_close(
+        both[6:], by_hand + norm.bias.view(1, -1, 1, 1), rtol=1e-4, atol=1e-4
+    )
+    assert "forward" not in vars(patched[1])  # the layer is itself again afterwards

@@ -273,7 +273,7 @@ def build_outlier_batches(
     return Exposure(
         batches(outliers, options.batch_size, seed=cfg.seed + 7919),
         photos,
-        options.own_pass,
+        options.digit_batchnorm,
         options.refresh_with_photos,
     )
 

@@ -4,6 +4,7 @@ and the loss that pushes the model's answer on them towards the uniform distribu
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -102,12 +103,12 @@ class OutlierBatches:
 @dataclass
 class Exposure:
     """What outlier exposure adds to a step: the outlier batches, the photographed training
-    digits that replace part of each batch of digits (None: none), and whether the outliers
-    get a forward pass of their own."""
+    digits that replace part of each batch of digits (None: none), and whether BatchNorm
+    takes its statistics from the digits alone."""
 
     outliers: OutlierBatches
     photos: OutlierBatches | None = None
-    own_pass: bool = False
+    digit_batchnorm: bool = False
     refresh_with_photos: bool = False
 
     def refresh_loader(self, train: DeviceLoader, count: int) -> DeviceLoader:
@@ -149,32 +150,56 @@ class Exposure:
         self, forward: nn.Module, x: torch.Tensor, y: torch.Tensor, smoothing: float, weight: float
     ) -> torch.Tensor:
         """Cross-entropy on the (mixed) digits plus `weight` times uniform_cross_entropy on
-        the outliers (the caller sets autocast)."""
+        the outliers, both from one forward pass (the caller sets autocast)."""
         x, y = self.mix_digits(x, y)
-        outliers = self.outliers.next()
-        if self.own_pass:
-            digit_logits = forward(x)
-            with frozen_batchnorm(forward):
-                outlier_logits = forward(outliers)
-        else:
-            # one forward pass over both, as Hendrycks et al. do: BatchNorm sees them together
-            logits = forward(torch.cat([x, outliers]))  # (B + B_out, 10)
-            digit_logits, outlier_logits = logits[: len(y)], logits[len(y) :]
-        digit_loss = F.cross_entropy(digit_logits, y, label_smoothing=smoothing)
-        return digit_loss + weight * uniform_cross_entropy(outlier_logits)
+        batchnorm = digit_statistics if self.digit_batchnorm else everything_statistics
+        with batchnorm(forward, len(y)):
+            logits = forward(torch.cat([x, self.outliers.next()]))  # (B + B_out, 10)
+        digit_loss = F.cross_entropy(logits[: len(y)], y, label_smoothing=smoothing)
+        return digit_loss + weight * uniform_cross_entropy(logits[len(y) :])
 
 
 @contextlib.contextmanager
-def frozen_batchnorm(module: nn.Module):
-    """BatchNorm layers normalise with their running statistics and leave them alone (as at
-    inference), so the outliers neither shift the digits' statistics nor get their own."""
+def everything_statistics(module: nn.Module, digits: int):
+    """BatchNorm as it is: the whole batch's statistics (Hendrycks et al.)."""
+    yield
+
+
+@contextlib.contextmanager
+def digit_statistics(module: nn.Module, digits: int):
+    """Training-mode BatchNorm layers of `module` normalise every row with the mean and
+    variance of the first `digits` rows, and update their running statistics from those
+    alone: the outliers get the digits' normalisation, as everything does at inference."""
     norms = [
         m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
     ]
     for m in norms:
-        m.eval()
+        m.forward = functools.partial(_digit_batchnorm, m, digits)  # shadows the class's
     try:
         yield
     finally:
         for m in norms:
-            m.train()
+            del m.forward
+
+
+def _digit_batchnorm(norm: nn.modules.batchnorm._BatchNorm, digits: int, x: torch.Tensor):
+    """The digit rows through the layer's own training-mode batch norm (which updates the
+    running statistics); the outlier rows normalised with the digits' batch statistics, taken
+    as constants (so the outlier loss does not steer them; native kernels, not a hand-written
+    normalisation that made steps 2.5x slower)."""
+    head, tail = x[:digits], x[digits:]
+    factor = 0.0 if norm.momentum is None else norm.momentum
+    if norm.track_running_stats and norm.num_batches_tracked is not None:
+        norm.num_batches_tracked.add_(1)  # as nn.BatchNorm counts its training batches
+        if norm.momentum is None:  # a cumulative average
+            factor = 1.0 / float(norm.num_batches_tracked)
+    weight, bias = norm.weight, norm.bias
+    out = F.batch_norm(
+        head, norm.running_mean, norm.running_var, weight, bias, True, factor, norm.eps
+    )
+    if not len(tail):
+        return out
+    with torch.no_grad():
+        var, mean = torch.var_mean(head.float(), [0, *range(2, x.dim())], unbiased=False)
+    rest = F.batch_norm(tail, mean, var, weight, bias, False, 0.0, norm.eps)
+    return torch.cat([out, rest.to(out.dtype)])

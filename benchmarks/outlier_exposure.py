@@ -92,6 +92,62 @@ def train_one(
     return folder
 
 
+@torch.no_grad()
+def mixed_batchnorm(folder: Path, data_dir: str | None, batches: int = 78) -> Path:
+    """A copy of a run trained with outliers in the digits' BatchNorm batch, its BatchNorm
+    statistics recomputed (cumulative average, no augmentation) on batches mixed as in
+    training: raw and photographed train digits and outliers in the config's shares, where
+    the training run recomputed them on raw digits alone. Weights otherwise unchanged;
+    validation accuracy and calibration fitted again. Into <folder>-mixedbn."""
+    import dataclasses
+    import shutil
+
+    from mnistlab.calibration.fit import calibrate_folder
+    from mnistlab.data.normalize import normalize
+    from mnistlab.evaluate import accuracy
+    from mnistlab.runs import folder as run_folder
+    from mnistlab.train.config import TrainConfig
+    from mnistlab.train.outliers import make_outliers, make_photo_digits
+
+    out = folder.with_name(folder.name + "-mixedbn")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(folder, out, ignore=shutil.ignore_patterns("resume.pt", "features.*"))
+    model, meta = load_model(out)
+    cfg = TrainConfig.from_dict(meta.train)
+    options = cfg.outlier_config
+    photo_n = int(options.photo_share * cfg.batch_size)
+    small = {**(cfg.outliers or {}), "count": 64 * batches, "photo_digits": photo_n * batches}
+    small_cfg = dataclasses.replace(cfg, outliers=small)
+    splits = load_splits("mnist", data_dir, download=False)
+    outliers = make_outliers(small_cfg, splits["train"])
+    photos = make_photo_digits(small_cfg, splits["train"])
+    raw = splits["train"].images
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    keep = cfg.batch_size - photo_n
+    for i in range(batches):
+        parts = [
+            raw[i * keep : (i + 1) * keep],
+            photos.images[i * photo_n : (i + 1) * photo_n],
+            outliers[i * 64 : (i + 1) * 64],
+        ]
+        model(normalize(torch.cat(parts).unsqueeze(1), meta.normalization))
+    model.eval()
+    for m in norms:
+        m.momentum = 0.1
+    run_folder.save_weights(out, model)
+    val_acc = accuracy(model, splits["val"], meta.normalization, "cpu")
+    meta = dataclasses.replace(meta, val_acc=val_acc, calibration=None)
+    if hasattr(meta, "test_acc"):
+        meta = dataclasses.replace(meta, test_acc=None)  # not measured for this copy
+    run_folder.save_meta(out, meta)
+    calibrate_folder(out, data_dir)
+    return out
+
+
 def measure(folder: str | Path, per_kind: int, data_dir: str | None) -> dict:
     """The row of one model folder (or shipped name)."""
     start = time.perf_counter()
@@ -124,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outliers", type=json.loads, help="OutlierConfig options, as JSON")
     parser.add_argument("--name", help="the run folder's name under --work")
     parser.add_argument("--measure", help="only measure these folders or shipped names")
+    parser.add_argument("--mixed-bn", type=Path, help="see mixed_batchnorm; then measure it")
     parser.add_argument("--per-kind", type=int, default=500)
     parser.add_argument("--epochs", type=int, help="shorter runs, for a quick look")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "oe")
@@ -132,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # as the shipped models are trained: the same bits anywhere
     line = header("cpu")
     print(line, flush=True)
-    if args.measure:
+    if args.mixed_bn:
+        folders = [mixed_batchnorm(args.mixed_bn, args.data_dir)]
+    elif args.measure:
         folders = args.measure.split(",")
     else:
         folders = [

@@ -36,9 +36,11 @@ class OutlierConfig:
     photo_share: float = 0.25
     # BatchNorm normalises the outliers and the digits of a step with the digits' statistics
     # alone, and only the digits update the running ones, as at inference; else the statistics
-    # of the whole batch. (Outliers in a pass of their own with BatchNorm on the running
-    # statistics was tried: "normalised by running statistics" became the cue, and at
-    # inference everything is; validation accuracy fell to 11% by epoch 4.)
+    # of the whole batch. Experimental: with sota-cpu's recipe it did not learn (training loss
+    # stuck near 2.3, validation 9-11% after 2 epochs; docs/calibration.md). Outliers in a pass
+    # of their own with BatchNorm on the running statistics was tried first and dropped:
+    # "normalised by running statistics" became the cue, and at inference everything is
+    # (training loss fell as usual, validation accuracy fell to 11% by epoch 4).
     digit_batchnorm: bool = False
     # the EMA's BatchNorm statistics, recomputed at the end, from raw and photographed digits
     # in photo_share (as the batches the model trained on), not from raw digits alone

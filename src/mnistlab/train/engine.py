@@ -24,10 +24,10 @@ from mnistlab.models import create_model
 from mnistlab.system import cpu_has_native_bf16
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext, sum_over_ranks
-from mnistlab.train.ema import WeightEMA, refresh_batchnorm
+from mnistlab.train.ema import BN_REFRESH_IMAGES, WeightEMA, refresh_batchnorm
 from mnistlab.train.graph import GraphedSteps
 from mnistlab.train.optim import build_optimizer, build_scheduler
-from mnistlab.train.outliers import OutlierBatches, make_outliers, uniform_cross_entropy
+from mnistlab.train.outliers import Exposure, OutlierBatches, make_outliers, make_photo_digits
 
 LOG_EVERY = 10  # steps between the rows of a run's steps.jsonl
 
@@ -192,21 +192,18 @@ def train_step(
     loader: DeviceLoader,
     index: torch.Tensor,
     average: Callable[[nn.Module], None] | None,
-    outliers: OutlierBatches | None = None,
+    outliers: Exposure | None = None,
 ) -> torch.Tensor:
     """One optimizer step on the batch at `index`; `average` updates the EMA; `outliers` adds
-    a batch of non-digits and the outlier-exposure term. Returns the loss as a device tensor
-    (reading it would stall the device once per step)."""
+    a batch of non-digits and the outlier-exposure term (and photographed digits, when it
+    has them). Returns the loss as a device tensor (reading it would stall the device once
+    per step)."""
     x, y = loader.batch(index)
     with _autocast(cfg, device):
         if outliers is None:
             loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
         else:
-            # one forward pass over both, as Hendrycks et al. do: BatchNorm sees them together
-            logits = forward(torch.cat([x, outliers.next()]))  # (B + B_out, 10)
-            loss = F.cross_entropy(
-                logits[: len(y)], y, label_smoothing=cfg.label_smoothing
-            ) + cfg.outlier_exposure * uniform_cross_entropy(logits[len(y) :])
+            loss = outliers.loss(forward, x, y, cfg.label_smoothing, cfg.outlier_exposure)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.optimizer.step()
@@ -239,7 +236,7 @@ def step_runner(
     state: TrainState,
     forward: nn.Module,
     loader: DeviceLoader,
-    outliers: OutlierBatches | None = None,
+    outliers: Exposure | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What the loop calls with each batch's index: an eager step, or GraphedSteps."""
     step = partial(train_step, cfg, device, state, forward, loader)
@@ -251,20 +248,33 @@ def step_runner(
 
 def build_outlier_batches(
     cfg: TrainConfig, splits: dict[str, Split], device: torch.device, outliers: torch.Tensor | None
-) -> OutlierBatches | None:
-    """The outlier batches of a run with outlier exposure; None without it."""
+) -> Exposure | None:
+    """The outlier batches (and photographed digits) of a run with outlier exposure; None
+    without it."""
     if not cfg.outlier_exposure:
         return None
     if outliers is None:
         outliers = make_outliers(cfg, splits["train"])
-    return OutlierBatches(
-        outliers,
-        cfg.outlier_config.batch_size,
+    options = cfg.outlier_config
+    batches = partial(
+        OutlierBatches,
         device=device,
-        seed=cfg.seed + 7919,  # an order of their own, not the digits'
         normalization=cfg.normalization,
         channels_last=cfg.channels_last,
         transform=_augmenter(cfg, device),
+    )
+    photo_split = make_photo_digits(cfg, splits["train"])
+    photos = None
+    if photo_split is not None:
+        # orders of their own, not the digits' nor each other's
+        photos = batches(
+            photo_split, int(options.photo_share * cfg.batch_size), seed=cfg.seed + 104_729
+        )
+    return Exposure(
+        batches(outliers, options.batch_size, seed=cfg.seed + 7919),
+        photos,
+        options.digit_batchnorm,
+        options.refresh_with_photos,
     )
 
 
@@ -333,7 +343,7 @@ def train_epochs(
             state.scheduler.step()
             callbacks.on_step(epoch, step, steps, loss)
         if state.ema is not None and epoch == cfg.epochs - 1:
-            refresh_batchnorm(state.ema, train_loader)
+            refresh_batchnorm(state.ema, bn_loader(outlier_batches, train_loader))
         val_acc = val_loss = None
         if len(splits["val"]):
             sums = sum_over_ranks(ctx, correct_and_loss(state.eval_model, val_loader))
@@ -358,6 +368,13 @@ def train_epochs(
         state.metrics.append(metrics)
         callbacks.on_epoch_end(metrics, state)
     return state
+
+
+def bn_loader(exposure: Exposure | None, train_loader: DeviceLoader) -> DeviceLoader:
+    """The images the EMA's BatchNorm statistics are recomputed on (see Exposure)."""
+    if exposure is None:
+        return train_loader
+    return exposure.refresh_loader(train_loader, BN_REFRESH_IMAGES)
 
 
 def step_rows(epoch: int, steps: int, logged: list) -> list[dict[str, Any]]:

@@ -279,7 +279,7 @@ def _drawing_ink(work: np.ndarray) -> np.ndarray:
     """_extract_ink's steps for a white-on-black drawing: its background is one known value
     and it has no noise, so the background model, the noise statistics and the blur that
     averages noise away have nothing to do (they are most of the work); specks away from the
-    strokes are still dropped. Measured on 2,000 page canvases of test digits: the model reads
+    strokes are still dropped. Measured on 2,000 page canvases of validation digits: the model reads
     the same digit as after the general steps for 99.95% of them, with the same accuracy
     (benchmarks/preprocess_paths.py)."""
     residual = np.clip(work - work[0, 0], 0.0, None)

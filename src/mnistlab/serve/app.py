@@ -122,8 +122,9 @@ def create_app(
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
             # the batched forward pass has its own bound (max_batch digits per pass)
-            async with admission.slot(declared_pixels([item], max_pixels)):
-                pixels = await _digit_pixels_async(item, max_pixels)
+            declared = declared_pixels([item], max_pixels)
+            async with admission.slot(declared):
+                pixels = await _digit_pixels_async(item, max_pixels, declared)
         except NoDigitError as exc:
             return _json(_no_digit(str(exc)))
         prediction = (await batcher.run(pixels[None]))[0]
@@ -222,10 +223,17 @@ def _digit_pixels(item: Item, max_pixels: int) -> np.ndarray:
         return preprocess(item.image, max_pixels=max_pixels).pixels
 
 
-async def _digit_pixels_async(item: Item, max_pixels: int) -> np.ndarray:
-    """_digit_pixels, on the event loop for a plain list of 784 values (about 30 us: a hop to a
-    thread and back costs more) and in the thread pool for anything that must be decoded."""
+INLINE_PIXELS = 512 * 512  # images up to this size are read on the event loop itself
+
+
+async def _digit_pixels_async(item: Item, max_pixels: int, declared: int) -> np.ndarray:
+    """_digit_pixels, on the event loop for a plain list of 784 values or a small image (the
+    page's 280x280 canvas: about 1.5 ms, and the hand-over to a thread and back, with the
+    GIL passed each way, cost more CPU than it saved), and in the thread pool for a larger
+    image, which could hold the loop long enough to delay everyone else."""
     if item.image is None and isinstance(item.pixels, list) and len(item.pixels) == 28 * 28:
+        return _digit_pixels(item, max_pixels)
+    if item.image is not None and 0 < declared <= INLINE_PIXELS:
         return _digit_pixels(item, max_pixels)
     return await run_in_threadpool(_digit_pixels, item, max_pixels)
 

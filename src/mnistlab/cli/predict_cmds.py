@@ -133,7 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("torch", "onnx"),
         default="torch",
         help="what runs the model: torch (default) or onnx, onnxruntime (needs mnistlab[onnx]; "
-        "checked against torch at start; 1.6-2.5x less CPU per forward pass here)",
+        "checked against torch at start; about half the CPU per prediction)",
     )
     serve.add_argument(
         "--batch-wait",

@@ -1,8 +1,9 @@
 """The model's forward pass on ONNX Runtime, for serving (`mnistlab serve --backend onnx`).
 
-A served digit costs one forward pass of a small model, where PyTorch's per-call overhead is most
-of the time: measured on this project's 2-core CPU at one thread, LeNet-5 on one digit 0.05 ms
-in onnxruntime against 0.30 ms in PyTorch, sota-cpu 0.13 ms against 0.70 ms (docs/RESULTS.md).
+A served digit costs one forward pass of a small model, where PyTorch's per-call overhead is much
+of the time: measured on this project's 2-core CPU at one thread (benchmarks/backends.py), a
+whole prediction of one digit takes 0.53 ms against 1.08 ms with LeNet-5, 0.61 ms against
+1.55 ms with sota-cpu, the same answers on 1,000 validation digits.
 The graph is exported in memory from the loaded model, so it always matches the weights; it
 takes raw uint8 pixels and returns the logits and, when the model's calibration has a feature
 rule, the similarity to its bank of training digits: the same two things PyTorch computes for

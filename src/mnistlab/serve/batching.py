@@ -7,9 +7,9 @@ next turn of the event loop for 0); a batch that reaches `max_batch` runs at onc
 waits at most `max_wait` for others, and nothing waits while the server is idle for long.
 
 The batch runs on the event loop itself. A thread of its own would let the loop parse requests
-during the forward pass, but handing every batch to it and every answer back costs more than
-it saves: measured with `benchmarks/serve_load.py`, the loop was the bottleneck, batches were of
-2 digits, and the server spent more CPU per request (docs/RESULTS.md).
+during the forward pass, but handing every batch to it and every answer back cost more than it
+saved: tried under `benchmarks/serve_load.py` (pixels payload), the loop was the bottleneck, the
+batches held 2 digits, and the server spent more CPU per request than with this design.
 """
 
 from __future__ import annotations

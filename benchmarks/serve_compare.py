@@ -46,8 +46,12 @@ def measure(src: Path, args: argparse.Namespace) -> dict:
             "--payload", args.payload, "--workers", str(args.workers),
             "--duration", str(args.duration), "--json-out", out.name,
         ]  # fmt: skip
-        subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
-        return json.loads(Path(out.name).read_text())
+        # exit status 1 means errors were counted: they are in the numbers, and reported
+        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+        text = Path(out.name).read_text()
+        if not text:
+            raise SystemExit(f"serve_load failed ({done.returncode}): {done.stderr[-2000:]}")
+        return json.loads(text)
 
 
 def main() -> int:

@@ -180,9 +180,7 @@ def test_bench_robustness_cli(real_data_dir, capsys):
     assert main(["bench", "robustness", "--families", "nope"]) == 2
 
 
-def test_boxes_are_in_the_files_pixels_when_a_large_photo_is_decoded_reduced(
-    predictor, test_split
-):
+def test_boxes_are_in_the_files_pixels_when_a_large_photo_is_decoded_reduced(predictor, test_split):
     """A 2400 px wide photo is reduced right after decoding; the boxes still land on the
     digits as drawn in the file."""
     truth, image, boxes = next(numbers(test_split, "gaps", 1, seed=9))

@@ -121,7 +121,7 @@ def create_app(
         item = (await read_items(request, batch=False, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
-            # the batched forward pass has its own bound (max_batch digits per pass)
+            # the batcher bounds the forward pass (it runs once max_batch digits wait)
             declared = declared_pixels([item], max_pixels)
             async with admission.slot(declared):
                 pixels = await _digit_pixels_async(item, max_pixels, declared)

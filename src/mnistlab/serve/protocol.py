@@ -38,36 +38,39 @@ def bounded_protocol(seconds: float, max_header_bytes: int, base: type | None = 
     parent = base or base_protocol()
 
     class BoundedHeadersProtocol(parent):  # type: ignore[misc, valid-type]
+        """The deadline and the byte count run only while the connection is idle: waiting
+        for the headers of its next request, with no request in progress. A request being
+        answered, a body still arriving (also one the app answered early without reading it)
+        or a pipelined request waiting its turn is never cut by them; a body has its own
+        deadline (serve.limits)."""
+
         _timer: asyncio.TimerHandle | None = None
-        _answered_cycle = None
         _header_bytes = 0
+
+        def _idle(self) -> bool:
+            cycle = self.cycle
+            return cycle is None or (cycle.response_complete and not cycle.more_body)
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            was_idle = self._idle()
             super().data_received(data)
-            if self._timer is None:
-                return
-            # a new request's headers are complete once uvicorn has made its cycle
-            if self.cycle not in (None, self._answered_cycle):
+            if not self._idle():  # a request's headers are complete, or its body is arriving
                 self._disarm()
                 return
-            self._header_bytes += len(data)
-            if self._header_bytes > max_header_bytes and not self.transport.is_closing():
-                message = (
-                    b'{"error": "headers_too_large", "message": "request headers are over '
-                    + str(max_header_bytes).encode()
-                    + b' bytes"}'
-                )
-                self.transport.write(BAD_HEADERS % (len(message), message))
-                self.transport.close()
+            if self._timer is None:  # idle again, e.g. the end of a body answered early
+                self._arm()
+            if was_idle:  # all of `data` belongs to the next request's headers
+                self._header_bytes += len(data)
+                if self._header_bytes > max_header_bytes and not self.transport.is_closing():
+                    self._refuse_headers()
 
         def on_response_complete(self) -> None:
-            self._answered_cycle = self.cycle
             super().on_response_complete()
-            if not self.transport.is_closing():
+            if self._idle() and not self.transport.is_closing():
                 self._arm()  # the next request on this connection gets the same deadline
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -86,7 +89,16 @@ def bounded_protocol(seconds: float, max_header_bytes: int, base: type | None = 
 
         def _too_slow(self) -> None:
             self._timer = None
-            if not self.transport.is_closing():
+            if self._idle() and not self.transport.is_closing():
                 self.transport.close()
+
+        def _refuse_headers(self) -> None:
+            message = (
+                b'{"error": "headers_too_large", "message": "request headers are over '
+                + str(max_header_bytes).encode()
+                + b' bytes"}'
+            )
+            self.transport.write(BAD_HEADERS % (len(message), message))
+            self.transport.close()
 
     return BoundedHeadersProtocol

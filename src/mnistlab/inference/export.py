@@ -55,6 +55,27 @@ def _onnx_modules():
     return onnx, onnxruntime
 
 
+def onnx_bytes(module: nn.Module, outputs: list[str]) -> bytes:
+    """`module` as an ONNX graph: input INPUT, uint8 pixels (batch, 1, 28, 28); `outputs` named
+    in order; the batch axis dynamic everywhere."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # The TorchScript-based exporter is deprecated in favour of torch.export's, but that one
+        # needs the extra `onnxscript` package; this one ships with torch and handles these models.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (torch.zeros(2, 1, 28, 28, dtype=torch.uint8),),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT],
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in [INPUT, *outputs]},
+        )
+    return buffer.getvalue()
+
+
 def export_onnx(
     model: nn.Module, meta: RunMeta, out: str | Path, classes: list[str] | None = None
 ) -> Path:
@@ -62,23 +83,7 @@ def export_onnx(
     model.json's "normalization" says; output (batch, classes)."""
     onnx, _ = _onnx_modules()
     model = RawPixelModel(model.eval(), meta.normalization).eval()
-    example = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript-based exporter is deprecated in favour of torch.export's, but that one
-        # needs the extra `onnxscript` package; this one ships with torch and handles these models.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (example,),
-            buffer,
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-        )
-    proto = onnx.load_model_from_string(buffer.getvalue())
+    proto = onnx.load_model_from_string(onnx_bytes(model, [OUTPUT]))
     kind = meta.kind
     info = {
         "model": meta.model,

@@ -12,9 +12,7 @@ rule, the similarity to its bank of training digits: the same two things PyTorch
 
 from __future__ import annotations
 
-import io
 import threading
-import warnings
 
 import numpy as np
 import torch
@@ -23,11 +21,9 @@ from torch import nn
 from mnistlab.calibration.core import features_and_logits, nearest_similarity
 from mnistlab.data.normalize import normalize
 from mnistlab.errors import MnistlabError
+from mnistlab.inference.export import INPUT, TOLERANCE, check_images, onnx_bytes
 from mnistlab.runs.features import bank_of
 from mnistlab.runs.meta import RunMeta
-
-OPSET = 17
-TOLERANCE = 1e-4  # |onnxruntime - PyTorch| allowed on logits and similarities
 
 
 class _ServingGraph(nn.Module):
@@ -68,20 +64,7 @@ class OnnxForward:
         self.has_similarity = bank is not None
         graph = _ServingGraph(model.eval(), meta.normalization, bank).eval()
         outputs = ["logits", "similarity"] if self.has_similarity else ["logits"]
-        buffer = io.BytesIO()
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                graph,
-                (torch.zeros(2, 1, 28, 28, dtype=torch.uint8),),
-                buffer,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=["pixels"],
-                output_names=outputs,
-                dynamic_axes={name: {0: "batch"} for name in ["pixels", *outputs]},
-            )
-        self._graph = buffer.getvalue()
+        self._graph = onnx_bytes(graph, outputs)
         self._session = None
         self._lock = threading.Lock()
         self._check(graph)
@@ -96,7 +79,7 @@ class OnnxForward:
             with self._lock:
                 if self._session is None:
                     self._session = self._new_session()
-        return self._session.run(None, {"pixels": pixels})
+        return self._session.run(None, {INPUT: pixels})
 
     def _new_session(self):
         ort = _onnxruntime()
@@ -109,8 +92,6 @@ class OnnxForward:
     def _check(self, graph: _ServingGraph) -> None:
         """Refuse a graph whose answers differ from PyTorch's, on generated digit-like
         strokes and noise (the same on every machine)."""
-        from mnistlab.inference.export import check_images
-
         images = check_images().numpy()
         with torch.inference_mode():
             expected = graph(torch.from_numpy(images).unsqueeze(1))

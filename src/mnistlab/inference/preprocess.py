@@ -239,12 +239,18 @@ def _extract_ink(work: np.ndarray) -> np.ndarray:
     ink = float(np.percentile(blurred[core], 90))
     if ink - level < max(MIN_CONTRAST, MIN_SNR * sigma):
         raise NoDigitError()
-    # Ink is the strong strokes plus their anti-aliased edges; noise and specks away from the
-    # strokes are dropped, so they cannot stretch the bounding box.
-    support = _dilate(core, radius + 2)
     noise_level, noise_sigma = _robust_stats(residual, with_spread=True)
-    floor = noise_level + 3.0 * noise_sigma
     peak = float(np.percentile(residual[core], 90))
+    return _ink_values(residual, core, noise_level + 3.0 * noise_sigma, peak, radius)
+
+
+def _ink_values(
+    residual: np.ndarray, core: np.ndarray, floor: float, peak: float, radius: int
+) -> np.ndarray:
+    """The last step of both ink paths: `residual` from `floor` (0) to `peak` (1), kept only
+    near the `core` strokes. Ink is the strong strokes plus their anti-aliased edges; noise and
+    specks away from the strokes are dropped, so they cannot stretch the bounding box."""
+    support = _max_filter(core, radius + 2)
     values = np.clip((residual - floor) / max(peak - floor, 1e-6), 0.0, 1.0) * support
     values[values < 0.5 / 255] = 0.0
     if not values.any():
@@ -289,10 +295,7 @@ def _drawing_ink(work: np.ndarray) -> np.ndarray:
     peak = float(np.percentile(residual[core], 90))
     if peak < MIN_CONTRAST:
         raise NoDigitError()
-    radius = max(1, max(work.shape) // 200)
-    values = np.clip(residual / peak, 0.0, 1.0) * _dilate(core, radius + 2)
-    values[values < 0.5 / 255] = 0.0
-    return values
+    return _ink_values(residual, core, 0.0, peak, max(1, max(work.shape) // 200))
 
 
 def _robust_stats(
@@ -448,14 +451,8 @@ def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
     )
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a boolean mask by `radius` px (square window)."""
-    from scipy import ndimage
-
-    return ndimage.maximum_filter(mask, size=2 * radius + 1, mode="nearest")
-
-
 def _max_filter(image: np.ndarray, radius: int) -> np.ndarray:
+    """Grey dilation by a square window of side 2r+1 (a boolean mask grows by `radius` px)."""
     from scipy import ndimage
 
     return ndimage.maximum_filter(image, size=2 * radius + 1, mode="nearest")

@@ -33,6 +33,7 @@ from mnistlab.calibration.fit import (
     features_of,
     logits_of,
     nondigit_pixels,
+    photographed,
     rejected,
 )
 from mnistlab.data.splits import load_splits
@@ -45,18 +46,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
 DOC = ROOT / "docs" / "calibration.md"
 
 
-def photographed(test, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def photographed_test(test, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` test digits drawn as dark ink on paper and preprocessed: (pixels, labels)."""
-    from mnistlab.inference.preprocess import preprocess
-    from mnistlab.synth import FAMILIES, render_digit
-
-    index = list(FAMILIES).index("clean")
     images, labels = test.images[:count].numpy(), test.labels[:count].numpy()
-    pixels = [
-        preprocess(render_digit("clean", d, np.random.default_rng([seed, index, i]))).pixels
-        for i, d in enumerate(images)
-    ]
-    return np.stack(pixels), labels
+    return photographed(images, seed), labels
 
 
 def refusals(model, meta, pixels: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
@@ -153,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     test = load_splits("mnist", args.data_dir, download=False)["test"]
     nondigits = nondigit_pixels(args.seed, args.per_kind)
     kinds = list(nondigits)
-    photos = photographed(test, args.photos, args.seed)
+    photos = photographed_test(test, args.photos, args.seed)
     rows = []
     for name in args.models.split(","):
         rows.append(measure(name, test, nondigits, args.per_kind, photos))

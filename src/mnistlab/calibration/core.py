@@ -82,22 +82,15 @@ def allowed_rejects(n: int, budget: float, confidence: float = 0.95) -> int:
 
     Refusing exactly budget * n would put the true rate above the budget about half the time
     (the test set then sees 1.1-1.3%, not 1%). The bound is <= budget exactly when
-    P(Binomial(n, budget) <= r) <= 1 - confidence, so no beta quantile is needed."""
+    P(Binomial(n, budget) <= r) <= 1 - confidence: the largest such r."""
+    from scipy.stats import binom  # here, not at import: predictions never need it
+
     if n <= 0:
         return 0
-    log_p, log_q = math.log(budget), math.log1p(-budget)
-    cdf, allowed = 0.0, -1
-    for r in range(n + 1):
-        cdf += math.exp(
-            math.lgamma(n + 1)
-            - math.lgamma(r + 1)
-            - math.lgamma(n - r + 1)
-            + r * log_p
-            + (n - r) * log_q
-        )
-        if cdf > 1 - confidence:
-            break
-        allowed = r
+    alpha = 1 - confidence
+    allowed = int(binom.ppf(alpha, n, budget))  # the smallest r whose CDF reaches alpha
+    if binom.cdf(allowed, n, budget) > alpha:
+        allowed -= 1
     return max(allowed, 0)
 
 

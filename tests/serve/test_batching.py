@@ -5,6 +5,7 @@ slot."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import numpy as np
 import pytest
@@ -96,14 +97,17 @@ def test_bad_settings_are_refused():
         MicroBatcher(Recorder(), max_wait=-1)
 
 
+async def enter(admission: Admission, order: list[str], name: str, pixels: int, hold: float):
+    """One request: take a slot for `pixels`, note its name in `order`, hold it `hold` s."""
+    async with admission.slot(pixels):
+        order.append(name)
+        await asyncio.sleep(hold)
+
+
 def test_admission_lets_waiters_in_first_come_first_served():
     admission = Admission(max_active=1, max_waiting=4, pixel_budget=100)
     order: list[str] = []
-
-    async def request(name: str, pixels: int, hold: float):
-        async with admission.slot(pixels):
-            order.append(name)
-            await asyncio.sleep(hold)
+    request = functools.partial(enter, admission, order)
 
     async def main():
         first = asyncio.ensure_future(request("a", 10, 0.05))
@@ -146,11 +150,7 @@ def test_admission_past_its_queue_or_its_wait_says_overloaded_and_leaks_nothing(
 def test_admission_does_not_let_a_large_request_be_overtaken_forever():
     admission = Admission(max_active=4, max_waiting=8, pixel_budget=100)
     order: list[str] = []
-
-    async def request(name: str, pixels: int, hold: float):
-        async with admission.slot(pixels):
-            order.append(name)
-            await asyncio.sleep(hold)
+    request = functools.partial(enter, admission, order)
 
     async def main():
         first = asyncio.ensure_future(request("small-1", 60, 0.05))

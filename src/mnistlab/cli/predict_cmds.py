@@ -260,8 +260,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mnistlab.serve.app import create_app, default_admission
     from mnistlab.serve.run import bind_socket, make_server
 
-    # Requests run in parallel on the server's thread pool, one image each; intra-op threads
-    # would only fight over the cores (on a busy 2-core machine: 100 ms instead of 1 ms).
+    # Each process runs one forward pass at a time (on its event loop) and decodes large
+    # images on its thread pool; intra-op threads would only fight over the cores (on a busy
+    # 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
     if args.backend == "onnx":

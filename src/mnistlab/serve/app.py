@@ -231,9 +231,11 @@ async def _digit_pixels_async(item: Item, max_pixels: int, declared: int) -> np.
     page's 280x280 canvas: about 1.5 ms, and the hand-over to a thread and back, with the
     GIL passed each way, cost more CPU than it saved), and in the thread pool for a larger
     image, which could hold the loop long enough to delay everyone else."""
-    if item.image is None and isinstance(item.pixels, list) and len(item.pixels) == 28 * 28:
-        return _digit_pixels(item, max_pixels)
-    if item.image is not None and 0 < declared <= INLINE_PIXELS:
+    if item.image is None:
+        small = isinstance(item.pixels, list) and len(item.pixels) == 28 * 28
+    else:
+        small = 0 < declared <= INLINE_PIXELS
+    if small:
         return _digit_pixels(item, max_pixels)
     return await run_in_threadpool(_digit_pixels, item, max_pixels)
 

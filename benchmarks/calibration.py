@@ -26,18 +26,10 @@ import numpy as np
 import torch
 
 from benchmarks._report import update_section
-from mnistlab.calibration.core import nearest_similarity, shape_counts
-from mnistlab.calibration.fit import (
-    TUNING_SEED,
-    ece_before_after,
-    features_of,
-    logits_of,
-    nondigit_pixels,
-    photographed,
-    rejected,
-)
+from mnistlab.calibration.fit import TUNING_SEED, ece_before_after, nondigit_pixels, photographed
 from mnistlab.data.splits import load_splits
 from mnistlab.evaluate import predict_logits
+from mnistlab.inference.predictor import Predictor
 from mnistlab.runs import load_model
 from mnistlab.system import header
 
@@ -52,21 +44,18 @@ def photographed_test(test, count: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return photographed(images, seed), labels
 
 
-def refusals(model, meta, pixels: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-    """(logits, which are "not sure") for (N, 28, 28) digits, by the rule the model's
-    Predictor applies: the feature rule when the folder has its bank, else the logits rule."""
-    from mnistlab.runs.features import bank_of
-
+def refusals(predictor: Predictor, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best guesses, which are "not sure") for (N, 28, 28) digits, by the Predictor itself:
+    the feature rule when the folder has its bank (else the logits rule), the shape cues, and
+    the digit detector when the calibration has a rule for it."""
     if not len(pixels):
-        return torch.empty(0, 10), np.zeros(0, bool)
-    cal = meta.calibration
-    bank = bank_of(model)
-    if cal.features is None or bank is None:
-        features, logits = None, logits_of(model, pixels, meta.normalization)
-    else:
-        features, logits = features_of(model, pixels, meta.normalization)
-    similarity = nearest_similarity(features, bank) if features is not None else None
-    return logits, rejected(logits, shape_counts(pixels), cal, similarity)
+        return np.zeros(0, int), np.zeros(0, bool)
+    guesses, refused = [], []
+    for start in range(0, len(pixels), 2000):
+        for p in predictor.predict_pixels(np.ascontiguousarray(pixels[start : start + 2000])):
+            guesses.append(p.guess)
+            refused.append(p.digit is None)
+    return np.asarray(guesses), np.asarray(refused, bool)
 
 
 def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
@@ -74,15 +63,16 @@ def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
     cal = meta.calibration
     if cal is None:
         raise SystemExit(f"{name} is not calibrated; run scripts/calibrate_pretrained.py")
+    predictor = Predictor(model, meta)
     logits = predict_logits(model, test, meta.normalization)
     before, after = ece_before_after(logits, test.labels, cal.temperature)
-    _, digits = refusals(model, meta, test.images.numpy())
+    _, digits = refusals(predictor, test.images.numpy())
     photo_pixels, photo_labels = photos
-    photo_logits, photo_refused = refusals(model, meta, photo_pixels)
-    photo_accuracy = (photo_logits.argmax(1).numpy() == photo_labels).mean()
+    photo_guesses, photo_refused = refusals(predictor, photo_pixels)
+    photo_accuracy = (photo_guesses == photo_labels).mean()
     kinds = {}
     for kind, (pixels, blank) in nondigits.items():
-        unsure = int(refusals(model, meta, pixels)[1].sum())
+        unsure = int(refusals(predictor, pixels)[1].sum())
         kinds[kind] = {
             "refused": (blank + unsure) / per_kind,
             "no_digit": blank,
@@ -91,9 +81,11 @@ def measure(name: str, test, nondigits: dict, per_kind: int, photos) -> dict:
     return {
         "model": name,
         "temperature": cal.temperature,
-        "score": "knn" if cal.features is not None else cal.score,
+        "score": ("knn" if cal.features is not None else cal.score)
+        + (" + detector" if cal.detector is not None else ""),
         "threshold": cal.features.threshold if cal.features is not None else cal.threshold,
         "fallback": [cal.score, cal.threshold] if cal.features is not None else None,
+        "detector_threshold": cal.detector.threshold if cal.detector is not None else None,
         "test_ece_before": before,
         "test_ece_after": after,
         "test_accuracy": float((logits.argmax(1) == test.labels).double().mean()),

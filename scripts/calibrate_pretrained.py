@@ -48,6 +48,7 @@ def card_facts(cal: Calibration) -> dict[str, Any]:
         "fitted_on": cal.fitted_on,
         "feature_threshold": cal.features.threshold if cal.features else None,
         "feature_bank_rows": cal.features.rows if cal.features else None,
+        "detector_threshold": cal.detector.threshold if cal.detector else None,
         "script": SCRIPT,
     }
 
@@ -62,6 +63,10 @@ def card_line(facts: dict[str, Any]) -> str:
         )
     else:
         rule = f"{facts['score']} < {facts['threshold']:.4g}"
+    if facts.get("detector_threshold") is not None:
+        rule += (
+            f", or when mnistlab's digit detector scores it below {facts['detector_threshold']:.4g}"
+        )
     return (
         f"{MARK} (`{facts['script']}`, on the 5,000 validation images): temperature "
         f"T = {facts['temperature']:.3f}; test ECE {100 * facts['test_ece_before']:.2f}% "

@@ -201,11 +201,14 @@ def not_sure_reasons(
     pixels: np.ndarray,
     calibration: Calibration | None,
     similarity: torch.Tensor | None = None,
+    detected: torch.Tensor | None = None,
 ) -> list[str | None]:
     """Why each input is not taken for a digit (None: it is), under `calibration`.
 
     `similarity` (N,): nearest_similarity to the model's feature bank; with it and a feature
-    rule, that rule decides; without (no bank in the folder), the logits rule does."""
+    rule, that rule decides; without (no bank in the folder), the logits rule does.
+    `detected` (N,): the digit detector's scores (calibration.detector.detector_scores), which
+    refuse too when the calibration has a detector rule."""
     reasons: list[str | None] = [None] * len(logits)
     if calibration is None or calibration.threshold is None:
         return reasons
@@ -216,6 +219,8 @@ def not_sure_reasons(
         name, threshold = calibration.score, calibration.threshold
         scores = digit_score(logits, calibration.temperature, calibration.score)
     marks, loops = shape_counts(pixels) if calibration.cues else (None, None)
+    detector = calibration.detector if detected is not None else None
+    found = detected.tolist() if detector is not None else []
     for i, score in enumerate(scores.tolist()):
         if marks is not None and marks[i] > calibration.max_marks:
             reasons[i] = f"{marks[i]} separate marks; digits have at most {calibration.max_marks}"
@@ -223,6 +228,11 @@ def not_sure_reasons(
             reasons[i] = f"{loops[i]} closed loops; digits have at most {calibration.max_loops}"
         elif score < threshold:
             reasons[i] = f"unlike the digits it knows ({name} {score:.3g} below {threshold:.3g})"
+        elif detector is not None and found[i] < detector.threshold:
+            reasons[i] = (
+                f"does not look like a digit (digit detector score {found[i]:.3g} "
+                f"below {detector.threshold:.3g})"
+            )
     return reasons
 
 

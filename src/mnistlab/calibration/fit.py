@@ -36,7 +36,7 @@ from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict_logits
 from mnistlab.runs.features import dequantize, quantize, save_bank
-from mnistlab.runs.meta import Calibration, FeatureRule, RunMeta
+from mnistlab.runs.meta import Calibration, DetectorRule, FeatureRule, RunMeta
 from mnistlab.runs.names import FEATURES
 
 FALSE_REJECT = 0.01  # the issue's budget: at most 1% of clean digits "not sure"
@@ -55,6 +55,7 @@ BANK_PHOTOGRAPHED = 1200  # and the next ones drawn as photos, then preprocessed
 BANK_SEED = 0  # renders the bank's photos; the report draws test digits, not these
 VAL_PHOTOGRAPHED = 500  # validation digits drawn as photos: the shortcut check
 PHOTO_LIMIT = 0.03  # a feature rule refusing more of those than this is not adopted
+DETECTOR_STEP = 2  # the detector's share of the validation rejects is tried in these steps
 
 
 @functools.lru_cache(maxsize=4)
@@ -142,6 +143,16 @@ class FeatureFit:
     photos: torch.Tensor
 
 
+@dataclasses.dataclass(frozen=True)
+class DetectorFit:
+    """The digit detector's scores the detector rule is fitted and chosen with: validation
+    digits, tuning non-digits (kind ->), photographed validation digits."""
+
+    val: torch.Tensor
+    tuning: dict[str, torch.Tensor]
+    photos: torch.Tensor
+
+
 Counts = tuple[np.ndarray, np.ndarray]  # (marks, loops) per image, from shape_counts
 
 
@@ -161,15 +172,19 @@ def rejected(
     counts: Counts,
     cal: Calibration,
     similarity: torch.Tensor | None = None,
+    detected: torch.Tensor | None = None,
 ) -> np.ndarray:
     """(N,) bool: which inputs `cal` calls "not sure" (as core.not_sure_reasons decides):
-    its feature rule when it has one and `similarity` is given, else its logits rule."""
+    its feature rule when it has one and `similarity` is given, else its logits rule; and its
+    detector rule when it has one and the detector's scores `detected` are given."""
     out = np.zeros(len(logits), bool)
     if cal.threshold is None or not len(logits):
         return out
     if cal.cues:
         marks, loops = counts
         out |= (marks > cal.max_marks) | (loops > cal.max_loops)
+    if cal.detector is not None and detected is not None:
+        out |= detected.numpy() < cal.detector.threshold
     if cal.features is not None and similarity is not None:
         return out | (similarity.numpy() < cal.features.threshold)
     return out | (digit_score(logits, cal.temperature, cal.score).numpy() < cal.threshold)
@@ -185,22 +200,32 @@ def by_cues(counts: Counts, limits: dict) -> np.ndarray:
     return (counts[0] > limits["marks"]) | (counts[1] > limits["loops"])
 
 
-def threshold_for(scores: torch.Tensor, counts: Counts, limits: dict) -> float:
+def threshold_for(
+    scores: torch.Tensor, counts: Counts, limits: dict, taken: np.ndarray | None = None
+) -> float:
     """The threshold that, with the cues, refuses allowed_rejects(...) of these validation
-    digits: the cues' own rejects come out of that count first."""
-    cue = by_cues(counts, limits)
-    count = allowed_rejects(len(scores), FALSE_REJECT, CONFIDENCE) - int(cue.sum())
-    return threshold_rejecting(scores[torch.from_numpy(~cue)], count)
+    digits: the cues' own rejects come out of that count first, and so do `taken` ((N,) bool,
+    the digits another rule, the detector's, refuses already)."""
+    out = by_cues(counts, limits)
+    if taken is not None:
+        out = out | taken
+    count = allowed_rejects(len(scores), FALSE_REJECT, CONFIDENCE) - int(out.sum())
+    return threshold_rejecting(scores[torch.from_numpy(~out)], count)
 
 
 def rule_for(
-    score: str, temperature: float, logits: torch.Tensor, counts: Counts, limits: dict
+    score: str,
+    temperature: float,
+    logits: torch.Tensor,
+    counts: Counts,
+    limits: dict,
+    taken: np.ndarray | None = None,
 ) -> Calibration:
     """The logits rule for `score` on these validation digits (see threshold_for)."""
     return Calibration(
         temperature=temperature,
         score=score,
-        threshold=threshold_for(digit_score(logits, temperature, score), counts, limits),
+        threshold=threshold_for(digit_score(logits, temperature, score), counts, limits, taken),
         false_reject=FALSE_REJECT,
         cues=True,
         max_marks=limits["marks"],
@@ -209,12 +234,16 @@ def rule_for(
 
 
 def with_feature_rule(
-    cal: Calibration, features: FeatureFit, counts: Counts, limits: dict
+    cal: Calibration,
+    features: FeatureFit,
+    counts: Counts,
+    limits: dict,
+    taken: np.ndarray | None = None,
 ) -> Calibration:
     """`cal` (the logits rule, kept as the fallback) with a feature rule on top."""
     rows, dim = features.bank.shape
     rule = FeatureRule(
-        threshold=threshold_for(features.val, counts, limits),
+        threshold=threshold_for(features.val, counts, limits, taken),
         file=FEATURES,
         rows=int(rows),
         dim=int(dim),
@@ -234,6 +263,7 @@ def fit_calibration(
     features: FeatureFit | None = None,
     photos: tuple[torch.Tensor, np.ndarray] | None = None,
     blanks: dict[str, int] | None = None,
+    detector: DetectorFit | None = None,
 ) -> Calibration:
     """Temperature and rules from validation digits; `tuning` (kind -> (logits, pixels) of
     non-digits) picks the score that rejects more of them. No `tuning`: temperature only.
@@ -242,7 +272,11 @@ def fit_calibration(
     than the best logits rule and at most PHOTO_LIMIT of `photos` ((logits, pixels) of
     photographed validation digits, also the source of `features.photos`). `blanks`: per kind,
     the non-digits preprocessing found no digit in, refused before any rule (counted as the
-    report counts them, so a kind that rarely reaches the model does not swing the choice)."""
+    report counts them, so a kind that rarely reaches the model does not swing the choice).
+
+    `detector` offers the detector rule on top of the chosen one: the validation rejects are
+    shared between them, the split (DETECTOR_STEP apart) that refuses the most tuning
+    non-digits is kept if it refuses more than the chosen rule alone, within PHOTO_LIMIT."""
     blanks = blanks or {}
     temperature = fit_temperature(val_logits, val_labels)
     ece = ece_before_after(val_logits, val_labels, temperature)
@@ -256,14 +290,19 @@ def fit_calibration(
 
     def rates_of(rule: Calibration, use_features: bool) -> dict[str, float]:
         sims = features.tuning if use_features and features is not None else {}
+        found = detector.tuning if rule.detector is not None and detector is not None else {}
         out = {
-            kind: refused_share(rejected(logits, counts, rule, sims.get(kind)), blanks.get(kind, 0))
+            kind: refused_share(
+                rejected(logits, counts, rule, sims.get(kind), found.get(kind)),
+                blanks.get(kind, 0),
+            )
             for kind, (logits, counts) in others.items()
         }
         if photos is not None:
             sim = features.photos if use_features and features is not None else None
+            det = detector.photos if rule.detector is not None and detector is not None else None
             out["photographed_val_digits"] = float(
-                rejected(photos[0], photo_counts, rule, sim).mean()
+                rejected(photos[0], photo_counts, rule, sim, det).mean()
             )
         return out
 
@@ -286,10 +325,45 @@ def fit_calibration(
         if nondigit_mean(rates["knn"]) > nondigit_mean(rates[best]) and photo_rate <= PHOTO_LIMIT:
             chosen, val_sim = candidate, features.val
             picked += f" (k-NN on features; {best} is the fallback without the bank)"
+    val_detected = None
+    if detector is not None:
+        alone = nondigit_mean(rates["knn" if val_sim is not None else best])
+        splits = {}
+        for taken_count in range(
+            DETECTOR_STEP,
+            allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE) + 1,
+            DETECTOR_STEP,
+        ):
+            candidate = with_detector_rule(
+                chosen,
+                best,
+                temperature,
+                val_logits,
+                detector,
+                taken_count,
+                val_counts,
+                limits,
+                features if val_sim is not None else None,
+            )
+            if candidate is None:
+                break
+            splits[taken_count] = (candidate, rates_of(candidate, val_sim is not None))
+        allowed_splits = {
+            k: v for k, v in splits.items() if v[1].get("photographed_val_digits", 0) <= PHOTO_LIMIT
+        }
+        if allowed_splits:
+            count = max(allowed_splits, key=lambda k: (nondigit_mean(allowed_splits[k][1]), -k))
+            candidate, detector_rates = allowed_splits[count]
+            rates["detector"] = {**detector_rates, "val_digits_to_detector": count}
+            if nondigit_mean(detector_rates) > alone:
+                chosen, val_detected = candidate, detector.val
+                picked += f"; the digit detector takes {count} of the validation rejects"
     return dataclasses.replace(
         chosen,
         fitted_on=fitted_on + picked,
-        val_false_reject=float(rejected(val_logits, val_counts, chosen, val_sim).mean()),
+        val_false_reject=float(
+            rejected(val_logits, val_counts, chosen, val_sim, val_detected).mean()
+        ),
         val_ece=ece,
         tuning={
             "seed": TUNING_SEED,
@@ -297,6 +371,55 @@ def fit_calibration(
             "allowed_val_rejects": allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE),
             "nondigit_reject": rates,
         },
+    )
+
+
+def with_detector_rule(
+    chosen: Calibration,
+    score: str,
+    temperature: float,
+    val_logits: torch.Tensor,
+    detector: DetectorFit,
+    count: int,
+    counts: Counts,
+    limits: dict,
+    features: FeatureFit | None,
+) -> Calibration | None:
+    """`chosen` with a detector rule refusing the `count` validation digits the detector likes
+    least (of those the cues let through) and the other thresholds fitted again on the rest, so
+    all rules together still refuse allowed_rejects(...) of them. None when `count` is more
+    than the cues leave."""
+    from mnistlab.calibration.detector import SHA256
+
+    cue = by_cues(counts, limits)
+    if count > allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE) - int(cue.sum()):
+        return None
+    threshold = threshold_rejecting(detector.val[torch.from_numpy(~cue)], count)
+    taken = (detector.val.numpy() < threshold) & ~cue
+    refit = rule_for(score, temperature, val_logits, counts, limits, taken)
+    cal = dataclasses.replace(chosen, threshold=refit.threshold)
+    if features is not None:
+        cal = with_feature_rule(cal, features, counts, limits, taken)
+    rule = DetectorRule(
+        threshold=threshold,
+        sha256=SHA256,
+        fitted_on=f"refuses {int(taken.sum())} validation digits; the other rules share the rest",
+    )
+    return dataclasses.replace(cal, detector=rule)
+
+
+def detector_fit(
+    val_pixels: np.ndarray, nondigits: dict[str, tuple[np.ndarray, int]], photo_pixels: np.ndarray
+) -> DetectorFit | None:
+    """The shipped digit detector's scores for fitting its rule (None if mnistlab ships none)."""
+    from mnistlab.calibration.detector import detector_available, detector_scores
+
+    if not detector_available():
+        return None
+    return DetectorFit(
+        val=detector_scores(val_pixels),
+        tuning={kind: detector_scores(pixels) for kind, (pixels, _) in nondigits.items()},
+        photos=detector_scores(photo_pixels),
     )
 
 
@@ -316,7 +439,7 @@ def calibrate_model(
     if val is None or not len(val):
         raise MnistlabError("no validation split to calibrate on")
     val_logits = predict_logits(model, val, meta.normalization, device)
-    tuning = features = photos = nondigits = None
+    tuning = features = photos = nondigits = detector = None
     if meta.dataset == "mnist":  # non-digits are what MNIST models must refuse
         nondigits = nondigit_pixels(TUNING_SEED, per_kind)
         photo_pixels = photographed(val.images[:VAL_PHOTOGRAPHED].numpy(), BANK_SEED)
@@ -327,9 +450,10 @@ def calibrate_model(
         }
         if bank_to is not None and feature_layer(model) is not None and "train" in splits:
             features = feature_fit(model, meta, splits, nondigits, photo_pixels, device)
+        detector = detector_fit(val.images.numpy(), nondigits, photo_pixels)
     blanks = {kind: blank for kind, (_, blank) in nondigits.items()} if tuning else None
     cal = fit_calibration(
-        val_logits, val.labels, val.images.numpy(), tuning, features, photos, blanks
+        val_logits, val.labels, val.images.numpy(), tuning, features, photos, blanks, detector
     )
     if bank_to is not None:
         cal = store_bank(Path(bank_to), cal, features)

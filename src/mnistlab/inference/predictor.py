@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from mnistlab.calibration.core import logits_and_similarity, not_sure_reasons
+from mnistlab.calibration.detector import check_detector, detector_scores
 from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
@@ -75,6 +76,9 @@ class Predictor:
             )
         self.meta = meta
         self.normalization = meta.normalization
+        rule = meta.calibration.detector if meta.calibration is not None else None
+        if rule is not None:
+            check_detector(rule)
         self.classes = _classes(meta.dataset)
 
     @classmethod
@@ -117,7 +121,10 @@ class Predictor:
             # the same forward pass also gives the features the calibration's feature rule needs
             logits, similarity = logits_and_similarity(self.model, x, self.meta.calibration)
         probs = self._softmax(logits)
-        reasons = not_sure_reasons(logits, batch, self.meta.calibration, similarity)
+        calibration = self.meta.calibration
+        # the detector reads the digits themselves, whichever backend computed the logits
+        detected = detector_scores(batch) if calibration and calibration.detector else None
+        reasons = not_sure_reasons(logits, batch, calibration, similarity, detected)
         k = max(1, min(top_k, probs.shape[1]))
         out = []
         for row, digit_pixels, reason in zip(probs, batch, reasons, strict=True):

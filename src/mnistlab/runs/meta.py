@@ -72,6 +72,46 @@ FEATURE_CHECKS: dict[str, type | tuple[type, ...]] = {
 
 
 @dataclass(frozen=True)
+class DetectorRule:
+    """calibration.detector: "not sure" when the digit detector (mnistlab.calibration.detector,
+    one network shipped with mnistlab, separate from every classifier) scores an input below
+    `threshold`. `sha256` names the detector weights the threshold was fitted for: other
+    weights would need another threshold, so a mismatch is an error, not a silent change."""
+
+    threshold: float
+    sha256: str
+    fitted_on: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model.json") -> DetectorRule:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: calibration.detector is not an object")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise CheckpointError(
+                f"{where}: calibration.detector has unknown keys {', '.join(unknown)} "
+                "(made by a newer mnistlab?)"
+            )
+        for key, expected in DETECTOR_CHECKS.items():
+            value = data.get(key)
+            if key in ("threshold", "sha256") and value is None:
+                raise CheckpointError(f"{where}: calibration.detector has no {key}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+                raise CheckpointError(f"{where}: calibration.detector.{key} is damaged ({value!r})")
+        return cls(**data)
+
+
+DETECTOR_CHECKS: dict[str, type | tuple[type, ...]] = {
+    "threshold": (int, float),
+    "sha256": str,
+    "fitted_on": str,
+}
+
+
+@dataclass(frozen=True)
 class Calibration:
     """model.json's `calibration`: the temperature fitted on the validation split, and when an
     input counts as "not sure" (a digit score below `threshold`, or a shape no digit has).
@@ -91,14 +131,17 @@ class Calibration:
     tuning: dict[str, Any] = field(default_factory=dict)  # how the score was picked
     # None: the logits rule above decides; else it is only the fallback for a missing bank
     features: FeatureRule | None = None
+    # None: no detector; else it refuses too, beside whichever rule above decides
+    detector: DetectorRule | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         extra = data.pop("extra")
-        features = data.pop("features")
-        if features is not None:  # absent, not null: older readers see the keys they know
-            data["features"] = features.to_dict()
+        for name in ("features", "detector"):
+            rule = data.pop(name)
+            if rule is not None:  # absent, not null: older readers see the keys they know
+                data[name] = rule.to_dict()
         return {**data, **extra}
 
     @classmethod
@@ -118,6 +161,8 @@ class Calibration:
             raise CheckpointError(f"{where}: calibration.score {values['score']!r} is unknown")
         if values.get("features") is not None:
             values["features"] = FeatureRule.from_dict(values["features"], where)
+        if values.get("detector") is not None:
+            values["detector"] = DetectorRule.from_dict(values["detector"], where)
         extra = {k: v for k, v in data.items() if k not in known}
         return cls(**values, extra=extra)
 
@@ -228,4 +273,5 @@ CALIBRATION_CHECKS: dict[str, type | tuple[type, ...]] = {
     "test_ece": list,
     "tuning": dict,
     "features": dict,
+    "detector": dict,
 }

@@ -1,0 +1,134 @@
+"""The digit detector: a small network that says whether a preprocessed 28x28 image is a digit
+at all, whatever the classifier makes of it.
+
+A classifier's own evidence (its logits, its features) cannot refuse what it has never been
+shown not to be a digit: a star or a tangle of strokes lands among the digits it resembles
+most. The detector is trained for that question alone, on training digits (as MNIST has them,
+drawn as photos and in the robustness suite's conditions, all through the real preprocessing)
+against non-digits made from training digits and drawn symbols (`mnistlab.synth.outliers`),
+never on letters, faces or textures, which stay outside checks. It is separate from every
+classifier, so it cannot lower one's accuracy (outlier exposure inside the classifier did:
+docs/calibration.md), and one detector serves every MNIST model: each model's calibration
+fits its own threshold on the detector's score (`calibration.detector` in model.json).
+
+No BatchNorm: a normalisation that pooled digits and non-digits in training would normalise
+every input by that mixture at inference (the trap the second outlier-exposure attempt fell
+into). The weights ship as safetensors, their SHA-256 pinned here; they are made by
+`python scripts/train_detector.py`, deterministically from the train split.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from torch import nn
+
+from mnistlab.errors import CheckpointError
+from mnistlab.runs.meta import DetectorRule
+
+FILE = Path(__file__).resolve().parent.parent / "weights" / "detector" / "detector.safetensors"
+WIDTH = 32  # channels of the first layers; 16 refused fewer tuning non-digits (calibration.md)
+# of FILE, as scripts/train_detector.py printed it
+SHA256 = "c681cf85f349da1e51d58b35fe37ab2c8885d9d4441ee845b6ac18efd239cac5"
+
+
+class DigitDetector(nn.Module):
+    """(N, 1, 28, 28) ink in 0..1 -> (N,) logit of "this is a digit"."""
+
+    def __init__(self, width: int = WIDTH):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1),
+            nn.ReLU(),
+            # the strongest evidence anywhere: a star's points or a tangle's crossings can be
+            # in any corner of the field
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * w, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).squeeze(1)
+
+
+def as_input(pixels: np.ndarray) -> torch.Tensor:
+    """(N, 28, 28) uint8 -> the detector's (N, 1, 28, 28) float input: ink in 0..1, no
+    dataset normalisation, so the detector does not depend on a classifier's."""
+    return torch.from_numpy(np.array(pixels, np.float32, copy=True)).div_(255.0).unsqueeze(1)
+
+
+def load_detector(path: Path = FILE, sha256: str | None = None) -> DigitDetector:
+    """The shipped detector, checked against its pinned SHA-256 (CheckpointError otherwise)."""
+    expected = SHA256 if sha256 is None else sha256
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CheckpointError(
+            f"{path}: the digit detector cannot be read ({exc.strerror})"
+        ) from exc
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(
+            f"{path}: the digit detector's SHA-256 does not match the one this mnistlab ships; "
+            "reinstall mnistlab"
+        )
+    detector = DigitDetector()
+    try:
+        detector.load_state_dict(load_safetensors_bytes(data))
+    except Exception as exc:  # a damaged file: safetensors and torch raise several kinds
+        raise CheckpointError(f"{path}: the digit detector is damaged ({exc})") from exc
+    return detector.eval()
+
+
+def check_detector(rule: DetectorRule) -> None:
+    """CheckpointError unless `rule` (a model's calibration.detector) was fitted for the
+    detector this mnistlab ships: another detector's scores need another threshold."""
+    if rule.sha256 != SHA256:
+        raise CheckpointError(
+            "the model's calibration was fitted for another digit detector than the one this "
+            "mnistlab ships; calibrate it again (mnistlab calibrate FOLDER)"
+        )
+
+
+def detector_available() -> bool:
+    """Whether this mnistlab ships a detector (its file and pinned checksum)."""
+    return bool(SHA256) and FILE.is_file()
+
+
+_LOCK = threading.Lock()
+
+
+@functools.cache
+def shipped_detector() -> DigitDetector:
+    """Loaded once per process, on first use (predictions of models without a detector rule
+    never load it)."""
+    with _LOCK:
+        return load_detector()
+
+
+@torch.inference_mode()
+def detector_scores(pixels: np.ndarray, detector: DigitDetector | None = None) -> torch.Tensor:
+    """(N,) float32 CPU logits of "a digit" for (N, 28, 28) uint8 preprocessed images."""
+    if not len(pixels):
+        return torch.empty(0)
+    net = detector if detector is not None else shipped_detector()
+    chunks = [
+        net(as_input(pixels[start : start + 2048])).float() for start in range(0, len(pixels), 2048)
+    ]
+    return torch.cat(chunks)

@@ -1,0 +1,145 @@
+"""The digit detector: its shipped file and checksum, its rule in model.json, how the rules
+share the validation budget, and what it adds to the shipped default model's "not sure"."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab.calibration import detector as det
+from mnistlab.calibration.core import allowed_rejects
+from mnistlab.calibration.fit import DetectorFit, FeatureFit, fit_calibration, rejected
+from mnistlab.errors import CheckpointError
+from mnistlab.inference import Predictor
+from mnistlab.runs import load_folder, resolve_model
+from mnistlab.runs.meta import Calibration, DetectorRule
+from mnistlab.synth.outliers import photograph
+from mnistlab.synth.symbols import SYMBOLS, TURNS, symbol, turned
+
+
+def test_the_shipped_detector_loads_and_a_changed_file_is_refused(tmp_path):
+    assert det.detector_available()
+    assert isinstance(det.load_detector(), det.DigitDetector)
+    changed = tmp_path / "detector.safetensors"
+    data = bytearray(det.FILE.read_bytes())
+    data[-1] ^= 1
+    changed.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256 does not match"):
+        det.load_detector(changed)
+    changed.write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="damaged"):
+        det.load_detector(changed, sha256="")
+
+
+def test_detector_rule_round_trips_and_rejects_unknown_or_missing_keys():
+    rule = DetectorRule(threshold=-1.5, sha256="ab", fitted_on="x")
+    cal = Calibration(threshold=1.0, detector=rule)
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    assert "detector" not in Calibration(threshold=1.0).to_dict()  # older readers: no key
+    with pytest.raises(CheckpointError, match="unknown keys"):
+        Calibration.from_dict({"threshold": 1.0, "detector": {**rule.to_dict(), "k": 1}})
+    with pytest.raises(CheckpointError, match="no sha256"):
+        Calibration.from_dict({"threshold": 1.0, "detector": {"threshold": 0.0}})
+    with pytest.raises(CheckpointError, match="damaged"):
+        Calibration.from_dict({"threshold": 1.0, "detector": {"threshold": "x", "sha256": ""}})
+
+
+def test_a_model_calibrated_for_another_detector_is_an_error(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model("sota-cpu"), folder)
+    meta_path = folder / "model.json"
+    data = json.loads(meta_path.read_text())
+    data["calibration"]["detector"]["sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(data))
+    model, meta = load_folder(folder)
+    with pytest.raises(CheckpointError, match="another digit detector"):
+        Predictor(model, meta)
+
+
+def test_rules_share_the_validation_budget_when_the_detector_is_adopted():
+    """Synthetic scores: the detector separates non-digits the feature rule cannot, so it is
+    adopted, and all rules together still refuse allowed_rejects(...) validation digits."""
+    g = torch.Generator().manual_seed(0)
+    n = 5000
+    val_logits = torch.randn(n, 10, generator=g) * 3
+    labels = val_logits.argmax(1)
+    val_pixels = np.zeros((n, 28, 28), np.uint8)
+    val_pixels[:, 10:18, 13:15] = 255  # one stroke: no cue fires
+    kinds = {"a": 60, "b": 60}
+    tuning = {k: (torch.randn(c, 10, generator=g), val_pixels[:c]) for k, c in kinds.items()}
+    photos = (torch.randn(100, 10, generator=g) * 3, val_pixels[:100])
+    features = FeatureFit(
+        bank=torch.eye(4),
+        val=torch.rand(n, generator=g) + 1.0,  # digits: similar
+        tuning={"a": torch.rand(60, generator=g), "b": torch.rand(60, generator=g) + 1.0},
+        photos=torch.rand(100, generator=g) + 1.0,
+    )
+    detector = DetectorFit(
+        val=torch.randn(n, generator=g) + 5.0,
+        tuning={"a": torch.randn(60, generator=g) + 5.0, "b": torch.randn(60, generator=g) - 5},
+        photos=torch.randn(100, generator=g) + 5.0,
+    )
+    cal = fit_calibration(val_logits, labels, val_pixels, tuning, features, photos, None, detector)
+    assert cal.detector is not None and cal.detector.sha256 == det.SHA256
+    refused = rejected(
+        val_logits, (np.zeros(n, int), np.zeros(n, int)), cal, features.val, detector.val
+    )
+    assert refused.sum() <= allowed_rejects(n, 0.01, 0.95)
+    rates = cal.tuning["nondigit_reject"]["detector"]
+    assert rates["b"] > 0.95 and rates["a"] > 0.95
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return load_folder(resolve_model("sota-cpu"))
+
+
+def test_the_default_model_refuses_drawn_symbols_it_would_otherwise_accept(default_model):
+    """Drawn symbols from a seed the detector was not trained on: the detector rule refuses
+    most of those the feature rule and the cues let through."""
+    model, meta = default_model
+    assert meta.calibration.detector is not None
+    rng = np.random.default_rng(12345)
+    pixels = np.stack([photograph(symbol(rng), rng) for _ in range(150)])
+    with_detector = Predictor(model, meta).predict_pixels(pixels)
+    without = dataclasses.replace(
+        meta, calibration=dataclasses.replace(meta.calibration, detector=None)
+    )
+    passed = [p.digit is not None for p in Predictor(model, without).predict_pixels(pixels)]
+    still = [p.digit is not None for p in with_detector]
+    assert sum(passed) >= 20  # the feature rule alone lets many through
+    assert sum(still) <= 0.25 * sum(passed), (sum(still), sum(passed))
+    reasons = [p.reason for p, ok in zip(with_detector, passed, strict=True) if ok and p.reason]
+    assert any("digit detector" in r for r in reasons)
+
+
+def test_the_detector_rule_refuses_few_digits_drawn_as_photos(default_model, real_data_dir):
+    """Validation digits drawn as photos with a seed no fitting used: the detector's rule must
+    not have learnt "went through the preprocessing" (0.17% refused when this was written)."""
+    from mnistlab.calibration.fit import photographed
+    from mnistlab.data.splits import load_splits
+
+    model, meta = default_model
+    val = load_splits("mnist", real_data_dir, download=False)["val"].images.numpy()
+    threshold = meta.calibration.detector.threshold
+    assert float((det.detector_scores(val) < threshold).float().mean()) <= 0.005
+    photos = photographed(val[2000:2400], seed=77)
+    assert float((det.detector_scores(photos) < threshold).float().mean()) <= 0.02
+
+
+def test_symbols_and_turned_digits_are_drawn_and_never_a_digit_turn():
+    rng = np.random.default_rng(0)
+    assert all(symbol(rng).max() > 0.5 for _ in range(3 * len(SYMBOLS)))
+    assert not set(TURNS["mirror"]) & {0, 1, 8}
+    assert not set(TURNS["half_turn"]) & {0, 1, 6, 8, 9}
+    digits = np.zeros((3, 28, 28), np.uint8)
+    digits[:, 4:24, 12:16] = 255
+    labels = np.array([0, 1, 7])
+    for _ in range(20):
+        ink = turned(digits, labels, rng)
+        assert ink.shape == (28, 28) and ink.max() == 1.0

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mnistlab.calibration.core import logits_and_similarity, not_sure_reasons
-from mnistlab.calibration.detector import check_detector, detector_scores
+from mnistlab.calibration.detector import check_detector, detector_scores, shipped_detector
 from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
@@ -79,6 +79,7 @@ class Predictor:
         rule = meta.calibration.detector if meta.calibration is not None else None
         if rule is not None:
             check_detector(rule)
+            shipped_detector()  # loaded now: a damaged file fails at start, not on a request
         self.classes = _classes(meta.dataset)
 
     @classmethod

@@ -12,8 +12,10 @@ from PIL import Image
 
 from mnistlab.cli import main
 from mnistlab.data.splits import load_splits
+from mnistlab.errors import CheckpointError
+from mnistlab.inference import one_digit
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError, preprocess
+from mnistlab.inference.preprocess import NoDigitError, field_from_ink, preprocess
 from mnistlab.inference.reading import read_number
 from mnistlab.synth import FAMILIES, render_digit, render_number
 
@@ -66,6 +68,10 @@ def test_touching_digits_are_split_more_often_than_not(predictor, test_split):
         (4940, 25284, 50, "19"),  # ...into a 9 (read as one 4 before)
         (53869, 34203, 9, "49"),  # the 9's head alone was kept as a 7
         (53496, 49276, 33, "01"),  # a narrow pair, split in the wrong place before ("64")
+        # read wrong before the one-digit network, CUTS 18 and WIDE 0.55 (as "87", "7", "4")
+        (849, 37007, 0, "81"),
+        (11700, 43564, 13, "17"),
+        (44050, 24422, 59, "14"),
     ],
 )
 def test_touching_pairs_are_cut_where_they_touch(
@@ -194,3 +200,33 @@ def test_boxes_are_in_the_files_pixels_when_a_large_photo_is_decoded_reduced(pre
         centre = ((found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2)
         assert drawn[0] * factor <= centre[0] <= drawn[2] * factor, (found.box, drawn)
         assert drawn[1] * factor <= centre[1] <= drawn[3] * factor, (found.box, drawn)
+
+
+def test_one_digit_weights_are_refused_when_altered(tmp_path):
+    """The shipped file loads (its SHA-256 matches); one flipped bit and it is refused."""
+    assert isinstance(one_digit.shipped_one_digit(), one_digit.OneDigitNet)
+    data = bytearray(one_digit.WEIGHTS.read_bytes())
+    data[len(data) // 2] ^= 1
+    altered = tmp_path / "one_digit.safetensors"
+    altered.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        one_digit.load_one_digit(altered)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        one_digit.load_one_digit(tmp_path / "missing.safetensors")
+
+
+def test_one_digit_network_tells_a_digit_from_two(real_data_dir):
+    """On TRAINING digits: each digit alone is one digit, two of them side by side are not."""
+    train = load_splits("mnist", real_data_dir, download=False)["train"]
+    net = one_digit.shipped_one_digit()
+    singles = train.images[:20].numpy()
+    pairs = np.stack(
+        [
+            field_from_ink(np.hstack([a, b]).astype(np.float32) / 255.0)
+            for a, b in zip(train.images[20:40].numpy(), train.images[40:60].numpy(), strict=True)
+        ]
+    )
+    # a single digit is about 0.8 digit heights wide, two side by side about 1.6
+    alone = one_digit.one_digit_log_odds(net, singles, np.tile([0.8, 1.0], (20, 1)))
+    two = one_digit.one_digit_log_odds(net, pairs, np.tile([1.6, 1.0], (20, 1)))
+    assert (alone > 0).mean() >= 0.9 and (two < 0).mean() >= 0.9, (alone, two)

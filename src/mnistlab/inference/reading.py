@@ -5,7 +5,8 @@ horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes);
 far smaller than the digits are left out. A piece wider than the digits are tall may be
 touching digits: cut paths are found along lines at several slants where the ink is thinnest,
 and of all the chains of cuts (none included) the one kept is the one whose parts are likeliest
-digits together: the classifier's log-probabilities summed, weighed by the parts' shapes
+digits together: the classifier's log-probabilities summed, weighed by the parts' shapes and
+by a small network's judgement of whether each part is exactly one digit (inference.one_digit)
 (dynamic programming over the cuts, left to right).
 """
 
@@ -24,6 +25,12 @@ from mnistlab.inference.images import (
     open_image,
     to_gray,
 )
+from mnistlab.inference.one_digit import (
+    OneDigitNet,
+    one_digit_log_odds,
+    part_shape,
+    shipped_one_digit,
+)
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
 
@@ -31,14 +38,16 @@ INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
 DASH = 0.4  # ...and those flatter than this share of it (a hyphen, a decimal point)
 # Below, "heights" are the number's digit height: the median height of its pieces.
-WIDE = 0.75  # a piece wider than this many heights may be several digits
+WIDE = 0.55  # a piece wider than this many heights may be several digits (a 1 pressed
+# against a 6 can be only 0.6 heights wide; the one-digit network keeps single digits whole)
 EDGE = 0.12  # cuts leave at least this many heights of ink on either side (a 1 is narrow)
 WIDTH_PRIOR = 4.0  # log-odds against a part per height of width beyond ONE_DIGIT
 ONE_DIGIT = 1.2  # width (in heights) above which a part is less and less likely one digit
 HEIGHT_PRIOR = 8.0  # log-odds against a part per height it is shorter than SHORT
 SHORT = 0.85  # parts less tall than this (a 9's head, a 7's bar) are rarely a digit; the
 # digits of one number differ by up to ~0.75x in height (the "jitter" numbers)
-CUTS = 14  # cut paths kept per piece (and lines tried per slant)
+CUTS = 18  # cut paths kept per piece (and lines tried per slant); with 14, the cut that
+# parts two touching digits was missing in ~10% of touching pairs (validation numbers)
 SLANTS = (-0.3, 0.0, 0.3, 0.6)  # columns per row the cut lines lean (right: top to the right)
 DRIFTS = (0.1, 0.3)  # a cut may wander this many heights left or right of its line: far, to
 # pass round a stroke, or only a little, so that it cannot go round the whole ink of one of
@@ -49,6 +58,7 @@ STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straight
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
 MAX_DIGITS = 32
+ONE_DIGIT_WEIGHT = 1.0  # the one-digit network's log-probability counts this much
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def read_number(
     pieces = _pieces(ink.values)
     if not pieces:
         raise NoDigitError()
-    cutter = _Cutter(predictor, ink.values)
+    cutter = _Cutter(predictor, ink.values, shipped_one_digit())
     pieces = cutter.merge(pieces)
     spans: list[tuple[int, int, np.ndarray]] = []
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
@@ -172,9 +182,17 @@ def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
 class _Cutter:
     """Splits a piece into digits where the classifier is surest."""
 
-    def __init__(self, predictor: Predictor, values: np.ndarray):
+    def __init__(
+        self,
+        predictor: Predictor,
+        values: np.ndarray,
+        one_digit: OneDigitNet | None = None,
+        cuts: int = CUTS,
+    ):
         self.predictor = predictor
         self.values = values
+        self.one_digit = one_digit
+        self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
     def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
         """Join neighbours that are close and together no wider than a digit, when the
@@ -202,30 +220,40 @@ class _Cutter:
         the one whose parts the classifier and the shape priors like best together."""
         if right - left <= WIDE * digit_height:
             return [(left, right, mask)]
-        cuts = self._cut_sides(left, right, mask, digit_height)
-        # the piece's edges are cuts too: no ink lies left of the first, all left of the last
-        sides = [np.zeros_like(mask), *cuts, mask]
+        # the same search within the piece's box: every part's mask and field is then small
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        first, stop = min(left, int(cols[0])), max(right, int(cols[-1]) + 1)
+        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(first, stop))
+        inner = _Cutter(self.predictor, self.values[box], self.one_digit, self.cuts)
+        found = []
+        for part in inner._split_box(left - first, right - first, mask[box], digit_height):
+            full = np.zeros_like(mask)
+            full[box] = part
+            found.append((*_columns(full), full))
+        return found
+
+    def _split_box(
+        self, left: int, right: int, mask: np.ndarray, digit_height: float
+    ) -> list[np.ndarray]:
+        """split(), for a piece that fills this cutter's values: the parts' masks."""
+        sides = self.sides(left, right, mask, digit_height)
         last = len(sides) - 1
         whole = self._part_scores([mask], digit_height)[0]
-        segments: dict[tuple[int, int], np.ndarray] = {}
-        for i in range(last):
-            for j in range(i + 1, last + 1):
-                if (i, j) == (0, last) or (sides[i] & ~sides[j]).any():
-                    continue  # the whole is scored already; crossing cuts would share ink
-                part = sides[j] & ~sides[i]
-                if not part.any() or np.ptp(np.nonzero(part)[1]) >= WIDEST * digit_height:
-                    continue
-                # every part scores at most 0, so a chain scores at most as any of its parts,
-                # and a part at most as its shape: one whose shape alone loses to the whole
-                # need not be classified
-                if _shape_prior(part, digit_height) >= whole:
-                    segments[i, j] = part
+        # every part scores at most 0, so a chain scores at most as any of its parts: a part
+        # that scores below the whole cannot be in the best chain
+        segments = candidate_parts(sides, digit_height, floor=whole)
         keys = list(segments)
-        part_scores = self._part_scores([segments[k] for k in keys], digit_height)
+        part_scores = self._part_scores([segments[k] for k in keys], digit_height, floor=whole)
+        kept = [i for i, score in enumerate(part_scores) if score >= whole]
+        keys, part_scores = [keys[i] for i in kept], [part_scores[i] for i in kept]
         scores = {**dict(zip(keys, part_scores, strict=True)), (0, last): whole}
         segments[0, last] = mask
-        best = _best_chain(scores, len(sides))
-        return [(*_columns(segments[k]), segments[k]) for k in best]
+        return [segments[k] for k in _best_chain(scores, len(sides))]
+
+    def sides(self, left: int, right: int, mask: np.ndarray, height: float) -> list[np.ndarray]:
+        """The ink left of each cut through the piece, left to right; the piece's edges are
+        cuts too: no ink lies left of the first, all left of the last."""
+        return [np.zeros_like(mask), *self._cut_sides(left, right, mask, height), mask]
 
     def _cut_sides(
         self, left: int, right: int, mask: np.ndarray, height: float
@@ -259,7 +287,7 @@ class _Cutter:
                 continue  # it went round the ink
             if all((side ^ other).sum() >= least for other in kept):
                 kept.append(side)
-            if len(kept) == CUTS:
+            if len(kept) == self.cuts:
                 break
         return sorted(kept, key=lambda side: int(side.sum()))
 
@@ -285,31 +313,70 @@ class _Cutter:
                 column = margin + int(index)
                 if all(abs(column - c) > height * 0.1 for c in starts):
                     starts.append(column)
-                if len(starts) == CUTS:
+                if len(starts) == self.cuts:
                     break
             lines.extend(start + shift for start in starts)
         return lines
 
-    def _part_scores(self, masks: list[np.ndarray], digit_height: float) -> list[float]:
+    def _part_scores(
+        self, masks: list[np.ndarray], digit_height: float, floor: float = -np.inf
+    ) -> list[float]:
         """How likely each part is one digit, as a log-probability: the classifier's confidence,
-        weighed by shape. MNIST's digits are 0.4-1.18 times as wide as tall (5th-95th
-        percentile, median 0.8) and the digits of one number are about as tall as each other,
-        so a part much wider than the number's digits are tall is rarely one digit, and a part
-        much shorter is rarely one (a 7's bar cut off is read as a 1 with confidence)."""
-        return [
-            float(np.log(max(confidence, 1e-9))) + _shape_prior(mask, digit_height)
-            for mask, confidence in zip(masks, self._confidence(masks), strict=True)
-        ]
+        weighed by shape and by the one-digit network. MNIST's digits are 0.4-1.18 times as
+        wide as tall (5th-95th percentile, median 0.8) and the digits of one number are about
+        as tall as each other, so a part much wider than the number's digits are tall is rarely
+        one digit, and a part much shorter is rarely one (a 7's bar cut off is read as a 1 with
+        confidence). Two touching digits or half a digit are often read as one digit with
+        confidence too: the one-digit network tells them apart. Parts whose shape and network
+        scores alone fall below `floor` are not classified (their score is below it too)."""
+        if not masks:
+            return []
+        fields = self._fields(masks)
+        scores = np.array([_shape_prior(mask, digit_height) for mask in masks])
+        if self.one_digit is not None:
+            shapes = [part_shape(mask, digit_height) for mask in masks]
+            odds = one_digit_log_odds(self.one_digit, fields, np.array(shapes))
+            scores += ONE_DIGIT_WEIGHT * -np.logaddexp(0.0, -odds)  # log P(one digit)
+        # the classifier's log-probability is at most 0: only parts still above `floor` need it
+        worth = np.flatnonzero(scores >= floor)
+        if worth.size:
+            confidence = self.predictor.probabilities(fields[worth]).max(axis=1)
+            scores[worth] += np.log(np.maximum(confidence, 1e-9))
+        return [float(score) for score in scores]
 
     def _confidence(self, masks: list[np.ndarray]) -> list[float]:
+        probabilities = self.predictor.probabilities(self._fields(masks))
+        return [float(p.max()) for p in probabilities]
+
+    def _fields(self, masks: list[np.ndarray]) -> np.ndarray:
+        """(N, 28, 28) uint8: each part as the classifier sees it."""
         fields = []
         for mask in masks:
             try:
                 fields.append(field_from_ink(np.where(mask, self.values, 0.0)))
             except NoDigitError:
                 fields.append(np.zeros((28, 28), np.uint8))
-        probabilities = self.predictor.probabilities(np.stack(fields))
-        return [float(p.max()) for p in probabilities]
+        return np.stack(fields)
+
+
+def candidate_parts(
+    sides: list[np.ndarray], digit_height: float, floor: float = -np.inf
+) -> dict[tuple[int, int], np.ndarray]:
+    """The parts between cuts i < j (the whole piece left out) that may be one digit: not
+    empty, not wider than WIDEST, not crossing another cut, and with a shape prior of at
+    least `floor`."""
+    last = len(sides) - 1
+    parts: dict[tuple[int, int], np.ndarray] = {}
+    for i in range(last):
+        for j in range(i + 1, last + 1):
+            if (i, j) == (0, last) or (sides[i] & ~sides[j]).any():
+                continue  # crossing cuts would share ink
+            part = sides[j] & ~sides[i]
+            if not part.any() or np.ptp(np.nonzero(part)[1]) >= WIDEST * digit_height:
+                continue
+            if _shape_prior(part, digit_height) >= floor:
+                parts[i, j] = part
+    return parts
 
 
 def _shape_prior(mask: np.ndarray, digit_height: float) -> float:

@@ -1,0 +1,189 @@
+"""Train the reader's "is this part exactly one digit" network (mnistlab.inference.one_digit)
+and write its weights to mnistlab/weights/reading/one_digit.safetensors.
+
+Numbers are drawn from TRAINING digits only (never validation or test) the way
+mnistlab.synth.numbers draws them, but keeping each digit's own ink, so that every part the
+reader's cutter proposes can be labelled: exactly one digit, or not (a fragment, two digits,
+a digit with a piece of its neighbour). Deterministic: the same file on every run (one thread).
+
+    PYTHONPATH=src python scripts/train_one_digit.py   # then update one_digit.SHA256
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from mnistlab.data.splits import load_splits
+from mnistlab.inference import one_digit
+from mnistlab.inference.images import WORK_SIZE, open_image, to_gray
+from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink, find_ink
+from mnistlab.inference.reading import _Cutter, _height, _pieces, candidate_parts
+from mnistlab.synth import render as r
+from mnistlab.synth.numbers import _touching_left
+
+ONE = 0.9  # a part is one digit when it holds this share of one digit's ink, and of no other
+# digit more than 1 - ONE of its ink
+NOT_ONE = 0.75  # ...and not one when it holds less than this of any digit, or more than
+# 1 - NOT_ONE of two digits (in between: left out, the label would be a guess)
+NEGATIVES = 16  # at most this many "not one digit" parts kept per piece
+# The reader's settings when the shipped weights were made (reading.WIDE and reading.CUTS were
+# raised afterwards, with the network in place); kept so that the file regenerates byte for byte
+WIDE = 0.75
+CUTS = 14
+
+
+def draw(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """A number as synth.numbers draws "touching" (or, at random, "jitter" with a touching
+    pair, or "gaps"): the RGB canvas and each digit's ink alone on the canvas."""
+    style = rng.choice(["touching", "jitter", "gaps"], p=[0.6, 0.25, 0.15])
+    height = float(rng.uniform(48, 80))
+    alphas = []
+    for digit in digits:
+        size = height * (rng.uniform(0.85, 1.15) if style == "jitter" else 1.0)
+        alpha = r.ink_alpha(digit, size)
+        if style == "jitter":
+            alpha = r.rotate(alpha, float(rng.uniform(-8, 8)))
+        alphas.append(r.crop_to_ink(alpha))
+    low, high = (0.08, 0.25) if style == "jitter" else (0.15, 0.5)
+    gaps = [height * rng.uniform(low, high) for _ in digits[1:]]
+    touching = int(rng.integers(0, len(gaps))) if style != "gaps" else -1
+    baseline = [height * rng.uniform(-0.12, 0.12) if style == "jitter" else 0.0 for _ in digits]
+    margin = int(height * 0.5)
+    tallest = max(a.shape[0] for a in alphas)
+    shape = (
+        int(tallest + 2 * margin + 0.3 * height),
+        int(sum(a.shape[1] for a in alphas) + sum(gaps) + 2 * margin + 2),
+    )
+    ink = np.zeros(shape, np.float32)
+    own = []
+    x = float(margin)
+    for i, alpha in enumerate(alphas):
+        h, w = alpha.shape
+        top = int(round(margin + 0.15 * height + tallest - h + baseline[i]))
+        left = int(round(x))
+        if i - 1 == touching:
+            left = _touching_left(ink, alpha, top, left)
+        alone = np.zeros(shape, np.float32)
+        alone[top : top + h, left : left + w] = alpha[:, : shape[1] - left]
+        np.maximum(ink, alone, out=ink)
+        own.append(alone)
+        x = left + w + (gaps[i] if i < len(gaps) else 0)
+    canvas = r.compose(ink, r.paper(*shape, rng), r.dark_ink(rng))
+    return canvas, own
+
+
+def labelled_parts(digits: list[np.ndarray], rng: np.random.Generator):
+    """(fields, shapes, labels) of the parts the cutter proposes in the number's wide pieces."""
+    canvas, own = draw(digits, rng)
+    gray = to_gray(open_image(r.to_image(canvas)))
+    ink = find_ink(gray)
+    own = [_shrink(alpha, WORK_SIZE)[0] for alpha in own]  # as the reader sees the page
+    if own[0].shape != ink.values.shape:
+        return [], [], []
+    totals = [max(float(alpha.sum()), 1e-6) for alpha in own]
+    pieces = _pieces(ink.values)
+    if not pieces:
+        return [], [], []
+    digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))
+    cutter = _Cutter(None, ink.values, cuts=CUTS)  # cutting needs no classifier
+    fields, shapes, labels = [], [], []
+    for left, right, mask in pieces:
+        if right - left <= WIDE * digit_height:
+            continue
+        parts = [
+            mask,
+            *candidate_parts(cutter.sides(left, right, mask, digit_height), digit_height).values(),
+        ]
+        negatives = []
+        for part in parts:
+            # shares of each digit's own ink (not of the part's): a 1 is light, and a part
+            # holding a whole 5 and a whole 1 is still two digits
+            held = np.sort(
+                [float((alpha * part).sum()) / t for alpha, t in zip(own, totals, strict=True)]
+            )
+            first, second = held[-1], (held[-2] if len(held) > 1 else 0.0)
+            if first >= ONE and second <= 1 - ONE:
+                label = 1.0
+            elif first < NOT_ONE or second >= 1 - NOT_ONE:
+                label = 0.0
+            else:
+                continue
+            try:
+                field = field_from_ink(np.where(part, ink.values, 0.0))
+            except NoDigitError:
+                continue
+            item = (field, one_digit.part_shape(part, digit_height), label)
+            if label:
+                fields.append(item[0]), shapes.append(item[1]), labels.append(label)
+            else:
+                negatives.append(item)
+        for k in rng.permutation(len(negatives))[:NEGATIVES]:
+            field, size, label = negatives[k]
+            fields.append(field), shapes.append(size), labels.append(label)
+    return fields, shapes, labels
+
+
+def dataset(split, count: int, seed: int):
+    fields, shapes, labels = [], [], []
+    for n in range(count):
+        rng = np.random.default_rng([seed, n])
+        chosen = rng.integers(0, len(split), size=int(rng.integers(2, 9)))
+        f, s, y = labelled_parts([split.images[j].numpy() for j in chosen], rng)
+        fields += f
+        shapes += s
+        labels += y
+    return np.stack(fields), np.array(shapes, np.float32), np.array(labels, np.float32)
+
+
+def train(fields, shapes, labels, epochs: int, seed: int) -> one_digit.OneDigitNet:
+    torch.manual_seed(seed)
+    net = one_digit.OneDigitNet()
+    x, s = one_digit.inputs(fields, shapes)
+    y = torch.from_numpy(labels)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    steps = epochs * ((len(y) + 255) // 256)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps)
+    loss_fn = nn.BCEWithLogitsLoss()
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        net.train()
+        for batch in torch.randperm(len(y), generator=generator).split(256):
+            loss = loss_fn(net(x[batch], s[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return net.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=1500, help="numbers drawn for training")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=one_digit.WEIGHTS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # one thread: the same weights on every run
+    train_split = load_splits(download=False)["train"]
+    fields, shapes, labels = dataset(train_split, args.numbers, args.seed)
+    held = np.random.default_rng(args.seed).random(len(labels)) < 0.1
+    print(f"{len(labels)} parts, {labels.mean():.1%} one digit; 10% held out for a check")
+    net = train(fields[~held], shapes[~held], labels[~held], args.epochs, args.seed)
+    with torch.inference_mode():
+        logits = net(*one_digit.inputs(fields[held], shapes[held])).numpy()
+    print(f"held-out accuracy {((logits > 0) == (labels[held] > 0.5)).mean():.2%}")
+    data = save_safetensors_bytes({k: v.contiguous() for k, v in net.state_dict().items()})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    print(f"wrote {args.out} ({len(data)} bytes), SHA-256 {hashlib.sha256(data).hexdigest()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Is a part cut out of a written number exactly one digit, or a fragment or two digits?
+
+The digit classifier alone cannot tell: two touching digits ("31") or a digit cut in half are
+often read as one digit with confidence, so the reader's choice between one part and two would
+turn on tiny differences of confidence. A small network answers this question instead, from
+the 28x28 field the classifier sees and the part's size relative to the number's digits. It is
+trained by scripts/train_one_digit.py on parts cut by the reader from numbers drawn with
+TRAINING digits; its weights ship in mnistlab/weights/reading/ and are checked by SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from torch import nn
+
+from mnistlab.errors import CheckpointError
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "reading" / "one_digit.safetensors"
+SHA256 = "0eb6252da7937372cae96fa7125807fa8d7d3ca51484be3962786b72ebd00c0d"
+SHAPES = 2  # part width and height, each in the number's digit heights
+
+
+class OneDigitNet(nn.Module):
+    """(N, 1, 28, 28) fields in 0..1 and (N, SHAPES) sizes -> (N,) logits of "one digit"."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 8, 14, 14)
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 16, 7, 7)
+            nn.Conv2d(16, 16, 3, stride=2, padding=1),
+            nn.ReLU(),  # (N, 16, 4, 4)
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(16 * 4 * 4 + SHAPES, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def forward(self, fields: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.features(fields), shapes], dim=1)).squeeze(1)
+
+
+def part_shape(mask: np.ndarray, digit_height: float) -> tuple[float, float]:
+    """(width, height) of a part's ink, in the number's digit heights."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return 0.0, 0.0
+    unit = max(digit_height, 1.0)
+    return (cols[-1] - cols[0] + 1) / unit, (rows[-1] - rows[0] + 1) / unit
+
+
+def inputs(fields: np.ndarray, shapes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 28, 28) uint8 fields and (N, SHAPES) sizes -> the network's float inputs."""
+    x = torch.from_numpy(np.ascontiguousarray(fields, dtype=np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(np.asarray(shapes, dtype=np.float32).reshape(-1, SHAPES))
+
+
+def load_one_digit(path: Path = WEIGHTS, sha256: str = SHA256) -> OneDigitNet:
+    """The trained network; CheckpointError when the file is missing, altered or unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"cannot read the one-digit weights {path}: {error}") from None
+    found = hashlib.sha256(data).hexdigest()
+    if found != sha256:
+        raise CheckpointError(f"{path}: SHA-256 {found}, expected {sha256}; the file was altered")
+    net = OneDigitNet()
+    try:
+        net.load_state_dict(load_safetensors_bytes(data))
+    except (SafetensorError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: not the one-digit network's weights: {error}") from None
+    return net.eval()
+
+
+@lru_cache(maxsize=1)
+def shipped_one_digit() -> OneDigitNet:
+    """The shipped network, loaded once (on first use, not at import)."""
+    return load_one_digit()
+
+
+@torch.inference_mode()
+def one_digit_log_odds(net: OneDigitNet, fields: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """(N,) log-odds that each part is exactly one digit."""
+    if len(fields) == 0:
+        return np.zeros(0)
+    return net(*inputs(fields, shapes)).double().numpy()

@@ -267,6 +267,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
     if args.backend == "onnx":
         predictor = predictor.on_onnx_runtime()
+    # the digit detector runs on every served digit: on onnxruntime where it is installed (the
+    # web extra has it), whichever backend computes the logits
+    predictor = predictor.with_fast_detector()
     app = create_app(
         predictor,
         max_body_bytes=args.max_body_bytes,

@@ -143,3 +143,22 @@ def test_symbols_and_turned_digits_are_drawn_and_never_a_digit_turn():
     for _ in range(20):
         ink = turned(digits, labels, rng)
         assert ink.shape == (28, 28) and ink.max() == 1.0
+
+
+def test_the_fast_detector_gives_the_same_answers_as_pytorch(default_model, real_data_dir):
+    """serve runs the detector on onnxruntime: the same scores (to 1e-4) and the same answers
+    on validation digits and drawn symbols."""
+    from mnistlab.data.splits import load_splits
+
+    model, meta = default_model
+    plain = Predictor(model, meta)
+    fast = plain.with_fast_detector()
+    assert type(fast.detector).__name__ == "OnnxDetector"
+    val = load_splits("mnist", real_data_dir, download=False)["val"].images[:300].numpy()
+    rng = np.random.default_rng(7)
+    symbols = np.stack([photograph(symbol(rng), rng) for _ in range(60)])
+    for pixels in (val, symbols):
+        assert torch.allclose(fast.detector(pixels), det.detector_scores(pixels), atol=1e-4)
+        assert [p.digit for p in fast.predict_pixels(pixels)] == [
+            p.digit for p in plain.predict_pixels(pixels)
+        ]

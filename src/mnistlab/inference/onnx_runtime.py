@@ -51,6 +51,17 @@ def _onnxruntime():
     return onnxruntime
 
 
+def _session(graph: bytes):
+    """An onnxruntime CPU session with one thread: serve runs one forward pass per process at a
+    time."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxForward:
     """`forward(batch)` -> (logits, similarity or None) for (N, 28, 28) uint8 digits, as
     `calibration.core.logits_and_similarity` gives them, computed by onnxruntime on the CPU
@@ -78,16 +89,8 @@ class OnnxForward:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = self._new_session()
+                    self._session = _session(self._graph)
         return self._session.run(None, {INPUT: pixels})
-
-    def _new_session(self):
-        ort = _onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # serve runs one forward pass per process at a time
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        return ort.InferenceSession(self._graph, options, providers=["CPUExecutionProvider"])
 
     def _check(self, graph: _ServingGraph) -> None:
         """Refuse a graph whose answers differ from PyTorch's, on generated digit-like
@@ -148,7 +151,7 @@ class OnnxDetector:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = OnnxForward._new_session(self)
+                    self._session = _session(self._graph)
         pixels = np.ascontiguousarray(batch, dtype=np.uint8)[:, None]
         return torch.from_numpy(self._session.run(None, {INPUT: pixels})[0]).float()
 

@@ -413,13 +413,17 @@ def detector_fit(
 ) -> DetectorFit | None:
     """The shipped digit detector's scores for fitting its rule (None if mnistlab ships none)."""
     from mnistlab.calibration.detector import detector_available, detector_scores
+    from mnistlab.inference.onnx_runtime import fast_detector
 
     if not detector_available():
         return None
+    # onnxruntime where installed: the same scores (to 5e-6), 7x faster on 5,800 digits at one
+    # thread (1.3 s instead of 9 s), which every training run pays at its end
+    scores = fast_detector() or detector_scores
     return DetectorFit(
-        val=detector_scores(val_pixels),
-        tuning={kind: detector_scores(pixels) for kind, (pixels, _) in nondigits.items()},
-        photos=detector_scores(photo_pixels),
+        val=scores(val_pixels),
+        tuning={kind: scores(pixels) for kind, (pixels, _) in nondigits.items()},
+        photos=scores(photo_pixels),
     )
 
 

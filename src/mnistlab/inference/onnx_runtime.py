@@ -12,6 +12,7 @@ rule, the similarity to its bank of training digits: the same two things PyTorch
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -156,9 +157,11 @@ class OnnxDetector:
         return torch.from_numpy(self._session.run(None, {INPUT: pixels})[0]).float()
 
 
+@functools.cache
 def fast_detector() -> OnnxDetector | None:
     """The shipped digit detector on onnxruntime, or None where onnxruntime is not installed
-    (or disagrees with PyTorch): the caller then runs it on PyTorch, with the same scores."""
+    (or disagrees with PyTorch): the caller then runs it on PyTorch, with the same scores.
+    Exported once per process (0.6 s); each process still makes its own session."""
     from mnistlab.calibration.detector import shipped_detector
 
     try:

@@ -73,8 +73,10 @@ def test_a_port_out_of_range_is_refused(port, capsys):
     assert info.value.code == 2 and "expected a TCP port 0-65535" in capsys.readouterr().err
 
 
-def _resumable(tmp_path, real_data_dir):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def resumable_run(tmp_path_factory, real_data_dir):
+    """One trained run marked as killed, which each damage test copies (one training, not four)."""
+    out = tmp_path_factory.mktemp("resumable") / "run"
     args = ["train", "--model", "mlp", "--epochs", "1", "--threads", "1", "--quiet",
             "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
     assert main(args) == 0
@@ -94,8 +96,11 @@ def _resumable(tmp_path, real_data_dir):
         (lambda s: s.update(metrics=5), "damaged resume state"),
     ],
 )
-def test_a_damaged_resume_state_is_one_line(tmp_path, real_data_dir, capsys, damage, message):
-    out = _resumable(tmp_path, real_data_dir)
+def test_a_damaged_resume_state_is_one_line(
+    tmp_path, real_data_dir, resumable_run, capsys, damage, message
+):
+    out = tmp_path / "run"
+    shutil.copytree(resumable_run, out)
     state = torch.load(out / "resume.pt", weights_only=True)
     damage(state)
     torch.save(state, out / "resume.pt")

@@ -40,21 +40,7 @@ class FeatureRule:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "model.json") -> FeatureRule:
-        if not isinstance(data, dict):
-            raise CheckpointError(f"{where}: calibration.features is not an object")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise CheckpointError(
-                f"{where}: calibration.features has unknown keys {', '.join(unknown)} "
-                "(made by a newer mnistlab?)"
-            )
-        for key, value in data.items():
-            expected = FEATURE_CHECKS[key]
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise CheckpointError(f"{where}: calibration.features.{key} is damaged ({value!r})")
-        if "threshold" not in data:
-            raise CheckpointError(f"{where}: calibration.features has no threshold")
+        _check_rule(data, "features", FEATURE_CHECKS, ("threshold",), where)
         name = data.get("file", "features.safetensors")
         if name in ("", ".", "..") or any(c in name for c in "/\\"):  # stays in its folder
             raise CheckpointError(f"{where}: calibration.features.file must be a plain file name")
@@ -87,20 +73,7 @@ class DetectorRule:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "model.json") -> DetectorRule:
-        if not isinstance(data, dict):
-            raise CheckpointError(f"{where}: calibration.detector is not an object")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise CheckpointError(
-                f"{where}: calibration.detector has unknown keys {', '.join(unknown)} "
-                "(made by a newer mnistlab?)"
-            )
-        for key, expected in DETECTOR_CHECKS.items():
-            value = data.get(key)
-            if key in ("threshold", "sha256") and value is None:
-                raise CheckpointError(f"{where}: calibration.detector has no {key}")
-            if value is not None and (isinstance(value, bool) or not isinstance(value, expected)):
-                raise CheckpointError(f"{where}: calibration.detector.{key} is damaged ({value!r})")
+        _check_rule(data, "detector", DETECTOR_CHECKS, ("threshold", "sha256"), where)
         return cls(**data)
 
 
@@ -109,6 +82,28 @@ DETECTOR_CHECKS: dict[str, type | tuple[type, ...]] = {
     "sha256": str,
     "fitted_on": str,
 }
+
+
+def _check_rule(
+    data: Any, name: str, checks: dict[str, Any], required: tuple[str, ...], where: str
+) -> None:
+    """calibration.<name> must be an object of known keys (`checks`: key -> type), the
+    `required` ones present: unknown keys are refused, not kept, since a rule half understood
+    would refuse the wrong inputs."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where}: calibration.{name} is not an object")
+    unknown = sorted(set(data) - set(checks))
+    if unknown:
+        raise CheckpointError(
+            f"{where}: calibration.{name} has unknown keys {', '.join(unknown)} "
+            "(made by a newer mnistlab?)"
+        )
+    for key in required:
+        if data.get(key) is None:
+            raise CheckpointError(f"{where}: calibration.{name} has no {key}")
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, checks[key]):
+            raise CheckpointError(f"{where}: calibration.{name}.{key} is damaged ({value!r})")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ no digit in it ("no digit found") or the model is not sure; both columns are pri
 a model can learn to refuse whatever went through mnistlab's preprocessing (MNIST's own pixels
 never do), it is also measured on test digits drawn as photos (mnistlab.synth's "clean" family:
 dark ink on paper, then the real preprocessing): the share refused and the accuracy. Output:
-benchmarks/results/calibration.json; --write puts the table into docs/calibration.md.
+benchmarks/results/calibration.json; --write puts the table into docs/calibration.md and
+docs/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     if args.write:
         update_section("calibration", markdown, DOC)
+        update_section(
+            "calibration", '### Calibration and "not sure" (docs/calibration.md)\n\n' + markdown
+        )
     return 0
 
 

@@ -18,6 +18,8 @@ from mnistlab.errors import CheckpointError
 from mnistlab.inference import Predictor
 from mnistlab.runs import load_folder, resolve_model
 from mnistlab.runs.meta import Calibration, DetectorRule
+from mnistlab.synth.letters import STROKES, written_letter
+from mnistlab.synth.nondigits import AMBIGUOUS
 from mnistlab.synth.outliers import photograph
 from mnistlab.synth.symbols import SYMBOLS, TURNS, symbol, turned
 
@@ -99,13 +101,14 @@ def default_model():
     return load_folder(resolve_model("sota-cpu"))
 
 
-def test_the_default_model_refuses_drawn_symbols_it_would_otherwise_accept(default_model):
-    """Drawn symbols from a seed the detector was not trained on: the detector rule refuses
-    most of those the feature rule and the cues let through."""
+@pytest.mark.parametrize("draw", [symbol, written_letter], ids=["symbols", "written letters"])
+def test_the_default_model_refuses_drawn_non_digits_it_would_otherwise_accept(default_model, draw):
+    """Drawn symbols and written letters from a seed the detector was not trained on: the
+    detector rule refuses most of those the feature rule and the cues let through."""
     model, meta = default_model
     assert meta.calibration.detector is not None
     rng = np.random.default_rng(12345)
-    pixels = np.stack([photograph(symbol(rng), rng) for _ in range(150)])
+    pixels = np.stack([photograph(draw(rng), rng) for _ in range(150)])
     with_detector = Predictor(model, meta).predict_pixels(pixels)
     without = dataclasses.replace(
         meta, calibration=dataclasses.replace(meta.calibration, detector=None)
@@ -143,6 +146,17 @@ def test_symbols_and_turned_digits_are_drawn_and_never_a_digit_turn():
     for _ in range(20):
         ink = turned(digits, labels, rng)
         assert ink.shape == (28, 28) and ink.max() == 1.0
+
+
+def test_written_letters_are_drawn_and_never_one_a_reader_takes_for_a_digit():
+    assert not set(STROKES) & (AMBIGUOUS | set("ZzSsbGBagq"))
+    rng = np.random.default_rng(0)
+    for letter in STROKES:
+        ink = written_letter(rng, letter)
+        assert ink.shape == (112, 112) and ink.max() == 1.0, letter
+        assert 0.01 < ink.mean() < 0.3, letter  # strokes, not a blot or a speck
+    with pytest.raises(KeyError):
+        written_letter(rng, "S")
 
 
 def test_the_fast_detector_gives_the_same_answers_as_pytorch(default_model, real_data_dir):

@@ -9,7 +9,8 @@ preprocessing" alone told a model it was no digit (it refused 92.6% of photograp
 runs it through the whole `preprocess`, by one function (`photograph`), so that cue is gone.
 
 None of this shares code or kinds with `mnistlab.synth.nondigits`, which renders the held-out
-evaluation set: no letters or font glyphs at all (letters stay an outside check), and the
+evaluation set: no letters or font glyphs at all (letters stay an outside check of outlier
+exposure; the digit detector also learns mnistlab.synth.letters' handwritten ones), and the
 scribbles and shapes here are drawn by other code with other parameters. Evaluation on
 scribbles and shapes is still close to what these teach; evaluation on letters is not.
 """

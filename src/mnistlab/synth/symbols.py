@@ -3,11 +3,11 @@ digits: symbols people draw (stars, hearts, hashes, spirals, zigzags, asterisks,
 scribbles, filled marks and blots, triangles, check marks) and training digits turned or
 mirrored into shapes that are no digit.
 
-Shapes a reader would take for a digit are left out: drawn rings and ovals (a 0), a single stroke or
-an arrow (a 1), digits whose turn or mirror image is a digit (0, 1 and 8 mirrored; 6 and 9
-half-turned). Letters, faces and textures are never drawn here: the benchmark's letters are
-the detector's outside check. Every function returns ink coverage (0..1) at any size, for
-`outliers.photograph` to draw as a photo and preprocess.
+Shapes a reader would take for a digit are left out: drawn rings and ovals (a 0), a single
+stroke or an arrow (a 1), digits whose turn or mirror image is a digit (0, 1 and 8 mirrored; 6
+and 9 half-turned). Letters are written by mnistlab.synth.letters, as strokes; faces, textures
+and font glyphs are never drawn for training. Every function returns ink coverage (0..1) at
+any size, for `outliers.photograph` to draw as a photo and preprocess.
 """
 
 from __future__ import annotations

@@ -97,7 +97,8 @@ def test_trained_lenet5_keeps_its_accuracy_on_rerendered_digits(trained_lenet5, 
     test = load_splits("mnist", real_data_dir, download=False)["test"]
     n = 600
     images, labels = test.images[:n].numpy(), test.labels[:n].numpy()
-    clean = np.mean([p.digit for p in predictor.predict_pixels(images)] == labels)
+    # accuracy of the best guess, as test accuracy counts it; "not sure" is bounded apart
+    clean = np.mean([p.guess for p in predictor.predict_pixels(images)] == labels)
     rng = np.random.default_rng(0)
     seen = []
     for image in images:
@@ -105,7 +106,10 @@ def test_trained_lenet5_keeps_its_accuracy_on_rerendered_digits(trained_lenet5, 
             seen.append(preprocess(render_like_a_user(image, rng)).pixels)
         except NoDigitError:
             seen.append(np.zeros((28, 28), np.uint8))  # counts as wrong
-    real = np.mean([p.digit for p in predictor.predict_pixels(seen)] == labels)
-    print(f"clean {clean:.3f}, re-rendered {real:.3f} on {n} test digits")
+    answers = predictor.predict_pixels(seen)
+    real = np.mean([p.guess for p in answers] == labels)
+    not_sure = np.mean([p.digit is None for p in answers])
+    print(f"clean {clean:.3f}, re-rendered {real:.3f}, {not_sure:.3f} not sure, of {n}")
     assert clean > 0.95
     assert real >= clean - 0.02, (clean, real)
+    assert not_sure <= 0.05, not_sure

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -176,3 +178,25 @@ def test_the_fast_detector_gives_the_same_answers_as_pytorch(default_model, real
         assert [p.digit for p in fast.predict_pixels(pixels)] == [
             p.digit for p in plain.predict_pixels(pixels)
         ]
+
+
+def test_without_onnx_the_detector_runs_on_pytorch():
+    """`pip install mnistlab[web]` without onnx (as before it was added to that extra), or with
+    onnxruntime alone: the fast detector is None and the caller falls back to PyTorch, where it
+    used to crash every training's calibration on torch's exporter. A child process, with onnx
+    made unimportable before mnistlab loads."""
+    code = (
+        "import sys; sys.modules['onnx'] = None\n"
+        "from mnistlab.inference.onnx_runtime import fast_detector\n"
+        "from mnistlab.inference import Predictor\n"
+        "from mnistlab.runs import load_folder, resolve_model\n"
+        "assert fast_detector() is None\n"
+        "predictor = Predictor(*load_folder(resolve_model('lenet5'))).with_fast_detector()\n"
+        "import numpy as np; one = np.zeros((1, 28, 28), np.uint8); one[0, 4:24, 13:16] = 255\n"
+        "print(type(predictor.detector).__name__, predictor.predict_pixels(one)[0].guess)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OnnxDetector" not in done.stdout and done.stdout.split()[-1] == "1", done.stdout

@@ -43,7 +43,9 @@ class _ServingGraph(nn.Module):
 
 
 def _onnxruntime():
+    """onnxruntime, once onnx is there too: torch's exporter needs onnx to write the graph."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime
     except ModuleNotFoundError:
         raise MnistlabError(
@@ -159,8 +161,8 @@ class OnnxDetector:
 
 @functools.cache
 def fast_detector() -> OnnxDetector | None:
-    """The shipped digit detector on onnxruntime, or None where onnxruntime is not installed
-    (or disagrees with PyTorch): the caller then runs it on PyTorch, with the same scores.
+    """The shipped digit detector on onnxruntime, or None where onnx or onnxruntime is not
+    installed (or the graph disagrees with PyTorch): the caller then runs it on PyTorch, with the same scores.
     Exported once per process (0.6 s); each process still makes its own session."""
     from mnistlab.calibration.detector import shipped_detector
 

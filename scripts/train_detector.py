@@ -8,9 +8,9 @@ preprocessed, 7,000 more drawn in a random condition of the robustness suite
 (mnistlab.synth.FAMILIES) and preprocessed. Non-digits (label 0): 21,000 outliers made from
 training digits (mnistlab.synth.outliers, all kinds, the photo path), 6,000 training digits
 turned or mirrored into no digit, 8,000 drawn symbols (mnistlab.synth.symbols), 8,000 letters
-written as pen strokes (mnistlab.synth.letters, no fonts); all through
-the same photo path and preprocessing, so the path is no cue. Every image has its own seed, so
-the sets do not depend on --workers. The validation and test splits are never read here.
+written as pen strokes (mnistlab.synth.letters, no fonts); all through the same photo path and
+preprocessing, so the path is no cue. Every image has its own seed, so the sets do not depend
+on --workers. The validation and test splits are never read here.
 
 Writes detector.safetensors and detector.json (what it was trained on, the loss per epoch, the
 file's SHA-256), and prints the SHA-256 to pin in mnistlab.calibration.detector.

@@ -162,8 +162,9 @@ class OnnxDetector:
 @functools.cache
 def fast_detector() -> OnnxDetector | None:
     """The shipped digit detector on onnxruntime, or None where onnx or onnxruntime is not
-    installed (or the graph disagrees with PyTorch): the caller then runs it on PyTorch, with the same scores.
-    Exported once per process (0.6 s); each process still makes its own session."""
+    installed (or the graph disagrees with PyTorch): the caller then runs it on PyTorch, with
+    the same scores. Exported once per process (0.6 s); each process still makes its own
+    session."""
     from mnistlab.calibration.detector import shipped_detector
 
     try:

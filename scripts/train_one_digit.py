@@ -26,7 +26,7 @@ from mnistlab.inference.images import WORK_SIZE, open_image, to_gray
 from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink, find_ink
 from mnistlab.inference.reading import _Cutter, _height, _pieces, candidate_parts
 from mnistlab.synth import render as r
-from mnistlab.synth.numbers import _touching_left
+from mnistlab.synth.numbers import lay_out
 
 ONE = 0.9  # a part is one digit when it holds this share of one digit's ink, and of no other
 # digit more than 1 - ONE of its ink
@@ -40,42 +40,18 @@ CUTS = 14
 
 
 def draw(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """A number as synth.numbers draws "touching" (or, at random, "jitter" with a touching
-    pair, or "gaps"): the RGB canvas and each digit's ink alone on the canvas."""
+    """A number laid out as synth.numbers lays out "touching" (or, at random, "jitter" with a
+    touching pair, or "gaps"): the RGB canvas and each digit's ink alone on the canvas."""
     style = rng.choice(["touching", "jitter", "gaps"], p=[0.6, 0.25, 0.15])
-    height = float(rng.uniform(48, 80))
-    alphas = []
-    for digit in digits:
-        size = height * (rng.uniform(0.85, 1.15) if style == "jitter" else 1.0)
-        alpha = r.ink_alpha(digit, size)
-        if style == "jitter":
-            alpha = r.rotate(alpha, float(rng.uniform(-8, 8)))
-        alphas.append(r.crop_to_ink(alpha))
-    low, high = (0.08, 0.25) if style == "jitter" else (0.15, 0.5)
-    gaps = [height * rng.uniform(low, high) for _ in digits[1:]]
-    touching = int(rng.integers(0, len(gaps))) if style != "gaps" else -1
-    baseline = [height * rng.uniform(-0.12, 0.12) if style == "jitter" else 0.0 for _ in digits]
-    margin = int(height * 0.5)
-    tallest = max(a.shape[0] for a in alphas)
-    shape = (
-        int(tallest + 2 * margin + 0.3 * height),
-        int(sum(a.shape[1] for a in alphas) + sum(gaps) + 2 * margin + 2),
-    )
-    ink = np.zeros(shape, np.float32)
+    ink, placed = lay_out(digits, rng, jitter=style == "jitter", touch=style != "gaps")
     own = []
-    x = float(margin)
-    for i, alpha in enumerate(alphas):
-        h, w = alpha.shape
-        top = int(round(margin + 0.15 * height + tallest - h + baseline[i]))
-        left = int(round(x))
-        if i - 1 == touching:
-            left = _touching_left(ink, alpha, top, left)
-        alone = np.zeros(shape, np.float32)
-        alone[top : top + h, left : left + w] = alpha[:, : shape[1] - left]
-        np.maximum(ink, alone, out=ink)
+    for alpha, top, left in placed:
+        alone = np.zeros(ink.shape, np.float32)
+        alone[top : top + alpha.shape[0], left : left + alpha.shape[1]] = alpha[
+            :, : ink.shape[1] - left
+        ]
         own.append(alone)
-        x = left + w + (gaps[i] if i < len(gaps) else 0)
-    canvas = r.compose(ink, r.paper(*shape, rng), r.dark_ink(rng))
+    canvas = r.compose(ink, r.paper(*ink.shape, rng), r.dark_ink(rng))
     return canvas, own
 
 

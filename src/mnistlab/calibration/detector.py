@@ -5,11 +5,12 @@ A classifier's own evidence (its logits, its features) cannot refuse what it has
 shown not to be a digit: a star or a tangle of strokes lands among the digits it resembles
 most. The detector is trained for that question alone, on training digits (as MNIST has them,
 drawn as photos and in the robustness suite's conditions, all through the real preprocessing)
-against non-digits made from training digits and drawn symbols (`mnistlab.synth.outliers`),
-never on letters, faces or textures, which stay outside checks. It is separate from every
-classifier, so it cannot lower one's accuracy (outlier exposure inside the classifier did:
-docs/calibration.md), and one detector serves every MNIST model: each model's calibration
-fits its own threshold on the detector's score (`calibration.detector` in model.json).
+against non-digits made from training digits, drawn symbols and letters written as strokes
+(`mnistlab.synth.outliers`, `.symbols`, `.letters`); never on font glyphs, faces or textures,
+which stay outside checks. It is separate from every classifier, so it cannot lower one's
+accuracy (outlier exposure inside the classifier did: docs/calibration.md), and one detector
+serves every MNIST model: each model's calibration fits its own threshold on the detector's
+score (`calibration.detector` in model.json).
 
 No BatchNorm: a normalisation that pooled digits and non-digits in training would normalise
 every input by that mixture at inference (the trap the second outlier-exposure attempt fell

@@ -23,27 +23,40 @@ def render_number(
     """
     if kind not in NUMBER_KINDS:
         raise ValueError(f"unknown number kind {kind!r}; expected one of {NUMBER_KINDS}")
+    ink, placed = lay_out(digits, rng, jitter=kind == "jitter", touch=kind == "touching")
+    boxes = [(left, top, left + a.shape[1], top + a.shape[0]) for a, top, left in placed]
+    ink = ink[:, : max(b[2] for b in boxes) + boxes[0][0]]  # the left margin on the right too
+    sheet = r.paper(*ink.shape, rng)
+    return r.to_image(r.compose(ink, sheet, r.dark_ink(rng))), boxes
+
+
+def lay_out(
+    digits: list[np.ndarray], rng: np.random.Generator, jitter: bool, touch: bool
+) -> tuple[np.ndarray, list[tuple[np.ndarray, int, int]]]:
+    """Digits (28x28 uint8 each) placed left to right on one line: the ink of all of them
+    together, and each digit's (ink, top, left). With `jitter`, each digit gets its own size,
+    tilt and baseline and the gaps are small; with `touch`, one neighbouring pair is pushed
+    together until the ink touches. (scripts/train_one_digit.py lays numbers out here too, to
+    label the parts of each digit's own ink.)"""
     height = float(rng.uniform(48, 80))
     alphas = []
     for digit in digits:
-        size = height * (rng.uniform(0.85, 1.15) if kind == "jitter" else 1.0)
+        size = height * (rng.uniform(0.85, 1.15) if jitter else 1.0)
         alpha = r.ink_alpha(digit, size)
-        if kind == "jitter":
+        if jitter:
             alpha = r.rotate(alpha, float(rng.uniform(-8, 8)))
         alphas.append(r.crop_to_ink(alpha))
-    if kind == "jitter":
-        gaps = [height * rng.uniform(0.08, 0.25) for _ in digits[1:]]
-    else:
-        gaps = [height * rng.uniform(0.15, 0.5) for _ in digits[1:]]
-    touching = int(rng.integers(0, len(gaps))) if kind == "touching" and gaps else -1
-    baseline = [height * rng.uniform(-0.12, 0.12) if kind == "jitter" else 0.0 for _ in digits]
+    low, high = (0.08, 0.25) if jitter else (0.15, 0.5)
+    gaps = [height * rng.uniform(low, high) for _ in digits[1:]]
+    touching = int(rng.integers(0, len(gaps))) if touch and gaps else -1
+    baseline = [height * rng.uniform(-0.12, 0.12) if jitter else 0.0 for _ in digits]
 
     margin = int(height * 0.5)
     tallest = max(a.shape[0] for a in alphas)
     canvas_h = int(tallest + 2 * margin + 0.3 * height)
     width = int(sum(a.shape[1] for a in alphas) + sum(gaps) + 2 * margin + 2)
     ink = np.zeros((canvas_h, width), np.float32)
-    boxes = []
+    placed = []
     x = float(margin)
     for i, alpha in enumerate(alphas):
         h, w = alpha.shape
@@ -53,13 +66,10 @@ def render_number(
         if i - 1 == touching:
             left = _touching_left(ink, alpha, top, left)
         region = ink[top : top + h, left : left + w]
-        np.maximum(region, alpha, out=region)
-        boxes.append((left, top, left + w, top + h))
+        np.maximum(region, alpha[:, : region.shape[1]], out=region)
+        placed.append((alpha, top, left))
         x = left + w + (gaps[i] if i < len(gaps) else 0)
-    right = max(b[2] for b in boxes) + margin
-    ink = ink[:, :right]
-    sheet = r.paper(*ink.shape, rng)
-    return r.to_image(r.compose(ink, sheet, r.dark_ink(rng))), boxes
+    return ink, placed
 
 
 def _touching_left(ink: np.ndarray, alpha: np.ndarray, top: int, left: int) -> int:

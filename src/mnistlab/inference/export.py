@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -44,13 +45,21 @@ class RawPixelModel(nn.Module):
         return self.model(normalize(pixels, self.normalization))
 
 
-def _onnx_modules():
+def onnx_modules(purpose: str = "ONNX export"):
+    """(onnx, onnxruntime), the one place mnistlab imports them; `purpose` names what needs them
+    in the error when they are missing.
+
+    onnxruntime 1.32 writes a device id and a telemetry database into the user's cache
+    (~/.cache/Microsoft/DeveloperTools/.onnxruntime) as soon as it is imported, unless
+    ORT_DISABLE_TELEMETRY is set first. A digit reader has no business leaving an identifier in
+    a home folder, so it is set here, before the first import, unless the user chose a value."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnx
         import onnxruntime
     except ModuleNotFoundError:
         raise MnistlabError(
-            "ONNX export needs onnx and onnxruntime: pip install 'mnistlab[onnx]'"
+            f"{purpose} needs onnx and onnxruntime: pip install 'mnistlab[onnx]'"
         ) from None
     return onnx, onnxruntime
 
@@ -81,7 +90,7 @@ def export_onnx(
 ) -> Path:
     """Write the model as ONNX: input uint8 pixels (batch, 1, 28, 28), normalised inside as
     model.json's "normalization" says; output (batch, classes)."""
-    onnx, _ = _onnx_modules()
+    onnx, _ = onnx_modules()
     model = RawPixelModel(model.eval(), meta.normalization).eval()
     proto = onnx.load_model_from_string(onnx_bytes(model, [OUTPUT]))
     kind = meta.kind
@@ -116,7 +125,7 @@ def max_abs_difference(
     """Largest |onnxruntime - PyTorch| over the outputs for uint8 images (N, 28, 28), run in
     batches of varying size so the dynamic batch axis is exercised too. PyTorch gets the
     normalised floats as in training; onnxruntime gets the raw pixels."""
-    _, ort = _onnx_modules()
+    _, ort = onnx_modules()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # no per-session warnings on stderr
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])

@@ -22,7 +22,7 @@ from torch import nn
 from mnistlab.calibration.core import features_and_logits, nearest_similarity
 from mnistlab.data.normalize import normalize
 from mnistlab.errors import MnistlabError
-from mnistlab.inference.export import INPUT, TOLERANCE, check_images, onnx_bytes
+from mnistlab.inference.export import INPUT, TOLERANCE, check_images, onnx_bytes, onnx_modules
 from mnistlab.runs.features import bank_of
 from mnistlab.runs.meta import RunMeta
 
@@ -44,14 +44,7 @@ class _ServingGraph(nn.Module):
 
 def _onnxruntime():
     """onnxruntime, once onnx is there too: torch's exporter needs onnx to write the graph."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime
-    except ModuleNotFoundError:
-        raise MnistlabError(
-            "--backend onnx needs onnx and onnxruntime: pip install 'mnistlab[onnx]'"
-        ) from None
-    return onnxruntime
+    return onnx_modules("--backend onnx")[1]
 
 
 def _session(graph: bytes):

@@ -1,0 +1,74 @@
+"""Small sources brought to MNIST's look: pixel blocks resampled smoothly, and digits cut out
+to their ink read as the same digit on a page."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import mnistlab
+from mnistlab.inference import preprocess
+from mnistlab.inference.preprocess import smooth_pixel_blocks
+
+
+def _small_seven(size: int = 12) -> Image.Image:
+    """A 7 drawn at `size` px, dark on light, anti-aliased by drawing large and reducing."""
+    big = Image.new("L", (size * 8, size * 8), 255)
+    ImageDraw.Draw(big).line(
+        [(size * 2, size * 2), (size * 6, size * 2), (size * 3, size * 7)],
+        fill=0,
+        width=size,
+    )
+    return big.resize((size, size), Image.BOX)
+
+
+def _gray(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def test_pixel_blocks_are_resampled_from_their_source():
+    small = _small_seven()
+    blocky = small.resize((small.width * 7, small.height * 7), Image.NEAREST)
+    smoothed = smooth_pixel_blocks(_gray(blocky))
+    expected = np.asarray(Image.fromarray(_gray(small)).resize(blocky.size, Image.BICUBIC))
+    assert smoothed.shape == (84, 84)
+    np.testing.assert_allclose(smoothed, np.clip(expected, 0, 1), atol=1e-6)
+
+
+def test_a_non_integer_enlargement_is_found_too():
+    small = _small_seven(11)
+    blocky = small.resize((93, 93), Image.NEAREST)  # runs of 8 and 9 pixels
+    smoothed = smooth_pixel_blocks(_gray(blocky))
+    steps = np.count_nonzero(np.abs(np.diff(smoothed, axis=0)).max(axis=1) > 1 / 255)
+    assert steps > 60  # smooth: nearly every row differs from the one before
+
+
+def test_smooth_images_and_drawings_are_left_alone():
+    drawing = Image.new("L", (280, 280), 0)  # the page's canvas: large flat areas, sharp strokes
+    ImageDraw.Draw(drawing).line([(80, 60), (200, 60), (120, 240)], fill=255, width=22)
+    smooth = _small_seven().resize((96, 96), Image.BICUBIC)
+    for image in (drawing, smooth):
+        gray = _gray(image)
+        assert smooth_pixel_blocks(gray) is gray
+
+
+def test_a_digit_cut_to_its_ink_reads_as_it_does_with_a_margin():
+    small = _small_seven(14)
+    ink = np.asarray(small) < 200
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    tight = small.crop((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+    margin = Image.new("L", (tight.width + 10, tight.height + 10), 255)
+    margin.paste(tight, (5, 5))
+    cut = preprocess(tight.resize((tight.width * 8, tight.height * 8), Image.BICUBIC))
+    pasted = preprocess(margin.resize((margin.width * 8, margin.height * 8), Image.BICUBIC))
+    difference = np.abs(cut.pixels.astype(int) - pasted.pixels.astype(int)).mean()
+    assert difference < 12, difference
+    width, height = tight.width * 8, tight.height * 8
+    left, top, right, bottom = cut.bbox  # in the file's pixels, inside the image
+    assert 0 <= left < right <= width and 0 <= top < bottom <= height
+
+
+def test_the_shipped_model_answers_a_blocky_seven():
+    blocky = _small_seven(10).resize((90, 90), Image.NEAREST)
+    answer = mnistlab.load("lenet5").predict_image(blocky)
+    assert answer.digit == 7, answer.reason

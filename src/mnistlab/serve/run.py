@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 
 from mnistlab.errors import MnistlabError
@@ -79,5 +80,27 @@ def make_server(
         access_log=access_log,
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        log_config=log_config(),
     )
     return uvicorn.Server(config)
+
+
+def log_config() -> dict:
+    """uvicorn's logging set-up, plus the access log line of serve.metrics.ObservedApp (to
+    stdout, as uvicorn's own)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    from mnistlab.serve.metrics import ACCESS_LOGGER
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["mnistlab_access"] = {
+        "formatter": "default",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"][ACCESS_LOGGER] = {
+        "handlers": ["mnistlab_access"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config

@@ -206,3 +206,11 @@ def test_two_workers_show_one_sum_whichever_answers(two_workers, tmp_path):
     proc.terminate()
     assert proc.wait(timeout=30) == 0
     assert list(tmp_path.glob("mnistlab-metrics-*")) == []
+
+
+def test_without_prometheus_client_the_error_names_the_extra(monkeypatch):
+    from mnistlab.errors import MnistlabError
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if it were not installed
+    with pytest.raises(MnistlabError, match=r"pip install 'mnistlab\[web\]'"):
+        Metrics("lenet5", "torch", "test")

@@ -39,7 +39,14 @@ class Metrics:
     $PROMETHEUS_MULTIPROC_DIR) of every process writing there."""
 
     def __init__(self, model: str, backend: str, version: str, multiprocess_dir: str | None = None):
-        import prometheus_client as prom
+        try:
+            import prometheus_client as prom
+        except ModuleNotFoundError:
+            from mnistlab.errors import MnistlabError
+
+            raise MnistlabError(
+                "serving needs prometheus_client (/metrics): pip install 'mnistlab[web]'"
+            ) from None
 
         self._dir = multiprocess_dir
         if multiprocess_dir is None:

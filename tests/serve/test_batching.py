@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnistlab.serve.admission import Admission, Overloaded
-from mnistlab.serve.batching import MicroBatcher
+from mnistlab.serve.batching import MicroBatcher, report_batch_sizes
 
 
 def digits(*values: int) -> np.ndarray:
@@ -162,3 +162,49 @@ def test_admission_does_not_let_a_large_request_be_overtaken_forever():
 
     asyncio.run(main())
     assert order == ["small-1", "large", "small-2"]
+
+
+def test_admission_reports_its_queue_and_its_refusals():
+    admission = Admission(max_active=1, max_waiting=2, pixel_budget=100, max_wait=0.05)
+    queue: list[int] = []
+    refused: list[None] = []
+    admission.report_to(queue.append, lambda: refused.append(None))
+    order: list[str] = []
+    request = functools.partial(enter, admission, order)
+
+    async def main():
+        holder = asyncio.ensure_future(request("a", 10, 0.03))
+        await asyncio.sleep(0.01)
+        waiting = [asyncio.ensure_future(request(n, 10, 0.0)) for n in "bc"]
+        await asyncio.sleep(0.005)
+        with pytest.raises(Overloaded):  # both waiting places are taken
+            await request("d", 10, 0.0)
+        await asyncio.gather(holder, *waiting)
+
+    asyncio.run(main())
+    assert order == ["a", "b", "c"]
+    assert queue == [1, 2, 1, 0]  # b and c join; b, then c, are let in
+    assert len(refused) == 1
+
+
+def test_a_request_let_in_at_once_reports_nothing():
+    admission = Admission(max_active=2, max_waiting=2, pixel_budget=100)
+    calls: list[object] = []
+    admission.report_to(calls.append, lambda: calls.append("refused"))
+    asyncio.run(enter(admission, [], "a", 10, 0.0))
+    assert calls == []
+
+
+def test_the_size_of_every_batch_is_reported_when_asked():
+    sizes: list[int] = []
+    report_batch_sizes(sizes.append)
+    try:
+        batcher = MicroBatcher(Recorder(), max_batch=4, max_wait=0.005)
+
+        async def main():
+            return await asyncio.gather(*(batcher.run(digits(i)) for i in range(6)))
+
+        asyncio.run(main())
+    finally:
+        report_batch_sizes(None)
+    assert sizes == [4, 2]

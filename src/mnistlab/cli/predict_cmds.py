@@ -253,12 +253,17 @@ def _opset(path: Path) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
+    from mnistlab import __version__
     from mnistlab.inference.predictor import Predictor
     from mnistlab.runs import default_pretrained
     from mnistlab.serve.app import create_app, default_admission
+    from mnistlab.serve.metrics import Metrics, ObservedApp
     from mnistlab.serve.run import bind_socket, make_server
+    from mnistlab.serve.workers import run_workers, shared_metrics_folder
 
     # Each process runs one forward pass at a time (on its event loop) and decodes large
     # images on its thread pool; intra-op threads would only fight over the cores (on a busy
@@ -270,42 +275,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # the digit detector runs on every served digit: on onnxruntime where it is installed (the
     # web extra has it), whichever backend computes the logits
     predictor = predictor.with_fast_detector()
+    admission = default_admission(args.max_pixels, processes=args.workers)
     app = create_app(
         predictor,
         max_body_bytes=args.max_body_bytes,
         max_pixels=args.max_pixels,
         body_deadline=args.body_timeout,
-        admission=default_admission(args.max_pixels, processes=args.workers),
+        admission=admission,
         batch_wait=args.batch_wait / 1000,
     )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
-    # Everything loaded so far (torch, the model, the app) lives as long as the server: moved
-    # out of the garbage collector's view, a full collection no longer walks it in the middle
-    # of a request (p99), and forked workers keep sharing its pages instead of copying them.
-    gc.freeze()
     workers = f", {args.workers} processes" if args.workers > 1 else ""
     workers += ", onnxruntime" if args.backend == "onnx" else ""
-    print(
-        f"serving {predictor.name} from {args.model or default_pretrained()} on "
-        f"http://{host}:{port}/{workers} "
-        "(API docs at /docs; Ctrl-C to stop)",
-        flush=True,
-    )
-
-    def serve() -> None:
-        server = make_server(
-            app,
-            sock,
-            header_timeout=args.header_timeout,
-            max_connections=args.max_connections,
-            access_log=args.access_log,
+    # /metrics counts every worker: with several, in files of a temporary folder (removed at
+    # exit) named in PROMETHEUS_MULTIPROC_DIR, set here before the first metric exists
+    with shared_metrics_folder(args.workers) as folder:
+        metrics = Metrics(predictor.name, args.backend, __version__, multiprocess_dir=folder)
+        metrics.attach(admission)
+        # the access log line is ObservedApp's: uvicorn's has no request id
+        observed = ObservedApp(app, metrics, access_log=args.access_log)
+        # Everything loaded so far (torch, the model, the app) lives as long as the server:
+        # moved out of the garbage collector's view, a full collection no longer walks it in
+        # the middle of a request (p99), and forked workers keep sharing its pages.
+        gc.freeze()
+        print(
+            f"serving {predictor.name} from {args.model or default_pretrained()} on "
+            f"http://{host}:{port}/{workers} "
+            "(API docs at /docs, metrics at /metrics; Ctrl-C to stop)",
+            flush=True,
         )
-        server.run(sockets=[sock])
 
-    if args.workers == 1:
-        serve()
-        return 0
-    from mnistlab.serve.workers import run_workers
+        def serve() -> None:
+            server = make_server(
+                observed,
+                sock,
+                header_timeout=args.header_timeout,
+                max_connections=args.max_connections,
+            )
+            server.run(sockets=[sock])
 
-    return run_workers(args.workers, serve)
+        if args.workers == 1:
+            serve()
+            return 0
+        metrics.forget_process(os.getpid())  # the parent serves nothing
+        return run_workers(args.workers, serve, on_exit=metrics.forget_process)

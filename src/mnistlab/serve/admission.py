@@ -9,11 +9,15 @@ import asyncio
 import collections
 import contextlib
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from mnistlab.serve.inputs import ApiError, Item
 
 PIXELS_OF_VALUES = 28 * 28
+
+
+def _ignore(*args: object) -> None:
+    pass
 
 
 class Overloaded(Exception):
@@ -41,6 +45,14 @@ class Admission:
         self.pixel_budget, self.max_wait = pixel_budget, max_wait
         self.active = self.pixels = 0
         self._queue: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+        self._on_waiting: Callable[[int], None] = _ignore
+        self._on_rejected: Callable[[], None] = _ignore
+
+    def report_to(self, waiting: Callable[[int], None], rejected: Callable[[], None]) -> None:
+        """Call `waiting(queue length)` when the queue changes and `rejected()` at each
+        request turned away as overloaded (the server's metrics). Only requests that wait
+        call them: one that fits at once costs nothing more."""
+        self._on_waiting, self._on_rejected = waiting, rejected
 
     @property
     def waiting(self) -> int:
@@ -79,10 +91,12 @@ class Admission:
     async def _wait_for_turn(self, pixels: int) -> None:
         """Return once a leaving request has taken a slot on our behalf."""
         if len(self._queue) >= self.max_waiting:
+            self._on_rejected()
             raise Overloaded("the server is busy; try again in a moment")
         future = asyncio.get_running_loop().create_future()
         entry = (pixels, future)
         self._queue.append(entry)
+        self._on_waiting(len(self._queue))
         try:
             await asyncio.wait_for(asyncio.shield(future), self.max_wait)
         except BaseException as exc:  # timed out, or the request was cancelled
@@ -90,9 +104,11 @@ class Admission:
                 self._release(pixels)  # admitted just as it gave up: hand the slot on
             else:
                 self._queue.remove(entry)
+                self._on_waiting(len(self._queue))
                 future.cancel()
                 self._admit_waiting()  # a large request leaving may let smaller ones in
             if isinstance(exc, asyncio.TimeoutError):
+                self._on_rejected()
                 raise Overloaded("the server stayed busy; try again in a moment") from None
             raise
 
@@ -103,6 +119,7 @@ class Admission:
             pixels, future = self._queue.popleft()
             self._take(pixels)
             future.set_result(None)
+            self._on_waiting(len(self._queue))
 
 
 def declared_pixels(items: list[Item], max_pixels: int) -> int:

@@ -25,6 +25,17 @@ DEFAULT_MAX_WAIT = 0.002  # seconds: the most a digit waits for others to join i
 
 Predict = Callable[[np.ndarray], Sequence[Any]]  # (N, 28, 28) uint8 -> N answers
 
+# Told the size of every batch that runs in this process: the server's metrics. The batcher is
+# made inside the app, so the serving entry point reaches it here, by an explicit call.
+_on_batch: Callable[[int], None] | None = None
+
+
+def report_batch_sizes(observe: Callable[[int], None] | None) -> None:
+    """Call `observe(digits)` after each batch any MicroBatcher of this process runs (None:
+    stop). For the serving entry point; nothing calls it at import."""
+    global _on_batch
+    _on_batch = observe
+
 
 class MicroBatcher:
     """`await run(pixels)` from the event loop: the answers of `predict` for these digits,
@@ -80,3 +91,5 @@ class MicroBatcher:
             future.set_result(answers[start : start + len(pixels)])
             start += len(pixels)
         self.digits += start
+        if _on_batch is not None:
+            _on_batch(start)

@@ -12,13 +12,41 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+
+METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's processes share counts
 
 
-def run_workers(count: int, serve: Callable[[], None]) -> int:
-    """Fork `count` processes that each call `serve()`; wait for them; the exit status."""
+@contextlib.contextmanager
+def shared_metrics_folder(processes: int) -> Iterator[str | None]:
+    """With several processes, a new temporary folder named in $PROMETHEUS_MULTIPROC_DIR for
+    the block (for serve.metrics.Metrics: make it inside the block), removed after it; with
+    one process, None and nothing set."""
+    if processes == 1:
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="mnistlab-metrics-")
+    previous = os.environ.get(METRICS_FOLDER)
+    os.environ[METRICS_FOLDER] = folder
+    try:
+        yield folder
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_FOLDER, None)
+        else:
+            os.environ[METRICS_FOLDER] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_workers(
+    count: int, serve: Callable[[], None], on_exit: Callable[[int], None] | None = None
+) -> int:
+    """Fork `count` processes that each call `serve()`; wait for them, calling `on_exit(pid)`
+    as each ends; the exit status."""
     if not hasattr(os, "fork"):
         from mnistlab.errors import MnistlabError
 
@@ -30,6 +58,11 @@ def run_workers(count: int, serve: Callable[[], None]) -> int:
             code = 0
             try:
                 serve()
+            except (KeyboardInterrupt, SystemExit) as exc:
+                # uvicorn stops on SIGTERM/SIGINT, then raises the signal again for the
+                # handler it found: the CLI's (SystemExit(128 + signal)) or Python's
+                stopped = (None, 0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
+                code = 0 if isinstance(exc, KeyboardInterrupt) or exc.code in stopped else 1
             except BaseException:  # a worker must never return into the parent's code
                 code = 1
             finally:
@@ -50,6 +83,8 @@ def run_workers(count: int, serve: Callable[[], None]) -> int:
         while remaining:
             pid, raw = os.wait()
             remaining.discard(pid)
+            if on_exit is not None:
+                on_exit(pid)
             code = os.waitstatus_to_exitcode(raw)
             if code not in (0, -signal.SIGTERM, -signal.SIGINT) and remaining:
                 status = 1

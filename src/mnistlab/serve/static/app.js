@@ -12,6 +12,7 @@ let timer = null;
 let inFlight = false;
 let again = false;     // the drawing changed while a request was out: ask once more after it
 let generation = 0;    // bumped by Clear, so a late answer for an old drawing is dropped
+let currentLabels = null;  // the model's class names, for the best guess
 
 // Drawing with pointer events on a canvas; `onChange` runs after every stroke segment.
 function attachDrawing(target, lineWidth, onChange) {
@@ -106,27 +107,62 @@ async function predict() {
   }
 }
 
+// Every answer fills the same boxes (index.html reserves them), so nothing below them moves.
 function show(result) {
   const status = $("status");
   status.classList.remove("error");
   if (result.digit === null) {
-    // blank, or not sure it is a digit at all: say so rather than show a confident guess
     $("digit").textContent = "?";
-    $("confidence").textContent = result.reason ? "not sure" : "";
+    const hasGuess = result.guess !== null && result.guess !== undefined;
+    if (hasGuess) {
+      // the model refused it (not a digit, or too unlike one): say so, its best guess greyed
+      $("confidence").textContent = "not sure";
+      showGuess(result);
+    } else {
+      // blank: no ink to read
+      $("confidence").textContent = "no digit";
+      showGuess(null);
+    }
     status.textContent = result.reason || result.message || "no digit found";
-    drawBars(null, null);
-    $("preview").hidden = true;
+    drawBars(result.probabilities || null, null);
+    showPreview(result.preview_png_base64);
     return;
   }
   $("digit").textContent = result.label;
   $("confidence").textContent = (100 * result.confidence).toFixed(1) + "% sure";
+  showGuess(null);
   status.textContent = "";
   drawBars(result.probabilities, result.digit);
-  $("preview").src = "data:image/png;base64," + result.preview_png_base64;
-  $("preview").hidden = false;
+  showPreview(result.preview_png_base64);
 }
 
+// The class the model would have picked, greyed beside "not sure"; null hides it.
+function showGuess(result) {
+  const guess = $("guess");
+  if (result === null) {
+    guess.textContent = "";
+    guess.hidden = true;
+    return;
+  }
+  const label = Array.isArray(currentLabels) ? currentLabels[result.guess] : undefined;
+  guess.textContent = "best guess " + (label === undefined ? result.guess : label);
+  guess.hidden = false;
+}
+
+function showPreview(base64) {
+  const preview = $("preview");
+  if (base64) preview.src = "data:image/png;base64," + base64;
+  else preview.removeAttribute("src");
+  preview.hidden = !base64;
+}
+
+// A refused request or no server: the message, and no answer from an older drawing beside it.
 function showError(message) {
+  $("digit").innerHTML = "&nbsp;";
+  $("confidence").innerHTML = "&nbsp;";
+  showGuess(null);
+  drawBars(null, null);
+  showPreview(null);
   $("status").textContent = message;
   $("status").classList.add("error");
 }
@@ -142,6 +178,7 @@ function drawBars(probabilities, best) {
 }
 
 function buildBars(labels) {
+  currentLabels = labels;
   const list = $("bars");
   list.replaceChildren();
   labels.forEach((label, d) => {
@@ -168,10 +205,11 @@ function clearAll() {
   hasInk = false;
   resetCanvas();
   $("digit").innerHTML = "&nbsp;";
-  $("confidence").textContent = "";
+  $("confidence").innerHTML = "&nbsp;";
+  showGuess(null);
   $("status").classList.remove("error");
   $("status").textContent = "Draw in the box; the prediction follows as you draw.";
-  $("preview").hidden = true;
+  showPreview(null);
   drawBars(null, null);
   setBusy();
 }

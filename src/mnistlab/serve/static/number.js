@@ -23,7 +23,12 @@
       const body = await postCanvas("/api/read", wide);
       if (mine === round) showNumber(body);
     } catch (error) {
-      if (mine === round) say(error.message, true);
+      if (mine === round) {
+        // no number from an older drawing beside the message
+        boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height);
+        byId("number").innerHTML = "&nbsp;";
+        say(error.message, true);
+      }
     } finally {
       busy = false;
       if (redo) { redo = false; read(); }

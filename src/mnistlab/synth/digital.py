@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mnistlab.synth import render as r
 
@@ -63,7 +63,10 @@ def box_average(tight: bool = False) -> Kind:
         image = r.to_image(r.on_paper(alpha, rng, 0.0 if tight else 0.3))
         small = float(rng.uniform(8, 16))
         reduced = image.resize(
-            (max(1, round(image.width * small / large)), max(1, round(image.height * small / large))),
+            (
+                max(1, round(image.width * small / large)),
+                max(1, round(image.height * small / large)),
+            ),
             Image.BOX,
         )
         return _shown(reduced, small, rng, _any_resampler(rng))
@@ -102,10 +105,12 @@ def jpeg_small(tight: bool = False) -> Kind:
 
 
 def _print_scan(digit, rng) -> tuple[Image.Image, float]:
-    """The digit 24-64 px tall on paper, grey (L), ready for a print process."""
+    """The digit 24-64 px tall on paper, grey (L), ready for a print process; half of them
+    levelled first (a scanner's auto levels: the paper white, no dots on it)."""
     height = float(rng.uniform(24, 64))
     alpha = r.crop_to_ink(r.ink_alpha(digit, height))
-    return r.to_image(r.on_paper(alpha, rng)).convert("L"), height
+    grey = r.to_image(r.on_paper(alpha, rng)).convert("L")
+    return (ImageOps.autocontrast(grey, cutoff=1) if rng.random() < 0.5 else grey), height
 
 
 def _enlarge_print(image: Image.Image, height: float, rng) -> Image.Image:

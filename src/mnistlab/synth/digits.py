@@ -162,11 +162,11 @@ def _in_photo(digit, rng) -> Image.Image:
 
 
 def _fills_box(digit, rng) -> Image.Image:
-    """A broad marker in a small box: strokes 2.5-3x MNIST's width, hard-edged, the digit cut
-    out with a sliver of margin; loops narrowed but open (still legible)."""
+    """A broad marker in a small box: strokes 2-3x MNIST's width, hard-edged, the digit cut out
+    with a sliver of margin; loops narrowed, mostly open (still legible; broader closes them)."""
     height = _height(rng)
     alpha = r.ink_alpha(digit, height)
-    alpha = r.thicken(alpha, max(1, round(height * float(rng.uniform(0.055, 0.075)))))
+    alpha = r.thicken(alpha, max(1, round(height * float(rng.uniform(0.045, 0.065)))))
     alpha = r.crop_to_ink(np.clip((alpha - 0.4) * 3.0, 0.0, 1.0), 0.3)  # a marker's hard edge
     return r.to_image(_on_paper(alpha, rng, float(rng.uniform(0.0, 0.05))))
 

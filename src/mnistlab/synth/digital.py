@@ -80,10 +80,10 @@ def binarised(tight: bool = False) -> Kind:
 
     def kind(digit, rng) -> Image.Image:
         height = float(rng.choice(BINARY_HEIGHTS))
-        alpha = r.crop_to_ink(r.ink_alpha(digit, height), TIGHT_LEVEL if tight else 0.1)
+        ink = r.ink_alpha(digit, height) > rng.uniform(0.35, 0.6)  # the scanner's threshold
+        ink = r.crop_to_ink(ink.astype(np.float32)) > 0.5  # cut to the two-level ink
         if not tight:
-            alpha = r.pad(alpha, round(0.3 * alpha.shape[0]))
-        ink = alpha > rng.uniform(0.35, 0.6)  # the scanner's threshold
+            ink = r.pad(ink, round(0.3 * ink.shape[0]))
         image = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).convert("RGB")
         if height < SHOWN_HEIGHT[0]:
             image = _shown(image, height, rng, "nearest")

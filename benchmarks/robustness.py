@@ -1,5 +1,6 @@
-"""Accuracy of a model on digits and numbers drawn in real-world conditions (mnistlab.synth),
-on MNIST's test split, per family / kind, mean ± std over rendering seeds.
+"""Answers of a model on digits and numbers drawn in real-world conditions (mnistlab.synth),
+on MNIST's test split, per kind with its family, counted on both sides of "not sure"; best-guess
+accuracy mean ± std over rendering seeds.
 
     python -m benchmarks.robustness [--model sota-cpu] [--seeds 0,1] [--count 300]
         [--numbers 100] [--write]
@@ -16,20 +17,36 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._report import mean_std, update_section
+from benchmarks._report import mean_std, pct, update_section
 from mnistlab.bench.robustness import run_digits, run_numbers
 from mnistlab.data.splits import load_splits
 from mnistlab.inference.predictor import Predictor
+from mnistlab.synth.families import HELD_OUT_FAMILIES
 from mnistlab.system import header
 
 OUT = Path(__file__).parent / "results" / "robustness.json"
+
+
+def _row(name: str, family: str, cells: list[dict], reference: list[float]) -> str:
+    """One kind (or total) over the seeds: the four sides summed, the best guess mean ± std."""
+    images = sum(c["images"] for c in cells)
+    sides = [
+        f"{100 * sum(c[s] for c in cells) / images:.1f}"
+        for s in ("right", "wrong", "wasted", "saved")
+    ]
+    accs = [c["accuracy"] for c in cells]
+    drop, _ = mean_std([a - b for a, b in zip(accs, reference, strict=True)])
+    blank = sum(c["blank"] for c in cells)
+    return (
+        f"| {name} | {family} | {' | '.join(sides)} | {blank} | {pct(accs)} | {100 * drop:+.2f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="default: the default shipped model")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--count", type=int, default=300, help="digits per family and seed")
+    parser.add_argument("--count", type=int, default=300, help="digits per kind and seed")
     parser.add_argument("--numbers", type=int, default=100, help="numbers per kind and seed")
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
     args = parser.parse_args(argv)
@@ -39,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs = []
     for seed in seeds:
-        digits = run_digits(predictor, split, args.count, seed)
+        digits = run_digits(predictor, split, args.count, seed, nondigits=args.count).to_dict()
         numbers = run_numbers(predictor, split, args.numbers, seed) if args.numbers else None
         runs.append({"seed": seed, "digits": digits, "numbers": numbers})
         print(f"seed {seed} done after {time.perf_counter() - started:.0f} s", flush=True)
@@ -51,28 +68,42 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"{command}; model {name}; {header('cpu')}",
         "",
-        f"{args.count} test digits per family and seed. Accuracy counts the model's best guess "
-        "(as test accuracy does); 'vs pixels' is the difference to the same digits given as "
-        "MNIST pixels (no preprocessing); 'not sure' counts answers with digit null (the "
-        "calibrated rejection, docs/calibration.md), right or wrong.",
+        f"{args.count} test digits per kind and seed. right: answered the right digit; wrong: "
+        "answered a wrong one (confidently wrong); wasted: 'not sure' though the best guess was "
+        "right; saved: 'not sure' and the best guess was wrong (shares summed over seeds); "
+        "guess: the best guess's accuracy, refused or not (as test accuracy counts it), and "
+        "'vs pixels' its difference to the same digits given as MNIST pixels. Families: "
+        "mnistlab.synth.families; * marks the held-out families "
+        f"({', '.join(HELD_OUT_FAMILIES)}).",
         "",
-        "| family | accuracy (%) | vs pixels (points) | called blank | not sure |",
-        "|---|---|---|---|---|",
+        "| kind | family | right | wrong | wasted | saved | blank | guess (%) | vs pixels |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     reference = [r["digits"]["mnist_pixels_accuracy"] for r in runs]
     ref_mean, ref_std = mean_std(reference)
-    lines.append(f"| MNIST pixels | {100 * ref_mean:.2f} ± {100 * ref_std:.2f} | | | |")
-    for i, row in enumerate(runs[0]["digits"]["families"]):
-        accs = [r["digits"]["families"][i]["accuracy"] for r in runs]
-        drops = [a - b for a, b in zip(accs, reference, strict=True)]
-        blank = sum(r["digits"]["families"][i]["blank"] for r in runs)
-        unsure = sum(r["digits"]["families"][i]["not_sure"] for r in runs)
-        mean, std = mean_std(accs)
-        drop, _ = mean_std(drops)
-        lines.append(
-            f"| {row['family']} | {100 * mean:.2f} ± {100 * std:.2f} | {100 * drop:+.2f} "
-            f"| {blank} of {args.count * len(runs)} | {unsure} |"
-        )
+    lines.append(f"| MNIST pixels | | | | | | | {100 * ref_mean:.2f} ± {100 * ref_std:.2f} | |")
+    rows = [
+        (row["kind"], row["family"] + ("\\*" if row["held_out"] else ""))
+        for row in runs[0]["digits"]["kinds"]
+    ]
+    for i, (name, family) in enumerate(rows):
+        lines.append(_row(name, family, [r["digits"]["kinds"][i] for r in runs], reference))
+    lines.append(_row("all benign kinds", "", [r["digits"]["total"] for r in runs], reference))
+    lines.append(
+        _row("held-out families", "", [r["digits"]["held_out_total"] for r in runs], reference)
+    )
+    lines += [
+        "",
+        f"{args.count} non-digits per kind and seed (mnistlab.synth.nondigits): refusing is right.",
+        "",
+        "| kind | refused (%) | answered a digit |",
+        "|---|---|---|",
+    ]
+    for i, row in enumerate(runs[0]["digits"]["nondigits"]):
+        cells = [r["digits"]["nondigits"][i] for r in runs]
+        refused = sum(c["refused"] for c in cells) / sum(c["images"] for c in cells)
+        answered = sum(c["answered"] for c in cells)
+        lines.append(f"| {row['kind']} | {100 * refused:.1f} | {answered} |")
     if args.numbers:
         lines += [
             "",

@@ -167,7 +167,9 @@ def test_bench_robustness_cli(real_data_dir, capsys):
             "30",
             "--numbers",
             "4",
-            "--families",
+            "--nondigits",
+            "0",
+            "--kinds",
             "clean,tight-crop,thick-pen",
             "--json",
             "--data-dir",
@@ -176,14 +178,10 @@ def test_bench_robustness_cli(real_data_dir, capsys):
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert [f["family"] for f in report["digits"]["families"]] == [
-        "clean",
-        "tight-crop",
-        "thick-pen",
-    ]
-    assert all(f["accuracy"] >= 0.9 for f in report["digits"]["families"]), report
+    assert [k["kind"] for k in report["digits"]["kinds"]] == ["clean", "tight-crop", "thick-pen"]
+    assert all(k["accuracy"] >= 0.9 for k in report["digits"]["kinds"]), report
     assert [k["kind"] for k in report["numbers"]["kinds"]] == ["gaps", "touching", "jitter"]
-    assert main(["bench", "robustness", "--families", "nope"]) == 2
+    assert main(["bench", "robustness", "--kinds", "nope"]) == 2
 
 
 def test_boxes_are_in_the_files_pixels_when_a_large_photo_is_decoded_reduced(predictor, test_split):

@@ -1,9 +1,14 @@
-"""`mnistlab bench robustness`: accuracy on digits drawn in real-world conditions, per family,
+"""`mnistlab bench robustness`: answers on digits drawn in real-world conditions, per kind,
 beside the same model's accuracy on the same digits as MNIST pixels.
 
-Every image goes through the preprocessing that `predict` uses; a digit called blank counts as
-wrong. The digits come from a split the caller names: the test split for reports, the
-validation split while tuning the preprocessing (the test split is touched once).
+Every answer is counted on both sides of "not sure": right, confidently wrong (a wrong digit
+answered), refused with a right best guess (a wasted refusal) and refused with a wrong best
+guess (a saved error); a digit preprocessing calls blank is counted apart. Non-digits are
+counted too: for them refusing is right and any digit answered is wrong.
+
+Every image goes through the preprocessing that `predict` uses. The digits come from a split the
+caller names: the test split for reports, the validation split while tuning the preprocessing
+(the test split is touched once).
 """
 
 from __future__ import annotations
@@ -13,23 +18,82 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mnistlab.bench.outcomes import HEADER, Tally, answer_images, cells, tally
 from mnistlab.data.splits import Split
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError, preprocess
-from mnistlab.synth import FAMILIES, NUMBER_KINDS, render_digit, render_number
+from mnistlab.inference.preprocess import NoDigitError
+from mnistlab.synth import DIGIT_KINDS, NONDIGIT_KINDS, NUMBER_KINDS, render_digit, render_number
+from mnistlab.synth.families import HELD_OUT_FAMILIES, family_of
+from mnistlab.synth.nondigits import render_nondigit
+
+NONDIGIT_SEED_OFFSET = 2000  # non-digit kind k renders from [seed, 2000 + k, i]
 
 
 @dataclass(frozen=True)
-class FamilyResult:
+class KindResult:
+    kind: str
     family: str
+    held_out: bool  # its family is one of HELD_OUT_FAMILIES
+    tally: Tally
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "family": self.family,
+            "held_out": self.held_out,
+            **asdict(self.tally),
+            "accuracy": self.tally.accuracy,
+        }
+
+
+@dataclass(frozen=True)
+class NondigitResult:
+    """Answers on images that are not digits: refusing is right."""
+
+    kind: str
     images: int
-    correct: int  # the model's best guess is the digit
-    blank: int  # called "no digit found"
-    not_sure: int = 0  # answered "not sure" (digit null), whatever the guess
+    answered: int  # a digit answered: wrong
+    blank: int  # preprocessing found no digit: refused
 
     @property
-    def accuracy(self) -> float:
-        return self.correct / self.images if self.images else 0.0
+    def refused(self) -> int:
+        return self.images - self.answered
+
+    @property
+    def refused_share(self) -> float:
+        return self.refused / self.images if self.images else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "refused": self.refused, "refused_share": self.refused_share}
+
+
+@dataclass(frozen=True)
+class DigitsReport:
+    """Every kind on the same digits, and the non-digits; `to_dict()` for JSON."""
+
+    count: int
+    seed: int
+    mnist_pixels_accuracy: float  # best guesses on the same digits as MNIST pixels
+    kinds: tuple[KindResult, ...]
+    nondigits: tuple[NondigitResult, ...] = ()
+
+    def total(self, held_out_only: bool = False) -> Tally:
+        """The sum over the benign kinds run (only held-out families' with `held_out_only`)."""
+        chosen = [k.tally for k in self.kinds if k.held_out or not held_out_only]
+        return sum(chosen, Tally())
+
+    def to_dict(self) -> dict:
+        total, held = self.total(), self.total(held_out_only=True)
+        return {
+            "count": self.count,
+            "seed": self.seed,
+            "mnist_pixels_accuracy": self.mnist_pixels_accuracy,
+            "held_out_families": list(HELD_OUT_FAMILIES),
+            "kinds": [k.to_dict() for k in self.kinds],
+            "total": {**asdict(total), "accuracy": total.accuracy},
+            "held_out_total": {**asdict(held), "accuracy": held.accuracy},
+            "nondigits": [n.to_dict() for n in self.nondigits],
+        }
 
 
 @dataclass(frozen=True)
@@ -62,22 +126,26 @@ def clean_accuracy(predictor: Predictor, images: np.ndarray, labels: np.ndarray)
     return float(np.mean(np.array(found) == labels))
 
 
-def run_family(
-    predictor: Predictor, family: str, images: np.ndarray, labels: np.ndarray, seed: int
-) -> FamilyResult:
-    index = list(FAMILIES).index(family)
-    pixels, kept, blank = [], [], 0
-    for i, (digit, label) in enumerate(zip(images, labels, strict=True)):
-        image = render_digit(family, digit, np.random.default_rng([seed, index, i]))
-        try:
-            pixels.append(preprocess(image).pixels)
-            kept.append(int(label))
-        except NoDigitError:
-            blank += 1
-    answers = predictor.predict_pixels(pixels) if pixels else []
-    correct = sum(int(a.guess == k) for a, k in zip(answers, kept, strict=True))
-    not_sure = sum(int(a.digit is None) for a in answers)
-    return FamilyResult(family, len(labels), correct, blank, not_sure)
+def run_kind(
+    predictor: Predictor, kind: str, images: np.ndarray, labels: np.ndarray, seed: int
+) -> KindResult:
+    """`kind` drawn once per digit, image i from the rng [seed, kind's place, i]."""
+    index = list(DIGIT_KINDS).index(kind)
+    drawn = (
+        render_digit(kind, digit, np.random.default_rng([seed, index, i]))
+        for i, digit in enumerate(images)
+    )
+    family = family_of(kind)
+    counts = tally(answer_images(predictor, drawn), [int(k) for k in labels])
+    return KindResult(kind, family, family in HELD_OUT_FAMILIES, counts)
+
+
+def run_nondigit(predictor: Predictor, kind: str, count: int, seed: int) -> NondigitResult:
+    index = NONDIGIT_SEED_OFFSET + list(NONDIGIT_KINDS).index(kind)
+    drawn = (render_nondigit(kind, np.random.default_rng([seed, index, i])) for i in range(count))
+    answers = answer_images(predictor, drawn)
+    answered = sum(int(a is not None and a.digit is not None) for a in answers)
+    return NondigitResult(kind, count, answered, sum(int(a is None) for a in answers))
 
 
 def run_digits(
@@ -85,26 +153,30 @@ def run_digits(
     split: Split,
     count: int = 500,
     seed: int = 0,
-    families: Iterable[str] | None = None,
+    kinds: Iterable[str] | None = None,
     progress=None,
-) -> dict:
-    """Every family on the same `count` digits; a dict ready for JSON."""
+    nondigits: int = 0,
+) -> DigitsReport:
+    """Every kind (default all of DIGIT_KINDS) on the same `count` digits, and `nondigits`
+    images of each non-digit kind; `progress` is called with each KindResult or
+    NondigitResult."""
     images, labels = pick(split, count, seed)
-    chosen = list(families) if families is not None else list(FAMILIES)
-    unknown = [f for f in chosen if f not in FAMILIES]
+    chosen = list(kinds) if kinds is not None else list(DIGIT_KINDS)
+    unknown = [k for k in chosen if k not in DIGIT_KINDS]
     if unknown:
-        raise ValueError(f"unknown families: {', '.join(unknown)}")
+        raise ValueError(f"unknown kinds: {', '.join(unknown)}")
     results = []
-    for family in chosen:
-        results.append(run_family(predictor, family, images, labels, seed))
+    for kind in chosen:
+        results.append(run_kind(predictor, kind, images, labels, seed))
         if progress:
             progress(results[-1])
-    return {
-        "count": int(count),
-        "seed": seed,
-        "mnist_pixels_accuracy": clean_accuracy(predictor, images, labels),
-        "families": [{**asdict(r), "accuracy": r.accuracy} for r in results],
-    }
+    others = []
+    for kind in NONDIGIT_KINDS if nondigits else ():
+        others.append(run_nondigit(predictor, kind, nondigits, seed))
+        if progress:
+            progress(others[-1])
+    reference = clean_accuracy(predictor, images, labels)
+    return DigitsReport(int(count), seed, reference, tuple(results), tuple(others))
 
 
 def run_numbers(
@@ -148,19 +220,32 @@ def run_numbers(
     return {"count": int(count), "seed": seed, "lengths": list(lengths), "kinds": results}
 
 
-def format_digits(report: dict) -> str:
-    reference = report["mnist_pixels_accuracy"]
+def format_digits(report: DigitsReport) -> str:
+    reference = report.mnist_pixels_accuracy
+    held = ", ".join(HELD_OUT_FAMILIES)
     lines = [
-        f"{report['count']} digits per family (seed {report['seed']}); "
-        f"the same digits as MNIST pixels: {100 * reference:.2f}%",
-        f"{'family':<20}{'accuracy':>10}{'vs pixels':>11}{'blank':>7}{'not sure':>10}",
+        f"{report.count} digits per kind (seed {report.seed}); the same digits as MNIST "
+        f"pixels: {100 * reference:.2f}% (best guess)",
+        "right: answered the right digit; wrong: answered a wrong one; wasted: not sure, best "
+        "guess right; saved: not sure, best guess wrong; * held-out family",
+        f"{'kind':<23}{'family':<16}{HEADER}{'vs pixels':>10}",
     ]
-    for row in report["families"]:
-        drop = 100 * (row["accuracy"] - reference)
-        lines.append(
-            f"{row['family']:<20}{100 * row['accuracy']:>9.2f}%{drop:>+10.2f}{row['blank']:>7}"
-            f"{row['not_sure']:>10}"
-        )
+    for row in report.kinds:
+        drop = 100 * (row.tally.accuracy - reference)
+        family = row.family + ("*" if row.held_out else "")
+        lines.append(f"{row.kind:<23}{family:<16}{cells(row.tally)}{drop:>+10.2f}")
+    for name, counts in (
+        ("all benign kinds", report.total()),
+        (f"held out ({held})", report.total(held_out_only=True)),
+    ):
+        if counts.images:
+            drop = 100 * (counts.accuracy - reference)
+            lines.append(f"{name:<39}{cells(counts)}{drop:>+10.2f}")
+    if report.nondigits:
+        lines.append(f"{'non-digit':<23}{'refused (right)':>20}{'answered':>10}{'blank':>7}")
+        for n in report.nondigits:
+            refused = f"{100 * n.refused_share:.1f}% ({n.refused})"
+            lines.append(f"{n.kind:<23}{refused:>20}{n.answered:>10}{n.blank:>7}")
     return "\n".join(lines)
 
 

@@ -58,15 +58,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     robust = bench_sub.add_parser(
         "robustness",
-        help="accuracy on digits and numbers drawn in real-world conditions",
-        description="Render MNIST digits as people photograph and draw them (tight crops, "
-        "sizes, pens, paper, light: mnistlab.synth) and report MODEL's accuracy per family "
-        "beside its accuracy on the same digits as MNIST pixels; then numbers of 2-8 digits "
-        "(string and digit accuracy per kind).",
+        help="answers on digits and numbers drawn in real-world conditions",
+        description="Render MNIST digits as people photograph, draw, scan and send them (crops, "
+        "sizes, pens, paper, light, low resolution, print, compression: mnistlab.synth) and "
+        "count MODEL's answers per kind on both sides of 'not sure': right, wrong (a wrong digit "
+        "answered), wasted (not sure, best guess right), saved (not sure, best guess wrong); "
+        "with each kind's family (mnistlab.synth.families), totals over all kinds and over the "
+        "held-out families, the best guess's accuracy beside the same digits as MNIST pixels, "
+        "and the share of non-digits refused. Then numbers of 2-8 digits.",
     )
     add_model_arg(robust, optional=True)
     robust.add_argument(
-        "--count", type=positive_int, default=300, help="digits per family (default 300)"
+        "--count", type=positive_int, default=300, help="digits per kind (default 300)"
+    )
+    robust.add_argument(
+        "--nondigits",
+        type=non_negative_int,
+        help="images per non-digit kind (default: --count; 0 skips them)",
     )
     robust.add_argument(
         "--numbers",
@@ -82,7 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     robust.add_argument("--seed", type=non_negative_int, default=0)
     robust.add_argument(
-        "--families", help="comma-separated subset (default all; see mnistlab.synth.FAMILIES)"
+        "--kinds", help="comma-separated kinds (default all; see mnistlab.synth.DIGIT_KINDS)"
+    )
+    robust.add_argument(
+        "--families",
+        help="comma-separated families: their kinds (see mnistlab.synth.families.FAMILIES)",
     )
     robust.add_argument("--json", action="store_true")
     robust.add_argument("--data-dir", metavar="DIR")
@@ -115,35 +127,60 @@ def cmd_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_kinds(args: argparse.Namespace) -> list[str] | None:
+    """--kinds and --families as kinds in the registry's order; None: all."""
+    from mnistlab.errors import MnistlabError
+    from mnistlab.synth import DIGIT_KINDS
+    from mnistlab.synth.families import FAMILIES, kinds_of
+
+    if not args.kinds and not args.families:
+        return None
+    wanted = {k for k in (args.kinds or "").split(",") if k}
+    unknown = sorted(wanted - set(DIGIT_KINDS))
+    if unknown:
+        raise MnistlabError(
+            f"--kinds: unknown {', '.join(unknown)}; known: {', '.join(DIGIT_KINDS)}"
+        )
+    families = [f for f in (args.families or "").split(",") if f]
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise MnistlabError(
+            f"--families: unknown {', '.join(unknown)}; known: {', '.join(FAMILIES)}"
+        )
+    wanted |= set(kinds_of(families))
+    return [k for k in DIGIT_KINDS if k in wanted]
+
+
 def cmd_robustness(args: argparse.Namespace) -> int:
     from mnistlab.bench.robustness import format_digits, format_numbers, run_digits, run_numbers
     from mnistlab.data.splits import load_splits
-    from mnistlab.errors import MnistlabError
     from mnistlab.inference.predictor import Predictor
-    from mnistlab.synth import FAMILIES
-
-    families = None
-    if args.families:
-        families = [f for f in args.families.split(",") if f]
-        unknown = [f for f in families if f not in FAMILIES]
-        if unknown:
-            raise MnistlabError(
-                f"--families: unknown {', '.join(unknown)}; known: {', '.join(FAMILIES)}"
-            )
-    predictor = Predictor.from_path(args.model, notify=note)
-    split = load_splits(predictor.meta.dataset, args.data_dir)[args.split]
     from mnistlab.runs import default_pretrained
 
+    kinds = _chosen_kinds(args)
+    predictor = Predictor.from_path(args.model, notify=note)
+    split = load_splits(predictor.meta.dataset, args.data_dir)[args.split]
     report = {"model": args.model or default_pretrained(), "split": args.split}
-    progress = None if args.json else (lambda r: note(f"{r.family}: {100 * r.accuracy:.1f}%"))
-    report["digits"] = run_digits(predictor, split, args.count, args.seed, families, progress)
+    nondigits = args.count if args.nondigits is None else args.nondigits
+    progress = None if args.json else _progress
+    digits = run_digits(predictor, split, args.count, args.seed, kinds, progress, nondigits)
+    report["digits"] = digits.to_dict()
     if args.numbers:
         report["numbers"] = run_numbers(predictor, split, args.numbers, args.seed)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{report['model']} on the {args.split} split")
-        print(format_digits(report["digits"]))
+        print(format_digits(digits))
         if args.numbers:
             print(format_numbers(report["numbers"]))
     return 0
+
+
+def _progress(result) -> None:
+    from mnistlab.bench.robustness import KindResult
+
+    if isinstance(result, KindResult):
+        note(f"{result.kind}: {100 * result.tally.share(result.tally.right):.1f}% right")
+    else:
+        note(f"{result.kind}: {100 * result.refused_share:.1f}% refused")

@@ -99,6 +99,14 @@ def shadow(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return canvas * (floor + (1.0 - floor) * t)[..., None]
 
 
+def on_paper(alpha: np.ndarray, rng, margin: float = 0.4, ink=None) -> np.ndarray:
+    """The ink on fresh paper with `margin` (a fraction of the ink's height) on every side."""
+    margin_px = int(round(margin * alpha.shape[0]))
+    alpha = pad(alpha, margin_px) if margin_px else alpha
+    sheet = paper(*alpha.shape, rng)
+    return compose(alpha, sheet, dark_ink(rng) if ink is None else ink)
+
+
 def to_image(canvas: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), "RGB")
 
@@ -122,3 +130,19 @@ def jpeg(image: Image.Image, quality: int) -> Image.Image:
 def upscale(image: Image.Image, factor: float) -> Image.Image:
     width, height = image.size
     return image.resize((round(width * factor), round(height * factor)), Image.BILINEAR)
+
+
+# How viewers, browsers and editors enlarge a small image (PIL's names for them)
+RESAMPLERS = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+}
+
+
+def resize(image: Image.Image, factor: float, resampler: str) -> Image.Image:
+    """`image` scaled by `factor` with one of RESAMPLERS (at least 1 px on each side)."""
+    width, height = image.size
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return image.resize(size, RESAMPLERS[resampler])

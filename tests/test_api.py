@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageDraw
 from torch import nn
 from torch.utils.data import DataLoader
 
 import mnistlab
 from mnistlab.errors import MnistlabError
+from mnistlab.inference import ImageError, NoDigitError, Prediction
 from mnistlab.models.tutorial import TUTORIAL_KEYS
 
 
@@ -154,3 +160,137 @@ def test_csv_and_tensorboard_loggers_write_the_run(tmp_path, real_data_dir):
     assert [r["step"] for r in rows] == [int(r["step"]) for r in steps]
     events = list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert len(events) == 1 and events[0].stat().st_size > 1000
+
+
+def test_the_package_face_is_lazy_and_complete():
+    # `import mnistlab` imports no torch (tests/test_startup.py); every public name still comes
+    code = (
+        "import mnistlab, mnistlab.evaluate; names = {}; exec('from mnistlab import *', names); "
+        "assert callable(mnistlab.evaluate) and callable(names['evaluate']); "
+        "public = set(mnistlab.__all__); "
+        "assert public <= set(names) and public <= set(dir(mnistlab)); "
+        "assert mnistlab.runs.read_card('lenet5')['test_acc'] > 0.98; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+    with pytest.raises(AttributeError, match="no attribute 'predictor_of'"):
+        mnistlab.predictor_of  # noqa: B018
+
+
+# -- Predictor.predict: every form gives what the specific form gives on the same image ----------
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return mnistlab.load("lenet5")
+
+
+@pytest.fixture(scope="module")
+def drawn_seven(tmp_path_factory):
+    """A 7 in black ink on white paper (as the notebook draws it), and its PNG file."""
+    image = Image.new("L", (200, 260), 255)
+    ImageDraw.Draw(image).line([(60, 40), (150, 40), (90, 220)], fill=0, width=18)
+    path = tmp_path_factory.mktemp("drawn") / "seven.png"
+    image.save(path)
+    return image, path
+
+
+@pytest.fixture(scope="module")
+def test_digits(real_data_dir):
+    images, labels = mnistlab.load_mnist("test", root=real_data_dir)
+    return images[:6], labels[:6]
+
+
+def _same(a, b):
+    assert a.digit == b.digit and a.guess == b.guess
+    assert np.array_equal(a.pixels, b.pixels)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5, atol=1e-7)
+
+
+def test_predict_takes_one_image_in_every_form(predictor, drawn_seven):
+    image, path = drawn_seven
+    reference = predictor.predict_image(str(path))
+    assert reference.digit == 7
+    gray = np.asarray(image)
+    with path.open("rb") as handle:
+        from_file = predictor.predict(handle)
+    for answer in (
+        predictor.predict(str(path)),
+        predictor.predict(path),
+        predictor.predict(path.read_bytes()),
+        from_file,
+        predictor.predict(image),
+        predictor.predict(gray),  # uint8, not 28x28: an image to preprocess
+        predictor.predict(gray.astype(np.float64)),  # levels 0..255 as floats
+        predictor.predict(torch.from_numpy(gray.astype(np.int64))),
+    ):
+        assert isinstance(answer, Prediction)
+        _same(answer, reference)
+
+
+def test_predict_takes_mnist_digits_as_they_are(predictor, test_digits):
+    images, labels = test_digits
+    batch = images.numpy()
+    reference = predictor.predict_pixels(batch)
+    assert [p.digit for p in reference] == labels.tolist()
+    one = predictor.predict(batch[0])  # 28x28 uint8: MNIST's form, not preprocessed again
+    _same(one, reference[0])
+    assert np.array_equal(one.pixels, batch[0])
+    for many in (
+        predictor.predict(batch),
+        predictor.predict(images),
+        predictor.predict(list(batch)),
+    ):
+        assert isinstance(many, list) and len(many) == len(batch)
+        for answer, expected in zip(many, reference, strict=True):
+            _same(answer, expected)
+    assert predictor.predict([]) == []
+
+
+def test_a_28x28_array_that_is_not_uint8_is_an_image_to_preprocess(predictor, test_digits):
+    digit = test_digits[0][0].numpy()
+    answer = predictor.predict(digit.astype(np.int64))
+    _same(answer, predictor.predict_image(Image.fromarray(digit)))
+    assert not np.array_equal(answer.pixels, digit)  # re-centred and re-boxed by preprocessing
+
+
+def test_predict_takes_a_mixed_list(predictor, drawn_seven, test_digits):
+    image, path = drawn_seven
+    digit = test_digits[0][0].numpy()
+    answers = predictor.predict((path, digit, image))
+    assert [a.digit for a in answers] == [7, int(test_digits[1][0]), 7]
+    _same(answers[0], predictor.predict_image(path))
+    _same(answers[1], predictor.predict_pixels(digit[None])[0])
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (np.zeros((2, 1, 28, 28), np.uint8), "got a 4-D array"),
+        (np.zeros(784, np.uint8), "got a 1-D array"),
+        (np.full((40, 40), 300.0), "outside 0..255"),
+        (np.full((40, 40), -1.0), "outside 0..255"),
+        (np.full((40, 40), np.nan), "non-finite"),
+        (np.zeros((40, 40), bool), "got a bool array"),
+        (np.zeros((3, 28, 28), np.float32), "must be (N, 28, 28) uint8 digits"),
+        (np.zeros((40, 40, 3), np.uint8), "Image.fromarray"),
+        ("no/such/digit.png", "no/such/digit.png: no such file"),
+        (".", ".: is a folder"),
+        (b"this is not an image", "not a readable image"),
+        (io.BytesIO(b"GIF89a broken"), "not a readable image"),
+        (7, "got type int"),
+        ([np.zeros((2, 28, 28), np.uint8)], "item 0: a list holds single images"),
+    ],
+)
+def test_predict_rejects_what_is_not_an_image_in_one_line(predictor, bad, says):
+    with pytest.raises(ImageError) as info:
+        predictor.predict(bad)
+    message = str(info.value)
+    assert says in message and "predict takes an image" in message and "\n" not in message
+
+
+def test_predict_says_which_item_of_a_list_is_bad(predictor, drawn_seven):
+    with pytest.raises(ImageError, match=r"^item 1: image: not a readable image"):
+        predictor.predict([drawn_seven[1], b"junk"])
+    with pytest.raises(NoDigitError, match="^item 0: no digit found"):
+        predictor.predict([np.full((40, 40), 255, np.uint8)])

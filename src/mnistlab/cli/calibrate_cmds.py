@@ -11,14 +11,18 @@ from mnistlab.errors import MnistlabError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    calibrate = sub.add_parser(
+    sub.add_parser(
         "calibrate",
         help="fit a model folder's temperature and 'not sure' threshold on the validation split",
         description="Fit temperature scaling (one scalar T, minimising the validation NLL) and "
         "the rules that answer 'not sure' for non-digits (a score threshold set to reject 1%% "
         "of validation digits, and shape cues), then write them into MODEL/model.json as "
         "`calibration`. Training does this itself; use it for folders made before.",
+        options=_calibrate_options,
     )
+
+
+def _calibrate_options(calibrate: argparse.ArgumentParser) -> None:
     calibrate.add_argument("model", metavar="MODEL", help="a model folder (made by train)")
     calibrate.add_argument("--json", action="store_true", help="print the calibration as JSON")
     add_data_args(calibrate)

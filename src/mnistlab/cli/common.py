@@ -4,14 +4,43 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from mnistlab.data.datasets import DATASETS
+from collections.abc import Callable
 
 DEVICE_CHOICES = ["auto", "cpu", "cuda", "mps"]
 
 
+class Commands(argparse._SubParsersAction):
+    """Subcommands whose options are added only when the command is chosen:
+    `add_parser(name, options=fn, help=...)` keeps `fn(parser)` until `name` is parsed.
+
+    Options take their choices and defaults from the library (the model registry, the datasets,
+    the image limits), which imports torch: built for every command up front, they made
+    `mnistlab --help`, `--version` and a misspelt command as slow as `import torch`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def add_parser(self, name: str, *, options=None, **kwargs) -> argparse.ArgumentParser:
+        parser = super().add_parser(name, **kwargs)
+        if options is not None:
+            self._pending[name] = options
+        return parser
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        options = self._pending.pop(values[0], None)
+        if options is not None:
+            options(self._name_parser_map[values[0]])
+        super().__call__(parser, namespace, values, option_string)
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, not a usage block."""
+    """An ArgumentParser whose errors are one line, not a usage block, and whose subcommands
+    are Commands."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", Commands)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -19,6 +48,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_data_args(parser: argparse.ArgumentParser, mirrors: bool = True) -> None:
+    from mnistlab.data.datasets import DATASETS
+
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset", default="mnist", choices=sorted(DATASETS), help="dataset name (default: mnist)"

@@ -8,10 +8,6 @@ import sys
 from pathlib import Path
 
 from mnistlab.cli.common import add_data_args, positive_int
-from mnistlab.data import inspect, store
-from mnistlab.data.datasets import get_dataset
-from mnistlab.data.download import ensure_files
-from mnistlab.data.splits import SPLIT_SEED, SPLITS, load_splits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,22 +19,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     data_sub = data.add_subparsers(
         dest="data_command", metavar="ACTION", required=True, parser_class=type(data)
     )
-    fetch = data_sub.add_parser("fetch", help="download missing files and verify them")
+    data_sub.add_parser(
+        "fetch", help="download missing files and verify them", options=_fetch_options
+    )
+    data_sub.add_parser(
+        "verify", help="check every file's checksum (exit 0 if all pass)", options=_verify_options
+    )
+    data_sub.add_parser(
+        "info", help="location, counts per split and class, checksums", options=_info_options
+    )
+    sub.add_parser(
+        "show",
+        help="save the first N images of a split as a PNG grid",
+        description="Draw the first N images of a split with their labels.",
+        options=_show_options,
+    )
+
+
+def _fetch_options(fetch: argparse.ArgumentParser) -> None:
     add_data_args(fetch)
     fetch.set_defaults(func=cmd_fetch)
-    verify = data_sub.add_parser("verify", help="check every file's checksum (exit 0 if all pass)")
+
+
+def _verify_options(verify: argparse.ArgumentParser) -> None:
     add_data_args(verify, mirrors=False)
     verify.set_defaults(func=cmd_verify)
-    info = data_sub.add_parser("info", help="location, counts per split and class, checksums")
+
+
+def _info_options(info: argparse.ArgumentParser) -> None:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     add_data_args(info)
     info.set_defaults(func=cmd_info)
 
-    show = sub.add_parser(
-        "show",
-        help="save the first N images of a split as a PNG grid",
-        description="Draw the first N images of a split with their labels.",
-    )
+
+def _show_options(show: argparse.ArgumentParser) -> None:
+    from mnistlab.data.splits import SPLITS
+
     show.add_argument("--n", type=positive_int, default=16, help="number of images (default 16)")
     show.add_argument("--split", choices=SPLITS, default="train")
     show.add_argument("--out", default="samples.png", help="PNG file to write")
@@ -47,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from mnistlab.data import inspect
+    from mnistlab.data.datasets import get_dataset
+    from mnistlab.data.download import ensure_files
+
     spec = get_dataset(args.dataset)
     if args.data_dir:  # like torchvision's root: a folder to fetch into is created for you
         Path(args.data_dir).mkdir(parents=True, exist_ok=True)
@@ -67,6 +87,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from mnistlab.data import inspect
+    from mnistlab.data.datasets import get_dataset
+
     spec = get_dataset(args.dataset)
     checks = inspect.verify_files(spec, args.data_dir)
     for check in checks:
@@ -91,6 +114,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from mnistlab.data import inspect, store
+    from mnistlab.data.datasets import get_dataset
+    from mnistlab.data.download import ensure_files
+    from mnistlab.data.splits import SPLIT_SEED, SPLITS, load_splits
+
     spec = get_dataset(args.dataset)
     ensure_files(spec, args.data_dir, mirrors=args.mirrors)
     splits = load_splits(spec.name, args.data_dir, download=False)
@@ -124,6 +152,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from mnistlab.data.datasets import get_dataset
+    from mnistlab.data.splits import load_splits
     from mnistlab.plots import save_sample_grid
 
     splits = load_splits(args.dataset, args.data_dir, mirrors=args.mirrors)

@@ -9,13 +9,17 @@ from mnistlab.cli.common import DEVICE_CHOICES, add_data_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ens = sub.add_parser(
+    sub.add_parser(
         "ensemble",
         help="average several run folders' predictions",
         description="Average the softmax outputs of several trained models. "
         "The test split is evaluated once; --out saves an "
         "ensemble folder that eval, predict and serve accept.",
+        options=_ensemble_options,
     )
+
+
+def _ensemble_options(ens: argparse.ArgumentParser) -> None:
     ens.add_argument("members", nargs="+", metavar="DIR", help="run folders")
     ens.add_argument("--out", help="save the ensemble as a folder")
     ens.add_argument("--json", action="store_true", help="print one JSON object")

@@ -5,14 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, add_model_arg, load_model_arg
 from mnistlab.errors import MnistlabError
-from mnistlab.runs.meta import RunMeta
+
+if TYPE_CHECKING:
+    from mnistlab.runs.meta import RunMeta
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    evaluate = sub.add_parser("eval", help="evaluate a model on the test or val split")
+    sub.add_parser("eval", help="evaluate a model on the test or val split", options=_eval_options)
+    sub.add_parser(
+        "plot",
+        help="training curves, confusion matrix, misclassified digits",
+        options=_plot_options,
+    )
+
+
+def _eval_options(evaluate: argparse.ArgumentParser) -> None:
     add_model_arg(evaluate)
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -23,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
-    plot = sub.add_parser("plot", help="training curves, confusion matrix, misclassified digits")
+
+def _plot_options(plot: argparse.ArgumentParser) -> None:
     add_model_arg(plot)
     plot.add_argument(
         "--out",

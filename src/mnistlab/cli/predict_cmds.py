@@ -20,7 +20,6 @@ from mnistlab.cli.common import (
     print_file_entries,
 )
 from mnistlab.errors import MnistlabError
-from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 
 PREDICT_EPILOG = """\
 Each image is brought into MNIST's form first (polarity, noise, crop, 20 px box, centre of
@@ -32,14 +31,32 @@ predicted), 2 for a bad model folder or flag."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    predict = sub.add_parser(
+    sub.add_parser(
         "predict",
         help="recognise digits in image files",
         description="Recognise the digit in each image file, with MODEL (a model folder or a "
         "pretrained name; default: the best shipped model).",
         epilog=PREDICT_EPILOG,
         usage="%(prog)s [-h] [options] [MODEL] IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]",
+        options=_predict_options,
     )
+    sub.add_parser(
+        "export",
+        help="export a model to ONNX, checked with onnxruntime",
+        description="Export to ONNX: uint8 pixels in (batch, 1, 28, 28), normalised inside the "
+        "graph, logits out; onnxruntime's output is checked against PyTorch's on generated "
+        "images and, when MNIST is here, on real test images.",
+        options=_export_options,
+    )
+    sub.add_parser(
+        "serve",
+        help="web page to draw digits on, and a JSON API",
+        description="Serve the drawing page (/) and the API (/docs).",
+        options=_serve_options,
+    )
+
+
+def _predict_options(predict: argparse.ArgumentParser) -> None:
     predict.add_argument(
         "inputs",
         nargs="+",
@@ -58,13 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_max_pixels_arg(predict)
     predict.set_defaults(func=cmd_predict)
 
-    export = sub.add_parser(
-        "export",
-        help="export a model to ONNX, checked with onnxruntime",
-        description="Export to ONNX: uint8 pixels in (batch, 1, 28, 28), normalised inside the "
-        "graph, logits out; onnxruntime's output is checked against PyTorch's on generated "
-        "images and, when MNIST is here, on real test images.",
-    )
+
+def _export_options(export: argparse.ArgumentParser) -> None:
     add_model_arg(export)
     export.add_argument("--format", choices=["onnx"], default="onnx")
     export.add_argument(
@@ -81,11 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(export, mirrors=False)
     export.set_defaults(func=cmd_export)
 
-    serve = sub.add_parser(
-        "serve",
-        help="web page to draw digits on, and a JSON API",
-        description="Serve the drawing page (/) and the API (/docs).",
-    )
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    from mnistlab.inference.images import DEFAULT_MAX_PIXELS
+
     add_model_arg(serve, optional=True)
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     serve.add_argument(

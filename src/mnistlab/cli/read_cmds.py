@@ -18,14 +18,18 @@ read), 2 for a bad model or flag."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    read = sub.add_parser(
+    sub.add_parser(
         "read",
         help="read the number written in images (e.g. 2024, a meter reading)",
         description="Read the number written on one line in each image, with MODEL (a model "
         "folder or a pretrained name; default: the best shipped model).",
         epilog=READ_EPILOG,
         usage="%(prog)s [-h] [options] [MODEL] IMAGE_OR_FOLDER [IMAGE_OR_FOLDER ...]",
+        options=_read_options,
     )
+
+
+def _read_options(read: argparse.ArgumentParser) -> None:
     read.add_argument(
         "inputs",
         nargs="+",

@@ -8,25 +8,30 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, note, positive_float, positive_int
-from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.errors import MnistlabError
-from mnistlab.models import list_models
-from mnistlab.threads import parse_threads
-from mnistlab.train.config import OPTIMIZERS, SCHEDULES
-from mnistlab.train.recipes import RECIPES, list_recipes
 
 DEFAULT_MODEL = "lenet5"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser(
+    sub.add_parser(
         "train",
         help="train a model into a run folder",
         description="Train a model. Defaults come from the model's recipe (the tutorial's), "
         "then --recipe, then the flags you give.",
-        epilog=train_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        options=train_options,
     )
+
+
+def train_options(train: argparse.ArgumentParser) -> None:
+    """train's options: their choices come from the model registry and the recipes (torch)."""
+    from mnistlab.data.normalize import NORMALIZATIONS
+    from mnistlab.models import list_models
+    from mnistlab.train.config import OPTIMIZERS, SCHEDULES
+    from mnistlab.train.recipes import RECIPES
+
+    train.epilog = train_epilog()
     train.add_argument(
         "--model", choices=list_models(), help=f"model family (default: {DEFAULT_MODEL})"
     )
@@ -109,8 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def train_epilog() -> str:
     """Each model's and recipe's one-line description and defaults, for `train --help`."""
-    from mnistlab.models import get_entry, list_variants
-    from mnistlab.train.recipes import get_recipe
+    from mnistlab.models import get_entry, list_models, list_variants
+    from mnistlab.train.recipes import get_recipe, list_recipes
 
     variants = list_variants()
     lines = ["models (--model; defaults: its family's tutorial recipe):"]
@@ -240,7 +245,7 @@ def loggers(args: argparse.Namespace, folder, ctx) -> list:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mnistlab.system import configure_for_training
-    from mnistlab.threads import thread_setting
+    from mnistlab.threads import parse_threads, thread_setting
     from mnistlab.train import distributed
 
     threads = parse_threads(args.threads)

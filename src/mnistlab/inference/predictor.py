@@ -190,6 +190,35 @@ class Predictor:
         digit: Preprocessed = preprocess(source, max_pixels=max_pixels)
         return self.predict_pixels(digit.pixels[None], top_k=top_k)[0]
 
+    def predict(
+        self, x: Any, top_k: int = DEFAULT_TOP_K, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> Prediction | list[Prediction]:
+        """One Prediction for one image, a list for several.
+
+        One image: a file path (str or Path), bytes, a binary file object, a PIL image, or a
+        2-D array. A 28x28 uint8 array is a digit in MNIST's form (white ink on black, centred)
+        and goes to the model as it is, as with predict_pixels. Any other 2-D array (integer or
+        float) is read as grayscale levels 0..255, 0 black, rounded to whole levels, and
+        preprocessed as predict_image preprocesses an 8-bit grayscale picture: the ink's
+        polarity is found from the border (dark ink on light paper is inverted to MNIST's white
+        on black), then cropped, boxed to 20 px and centred by mass.
+
+        Several: a list or tuple of images, or an (N, 28, 28) uint8 array (or tensor) of digits
+        already in MNIST's form, which skips preprocessing.
+
+        Raises ImageError for input that is not an image (its message says what is accepted),
+        ImageTooLargeError past `max_pixels`, NoDigitError for a blank image.
+
+        >>> mnistlab.load().predict("seven.png").digit
+        7
+        >>> [p.digit for p in mnistlab.load().predict(images[:3])]  # load_mnist("test")
+        [7, 2, 1]
+        """
+        from mnistlab.inference.inputs import as_digits, is_many
+
+        predictions = self.predict_pixels(as_digits(x, max_pixels), top_k=top_k)
+        return predictions if is_many(x) else predictions[0]
+
     def describe(self) -> dict[str, Any]:
         """What GET /api/model shows: the model.json facts a user cares about."""
         keys = (

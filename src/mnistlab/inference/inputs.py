@@ -1,0 +1,109 @@
+"""What `Predictor.predict` accepts, brought to digits in MNIST's form: (N, 28, 28) uint8.
+
+One image is a path, bytes, a binary file object, a PIL image or a 2-D array; several are a
+list or tuple of those, or an (N, 28, 28) uint8 array already in MNIST's form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnistlab.errors import MnistlabError
+from mnistlab.inference.images import ImageError, ImageTooLargeError
+from mnistlab.inference.preprocess import SIZE, preprocess
+
+ACCEPTED = (
+    "predict takes an image (a file path, bytes, a binary file, a PIL image or a 2-D grayscale "
+    "array 0..255), a list of images, or (N, 28, 28) uint8 digits in MNIST's form"
+)
+
+
+def is_many(x: Any) -> bool:
+    """Whether `x` holds several images (a list or tuple, or a 3-D array) rather than one."""
+    array = _array(x)
+    return isinstance(x, (list, tuple)) or (array is not None and array.ndim == 3)
+
+
+def as_digits(x: Any, max_pixels: int) -> np.ndarray:
+    """(N, 28, 28) uint8 digits for one image (N = 1) or several; raises ImageError (with what
+    is accepted) for input that is not an image, NoDigitError for a blank one."""
+    array = _array(x)
+    if array is not None and array.ndim == 3:
+        if array.dtype != np.uint8 or array.shape[1:] != (SIZE, SIZE):
+            raise ImageError(
+                f"a 3-D array must be (N, {SIZE}, {SIZE}) uint8 digits, got {array.dtype} "
+                f"{tuple(array.shape)} (a colour image: pass Image.fromarray(x)); {ACCEPTED}"
+            )
+        return array
+    if not isinstance(x, (list, tuple)):
+        return _digit(x, max_pixels)[None]
+    digits = np.empty((len(x), SIZE, SIZE), dtype=np.uint8)
+    for i, item in enumerate(x):
+        if is_many(item):
+            raise ImageError(f"item {i}: a list holds single images, not {_kind(item)}; {ACCEPTED}")
+        try:
+            digits[i] = _digit(item, max_pixels)
+        except MnistlabError as exc:  # say which item, keeping the kind of error
+            raise type(exc)(f"item {i}: {exc}") from None
+    return digits
+
+
+def _array(x: Any) -> np.ndarray | None:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return x if isinstance(x, np.ndarray) else None
+
+
+def _digit(x: Any, max_pixels: int) -> np.ndarray:
+    """One image -> (28, 28) uint8."""
+    array = _array(x)
+    if array is not None:
+        if array.ndim != 2:
+            raise ImageError(f"got a {array.ndim}-D array; {ACCEPTED}")
+        if array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
+            return array  # MNIST's form: white ink on black, centred; used as it is
+        x = _gray_image(array)
+    elif isinstance(x, (str, Path)) and not Path(x).is_file():
+        what = "is a folder, not an image" if Path(x).is_dir() else "no such file"
+        raise ImageError(f"{x}: {what}; {ACCEPTED}")
+    elif not isinstance(x, (bytes, bytearray, memoryview, str, Path)) and not _is_image_like(x):
+        raise ImageError(f"got {_kind(x)}; {ACCEPTED}")
+    try:
+        return preprocess(x, max_pixels=max_pixels).pixels
+    except ImageTooLargeError:
+        raise
+    except ImageError as exc:
+        raise ImageError(f"{exc}; {ACCEPTED}") from None
+
+
+def _gray_image(array: np.ndarray):
+    """A 2-D array of grayscale levels 0..255 (0 black) as the 8-bit PIL image it describes,
+    so that it is preprocessed exactly as the same picture read from a file would be."""
+    from PIL import Image
+
+    if array.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(array))  # mode "L"
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ImageError(f"got a {array.dtype} array; {ACCEPTED}")
+    if not np.isfinite(array).all():
+        raise ImageError(f"got a {array.dtype} array with non-finite values; {ACCEPTED}")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 255:
+        raise ImageError(f"array values run from {low:g} to {high:g}, outside 0..255; {ACCEPTED}")
+    return Image.fromarray(np.rint(array).astype(np.uint8))
+
+
+def _is_image_like(x: Any) -> bool:
+    """A binary file object or a PIL image (by its module: Pillow is imported only to read)."""
+    return hasattr(x, "read") or type(x).__module__.startswith("PIL.")
+
+
+def _kind(x: Any) -> str:
+    array = _array(x)
+    if array is not None:
+        return f"a {array.ndim}-D array"
+    return "a list" if isinstance(x, (list, tuple)) else f"type {type(x).__name__}"

@@ -159,3 +159,11 @@ def add_max_pixels_arg(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})",
     )
+
+
+def add_no_reject_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-reject",
+        action="store_true",
+        help='answer every digit with the model\'s best guess, never "not sure"',
+    )

@@ -11,6 +11,7 @@ from mnistlab.cli.common import (
     add_data_args,
     add_max_pixels_arg,
     add_model_arg,
+    add_no_reject_arg,
     non_negative_float,
     non_negative_int,
     note,
@@ -73,6 +74,7 @@ def _predict_options(predict: argparse.ArgumentParser) -> None:
         "steps (source, ink found, 28x28) as DIR/<name>.steps.png",
     )
     add_max_pixels_arg(predict)
+    add_no_reject_arg(predict)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -178,7 +180,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mnistlab.inference.predictor import Predictor
 
     model, inputs = split_model_and_inputs(args.inputs)
-    predictor = Predictor.from_path(model, notify=note)
+    predictor = Predictor.from_path(model, notify=note).with_rejection(not args.no_reject)
     entries = predict_files(
         predictor,
         inputs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mnistlab.cli.common import add_max_pixels_arg, note, print_file_entries
+from mnistlab.cli.common import add_max_pixels_arg, add_no_reject_arg, note, print_file_entries
 
 READ_EPILOG = """\
 The number is read on one line, left to right: the ink is cut into digits (pieces that belong
@@ -44,6 +44,7 @@ def _read_options(read: argparse.ArgumentParser) -> None:
         "(box [left, top, right, bottom], digit, guess, confidence, reason)",
     )
     add_max_pixels_arg(read)
+    add_no_reject_arg(read)
     read.set_defaults(func=cmd_read)
 
 
@@ -53,7 +54,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     from mnistlab.inference.reading import read_files
 
     model, inputs = split_model_and_inputs(args.inputs)
-    predictor = Predictor.from_path(model, notify=note)
+    predictor = Predictor.from_path(model, notify=note).with_rejection(not args.no_reject)
     entries = read_files(predictor, inputs, max_pixels=args.max_pixels)
     return print_file_entries(entries, args.json, _text_line)
 

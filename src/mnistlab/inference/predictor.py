@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,14 +61,18 @@ class Predictor:
         meta: RunMeta | dict[str, Any] | None = None,
         forward: Forward | None = None,
         detector: Callable[[np.ndarray], torch.Tensor] | None = None,
+        reject: bool = True,
     ):
         """`meta`: the model's RunMeta, or for a bare model a dict with at least its
         "normalization" (default "mnist") and optionally "dataset". `forward`: what computes
         (logits, similarity) for a uint8 batch in predict_pixels, e.g. an
         inference.onnx_runtime.OnnxForward; default PyTorch. `detector`: what computes the
         digit detector's scores for a uint8 batch when the calibration has a detector rule,
-        e.g. inference.onnx_runtime.fast_detector(); default PyTorch."""
+        e.g. inference.onnx_runtime.fast_detector(); default PyTorch. `reject`: answer "not
+        sure" (digit None, with the reason) where the calibration's rules say so; False
+        answers every digit with its best guess (see with_rejection)."""
         self.model = model.eval()
+        self.reject = reject
         self.forward = forward
         if not isinstance(meta, RunMeta):
             given = dict(meta or {})
@@ -101,7 +106,8 @@ class Predictor:
         from mnistlab.inference.onnx_runtime import OnnxForward
 
         forward = OnnxForward(self.model, self.meta)
-        return Predictor(self.model, self.meta, forward, self.detector).with_fast_detector()
+        predictor = Predictor(self.model, self.meta, forward, self.detector, self.reject)
+        return predictor.with_fast_detector()
 
     def with_fast_detector(self) -> Predictor:
         """The same predictor with the digit detector run by onnxruntime where it is installed
@@ -111,16 +117,33 @@ class Predictor:
         rule = self.meta.calibration.detector if self.meta.calibration else None
         if rule is None or self.detector is not None:
             return self
-        return Predictor(self.model, self.meta, self.forward, fast_detector())
+        return Predictor(self.model, self.meta, self.forward, fast_detector(), self.reject)
+
+    def with_rejection(self, reject: bool) -> Predictor:
+        """The same predictor answering "not sure" (reject=True, the default) or always its
+        best guess (reject=False: `mnistlab predict --no-reject`, for a reader who wants the
+        model's guess whatever it is)."""
+        return Predictor(self.model, self.meta, self.forward, self.detector, reject)
+
+    def answered(self, prediction: Prediction) -> Prediction:
+        """`prediction` with its best guess as the answer, had it been "not sure"."""
+        if prediction.digit is not None:
+            return prediction
+        guess = prediction.guess
+        return dataclasses.replace(prediction, digit=guess, label=self.label(guess), reason=None)
 
     @property
     def name(self) -> str:
         return self.meta.model
 
     def predict_pixels(
-        self, pixels: np.ndarray | Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K
+        self,
+        pixels: np.ndarray | Sequence[np.ndarray],
+        top_k: int = DEFAULT_TOP_K,
+        reject: bool | None = None,
     ) -> list[Prediction]:
-        """Predict for uint8 digits in MNIST's form, (N, 28, 28) or a list of (28, 28)."""
+        """Predict for uint8 digits in MNIST's form, (N, 28, 28) or a list of (28, 28).
+        `reject`: as in with_rejection; None: this predictor's setting."""
         batch = np.ascontiguousarray(
             np.stack(list(pixels)) if not isinstance(pixels, np.ndarray) else pixels, dtype=np.uint8
         )
@@ -160,6 +183,8 @@ class Predictor:
                     reason=reason,
                 )
             )
+        if not (self.reject if reject is None else reject):
+            out = [self.answered(p) for p in out]
         return out
 
     @property
@@ -184,14 +209,22 @@ class Predictor:
         return torch.softmax(logits.double() / self.temperature, dim=1).numpy()
 
     def predict_image(
-        self, source: ImageSource, top_k: int = DEFAULT_TOP_K, max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        source: ImageSource,
+        top_k: int = DEFAULT_TOP_K,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        reject: bool | None = None,
     ) -> Prediction:
         """Preprocess one real image and predict; raises ImageError or NoDigitError."""
         digit: Preprocessed = preprocess(source, max_pixels=max_pixels)
-        return self.predict_pixels(digit.pixels[None], top_k=top_k)[0]
+        return self.predict_pixels(digit.pixels[None], top_k=top_k, reject=reject)[0]
 
     def predict(
-        self, x: Any, top_k: int = DEFAULT_TOP_K, max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        x: Any,
+        top_k: int = DEFAULT_TOP_K,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        reject: bool | None = None,
     ) -> Prediction | list[Prediction]:
         """One Prediction for one image, a list for several.
 
@@ -206,6 +239,8 @@ class Predictor:
         Several: a list or tuple of images, or an (N, 28, 28) uint8 array (or tensor) of digits
         already in MNIST's form, which skips preprocessing.
 
+        `reject=False` answers the best guess where the model would say "not sure".
+
         Raises ImageError for input that is not an image (its message says what is accepted),
         ImageTooLargeError past `max_pixels`, NoDigitError for a blank image.
 
@@ -216,7 +251,7 @@ class Predictor:
         """
         from mnistlab.inference.inputs import as_digits, is_many
 
-        predictions = self.predict_pixels(as_digits(x, max_pixels), top_k=top_k)
+        predictions = self.predict_pixels(as_digits(x, max_pixels), top_k=top_k, reject=reject)
         return predictions if is_many(x) else predictions[0]
 
     def describe(self) -> dict[str, Any]:

@@ -38,8 +38,7 @@ class PredictionDict(TypedDict):
     generated from it (serve/schemas.py)."""
 
     digit: int | None
-    """the most probable digit; null when no digit is found or the model is not sure it is a
-    digit (see `reason`)"""
+    """the most probable digit; null: no digit found, or not sure it is one (see `reason`)"""
     label: str | None
     """the class name (the digit for MNIST); null with `digit`"""
     confidence: float | None

@@ -179,4 +179,3 @@ def _b64(value: Any, index: int | None = None) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "invalid_base64", f"the image is not valid base64{where}") from None
-

@@ -63,6 +63,7 @@ _PIXELS = {
 _IMAGE = {
     "type": "string",
     "format": IMAGE_BASE64,
+    "minLength": 4,  # one base64 group
     "description": "a PNG/JPEG/... image in base64 (whole 4-character groups, '=' padded), "
     "or a data: URL of one",
 }

@@ -159,8 +159,20 @@ def test_batch(client):
     encoded = [base64.b64encode(drawn_digit()).decode()] * 2
     results = client.post("/api/predict/batch", json={"images": encoded}).json()["results"]
     assert len(results) == 2 and results[0]["digit"] == results[1]["digit"]
-    results = client.post("/api/predict/batch", json={"pixels": [[0] * 784, [9] * 783]})
-    assert [r.get("error") for r in results.json()["results"]] == [None, "invalid_pixels"]
+    results = client.post("/api/predict/batch", json={"pixels": [[0] * 784, [0] * 784]})
+    assert [r["digit"] for r in results.json()["results"]] == [None, None]  # blank, answered
+
+
+def test_a_batch_that_breaks_the_schema_is_refused_whole(client):
+    """Bad pixels or base64 break the documented request shape: a 400 for the request, as for
+    one image (an image that is well-formed but unreadable still gets its own entry)."""
+    for pixels in ([0] * 783, [1000] * 784, "abc"):
+        answer = client.post("/api/predict/batch", json={"pixels": [[0] * 784, pixels]})
+        assert_error(answer, 400, "invalid_pixels")
+    encoded = base64.b64encode(drawn_digit()).decode()
+    for bad in ("", "%%%", encoded + "=", 5):
+        answer = client.post("/api/predict/batch", json={"images": [encoded, bad]})
+        assert_error(answer, 400, "invalid_base64")
 
 
 @pytest.mark.parametrize(
@@ -169,6 +181,11 @@ def test_batch(client):
         ({"files": {"file": ("x.txt", b"hello")}}, 400, "not_an_image"),
         ({"json": {"image": base64.b64encode(b"hello").decode()}}, 400, "not_an_image"),
         ({"json": {"image": "%%% not base64 %%%"}}, 400, "invalid_base64"),
+        ({"json": {"image": ""}}, 400, "invalid_base64"),
+        ({"json": {"image": "data:image/png;base64,"}}, 400, "invalid_base64"),
+        ({"json": {"image": "abcd="}}, 400, "invalid_base64"),  # b64decode alone takes these
+        ({"json": {"image": "abcd===="}}, 400, "invalid_base64"),
+        ({"json": {"image": "abcd", "pixels": [0] * 784}}, 400, "conflicting_fields"),
         ({"json": {"image": 12}}, 400, "invalid_base64"),
         ({"json": {"pixels": [0] * 783}}, 400, "invalid_pixels"),
         ({"json": {"pixels": [0] * 785}}, 400, "invalid_pixels"),
@@ -230,6 +247,15 @@ def test_batch_limits(client):
     files = [("files", ("a.png", drawn_digit()))] * 5
     assert_error(client.post("/api/predict/batch", files=files), 400, "too_many_images")
     assert_error(client.post("/api/predict/batch", json={"images": []}), 400, "missing_field")
+    assert_error(client.post("/api/predict/batch", json={"images": "x"}), 400, "missing_field")
+    empty = client.post(
+        "/api/predict/batch",
+        content=b"--b--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert_error(empty, 400, "missing_field")
+    both = {"images": [base64.b64encode(drawn_digit()).decode()], "pixels": [[0] * 784]}
+    assert_error(client.post("/api/predict/batch", json=both), 400, "conflicting_fields")
     assert_error(
         client.post(
             "/api/predict/batch", content=drawn_digit(), headers={"content-type": "image/png"}
@@ -308,22 +334,41 @@ def test_real_server_cuts_a_client_that_stalls_mid_body(trained_lenet5, live_ser
 
 
 def test_answers_match_the_documented_response_models(client):
-    """The endpoints build their JSON themselves (faster than FastAPI's validation), so the
-    schema the docs show is checked here instead."""
-    from mnistlab.serve.schemas import BatchOut, PredictionOut
+    """The endpoints build their JSON themselves (faster than FastAPI's validation); the types
+    the schema is generated from check it here (and test_schema.py, the live server)."""
+    from pydantic import TypeAdapter
+
+    from mnistlab.inference.predictor import PredictionDict
+    from mnistlab.serve.schemas import BatchOut
 
     for body in (
         client.post("/api/predict", files={"file": ("d.png", drawn_digit())}).json(),
         client.post("/api/predict", files={"file": ("b.png", BLANK)}).json(),
     ):
-        PredictionOut.model_validate(body)
-        assert set(body) == set(PredictionOut.model_fields)
+        TypeAdapter(PredictionDict).validate_python(body, strict=True)
+        assert set(body) == set(PredictionDict.__annotations__)
     batch = client.post(
         "/api/predict/batch",
         files=[("files", ("d.png", drawn_digit())), ("files", ("x.png", b"not an image"))],
     ).json()
-    BatchOut.model_validate(batch)
+    TypeAdapter(BatchOut).validate_python(batch, strict=True)
     assert "digit" in batch["results"][0] and batch["results"][1]["error"] == "not_an_image"
+
+
+def test_each_route_is_registered_once_and_documented(client):
+    """One route per endpoint: the documented one is the one that answers."""
+    paths = [getattr(route, "path", None) for route in client.app.router.routes]
+    for path in ("/api/predict", "/api/predict/batch", "/api/read"):
+        assert paths.count(path) == 1
+    spec = client.get("/openapi.json").json()
+    batch = spec["paths"]["/api/predict/batch"]["post"]["requestBody"]["content"]
+    images = batch["application/json"]["schema"]["properties"]["images"]
+    assert images["maxItems"] == 4 and images["minItems"] == 1  # this app's max_batch
+    read = spec["paths"]["/api/read"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(read["schema"]["properties"]) == {"image"}  # reading needs an image
+    for status in (400, 413, 415, 503):
+        answer = spec["paths"]["/api/predict"]["post"]["responses"][str(status)]
+        assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
 
 
 @pytest.mark.parametrize("base", ["httptools", "h11"])

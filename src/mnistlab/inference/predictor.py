@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
 from mnistlab.calibration.core import logits_and_similarity, not_sure_reasons
 from mnistlab.calibration.detector import check_detector, detector_scores, shipped_detector
@@ -23,6 +24,44 @@ DEFAULT_TOP_K = 3
 
 # (N, 28, 28) uint8 -> ((N, classes) logits, (N,) similarity to the feature bank or None)
 Forward = Callable[[np.ndarray], "tuple[torch.Tensor, torch.Tensor | None]"]
+
+
+class TopK(TypedDict):
+    digit: int
+    """the class (the digit itself for MNIST)"""
+    probability: float
+    """its calibrated probability"""
+
+
+class PredictionDict(TypedDict):
+    """One digit's answer as JSON: the one definition of its fields. Prediction.to_dict makes
+    it (without the two server fields); the server's answers are it, and its OpenAPI schema is
+    generated from it (serve/schemas.py)."""
+
+    digit: int | None
+    """the most probable digit; null: no digit found, or not sure it is one (see `reason`)"""
+    label: str | None
+    """the class name (the digit for MNIST); null with `digit`"""
+    confidence: float | None
+    """calibrated probability of the best guess (of `digit` when there is one); null: no digit"""
+    probabilities: list[float] | None
+    """all calibrated probabilities, one per class; null when no digit is found"""
+    top_k: list[TopK]
+    """most probable first; empty when no digit is found"""
+    guess: int | None
+    """the most probable class, also when not sure; null when no digit is found"""
+    reason: str | None
+    """why there is no `digit`, if there is none"""
+    preview_png_base64: NotRequired[str | None]
+    """(server) the 28x28 image the model saw, PNG; null when no digit is found"""
+    message: NotRequired[str | None]
+    """(server) why no digit was found, if so"""
+
+
+# pydantic (the server's schema) reads each field's description from the string under it
+PredictionDict.__pydantic_config__ = TopK.__pydantic_config__ = {  # type: ignore[attr-defined]
+    "use_attribute_docstrings": True
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +79,8 @@ class Prediction:
     guess: int = -1  # the most probable class, also when not sure
     reason: str | None = None  # why `digit` is None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PredictionDict:
+        """The answer as JSON-ready values (PredictionDict, less the server's two fields)."""
         return {
             "digit": self.digit,
             "label": self.label,

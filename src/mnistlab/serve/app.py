@@ -18,26 +18,21 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from mnistlab import __version__
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
-from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.predictor import Prediction, PredictionDict, Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
 from mnistlab.serve.batching import DEFAULT_MAX_WAIT, MicroBatcher
-from mnistlab.serve.inputs import ApiError, Item, image_errors, read_items
+from mnistlab.serve.inputs import IMAGE, MANY, ONE, ApiError, Body, Item, image_errors, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.reading import ReadOut, read_item
-from mnistlab.serve.schemas import (
-    BATCH_BODY,
-    ERROR_RESPONSES,
-    PREDICT_BODY,
-    BatchOut,
-    PredictionOut,
-)
+from mnistlab.serve.schemas import ERROR_RESPONSES, BatchOut, no_digit, request_body
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 5_000_000
@@ -109,16 +104,25 @@ def create_app(
         }
         return {**predictor.describe(), "limits": limits, "batching": batching}
 
-    @app.post(
-        "/api/predict",
-        response_model=PredictionOut,
-        responses=ERROR_RESPONSES,
-        openapi_extra=PREDICT_BODY,
-    )
-    async def predict(request: Request) -> dict[str, Any]:
+    def post(path: str, body: Body, answer: Any):
+        """Register `path` once: documented by FastAPI from `body` and `answer`, answered by
+        the endpoint alone (PlainRoute)."""
+
+        def register(endpoint):
+            app.router.add_api_route(
+                path, endpoint, methods=["POST"], response_model=answer,
+                responses=ERROR_RESPONSES, openapi_extra=request_body(body, max_batch),
+                route_class_override=PlainRoute,
+            )  # fmt: skip
+            return endpoint
+
+        return register
+
+    @post("/api/predict", ONE, PredictionDict)
+    async def predict(request: Request) -> Response:
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*)."""
-        item = (await read_items(request, batch=False, max_batch=1))[0]
+        item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
             # the batcher bounds the forward pass (it runs once max_batch digits wait)
@@ -126,20 +130,16 @@ def create_app(
             async with admission.slot(declared):
                 pixels = await _digit_pixels_async(item, max_pixels, declared)
         except NoDigitError as exc:
-            return _json(_no_digit(str(exc)))
+            return _json(no_digit(str(exc)))
         prediction = (await batcher.run(pixels[None]))[0]
         return _json(_answer(prediction))
 
-    @app.post(
-        "/api/predict/batch",
-        response_model=BatchOut,
-        responses=ERROR_RESPONSES,
-        openapi_extra=BATCH_BODY,
-    )
-    async def predict_batch(request: Request) -> dict[str, Any]:
+    @post("/api/predict/batch", MANY, BatchOut)
+    async def predict_batch(request: Request) -> Response:
         """Several images: multipart fields `files`, JSON {"images": [base64...]} or
-        {"pixels": [[784]...]}. A bad image gets an error entry; the others are still answered."""
-        items = await read_items(request, batch=True, max_batch=max_batch)
+        {"pixels": [[784]...]}. An image that cannot be read gets an error entry, and the others
+        are still answered; a request that breaks the schema (bad base64 or pixels) is a 400."""
+        items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
         if ready:  # one forward pass (shared with other requests) for every readable image
@@ -148,26 +148,32 @@ def create_app(
                 results[index] = _answer(prediction)
         return _json({"results": results})
 
-    @app.post(
-        "/api/read",
-        response_model=ReadOut,
-        responses=ERROR_RESPONSES,
-        openapi_extra=PREDICT_BODY,
-    )
-    async def read(request: Request) -> dict[str, Any]:
+    @post("/api/read", IMAGE, ReadOut)
+    async def read(request: Request) -> Response:
         """The number written on one line in one image (multipart field `file`, JSON
         {"image": base64}, or a raw image body): the string and each digit's box."""
-        item = (await read_items(request, batch=False, max_batch=1))[0]
+        item = (await read_items(request, IMAGE, max_batch=1))[0]
         async with admission.slot(declared_pixels([item], max_pixels)):
             return _json(await run_in_threadpool(read_item, predictor, item, max_pixels))
 
-    # The routes above document the API (/docs); these plain Starlette routes ahead of them
-    # answer it, with the same functions: FastAPI's request handling (dependency solving,
-    # its middleware stack) cost 40 us a request, a tenth of what the pixels payload costs.
-    for path, endpoint in (("/api/predict", predict), ("/api/predict/batch", predict_batch),
-                           ("/api/read", read)):  # fmt: skip
-        app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
+    # The API's routes first: each route ahead of a request's costs it a match
+    api = [r for r in app.router.routes if isinstance(r, PlainRoute)]
+    app.router.routes[:] = api + [r for r in app.router.routes if r not in api]
     return app
+
+
+class PlainRoute(APIRoute):
+    """A route FastAPI documents like any other (the OpenAPI document) but that is answered
+    like a plain Starlette route: the endpoint takes the Request and returns the Response, with
+    no dependency solving or response validation. FastAPI's request handling cost 40 us a
+    request, a tenth of what the pixels payload costs."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any):
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(endpoint)
+
+    matches = Route.matches  # not APIRoute's, which looks for included routers first
+    handle = Route.handle
 
 
 def default_admission(max_pixels: int, processes: int = 1) -> Admission:
@@ -240,27 +246,13 @@ async def _digit_pixels_async(item: Item, max_pixels: int, declared: int) -> np.
     return await run_in_threadpool(_digit_pixels, item, max_pixels)
 
 
-def _json(payload: dict[str, Any]) -> Response:
+def _json(payload: Any) -> Response:
     """A JSON answer built here: FastAPI would otherwise validate it against the response
     model first, which cost more than the model's forward pass (the schema still documents it)."""
     return Response(json.dumps(payload).encode(), media_type="application/json")
 
 
-def _no_digit(message: str) -> dict[str, Any]:
-    return {
-        "digit": None,
-        "label": None,
-        "confidence": None,
-        "probabilities": None,
-        "top_k": [],
-        "preview_png_base64": None,
-        "message": message,
-        "guess": None,
-        "reason": message,
-    }
-
-
-def _answer(prediction) -> dict[str, Any]:
+def _answer(prediction: Prediction) -> PredictionDict:
     return {
         **prediction.to_dict(),
         "preview_png_base64": png_base64(prediction.pixels),
@@ -271,7 +263,9 @@ def _answer(prediction) -> dict[str, Any]:
 def _digits_of_many(
     items: list[Item], max_pixels: int
 ) -> tuple[list[dict[str, Any] | None], dict[int, np.ndarray]]:
-    """(answers so far, with None where a digit awaits the model; index -> its 28x28 digit)."""
+    """(answers so far, with None where a digit awaits the model; index -> its 28x28 digit).
+    Bad pixels fail the whole request (the schema says what 784 pixels are); an image that
+    cannot be read gets its own error entry (no schema can say what a readable image is)."""
     results: list[dict[str, Any] | None] = []
     ready: dict[int, np.ndarray] = {}
     for index, item in enumerate(items):
@@ -279,8 +273,10 @@ def _digits_of_many(
             ready[index] = _digit_pixels(item, max_pixels)
             results.append(None)
         except NoDigitError as exc:
-            results.append(_no_digit(str(exc)))
+            results.append(no_digit(str(exc)))
         except ApiError as exc:
+            if item.image is None:
+                raise
             results.append({"error": exc.code, "message": exc.message})
     return results, ready
 

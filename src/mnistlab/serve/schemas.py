@@ -1,137 +1,100 @@
-"""Response shapes and request-body documentation for the OpenAPI page (/docs)."""
+"""The API's OpenAPI description, generated from the one definition of each request
+(serve.inputs.Body) and each answer (inference.PredictionDict, the TypedDicts here).
+
+Nothing here runs per request: the endpoints build their JSON themselves, and these types only
+make the schema (tests/serve/test_schema.py checks the live server against it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
+from mnistlab.inference.predictor import PredictionDict
+from mnistlab.serve.inputs import PIXELS, Body
+
+DOCSTRINGS = ConfigDict(use_attribute_docstrings=True)
+
+# The format of a base64 image string and of an uploaded image file: no JSON Schema keyword can
+# say "a readable image", so the format names it (the schema test generates real images for it).
+IMAGE_BASE64 = "image-base64"
+IMAGE_BINARY = "binary"
 
 
-class TopK(BaseModel):
-    digit: int
-    probability: float
-
-
-class PredictionOut(BaseModel):
-    digit: int | None = Field(
-        description="the most probable digit; null when no digit is found or the model is not "
-        "sure it is a digit (see `reason`)"
-    )
-    label: str | None = Field(description="the class name (the digit for MNIST)")
-    confidence: float | None = Field(
-        description="calibrated probability of the best guess (of `digit` when there is one)"
-    )
-    probabilities: list[float] | None = Field(description="all ten calibrated probabilities")
-    guess: int | None = Field(
-        default=None, description="the most probable class, also when not sure"
-    )
-    reason: str | None = Field(
-        default=None, description="why the model is not sure this is a digit, if so"
-    )
-    top_k: list[TopK] = Field(description="most probable first")
-    preview_png_base64: str | None = Field(description="the 28x28 image the model saw, PNG")
-    message: str | None = Field(default=None, description="why there is no digit, if so")
-
-
-class ItemError(BaseModel):
+@with_config(DOCSTRINGS)
+class ErrorOut(TypedDict):
     error: str
+    """a short code, e.g. not_an_image, body_too_large"""
     message: str
+    """what was wrong, for a person"""
 
 
-class BatchOut(BaseModel):
-    results: list[PredictionOut | ItemError] = Field(description="one entry per image, in order")
+@with_config(DOCSTRINGS)
+class BatchOut(TypedDict):
+    results: list[PredictionDict | ErrorOut]
+    """one entry per image, in order: an answer, or the error for an image that is not readable"""
 
 
-class ErrorOut(BaseModel):
-    error: str = Field(description="a short code, e.g. not_an_image, body_too_large")
-    message: str = Field(description="what was wrong, for a person")
+def no_digit(message: str) -> PredictionDict:
+    """The answer when no digit is found: every field of PredictionDict null, none in top_k."""
+    answer: dict[str, Any] = dict.fromkeys(PredictionDict.__annotations__)
+    return {**answer, "top_k": [], "message": message, "reason": message}  # type: ignore[typeddict-item]
 
 
+ERRORS = {
+    400: "not an image, bad base64 or JSON, wrong pixels, missing or conflicting field",
+    408: "the request body took too long to arrive",
+    413: "request body, or the image's pixel count, over the limit",
+    415: "unsupported content type",
+    503: "overloaded: too many requests at once (see Retry-After)",
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": text}
-    for status, text in {
-        400: "not an image, bad base64 or JSON, wrong pixel count, missing field",
-        413: "request body or image pixel count over the limit",
-        415: "unsupported content type",
-    }.items()
+    status: {"model": ErrorOut, "description": text} for status, text in ERRORS.items()
 }
 
 _PIXELS = {
     "type": "array",
-    "items": {"type": "number"},
-    "minItems": 784,
-    "maxItems": 784,
-    "description": "28x28 row-major, white ink on black, 0..255 (or 0..1)",
+    "items": {"type": "number", "minimum": 0, "maximum": 255},
+    "minItems": PIXELS,
+    "maxItems": PIXELS,
+    "description": "28x28 row-major, white ink on black, 0..255 (or 0..1 when none exceeds 1)",
 }
+_IMAGE = {
+    "type": "string",
+    "format": IMAGE_BASE64,
+    "minLength": 4,  # one base64 group
+    "description": "a PNG/JPEG/... image in base64 (whole 4-character groups, '=' padded), "
+    "or a data: URL of one",
+}
+_FILE = {"type": "string", "format": IMAGE_BINARY, "description": "a PNG/JPEG/... image"}
+_JSON_FIELDS = {"image": _IMAGE, "pixels": _PIXELS, "images": _IMAGE}
 
-PREDICT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {
-                            "type": "object",
-                            "required": ["image"],
-                            "properties": {
-                                "image": {
-                                    "type": "string",
-                                    "description": "base64 PNG/JPEG/... (a data: URL works)",
-                                }
-                            },
-                        },
-                        {
-                            "type": "object",
-                            "required": ["pixels"],
-                            "properties": {"pixels": _PIXELS},
-                        },
-                    ]
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
 
-BATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {
-                            "type": "object",
-                            "required": ["images"],
-                            "properties": {
-                                "images": {"type": "array", "items": {"type": "string"}}
-                            },
-                        },
-                        {
-                            "type": "object",
-                            "required": ["pixels"],
-                            "properties": {"pixels": {"type": "array", "items": _PIXELS}},
-                        },
-                    ]
-                }
-            },
+def request_body(body: Body, max_batch: int) -> dict[str, Any]:
+    """The OpenAPI requestBody (for openapi_extra) of an endpoint that reads `body`."""
+
+    def many(schema: dict[str, Any]) -> dict[str, Any]:
+        if not body.batch:
+            return schema
+        return {"type": "array", "items": schema, "minItems": 1, "maxItems": max_batch}
+
+    fields = {name: many(_JSON_FIELDS[name]) for name in body.fields}
+    json_schema: dict[str, Any] = {"type": "object", "properties": fields}
+    if len(fields) > 1:  # exactly one of them: a body with both is refused
+        json_schema["oneOf"] = [{"required": [name]} for name in fields]
+    else:
+        json_schema["required"] = list(fields)
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [body.multipart],
+                "properties": {body.multipart: many(_FILE)},
+            }
         },
+        "application/json": {"schema": json_schema},
     }
-}
+    if body.raw:
+        content["image/*"] = {"schema": _FILE}
+    return {"requestBody": {"required": True, "content": content}}

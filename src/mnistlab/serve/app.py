@@ -32,7 +32,13 @@ from mnistlab.serve.batching import DEFAULT_MAX_WAIT, MicroBatcher
 from mnistlab.serve.inputs import IMAGE, MANY, ONE, ApiError, Body, Item, image_errors, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.reading import ReadOut, read_item
-from mnistlab.serve.schemas import ERROR_RESPONSES, BatchOut, no_digit, request_body
+from mnistlab.serve.schemas import (
+    ERROR_RESPONSES,
+    REJECT_PARAMETER,
+    BatchOut,
+    no_digit,
+    request_body,
+)
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 5_000_000
@@ -71,6 +77,7 @@ def create_app(
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
     admission = admission or default_admission(max_pixels)
     batcher = MicroBatcher(predictor.predict_pixels, max_wait=batch_wait)
+    lenient = predictor.with_rejection(False)  # for ?reject=false
     app = FastAPI(
         title="mnistlab",
         version=__version__,
@@ -111,7 +118,8 @@ def create_app(
         def register(endpoint):
             app.router.add_api_route(
                 path, endpoint, methods=["POST"], response_model=answer,
-                responses=ERROR_RESPONSES, openapi_extra=request_body(body, max_batch),
+                responses=ERROR_RESPONSES,
+                openapi_extra={**request_body(body, max_batch), "parameters": [REJECT_PARAMETER]},
                 route_class_override=PlainRoute,
             )  # fmt: skip
             return endpoint
@@ -122,6 +130,7 @@ def create_app(
     async def predict(request: Request) -> Response:
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*)."""
+        reject = rejects(request)
         item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
@@ -132,18 +141,21 @@ def create_app(
         except NoDigitError as exc:
             return _json(no_digit(str(exc)))
         prediction = (await batcher.run(pixels[None]))[0]
-        return _json(_answer(prediction))
+        return _json(_answer(prediction if reject else predictor.answered(prediction)))
 
     @post("/api/predict/batch", MANY, BatchOut)
     async def predict_batch(request: Request) -> Response:
         """Several images: multipart fields `files`, JSON {"images": [base64...]} or
         {"pixels": [[784]...]}. An image that cannot be read gets an error entry, and the others
         are still answered; a request that breaks the schema (bad base64 or pixels) is a 400."""
+        reject = rejects(request)
         items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
         if ready:  # one forward pass (shared with other requests) for every readable image
             predictions = await batcher.run(np.stack(list(ready.values())))
+            if not reject:
+                predictions = [predictor.answered(p) for p in predictions]
             for index, prediction in zip(ready, predictions, strict=True):
                 results[index] = _answer(prediction)
         return _json({"results": results})
@@ -152,9 +164,10 @@ def create_app(
     async def read(request: Request) -> Response:
         """The number written on one line in one image (multipart field `file`, JSON
         {"image": base64}, or a raw image body): the string and each digit's box."""
+        reader = predictor if rejects(request) else lenient
         item = (await read_items(request, IMAGE, max_batch=1))[0]
         async with admission.slot(declared_pixels([item], max_pixels)):
-            return _json(await run_in_threadpool(read_item, predictor, item, max_pixels))
+            return _json(await run_in_threadpool(read_item, reader, item, max_pixels))
 
     # The API's routes first: each route ahead of a request's costs it a match
     api = [r for r in app.router.routes if isinstance(r, PlainRoute)]
@@ -174,6 +187,16 @@ class PlainRoute(APIRoute):
 
     matches = Route.matches  # not APIRoute's, which looks for included routers first
     handle = Route.handle
+
+
+def rejects(request: Request) -> bool:
+    """The request's ?reject=: true (the default) or false; ApiError for another value."""
+    if not request.scope["query_string"]:  # the common case, without parsing a query
+        return True
+    value = request.query_params.get("reject", "true").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"reject must be true or false, not {value[:20]!r}")
+    return value in ("true", "1")
 
 
 def default_admission(max_pixels: int, processes: int = 1) -> Admission:

@@ -98,3 +98,14 @@ def request_body(body: Body, max_batch: int) -> dict[str, Any]:
     if body.raw:
         content["image/*"] = {"schema": _FILE}
     return {"requestBody": {"required": True, "content": content}}
+
+
+# ?reject=false: the best guess answers where the model would say "not sure"
+REJECT_PARAMETER: dict[str, Any] = {
+    "name": "reject",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": True},
+    "description": 'false: answer the best guess as the digit where the model would say "not '
+    'sure" (digit null); true (the default): say "not sure", with the reason and the guess',
+}

@@ -72,3 +72,25 @@ def test_the_shipped_model_answers_a_blocky_seven():
     blocky = _small_seven(10).resize((90, 90), Image.NEAREST)
     answer = mnistlab.load("lenet5").predict_image(blocky)
     assert answer.digit == 7, answer.reason
+
+
+def test_straight_strokes_are_not_taken_for_pixel_blocks():
+    bar = Image.new("L", (200, 260), 255)  # a ruler-straight 1: its rows repeat for 200 px
+    ImageDraw.Draw(bar).line([(100, 30), (100, 230)], fill=0, width=16)
+    gray = _gray(bar)
+    assert smooth_pixel_blocks(gray) is gray
+
+
+def test_a_dithered_print_is_read_as_its_greys():
+    seven = _small_seven(40)
+    paper = Image.fromarray(
+        np.clip(np.asarray(seven, np.float32) * 0.9 + 20, 0, 255).astype("uint8")
+    )
+    dithered = paper.convert("1").convert("L")  # the paper's grey becomes scattered dots
+    gray = _gray(dithered)
+    smoothed = smooth_pixel_blocks(gray)
+    assert smoothed is not gray and len(np.unique(smoothed)) > 10
+    clean = _gray(seven.point(lambda v: 255 if v > 128 else 0))
+    assert smooth_pixel_blocks(clean) is clean  # two levels, solid strokes: left alone
+    answer = mnistlab.load("lenet5").predict_image(dithered.resize((160, 160), Image.NEAREST))
+    assert answer.guess == 7

@@ -53,6 +53,14 @@ FADE = 0.05
 # screenshot zoomed in) is resampled smoothly from that source first when at least this share
 # of its varied rows and columns repeat the one before (a factor of 2 repeats half of them).
 BLOCKY_SHARE = 0.45
+MIN_SOURCE = 6  # px: no digit can be read from fewer
+# A print of only two levels (black and white dots, a fax, a dithered printout): at least this
+# share of its pixels at exactly its darkest or lightest value.
+TWO_LEVEL_SHARE = 0.995
+# ...made of dots: at least this share of its pixels alone among the other level (a dithered
+# paper tone); the dots are averaged by a Gaussian of DOT_SIGMA source pixels.
+DOTS_SHARE = 0.005
+DOT_SIGMA = 1.0
 # An image whose border is one exact value, as is at least this share of it, is a digital
 # drawing: no noise to estimate (see _is_drawing).
 DRAWING_SHARE = 0.5
@@ -158,22 +166,64 @@ def _find_ink(gray: np.ndarray, work_size: int) -> Ink:
 
 
 def smooth_pixel_blocks(gray: np.ndarray) -> np.ndarray:
-    """`gray` resampled smoothly from its source when it is a small image enlarged by
-    repeating pixels, else `gray` itself. MNIST's digits were reduced from fine scans with
-    anti-aliasing; pixel blocks are hard steps no MNIST digit has, and the "not sure" rules
-    rightly find them strange (validation digits from 8-14 px sources enlarged 6-10x by
-    nearest neighbour: 18% refused although the best guess was right, 1% after this)."""
+    """`gray` as its source looked, resampled smoothly, when it is a small image enlarged by
+    repeating pixels or a two-level print whose greys are dots; else `gray` itself.
+
+    MNIST's digits were reduced from fine scans with anti-aliasing. Pixel blocks are hard steps
+    no MNIST digit has, and the "not sure" rules rightly find them strange (validation digits
+    from 8-14 px sources enlarged 6-10x by nearest neighbour: 18% refused although the best
+    guess was right, 1% after this). The dots of a dithered or screened print are read as
+    specks of ink all over the paper; averaged over the screen's period they are the greys
+    they stand for (descreening)."""
     height, width = gray.shape
     row_block, col_block = _block_size(gray), _block_size(gray.T)
-    if row_block is None or col_block is None:
+    source = gray
+    if _enlarged(row_block, col_block, gray.shape):
+        # one pixel per block, from each block's centre: (h, w), the source as it was
+        rows = ((np.arange(round(height / row_block)) + 0.5) * row_block).astype(np.intp)
+        cols = ((np.arange(round(width / col_block)) + 0.5) * col_block).astype(np.intp)
+        source = gray[np.ix_(np.minimum(rows, height - 1), np.minimum(cols, width - 1))]
+    source = _descreened(source)
+    if source is gray:
         return gray
-    # one pixel per block, from each block's centre: (h, w), the source as it was
-    rows = ((np.arange(round(height / row_block)) + 0.5) * row_block).astype(np.intp)
-    cols = ((np.arange(round(width / col_block)) + 0.5) * col_block).astype(np.intp)
-    source = gray[np.ix_(np.minimum(rows, height - 1), np.minimum(cols, width - 1))]
-    Image = _pil_image()
-    resized = Image.fromarray(source).resize((width, height), Image.BICUBIC)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    if source.shape != gray.shape:
+        Image = _pil_image()
+        source = np.asarray(Image.fromarray(source).resize((width, height), Image.BICUBIC))
+    return np.clip(np.asarray(source, dtype=np.float32), 0.0, 1.0)
+
+
+def _enlarged(row_block: float | None, col_block: float | None, shape) -> bool:
+    """Whether blocks of these sizes are pixels enlarged by a viewer: square blocks (the
+    same factor both ways) of a source at least MIN_SOURCE px on each side. A drawing of
+    straight strokes repeats its rows or columns too, in runs as long as the strokes."""
+    if row_block is None or col_block is None:
+        return False
+    square = max(row_block, col_block) <= 1.5 * min(row_block, col_block)
+    return square and min(shape[0] / row_block, shape[1] / col_block) >= MIN_SOURCE
+
+
+def _descreened(gray: np.ndarray) -> np.ndarray:
+    """A two-level print made of dots (dithered, screened: many pixels of one level alone
+    among the other, where a drawing or a thresholded scan has solid strokes) low-passed
+    over about one dot; else `gray`."""
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < MIN_CONTRAST or min(gray.shape) < 3:
+        return gray
+    dark = gray == low
+    if np.count_nonzero(dark | (gray == high)) < TWO_LEVEL_SHARE * gray.size:
+        return gray
+    padded = np.pad(dark, 1, mode="edge")
+    alike = (  # (H, W): how many of the 4 neighbours share the pixel's level
+        (padded[:-2, 1:-1] == dark).astype(np.int8)
+        + (padded[2:, 1:-1] == dark)
+        + (padded[1:-1, :-2] == dark)
+        + (padded[1:-1, 2:] == dark)
+    )
+    if np.count_nonzero(alike == 0) < DOTS_SHARE * gray.size:
+        return gray
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(gray, DOT_SIGMA, mode="nearest")
 
 
 def _block_size(gray: np.ndarray) -> float | None:

@@ -23,10 +23,11 @@ def image_extensions() -> set[str]:
 
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     """Files as given; a folder becomes its image files (by extension, sorted, not recursive)."""
-    extensions = image_extensions()
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
+            # only for a folder: listing Pillow's formats imports all ~40 of its plugins
+            extensions = image_extensions()
             found = sorted(
                 p
                 for p in item.iterdir()

@@ -5,7 +5,8 @@ mnistlab.calibration.detector), from the train split only.
 
 Digits (label 1): 30,000 training digits as MNIST has them, 10,000 more drawn as photos and
 preprocessed, 7,000 more drawn in a random condition of the robustness suite
-(mnistlab.synth.FAMILIES) and preprocessed. Non-digits (label 0): 21,000 outliers made from
+(one of mnistlab.synth.families.fit_kinds(): every kind but those of the held-out families,
+which the detector never sees) and preprocessed. Non-digits (label 0): 21,000 outliers made from
 training digits (mnistlab.synth.outliers, all kinds, the photo path), 6,000 training digits
 turned or mirrored into no digit, 8,000 drawn symbols (mnistlab.synth.symbols), 8,000 letters
 written as pen strokes (mnistlab.synth.letters, no fonts); all through the same photo path and
@@ -35,7 +36,8 @@ from mnistlab.calibration.detector import WIDTH, DigitDetector, as_input
 from mnistlab.data.splits import load_splits
 from mnistlab.files import write_bytes_atomic
 from mnistlab.inference.preprocess import NoDigitError, preprocess
-from mnistlab.synth import FAMILIES, render_digit
+from mnistlab.synth import render_digit
+from mnistlab.synth.families import HELD_OUT_FAMILIES, fit_kinds
 from mnistlab.synth.letters import written_letter
 from mnistlab.synth.outliers import OUTLIER_KINDS, photograph
 from mnistlab.synth.symbols import symbol, turned
@@ -46,7 +48,7 @@ SEED = 0
 COUNTS = {
     "raw": 30_000,
     "photo": 10_000,
-    "family": 7_000,
+    "family": 14_000,  # 23 kinds since 2026-12-06 (7,000 for the first 22)
     "outlier": 21_000,
     "turned": 6_000,
     "symbol": 8_000,
@@ -74,8 +76,9 @@ def _make(task: tuple[str, int, int]) -> np.ndarray | None:
         if name == "photo":
             return photograph(_DIGITS[source].astype(np.float32) / 255.0, rng)
         if name == "family":
-            family = list(FAMILIES)[int(rng.integers(len(FAMILIES)))]
-            return preprocess(render_digit(family, _DIGITS[source], rng)).pixels
+            kinds = fit_kinds()
+            kind = kinds[int(rng.integers(len(kinds)))]
+            return preprocess(render_digit(kind, _DIGITS[source], rng)).pixels
         if name == "outlier":
             kind = list(OUTLIER_KINDS.values())[i % len(OUTLIER_KINDS)]
             return photograph(kind(_DIGITS, rng), rng)
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "made_by": "python scripts/train_detector.py",
         "trained_on": "MNIST train split only (55,000 images); validation and test never read",
         "counts": counts,
+        "digit_kinds": list(fit_kinds()),
+        "held_out_families": list(HELD_OUT_FAMILIES),
         "seed": SEED,
         "epochs": args.epochs,
         "width": args.width,

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from benchmarks._report import update_section
-from mnistlab.calibration.fit import TUNING_SEED, ece_before_after, nondigit_pixels, photographed
 from mnistlab.data.splits import load_splits
 from mnistlab.evaluate import predict_logits
 from mnistlab.inference.predictor import Predictor
 from mnistlab.runs import load_model
 from mnistlab.system import header
+from mnistlab.train.calibrate import TUNING_SEED, ece_before_after, nondigit_pixels, photographed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"

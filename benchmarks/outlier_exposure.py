@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from benchmarks.calibration import refusals
-from mnistlab.calibration.fit import TUNING_SEED, nondigit_pixels, photographed
 from mnistlab.data.splits import load_splits
 from mnistlab.runs import load_model
 from mnistlab.system import header
+from mnistlab.train.calibrate import TUNING_SEED, nondigit_pixels, photographed
 from mnistlab.train.config import build_config
 from mnistlab.train.recipes import get_recipe
 from mnistlab.train.run import run_training
@@ -102,10 +102,10 @@ def mixed_batchnorm(folder: Path, data_dir: str | None, batches: int = 78) -> Pa
     import dataclasses
     import shutil
 
-    from mnistlab.calibration.fit import calibrate_folder
     from mnistlab.data.normalize import normalize
     from mnistlab.evaluate import accuracy
     from mnistlab.runs import folder as run_folder
+    from mnistlab.train.calibrate import calibrate_folder
     from mnistlab.train.config import TrainConfig
     from mnistlab.train.outliers import make_outliers, make_photo_digits
 

@@ -109,18 +109,18 @@ def main() -> None:
             cpu_bf16=args.cpu_bf16 or None,
         )
         out = Path(args.work) / args.recipe / f"seed{seed}"
-        if (out / "model.json").is_file() and read_meta(out).get("complete"):
+        if (out / "model.json").is_file() and read_meta(out).complete:
             meta = read_meta(out)  # trained by an earlier (--train-only) invocation
         else:
             meta = run_training(cfg, out, data_dir=args.data_dir, device=str(device))
         folders.append(str(out))
-        tests.append(meta["test_acc"])
-        vals.append(meta["val_acc"])
-        secs.append(meta["train_seconds"])
+        tests.append(meta.test_acc)
+        vals.append(meta.val_acc)
+        secs.append(meta.train_seconds)
         print(
-            f"  seed {seed}: test {100 * meta['test_acc']:.2f}%, val "
-            f"{100 * meta['val_acc']:.2f}%, {meta['train_seconds']:.1f} s training "
-            f"({meta['hardware']})",
+            f"  seed {seed}: test {100 * meta.test_acc:.2f}%, val "
+            f"{100 * meta.val_acc:.2f}%, {meta.train_seconds:.1f} s training "
+            f"({meta.hardware})",
             flush=True,
         )
     seeds = seeds[: len(folders)]

@@ -116,9 +116,9 @@ def accuracy(models, seeds, epochs, data_dir, work: Path) -> list[str]:
             meta = run_training(
                 cfg, work / f"{model}-{norm}-{seed}", data_dir=data_dir, device="cpu"
             )
-            tests.append(meta["test_acc"])
-            vals.append(meta["val_acc"])
-            secs.append(meta["train_seconds"] / epochs)
+            tests.append(meta.test_acc)
+            vals.append(meta.val_acc)
+            secs.append(meta.train_seconds / epochs)
             print(
                 f"  {model} ({norm}) seed {seed}: test {100 * tests[-1]:.2f}%, "
                 f"{secs[-1]:.1f} s/epoch",

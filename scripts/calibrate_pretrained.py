@@ -22,11 +22,11 @@ from typing import Any
 
 import torch
 
-from mnistlab.calibration.fit import calibrate_model
 from mnistlab.data.splits import load_splits
 from mnistlab.runs import folder as run_folder
 from mnistlab.runs.meta import Calibration
 from mnistlab.runs.names import FEATURES
+from mnistlab.train.calibrate import calibrate_model
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "src" / "mnistlab" / "weights"

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save as save_safetensors_bytes
 
 from mnistlab.calibration.detector import WIDTH, DigitDetector, as_input
@@ -124,31 +123,20 @@ def make_sets(
 def train(
     x: np.ndarray, y: np.ndarray, epochs: int = EPOCHS, width: int = WIDTH
 ) -> tuple[DigitDetector, list[float]]:
+    """The library's helper loop (mnistlab.train.helpers), in the order and schedule that made
+    the shipped weights."""
+    from mnistlab.train.helpers import HelperConfig, train_helper
+
+    cfg = HelperConfig(
+        epochs=epochs, batch_size=BATCH, seed=SEED, order="numpy", shift=SHIFT, balance=True
+    )
     torch.manual_seed(SEED)
-    rng = np.random.default_rng([SEED, 7])
-    inputs, targets = as_input(x), torch.from_numpy(y)
     net = DigitDetector(width)
-    steps = epochs * (len(inputs) // BATCH)
-    optimizer = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps)
-    # both classes weigh the same in the loss, however many of each there are
-    balance = torch.tensor(float((targets == 0).sum() / (targets == 1).sum()))
-    losses = []
-    for epoch in range(epochs):
-        order = torch.from_numpy(rng.permutation(len(inputs)))
-        total = 0.0
-        for b in range(len(inputs) // BATCH):
-            batch = order[b * BATCH : (b + 1) * BATCH]
-            dy, dx = (int(v) for v in rng.integers(-SHIFT, SHIFT + 1, 2))
-            xb = torch.roll(inputs[batch], (dy, dx), (2, 3))
-            loss = F.binary_cross_entropy_with_logits(net(xb), targets[batch], pos_weight=balance)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        losses.append(total / (len(inputs) // BATCH))
-        print(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
+
+    def report(epoch: int, loss: float) -> None:
+        print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}", flush=True)
+
+    losses = train_helper(net, (as_input(x),), torch.from_numpy(y), cfg, report)
     return net.eval(), losses
 
 

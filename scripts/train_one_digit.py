@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors_bytes
-from torch import nn
 
 from mnistlab.data.splits import load_splits
 from mnistlab.inference import one_digit
@@ -27,6 +26,7 @@ from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink,
 from mnistlab.inference.reading import _Cutter, _height, _pieces, candidate_parts
 from mnistlab.synth import render as r
 from mnistlab.synth.numbers import lay_out
+from mnistlab.train.helpers import HelperConfig, train_helper
 
 ONE = 0.9  # a part is one digit when it holds this share of one digit's ink, and of no other
 # digit more than 1 - ONE of its ink
@@ -119,23 +119,11 @@ def dataset(split, count: int, seed: int):
 
 
 def train(fields, shapes, labels, epochs: int, seed: int) -> one_digit.OneDigitNet:
+    """The library's helper loop (mnistlab.train.helpers), as the shipped weights were made."""
+    cfg = HelperConfig(epochs=epochs, batch_size=256, seed=seed, order="torch")
     torch.manual_seed(seed)
     net = one_digit.OneDigitNet()
-    x, s = one_digit.inputs(fields, shapes)
-    y = torch.from_numpy(labels)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-    steps = epochs * ((len(y) + 255) // 256)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps)
-    loss_fn = nn.BCEWithLogitsLoss()
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        net.train()
-        for batch in torch.randperm(len(y), generator=generator).split(256):
-            loss = loss_fn(net(x[batch], s[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    train_helper(net, one_digit.inputs(fields, shapes), torch.from_numpy(labels), cfg)
     return net.eval()
 
 

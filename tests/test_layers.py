@@ -70,6 +70,63 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
+# README.md's "Layout" table, bottom up: a module imports only from its own row or rows below
+LAYERS = [
+    ("mnistlab.errors", "mnistlab.files", "mnistlab.system", "mnistlab.threads"),
+    ("mnistlab.data",),
+    ("mnistlab.models",),
+    ("mnistlab.evaluate", "mnistlab.plots"),
+    ("mnistlab.calibration",),
+    ("mnistlab.runs",),
+    ("mnistlab.inference", "mnistlab.serve"),
+    ("mnistlab.synth",),
+    ("mnistlab.train", "mnistlab.ensemble", "mnistlab.bench"),
+    ("mnistlab.api", "mnistlab"),
+    ("mnistlab.cli", "mnistlab.__main__"),
+]
+# arrows that still point up: `from mnistlab import __version__` (the package face)
+KNOWN_UP = {
+    ("mnistlab.system", "mnistlab"),
+    ("mnistlab.data.download", "mnistlab"),
+    ("mnistlab.serve.app", "mnistlab"),
+}
+
+
+def _layer(module: str) -> int:
+    for row, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + ".") for n in names if n != "mnistlab"):
+            return row
+    assert module == "mnistlab", f"{module} is in no row of LAYERS (README.md's Layout)"
+    return next(row for row, names in enumerate(LAYERS) if "mnistlab" in names)
+
+
+def test_every_module_imports_only_its_row_or_rows_below():
+    graph = _imports()
+    up = {
+        (name, target)
+        for name, targets in graph.items()
+        for target in targets
+        if _layer(target) > _layer(name)
+    }
+    assert up <= KNOWN_UP, f"imports up the layer table: {sorted(up - KNOWN_UP)}"
+
+
+def test_the_calibration_package_stays_below_inference():
+    """Fitting lives above inference (train.calibrate); the types, the rule and the detector
+    need nothing above models."""
+    graph = _imports()
+    above = ("mnistlab.runs", "mnistlab.inference", "mnistlab.synth", "mnistlab.data")
+    above += ("mnistlab.train", "mnistlab.evaluate")
+    for name, targets in graph.items():
+        if name.startswith("mnistlab.calibration"):
+            assert not {t for t in targets if t.startswith(above)}, name
+
+
+def test_the_layer_check_sees_an_import_up():
+    assert _layer("mnistlab.calibration.rule") < _layer("mnistlab.runs.meta")
+    assert _layer("mnistlab.train.calibrate") > _layer("mnistlab.inference.predictor")
+
+
 def test_inference_and_serve_never_import_training_or_the_cli():
     graph = _imports()
     for name, targets in graph.items():

@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 
 from mnistlab.calibration import expected_calibration_error, fit_temperature, shape_counts
-from mnistlab.calibration.fit import TUNING_SEED
 from mnistlab.cli import main
 from mnistlab.errors import CheckpointError, MnistlabError
 from mnistlab.inference import NoDigitError, Predictor, preprocess
 from mnistlab.runs import read_meta, resolve_model
 from mnistlab.synth.nondigits import render_nondigit
+from mnistlab.train.calibrate import TUNING_SEED
 
 HELD_OUT_SEED = 7  # not the tuning seed: these non-digits played no part in the calibration
 
@@ -165,7 +165,7 @@ def test_calibrate_refuses_a_full_train_folder(tmp_path, capsys):
     record["train"]["full_train"] = True
     (folder / "model.json").write_text(json.dumps(record))
     with pytest.raises(MnistlabError, match="full-train"):
-        from mnistlab.calibration.fit import calibrate_folder
+        from mnistlab.train.calibrate import calibrate_folder
 
         calibrate_folder(folder)
 

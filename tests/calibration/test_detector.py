@@ -15,15 +15,16 @@ import torch
 
 from mnistlab.calibration import detector as det
 from mnistlab.calibration.core import allowed_rejects
-from mnistlab.calibration.fit import DetectorFit, FeatureFit, fit_calibration, rejected
+from mnistlab.calibration.rule import not_sure
+from mnistlab.calibration.types import Calibration, DetectorRule
 from mnistlab.errors import CheckpointError
 from mnistlab.inference import Predictor
 from mnistlab.runs import load_folder, resolve_model
-from mnistlab.runs.meta import Calibration, DetectorRule
 from mnistlab.synth.letters import STROKES, written_letter
 from mnistlab.synth.nondigits import AMBIGUOUS
 from mnistlab.synth.outliers import photograph
 from mnistlab.synth.symbols import SYMBOLS, TURNS, symbol, turned
+from mnistlab.train.calibrate import DetectorFit, FeatureFit, fit_calibration
 
 
 def test_the_shipped_detector_loads_and_a_changed_file_is_refused(tmp_path):
@@ -90,9 +91,10 @@ def test_rules_share_the_validation_budget_when_the_detector_is_adopted():
     )
     cal = fit_calibration(val_logits, labels, val_pixels, tuning, features, photos, None, detector)
     assert cal.detector is not None and cal.detector.sha256 == det.SHA256
-    refused = rejected(
-        val_logits, (np.zeros(n, int), np.zeros(n, int)), cal, features.val, detector.val
-    )
+    counts = (np.zeros(n, int), np.zeros(n, int))
+    refused = not_sure(
+        cal, val_logits, counts=counts, similarity=features.val, detected=detector.val
+    ).refused
     assert refused.sum() <= allowed_rejects(n, 0.01, 0.95)
     rates = cal.tuning["nondigit_reject"]["detector"]
     assert rates["b"] > 0.95 and rates["a"] > 0.95
@@ -126,8 +128,8 @@ def test_the_default_model_refuses_drawn_non_digits_it_would_otherwise_accept(de
 def test_the_detector_rule_refuses_few_digits_drawn_as_photos(default_model, real_data_dir):
     """Validation digits drawn as photos with a seed no fitting used: the detector's rule must
     not have learnt "went through the preprocessing" (0.17% refused when this was written)."""
-    from mnistlab.calibration.fit import photographed
     from mnistlab.data.splits import load_splits
+    from mnistlab.train.calibrate import photographed
 
     model, meta = default_model
     val = load_splits("mnist", real_data_dir, download=False)["val"].images.numpy()

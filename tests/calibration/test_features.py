@@ -18,19 +18,19 @@ from mnistlab.calibration.core import (
     allowed_rejects,
     feature_layer,
     features_and_logits,
-    logits_and_similarity,
     nearest_similarity,
     threshold_rejecting,
 )
-from mnistlab.calibration.fit import photographed
+from mnistlab.calibration.types import Calibration, FeatureRule
 from mnistlab.data.normalize import normalize
 from mnistlab.errors import CheckpointError
 from mnistlab.inference import Predictor, preprocess
+from mnistlab.inference.predictor import logits_and_similarity
 from mnistlab.models import create_model
 from mnistlab.runs import load_folder, read_meta, resolve_model
 from mnistlab.runs.features import bank_of, dequantize, load_bank, quantize, save_bank
-from mnistlab.runs.meta import Calibration, FeatureRule
 from mnistlab.runs.names import FEATURES
+from mnistlab.train.calibrate import photographed
 
 
 @pytest.mark.parametrize("n", [100, 5000, 10000])

@@ -207,10 +207,11 @@ def test_one_digit_weights_are_refused_when_altered(tmp_path):
     data[len(data) // 2] ^= 1
     altered = tmp_path / "one_digit.safetensors"
     altered.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="SHA-256"):
+    with pytest.raises(CheckpointError, match="SHA-256 does not match.*reinstall mnistlab"):
         one_digit.load_one_digit(altered)
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="missing.safetensors: cannot read"):
         one_digit.load_one_digit(tmp_path / "missing.safetensors")
+    assert one_digit.shipped_one_digit() is one_digit.shipped_one_digit()  # loaded once
 
 
 def test_one_digit_network_tells_a_digit_from_two(real_data_dir):

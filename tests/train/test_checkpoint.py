@@ -12,6 +12,7 @@ import torch
 from mnistlab.errors import CheckpointError
 from mnistlab.models import create_model
 from mnistlab.runs import folder as checkpoint
+from mnistlab.runs.meta import RunMeta
 
 
 @pytest.fixture
@@ -21,14 +22,16 @@ def run_dir(tmp_path):
     checkpoint.save_weights(tmp_path, model.to(memory_format=torch.channels_last))
     checkpoint.save_meta(
         tmp_path,
-        {
-            "kind": "single",
-            "model": "lenet5",
-            "config": {},
-            "normalization": "mnist",
-            "dataset": "mnist",
-            "test_acc": 0.5,
-        },
+        RunMeta.from_dict(
+            {
+                "kind": "single",
+                "model": "lenet5",
+                "config": {},
+                "normalization": "mnist",
+                "dataset": "mnist",
+                "test_acc": 0.5,
+            }
+        ),
     )
     return tmp_path, model
 

@@ -15,6 +15,7 @@ from mnistlab.ensemble import Ensemble, load_members, save_ensemble
 from mnistlab.evaluate import predict_logits, shift_images
 from mnistlab.models import create_model
 from mnistlab.runs import folder as checkpoint
+from mnistlab.runs.meta import RunMeta
 from mnistlab.train.ema import make_ema
 
 
@@ -91,16 +92,18 @@ def _save_member(folder, seed):
     checkpoint.save_weights(folder, model)
     checkpoint.save_meta(
         folder,
-        {
-            "kind": "single",
-            "model": "lenet5",
-            "config": {},
-            "normalization": "mnist",
-            "dataset": "mnist",
-            "seed": seed,
-            "test_acc": 0.1,
-            "val_acc": 0.1,
-        },
+        RunMeta.from_dict(
+            {
+                "kind": "single",
+                "model": "lenet5",
+                "config": {},
+                "normalization": "mnist",
+                "dataset": "mnist",
+                "seed": seed,
+                "test_acc": 0.1,
+                "val_acc": 0.1,
+            }
+        ),
     )
     return model.eval()
 

@@ -1,8 +1,9 @@
 """Honest confidence: temperature scaling fitted on the validation split, its ECE, and the
 rules that make a model say "not sure" for inputs that are not digits.
 
-`core` is the maths (imported by inference); `fit` fits a model on data (imported by training,
-`mnistlab calibrate` and the scripts), and is not imported here so inference stays light.
+This package is below runs and inference: `types` (model.json's calibration records), `core`
+(the maths), `rule` (the one decision, `not_sure`), `detector` (the digit detector). Fitting
+a model's calibration on data sits above inference, in `mnistlab.train.calibrate`.
 """
 
 from mnistlab.calibration.core import (
@@ -10,19 +11,22 @@ from mnistlab.calibration.core import (
     digit_score,
     expected_calibration_error,
     fit_temperature,
-    not_sure_reasons,
     shape_counts,
     threshold_at,
 )
-from mnistlab.runs.meta import Calibration
+from mnistlab.calibration.rule import NotSure, not_sure
+from mnistlab.calibration.types import Calibration, DetectorRule, FeatureRule
 
 __all__ = [
     "SCORES",
     "Calibration",
+    "DetectorRule",
+    "FeatureRule",
+    "NotSure",
     "digit_score",
     "expected_calibration_error",
     "fit_temperature",
-    "not_sure_reasons",
+    "not_sure",
     "shape_counts",
     "threshold_at",
 ]

@@ -1,8 +1,9 @@
 """Calibration maths on logits and 28x28 digits: temperature, ECE, "not sure" scores and cues.
 
-Everything here is a pure function of tensors or arrays; fitting on a model's data lives in
-`mnistlab.calibration.fit`, so inference can apply a calibration without importing synthesis
-or the data pipeline.
+Everything here is a pure function of tensors or arrays; the rule that decides "not sure" is
+`mnistlab.calibration.rule`, and fitting on a model's data lives above inference
+(`mnistlab.train.calibrate`), so inference can apply a calibration without importing
+synthesis or the data pipeline.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab.runs.meta import Calibration
-
 SCORES = ("max_prob", "energy")
 INK = 96  # a pixel is ink above this (of 255); MNIST strokes are ~255 at their centre
 SPECK = 4  # ink parts smaller than this many pixels are specks, not marks
+
+Counts = tuple[np.ndarray, np.ndarray]  # (marks, loops) per image, from shape_counts
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 100) -> float:
@@ -57,6 +58,14 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     count = torch.bincount(index, minlength=bins).double()
     gap = torch.bincount(index, weights=correct - confidence, minlength=bins).abs()
     return float(gap.sum() / count.sum())
+
+
+def ece_before_after(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> list[float]:
+    """[before, after] temperature scaling."""
+    return [
+        expected_calibration_error(logits.softmax(1), labels),
+        expected_calibration_error((logits / temperature).softmax(1), labels),
+    ]
 
 
 def digit_score(logits: torch.Tensor, temperature: float, score: str) -> torch.Tensor:
@@ -169,7 +178,7 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.bincount(owner[1:], minlength=n), sizes
 
 
-def shape_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shape_counts(pixels: np.ndarray) -> Counts:
     """(marks, loops) per (N, 28, 28) uint8 digit: separate ink parts of SPECK pixels or more,
     and holes (background regions the outside cannot reach)."""
     ink = np.asarray(pixels) > INK
@@ -194,59 +203,3 @@ def euler_number(mask: np.ndarray) -> np.ndarray:
     three = (total == 3).sum((1, 2))
     diagonal = ((total == 2) & (a == d)).sum((1, 2))
     return (one - three - 2 * diagonal) // 4
-
-
-def not_sure_reasons(
-    logits: torch.Tensor,
-    pixels: np.ndarray,
-    calibration: Calibration | None,
-    similarity: torch.Tensor | None = None,
-    detected: torch.Tensor | None = None,
-) -> list[str | None]:
-    """Why each input is not taken for a digit (None: it is), under `calibration`.
-
-    `similarity` (N,): nearest_similarity to the model's feature bank; with it and a feature
-    rule, that rule decides; without (no bank in the folder), the logits rule does.
-    `detected` (N,): the digit detector's scores (calibration.detector.detector_scores), which
-    refuse too when the calibration has a detector rule."""
-    reasons: list[str | None] = [None] * len(logits)
-    if calibration is None or calibration.threshold is None:
-        return reasons
-    rule = calibration.features if similarity is not None else None
-    if rule is not None:
-        name, threshold, scores = "similarity to training digits", rule.threshold, similarity
-    else:
-        name, threshold = calibration.score, calibration.threshold
-        scores = digit_score(logits, calibration.temperature, calibration.score)
-    marks, loops = shape_counts(pixels) if calibration.cues else (None, None)
-    detector = calibration.detector if detected is not None else None
-    found = detected.tolist() if detector is not None else []
-    for i, score in enumerate(scores.tolist()):
-        if marks is not None and marks[i] > calibration.max_marks:
-            reasons[i] = f"{marks[i]} separate marks; digits have at most {calibration.max_marks}"
-        elif loops is not None and loops[i] > calibration.max_loops:
-            reasons[i] = f"{loops[i]} closed loops; digits have at most {calibration.max_loops}"
-        elif score < threshold:
-            reasons[i] = f"unlike the digits it knows ({name} {score:.3g} below {threshold:.3g})"
-        elif detector is not None and found[i] < detector.threshold:
-            reasons[i] = (
-                f"does not look like a digit (digit detector score {found[i]:.3g} "
-                f"below {detector.threshold:.3g})"
-            )
-    return reasons
-
-
-@torch.inference_mode()
-def logits_and_similarity(
-    model: nn.Module, x: torch.Tensor, calibration: Calibration | None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(logits, similarity) for normalised inputs x: similarity is None unless `calibration`
-    has a feature rule and the model carries its bank (runs.features), so a folder without
-    one answers by the logits rule, with one forward pass either way."""
-    from mnistlab.runs.features import bank_of
-
-    bank = bank_of(model)
-    if calibration is None or calibration.features is None or bank is None:
-        return model(x).float(), None
-    features, logits = features_and_logits(model, x)
-    return logits, nearest_similarity(features, bank)

@@ -20,20 +20,18 @@ into). The weights ship as safetensors, their SHA-256 pinned here; they are made
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import threading
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_safetensors_bytes
 from torch import nn
 
+from mnistlab.calibration.types import DetectorRule
 from mnistlab.errors import CheckpointError
-from mnistlab.runs.meta import DetectorRule
+from mnistlab.models.shipped import WEIGHTS, load_helper, shipped_helper
 
-FILE = Path(__file__).resolve().parent.parent / "weights" / "detector" / "detector.safetensors"
+FILE = WEIGHTS / "detector" / "detector.safetensors"
+WHAT = "digit detector"  # its name in errors
 WIDTH = 32  # channels of the first layers; 16 refused fewer tuning non-digits (calibration.md)
 # of FILE, as scripts/train_detector.py printed it
 SHA256 = "8bc7a89ddd602a30243aac39c331bed60a494212f56e0599366f1131c01cfaf9"
@@ -76,25 +74,9 @@ def as_input(pixels: np.ndarray) -> torch.Tensor:
 
 
 def load_detector(path: Path = FILE, sha256: str | None = None) -> DigitDetector:
-    """The shipped detector, checked against its pinned SHA-256 (CheckpointError otherwise)."""
-    expected = SHA256 if sha256 is None else sha256
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise CheckpointError(
-            f"{path}: the digit detector cannot be read ({exc.strerror})"
-        ) from exc
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(
-            f"{path}: the digit detector's SHA-256 does not match the one this mnistlab ships; "
-            "reinstall mnistlab"
-        )
-    detector = DigitDetector()
-    try:
-        detector.load_state_dict(load_safetensors_bytes(data))
-    except Exception as exc:  # a damaged file: safetensors and torch raise several kinds
-        raise CheckpointError(f"{path}: the digit detector is damaged ({exc})") from exc
-    return detector.eval()
+    """The detector at `path`, checked against `sha256` (default: the pinned one; "" skips
+    the check); CheckpointError otherwise (models.shipped.load_helper)."""
+    return load_helper(path, SHA256 if sha256 is None else sha256, DigitDetector, WHAT)
 
 
 def check_detector(rule: DetectorRule) -> None:
@@ -112,15 +94,10 @@ def detector_available() -> bool:
     return bool(SHA256) and FILE.is_file()
 
 
-_LOCK = threading.Lock()
-
-
-@functools.cache
 def shipped_detector() -> DigitDetector:
     """Loaded once per process, on first use (predictions of models without a detector rule
     never load it)."""
-    with _LOCK:
-        return load_detector()
+    return shipped_helper(FILE, SHA256, DigitDetector, WHAT)
 
 
 @torch.inference_mode()

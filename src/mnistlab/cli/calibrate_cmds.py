@@ -30,7 +30,7 @@ def _calibrate_options(calibrate: argparse.ArgumentParser) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from mnistlab.calibration.fit import calibrate_folder
+    from mnistlab.train.calibrate import calibrate_folder
 
     folder = Path(args.model)
     if not folder.is_dir():

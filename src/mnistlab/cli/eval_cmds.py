@@ -86,7 +86,7 @@ def _load(args: argparse.Namespace, split_name: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mnistlab.calibration.fit import ece_before_after
+    from mnistlab.calibration.core import ece_before_after
     from mnistlab.data.datasets import get_dataset
     from mnistlab.evaluate import predict_logits, predictions, report
 

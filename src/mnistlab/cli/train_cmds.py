@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnistlab.cli.common import DEVICE_CHOICES, add_data_args, note, positive_float, positive_int
 from mnistlab.errors import MnistlabError
+
+if TYPE_CHECKING:
+    from mnistlab.runs.meta import RunMeta
 
 DEFAULT_MODEL = "lenet5"
 
@@ -179,24 +182,24 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-def _print_result(meta: dict[str, Any], as_json: bool = False) -> None:
+def _print_result(meta: RunMeta, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps(meta))
+        print(json.dumps({**meta.to_dict(), "run_dir": str(meta.folder)}))
         return
-    val = meta["val_acc"]
+    val = meta.val_acc
     val_text = f"val acc {100 * val:.2f}%, " if val is not None else ""
     print(
-        f"{meta['train'].get('recipe') or meta['model']} seed {meta['seed']}: "
-        f"test acc {100 * meta['test_acc']:.2f}% "
-        f"({val_text}{meta['train_seconds']:.1f} s training) -> {meta['run_dir']}"
+        f"{meta.recipe or meta.model} seed {meta.seed}: "
+        f"test acc {100 * meta.test_acc:.2f}% "
+        f"({val_text}{meta.train_seconds:.1f} s training) -> {meta.folder}"
     )
-    calibration = meta.get("calibration")
+    calibration = meta.calibration
     if calibration is not None:
         print(
-            f"calibrated on the validation split: T {calibration['temperature']:.3f}, "
-            f"test ECE {_ece_text(calibration.get('test_ece'))}"
+            f"calibrated on the validation split: T {calibration.temperature:.3f}, "
+            f"test ECE {_ece_text(calibration.test_ece)}"
         )
-    elif meta["train"].get("full_train"):
+    elif meta.full_train:
         print("uncalibrated: --full-train leaves no validation split to fit a temperature on")
 
 

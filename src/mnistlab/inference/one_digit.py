@@ -10,19 +10,17 @@ TRAINING digits; its weights ship in mnistlab/weights/reading/ and are checked b
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
 from torch import nn
 
-from mnistlab.errors import CheckpointError
+from mnistlab.models.shipped import WEIGHTS as SHIPPED
+from mnistlab.models.shipped import load_helper, shipped_helper
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "reading" / "one_digit.safetensors"
+WEIGHTS = SHIPPED / "reading" / "one_digit.safetensors"
+WHAT = "one-digit network"  # its name in errors
 SHA256 = "0eb6252da7937372cae96fa7125807fa8d7d3ca51484be3962786b72ebd00c0d"
 SHAPES = 2  # part width and height, each in the number's digit heights
 
@@ -66,26 +64,14 @@ def inputs(fields: np.ndarray, shapes: np.ndarray) -> tuple[torch.Tensor, torch.
 
 
 def load_one_digit(path: Path = WEIGHTS, sha256: str = SHA256) -> OneDigitNet:
-    """The trained network; CheckpointError when the file is missing, altered or unreadable."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise CheckpointError(f"cannot read the one-digit weights {path}: {error}") from None
-    found = hashlib.sha256(data).hexdigest()
-    if found != sha256:
-        raise CheckpointError(f"{path}: SHA-256 {found}, expected {sha256}; the file was altered")
-    net = OneDigitNet()
-    try:
-        net.load_state_dict(load_safetensors_bytes(data))
-    except (SafetensorError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: not the one-digit network's weights: {error}") from None
-    return net.eval()
+    """The trained network; CheckpointError when the file is missing, altered or unreadable
+    (models.shipped.load_helper)."""
+    return load_helper(path, sha256, OneDigitNet, WHAT)
 
 
-@lru_cache(maxsize=1)
 def shipped_one_digit() -> OneDigitNet:
-    """The shipped network, loaded once (on first use, not at import)."""
-    return load_one_digit()
+    """The shipped network, loaded once per process (on first use, not at import)."""
+    return shipped_helper(WEIGHTS, SHA256, OneDigitNet, WHAT)
 
 
 @torch.inference_mode()

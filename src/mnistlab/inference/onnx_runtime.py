@@ -60,7 +60,7 @@ def _session(graph: bytes):
 
 class OnnxForward:
     """`forward(batch)` -> (logits, similarity or None) for (N, 28, 28) uint8 digits, as
-    `calibration.core.logits_and_similarity` gives them, computed by onnxruntime on the CPU
+    `inference.predictor.logits_and_similarity` gives them, computed by onnxruntime on the CPU
     with one thread. The session is made on first use in each process (after `serve` forks
     its workers), from a graph exported once here."""
 

@@ -13,8 +13,10 @@ import torch
 from torch import nn
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
-from mnistlab.calibration.core import logits_and_similarity, not_sure_reasons
+from mnistlab.calibration.core import features_and_logits, nearest_similarity
 from mnistlab.calibration.detector import check_detector, detector_scores, shipped_detector
+from mnistlab.calibration.rule import not_sure
+from mnistlab.calibration.types import Calibration
 from mnistlab.data.normalize import check_normalization, normalize
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
@@ -115,13 +117,7 @@ class Predictor:
         self.reject = reject
         self.forward = forward
         if not isinstance(meta, RunMeta):
-            given = dict(meta or {})
-            meta = RunMeta(
-                model=str(given.pop("model", type(model).__name__)),
-                config=given.pop("config", {}),
-                normalization=check_normalization(str(given.pop("normalization", "mnist"))),
-                **{k: v for k, v in given.items() if k in ("dataset", "kind", "test_acc")},
-            )
+            meta = bare_model_meta(model, meta)  # the one edge where a dict is accepted
         self.meta = meta
         self.normalization = meta.normalization
         rule = meta.calibration.detector if meta.calibration is not None else None
@@ -205,7 +201,8 @@ class Predictor:
         detected = None
         if calibration is not None and calibration.detector is not None:
             detected = (self.detector or detector_scores)(batch)
-        reasons = not_sure_reasons(logits, batch, calibration, similarity, detected)
+        verdict = not_sure(calibration, logits, batch, similarity=similarity, detected=detected)
+        reasons = verdict.reasons()
         k = max(1, min(top_k, probs.shape[1]))
         out = []
         for row, digit_pixels, reason in zip(probs, batch, reasons, strict=True):
@@ -320,6 +317,34 @@ class Predictor:
     def label(self, index: int) -> str:
         """The class name for a class index ("7"; "Sneaker" for Fashion-MNIST)."""
         return self.classes[index] if index < len(self.classes) else str(index)
+
+
+def bare_model_meta(model: nn.Module, given: dict[str, Any] | None) -> RunMeta:
+    """The RunMeta of a bare nn.Module (no model folder) from a dict with its "normalization"
+    (default "mnist") and optionally "dataset", "model", "config", "kind", "test_acc"."""
+    given = dict(given or {})
+    return RunMeta(
+        model=str(given.pop("model", type(model).__name__)),
+        config=given.pop("config", {}),
+        normalization=check_normalization(str(given.pop("normalization", "mnist"))),
+        **{k: v for k, v in given.items() if k in ("dataset", "kind", "test_acc")},
+    )
+
+
+@torch.inference_mode()
+def logits_and_similarity(
+    model: nn.Module, x: torch.Tensor, calibration: Calibration | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits, similarity) for normalised inputs x: similarity is None unless `calibration`
+    has a feature rule and the model carries its bank (runs.features), so a folder without
+    one answers by the logits rule, with one forward pass either way."""
+    from mnistlab.runs.features import bank_of
+
+    bank = bank_of(model)
+    if calibration is None or calibration.features is None or bank is None:
+        return model(x).float(), None
+    features, logits = features_and_logits(model, x)
+    return logits, nearest_similarity(features, bank)
 
 
 def _classes(dataset: str) -> tuple[str, ...]:

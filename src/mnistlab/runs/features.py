@@ -20,9 +20,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from mnistlab.calibration.types import FeatureRule
 from mnistlab.errors import CheckpointError
 from mnistlab.files import write_bytes_atomic
-from mnistlab.runs.meta import FeatureRule
 
 KEY = "bank"
 BUFFER = "digit_bank"  # the attribute a loaded model carries its bank in

@@ -42,9 +42,12 @@ def save_weights(folder: Path, model: nn.Module) -> None:
     write_bytes_atomic(folder / WEIGHTS, save_safetensors_bytes(state_dict_for_saving(model)))
 
 
-def save_meta(folder: Path, meta: RunMeta | dict[str, Any]) -> None:
-    data = meta.to_dict() if isinstance(meta, RunMeta) else {"format": FORMAT, **meta}
-    write_json_atomic(folder / META, data)
+def save_meta(folder: Path, meta: RunMeta) -> None:
+    """Write model.json atomically from its one type (a dict is a TypeError: build a RunMeta,
+    or RunMeta.from_dict, so every model.json is checked the same way)."""
+    if not isinstance(meta, RunMeta):
+        raise TypeError(f"save_meta takes a RunMeta, not {type(meta).__name__}")
+    write_json_atomic(Path(folder) / META, meta.to_dict())
 
 
 def save_metrics(folder: Path, rows: list[dict]) -> None:

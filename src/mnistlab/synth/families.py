@@ -13,7 +13,7 @@ digits enlarged with visible pixel blocks, and two-level prints), chosen now so 
 numbers quoted come from families no rule was fit on.
 
 "reference" holds the clean rendering alone: the calibration draws its validation digits
-that way (mnistlab.calibration.fit.photographed), so it is in every fit and never held out.
+that way (mnistlab.train.calibrate.photographed), so it is in every fit and never held out.
 
 Today's shipped detector and calibration predate this grouping: the detector was trained on
 the first 22 kinds (mnistlab.synth.digits.FIRST_KINDS), so of the held-out families it has

@@ -114,4 +114,4 @@ def _fit_into_folder(cfg, out: Path, data_dir, dev, callbacks) -> FitResult:
     meta = run_training(cfg, out, data_dir=data_dir, device=dev, callbacks=callbacks)
     model, _ = load_folder(out)
     history = read_metrics(out)
-    return FitResult(model, cfg, history, [], meta["val_acc"], meta["test_acc"], out)
+    return FitResult(model, cfg, history, [], meta.val_acc, meta.test_acc, out)

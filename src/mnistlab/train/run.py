@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from mnistlab.calibration.types import Calibration
 from mnistlab.data.datasets import get_dataset
 from mnistlab.data.download import ensure_files
 from mnistlab.data.splits import Split, load_splits
@@ -63,8 +64,8 @@ def build_meta(
     state: TrainState | None,
     device: torch.device,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """model.json's content; `state` None: a new run, before its first epoch."""
+) -> RunMeta:
+    """model.json's record; `state` None: a new run, before its first epoch."""
     epoch = state.epoch if state is not None else 0
     return RunMeta(
         kind="single",
@@ -82,7 +83,7 @@ def build_meta(
         device=str(device),
         hardware=hardware(device),
         extra=dict(extra or {}),
-    ).to_dict()
+    )
 
 
 def checkpoint_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -163,16 +164,16 @@ def test_accuracy(folder: Path, split: Split, device: torch.device) -> float:
 
 def calibration_for(
     folder: Path, splits: dict[str, Split], device: torch.device
-) -> dict[str, Any] | None:
+) -> Calibration | None:
     """The saved model's calibration, fitted on the validation split; None after --full-train,
     which leaves no unseen validation split (such a model stays uncalibrated: T = 1, no
     "not sure")."""
-    from mnistlab.calibration.fit import calibrate_model
+    from mnistlab.train.calibrate import calibrate_model
 
     if not len(splits.get("val", ())):
         return None
     model, meta = checkpoint.load_model(folder)
-    return calibrate_model(model.to(device), meta, splits, device, bank_to=folder).to_dict()
+    return calibrate_model(model.to(device), meta, splits, device, bank_to=folder)
 
 
 def run_training(
@@ -185,8 +186,9 @@ def run_training(
     callbacks: Callbacks | Sequence[Callbacks] | None = None,
     resume: bool = False,
     ctx: DistContext = SINGLE,
-) -> dict[str, Any]:
-    """Train into a run folder (new, or `resume`d) and return its final model.json.
+) -> RunMeta:
+    """Train into a run folder (new, or `resume`d) and return its final model.json (`folder`:
+    where it is).
 
     Under torchrun only rank 0 downloads, writes files and computes the test accuracy; the
     other ranks wait for it where it matters.
@@ -235,13 +237,13 @@ def run_training(
         extra["rank_weight_digests"] = gather(ctx, weights_digest(state.eval_model))
     meta = build_meta(cfg, state, dev, extra)
     if ctx.is_main:
-        meta["test_acc"] = test_accuracy(folder, splits["test"], dev)
-        calibration = calibration_for(folder, splits, dev)
-        if calibration is not None:
-            meta["calibration"] = calibration
+        meta = dataclasses.replace(
+            meta,
+            test_acc=test_accuracy(folder, splits["test"], dev),
+            calibration=calibration_for(folder, splits, dev),
+        )
         checkpoint.save_meta(folder, meta)
-    meta["test_acc"] = broadcast(ctx, meta["test_acc"])
-    return {**meta, "run_dir": str(folder)}
+    return dataclasses.replace(meta, test_acc=broadcast(ctx, meta.test_acc), folder=folder)
 
 
 def resume_config(out: str | Path, epochs: int | None = None) -> tuple[TrainConfig, bool]:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from mnistlab.errors import MnistlabError
+from mnistlab.runs.meta import RunMeta
 from mnistlab.train import distributed
 from mnistlab.train.config import TrainConfig
 from mnistlab.train.distributed import SINGLE, DistContext
@@ -38,7 +39,7 @@ def parse_seeds(text: str) -> list[int]:
 @dataclass
 class SeedsResult:
     folder: Path
-    members: list[dict[str, Any]]  # each member's final model.json (this rank's, under torchrun)
+    members: list[RunMeta]  # each member's final model.json (this rank's, under torchrun)
     test_accs: list[float]  # every seed's, in seed order (rank 0)
     ensemble: dict[str, Any] | None  # evaluate_ensemble's result, for two or more seeds
 
@@ -58,7 +59,7 @@ def train_seeds(
     mirrors: list[str] | None = None,
     device: torch.device | str = "auto",
     callbacks: Callable[[int], Sequence[Callbacks]] | None = None,
-    on_member: Callable[[dict[str, Any]], None] | None = None,
+    on_member: Callable[[RunMeta], None] | None = None,
     ctx: DistContext = SINGLE,
 ) -> SeedsResult:
     """Train `cfg` once per seed into folder/seed<N>, then (rank 0, two or more seeds) their
@@ -88,7 +89,7 @@ def train_seeds(
     from mnistlab.ensemble import evaluate_ensemble
     from mnistlab.runs.folder import read_meta
 
-    accs = [read_meta(folder / f"seed{s}")["test_acc"] for s in seeds]
+    accs = [read_meta(folder / f"seed{s}").test_acc for s in seeds]
     ensemble = None
     if len(seeds) > 1:
         ensemble = evaluate_ensemble(

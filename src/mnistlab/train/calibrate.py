@@ -1,5 +1,7 @@
 """Fitting a calibration for a trained model: the temperature and the "not sure" rules on the
-validation split, the score picked with generated non-digits, the test ECE reported.
+validation split, the score picked with generated non-digits, the test ECE reported. It sits
+above inference and synth (it draws photographed digits and non-digits through the real
+preprocessing); the rule it fits is mnistlab.calibration.rule.not_sure, the one predictions use.
 
 What is tuned, and on what: the temperature, the cue limits and the thresholds see only
 validation digits; the choice between the scores also sees non-digits rendered from
@@ -22,9 +24,10 @@ from torch import nn
 
 from mnistlab.calibration.core import (
     SCORES,
+    Counts,
     allowed_rejects,
     digit_score,
-    expected_calibration_error,
+    ece_before_after,
     feature_layer,
     features_and_logits,
     fit_temperature,
@@ -32,12 +35,14 @@ from mnistlab.calibration.core import (
     shape_counts,
     threshold_rejecting,
 )
+from mnistlab.calibration.rule import not_sure
+from mnistlab.calibration.types import Calibration, DetectorRule, FeatureRule
 from mnistlab.data.normalize import normalize
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict_logits
 from mnistlab.runs.features import dequantize, quantize, save_bank
-from mnistlab.runs.meta import Calibration, DetectorRule, FeatureRule, RunMeta
+from mnistlab.runs.meta import RunMeta
 from mnistlab.runs.names import FEATURES
 
 FALSE_REJECT = 0.01  # the issue's budget: at most 1% of clean digits "not sure"
@@ -168,9 +173,6 @@ class DetectorFit:
     photos: torch.Tensor
 
 
-Counts = tuple[np.ndarray, np.ndarray]  # (marks, loops) per image, from shape_counts
-
-
 def cue_limits(counts: Counts, budget: float = CUE_BUDGET) -> dict[str, int]:
     """The smallest limits on marks and loops that reject at most `budget` of these digits."""
     limits = {}
@@ -182,27 +184,16 @@ def cue_limits(counts: Counts, budget: float = CUE_BUDGET) -> dict[str, int]:
     return limits
 
 
-def rejected(
+def refused(
+    cal: Calibration,
     logits: torch.Tensor,
     counts: Counts,
-    cal: Calibration,
     similarity: torch.Tensor | None = None,
     detected: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """(N,) bool: which inputs `cal` calls "not sure" (as core.not_sure_reasons decides):
-    its feature rule when it has one and `similarity` is given, else its logits rule; and its
-    detector rule when it has one and the detector's scores `detected` are given."""
-    out = np.zeros(len(logits), bool)
-    if cal.threshold is None or not len(logits):
-        return out
-    if cal.cues:
-        marks, loops = counts
-        out |= (marks > cal.max_marks) | (loops > cal.max_loops)
-    if cal.detector is not None and detected is not None:
-        out |= detected.numpy() < cal.detector.threshold
-    if cal.features is not None and similarity is not None:
-        return out | (similarity.numpy() < cal.features.threshold)
-    return out | (digit_score(logits, cal.temperature, cal.score).numpy() < cal.threshold)
+    """(N,) bool: which inputs `cal` calls "not sure", by the rule predictions use
+    (calibration.rule.not_sure), with the shape counts computed once per set."""
+    return not_sure(cal, logits, counts=counts, similarity=similarity, detected=detected).refused
 
 
 def refused_share(refused: np.ndarray, blank: int) -> float:
@@ -308,7 +299,7 @@ def fit_calibration(
         found = detector.tuning if rule.detector is not None and detector is not None else {}
         out = {
             kind: refused_share(
-                rejected(logits, counts, rule, sims.get(kind), found.get(kind)),
+                refused(rule, logits, counts, sims.get(kind), found.get(kind)),
                 blanks.get(kind, 0),
             )
             for kind, (logits, counts) in others.items()
@@ -317,7 +308,7 @@ def fit_calibration(
             sim = features.photos if use_features and features is not None else None
             det = detector.photos if rule.detector is not None and detector is not None else None
             out["photographed_val_digits"] = float(
-                rejected(photos[0], photo_counts, rule, sim, det).mean()
+                refused(rule, photos[0], photo_counts, sim, det).mean()
             )
         return out
 
@@ -377,7 +368,7 @@ def fit_calibration(
         chosen,
         fitted_on=fitted_on + picked,
         val_false_reject=float(
-            rejected(val_logits, val_counts, chosen, val_sim, val_detected).mean()
+            refused(chosen, val_logits, val_counts, val_sim, val_detected).mean()
         ),
         val_ece=ece,
         tuning={
@@ -518,14 +509,6 @@ def store_bank(folder: Path, cal: Calibration, features: FeatureFit | None) -> C
         return cal
     digest = save_bank(folder, cal.features.file, features.bank)
     return dataclasses.replace(cal, features=dataclasses.replace(cal.features, sha256=digest))
-
-
-def ece_before_after(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> list[float]:
-    """[before, after] temperature scaling."""
-    return [
-        expected_calibration_error(logits.softmax(1), labels),
-        expected_calibration_error((logits / temperature).softmax(1), labels),
-    ]
 
 
 def calibrate_folder(

@@ -57,6 +57,26 @@ def test_answers_without_importing_torch(argv, code, expected):
     assert result["heavy"] == [], f"mnistlab {' '.join(argv)} imported {result['heavy']}"
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["predict"], "the following arguments are required"),
+        (["predict", "--bogus", "x.png"], "unrecognized arguments: --bogus"),
+        (["read", "--max-pixels", "x", "x.png"], "--max-pixels"),
+        (["serve", "--port", "99999"], "--port"),
+        (["eval"], "the following arguments are required"),
+        (["data", "info", "--dataset", "nope"], "invalid choice: 'nope'"),
+    ],
+)
+def test_a_command_s_argument_errors_do_not_import_torch(argv, expected):
+    # its options may need a light module of the library (the image size limit, the datasets),
+    # never torch: mnistlab.data and mnistlab.inference import their names on first use
+    result, out, err = _run(argv)
+    assert result["code"] == 2, (argv, out, err)
+    assert expected in err, (argv, err)
+    assert "torch" not in result["heavy"], f"mnistlab {' '.join(argv)} imported torch"
+
+
 def test_help_lists_every_command_with_its_help_line():
     _, out, _ = _run(["--help"])
     for line in ("predict", "recognise digits in image files", "train", "serve", "data"):

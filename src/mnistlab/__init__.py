@@ -13,13 +13,10 @@ The public API (docs/python-api.md):
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from mnistlab.lazy import make_lazy
+from mnistlab.version import __version__
 
 # Each public name and the module that defines it. They are imported on first use (PEP 562), so
 # `import mnistlab` and `from mnistlab import __version__` (the CLI's --help and --version) cost
@@ -69,31 +66,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports this fil
     from mnistlab.models import list_models
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
-        # a subpackage (mnistlab.runs, mnistlab.data...): the eager imports used to leave them
-        # all reachable from a bare `import mnistlab`
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later look-ups find it directly, without calling here again
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Importing the submodule mnistlab.evaluate sets the package's `evaluate` to it, over the
-        # function of the same name; the eager imports used to rebind the function after it.
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+make_lazy(__name__, _LAZY, subpackages=True)

@@ -10,8 +10,8 @@ import platform
 
 import torch
 
-from mnistlab import __version__
 from mnistlab.errors import MnistlabError
+from mnistlab.version import __version__
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -9,7 +9,6 @@ import signal
 import sys
 import threading
 
-from mnistlab import __version__
 from mnistlab.cli import (
     bench_cmds,
     calibrate_cmds,
@@ -23,6 +22,7 @@ from mnistlab.cli import (
 )
 from mnistlab.cli.common import Parser
 from mnistlab.errors import MnistlabError
+from mnistlab.version import __version__
 
 COMMAND_MODULES = [
     data_cmds,

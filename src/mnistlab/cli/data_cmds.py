@@ -53,7 +53,7 @@ def _info_options(info: argparse.ArgumentParser) -> None:
 
 
 def _show_options(show: argparse.ArgumentParser) -> None:
-    from mnistlab.data.splits import SPLITS
+    from mnistlab.data.datasets import SPLITS
 
     show.add_argument("--n", type=positive_int, default=16, help="number of images (default 16)")
     show.add_argument("--split", choices=SPLITS, default="train")

@@ -270,13 +270,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mnistlab import __version__
     from mnistlab.inference.predictor import Predictor
     from mnistlab.runs import default_pretrained
     from mnistlab.serve.app import create_app, default_admission
     from mnistlab.serve.metrics import Metrics, ObservedApp
     from mnistlab.serve.run import bind_socket, make_server
     from mnistlab.serve.workers import run_workers, shared_metrics_folder
+    from mnistlab.version import __version__
 
     # Each process runs one forward pass at a time (on its event loop) and decodes large
     # images on its thread pool; intra-op threads would only fight over the cores (on a busy

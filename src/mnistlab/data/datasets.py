@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from mnistlab.errors import MnistlabError
 
+SPLITS = ("train", "val", "test")  # the fixed splits every dataset has (data.splits)
+
 
 @dataclass(frozen=True)
 class FileSpec:

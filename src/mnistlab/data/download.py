@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnistlab import __version__
 from mnistlab.data import idx, store
 from mnistlab.data.datasets import DatasetSpec, FileSpec
 from mnistlab.errors import DataError, DownloadError
 from mnistlab.files import readable_mode
+from mnistlab.version import __version__
 
 USER_AGENT = f"mnistlab/{__version__} (+https://pypi.org/project/mnistlab/)"
 CHUNK = 1 << 16

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistlab.data.datasets import SPLITS as SPLITS  # re-exported: it used to live here
 from mnistlab.data.datasets import get_dataset
 from mnistlab.data.store import RawDataset, load_raw
 
 SPLIT_SEED = 20240229
 VAL_SIZE = 5000
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, request_response
 
-from mnistlab import __version__
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Prediction, PredictionDict, Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
@@ -39,6 +38,7 @@ from mnistlab.serve.schemas import (
     no_digit,
     request_body,
 )
+from mnistlab.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 5_000_000

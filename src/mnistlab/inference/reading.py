@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
@@ -61,6 +62,41 @@ MAX_DIGITS = 32
 ONE_DIGIT_WEIGHT = 1.0  # the one-digit network's log-probability counts this much
 
 
+class ReadDigitDict(TypedDict):
+    """One digit of a reading as JSON: the one definition of its fields (ReadDigit.to_dict
+    makes it; the server's OpenAPI schema is generated from it)."""
+
+    box: list[int]
+    """[left, top, right, bottom] in the image's pixels"""
+    digit: int | None
+    """the digit; null when the model is not sure"""
+    guess: int
+    """the most probable digit, also when not sure"""
+    confidence: float
+    """probability of `guess`"""
+    reason: str | None
+    """why `digit` is null, if it is"""
+
+
+class ReadingDict(TypedDict):
+    """A reading as JSON (Reading.to_dict; the server adds `message`)."""
+
+    number: str | None
+    """the best reading, left to right; null: no ink"""
+    sure: bool | None
+    """false when any digit is not sure; null: no ink"""
+    digits: list[ReadDigitDict]
+    """one entry per digit, left to right"""
+    message: NotRequired[str | None]
+    """(server) why there is no number, if so"""
+
+
+# pydantic (the server's schema) reads each field's description from the string under it
+ReadDigitDict.__pydantic_config__ = ReadingDict.__pydantic_config__ = {  # type: ignore[attr-defined]
+    "use_attribute_docstrings": True
+}
+
+
 @dataclass(frozen=True)
 class ReadDigit:
     box: tuple[int, int, int, int]  # (left, top, right, bottom) in the source image
@@ -70,7 +106,7 @@ class ReadDigit:
     reason: str | None  # why `digit` is None
     pixels: np.ndarray = field(repr=False)  # the 28x28 field the model saw
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReadDigitDict:
         return {
             "box": list(self.box),
             "digit": self.digit,
@@ -93,7 +129,7 @@ class Reading:
     def sure(self) -> bool:
         return all(d.digit is not None for d in self.digits)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReadingDict:
         return {
             "number": self.number,
             "sure": self.sure,

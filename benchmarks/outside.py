@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import mnistlab
+from benchmarks._report import update_section
 from mnistlab.bench.outcomes import HEADER, Tally, answer_images, cells, tally
 from mnistlab.runs import default_pretrained
 from mnistlab.synth.render import RESAMPLERS
@@ -116,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="default: the default shipped model")
     parser.add_argument("--limit", type=int, default=None, help="optdigits used (default all)")
     parser.add_argument("--size", type=int, default=100, help="the digit's height shown, px")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="EARLIER_JSON",
+        help="also write the table into docs/RESULTS.md beside an earlier run's saved output",
+    )
     args = parser.parse_args(argv)
     import sklearn
 
@@ -143,11 +150,48 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "header": lines[0],
         "fonts": [Path(f).name for f in fonts],
-        "args": vars(args),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "rows": {name: {**asdict(c), "accuracy": c.accuracy} for name, c in rows.items()},
     }
     OUT.write_text(json.dumps(record, indent=1) + "\n")
+    if args.write:
+        update_section("outside", results_section(record, json.loads(args.write.read_text())))
     return 0
+
+
+def results_section(record: dict, earlier: dict) -> str:
+    """The docs/RESULTS.md section: this run's table beside an earlier run's (same script)."""
+
+    def share(row: dict, key: str) -> str:
+        return f"{100 * row[key] / max(1, row['images']):.1f}%"
+
+    lines = [
+        "### Digits written by other people: the outside check (issue 22)",
+        "",
+        f"`python -m benchmarks.outside`: {record['header']}. Earlier run, the same script: "
+        f"{earlier['header']}. Both sources stay outside every fit and every tuning "
+        '(benchmarks/outside.py). Shares of each rendering\'s images; wasted: "not sure" '
+        'with a right best guess; saved: "not sure" with a wrong one; guess: the best '
+        "guess right, refused or not.",
+        "",
+        "| rendering | images | right | wrong | wasted | saved | guess | earlier: right / "
+        "wasted / guess |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in record["rows"].items():
+        before = earlier["rows"].get(name)
+        then = (
+            f"{share(before, 'right')} / {share(before, 'wasted')} / "
+            f"{100 * before['accuracy']:.1f}%"
+            if before
+            else "-"
+        )
+        lines.append(
+            f"| {name} | {row['images']} | {share(row, 'right')} | {share(row, 'wrong')} | "
+            f"{share(row, 'wasted')} | {share(row, 'saved')} | {100 * row['accuracy']:.1f}% | "
+            f"{then} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

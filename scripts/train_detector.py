@@ -4,9 +4,10 @@ mnistlab.calibration.detector), from the train split only.
     python scripts/train_detector.py [--data-dir DIR] [--workers 2] [--threads 1] [--sets F]
 
 Digits (label 1): 30,000 training digits as MNIST has them, 10,000 more drawn as photos and
-preprocessed, 7,000 more drawn in a random condition of the robustness suite
-(one of mnistlab.synth.families.fit_kinds(): every kind but those of the held-out families,
-which the detector never sees) and preprocessed. Non-digits (label 0): 21,000 outliers made from
+preprocessed, 7,000 more drawn in a random condition of the robustness suite (the first 22
+kinds, mnistlab.synth.FAMILIES: the shipped detector's; `--kinds fit`: 14,000 from the 23
+kinds of mnistlab.synth.families.fit_kinds(), no kind of the held-out families, a candidate
+tried on 2026-12-06 and not adopted, docs/calibration.md) and preprocessed. Non-digits (label 0): 21,000 outliers made from
 training digits (mnistlab.synth.outliers, all kinds, the photo path), 6,000 training digits
 turned or mirrored into no digit, 8,000 drawn symbols (mnistlab.synth.symbols), 8,000 letters
 written as pen strokes (mnistlab.synth.letters, no fonts); all through the same photo path and
@@ -35,7 +36,7 @@ from mnistlab.calibration.detector import WIDTH, DigitDetector, as_input
 from mnistlab.data.splits import load_splits
 from mnistlab.files import write_bytes_atomic
 from mnistlab.inference.preprocess import NoDigitError, preprocess
-from mnistlab.synth import render_digit
+from mnistlab.synth import FAMILIES, render_digit
 from mnistlab.synth.families import HELD_OUT_FAMILIES, fit_kinds
 from mnistlab.synth.letters import written_letter
 from mnistlab.synth.outliers import OUTLIER_KINDS, photograph
@@ -47,7 +48,7 @@ SEED = 0
 COUNTS = {
     "raw": 30_000,
     "photo": 10_000,
-    "family": 14_000,  # 23 kinds since 2026-12-06 (7,000 for the first 22)
+    "family": 7_000,  # --kinds fit: 14,000
     "outlier": 21_000,
     "turned": 6_000,
     "symbol": 8_000,
@@ -58,6 +59,7 @@ BATCH = 128
 SHIFT = 2  # random shifts of up to this many pixels: preprocessing centres by mass, not exactly
 
 _DIGITS: np.ndarray | None = None
+_KINDS: tuple[str, ...] = tuple(FAMILIES)  # --kinds; set before the pool forks
 _LABELS: np.ndarray | None = None
 
 
@@ -75,7 +77,7 @@ def _make(task: tuple[str, int, int]) -> np.ndarray | None:
         if name == "photo":
             return photograph(_DIGITS[source].astype(np.float32) / 255.0, rng)
         if name == "family":
-            kinds = fit_kinds()
+            kinds = _KINDS
             kind = kinds[int(rng.integers(len(kinds)))]
             return preprocess(render_digit(kind, _DIGITS[source], rng)).pixels
         if name == "outlier":
@@ -151,7 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--width", type=int, default=WIDTH, help="(mnistlab loads WIDTH only)")
     parser.add_argument("--sets", type=Path, help="keep the drawn sets in this .npz (or reuse it)")
+    parser.add_argument(
+        "--kinds",
+        choices=("first", "fit"),
+        default="first",
+        help="the digits' conditions: the first 22 kinds (shipped) or the fit families' 23",
+    )
     args = parser.parse_args(argv)
+    global _KINDS
+    if args.kinds == "fit":
+        _KINDS, COUNTS["family"] = fit_kinds(), 14_000
     started = time.time()
     x, y, counts = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.float32), {}
     if args.sets is not None and args.sets.is_file():
@@ -182,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "made_by": "python scripts/train_detector.py",
         "trained_on": "MNIST train split only (55,000 images); validation and test never read",
         "counts": counts,
-        "digit_kinds": list(fit_kinds()),
+        "digit_kinds": list(_KINDS),
         "held_out_families": list(HELD_OUT_FAMILIES),
         "seed": SEED,
         "epochs": args.epochs,

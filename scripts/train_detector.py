@@ -7,7 +7,8 @@ Digits (label 1): 30,000 training digits as MNIST has them, 10,000 more drawn as
 preprocessed, 7,000 more drawn in a random condition of the robustness suite (the first 22
 kinds, mnistlab.synth.FAMILIES: the shipped detector's; `--kinds fit`: 14,000 from the 23
 kinds of mnistlab.synth.families.fit_kinds(), no kind of the held-out families, a candidate
-tried on 2026-12-06 and not adopted, docs/calibration.md) and preprocessed. Non-digits (label 0): 21,000 outliers made from
+tried on 2026-12-06 and not adopted, docs/calibration.md) and preprocessed. Non-digits (label
+0): 21,000 outliers made from
 training digits (mnistlab.synth.outliers, all kinds, the photo path), 6,000 training digits
 turned or mirrored into no digit, 8,000 drawn symbols (mnistlab.synth.symbols), 8,000 letters
 written as pen strokes (mnistlab.synth.letters, no fonts); all through the same photo path and

@@ -176,7 +176,8 @@ def smooth_pixel_blocks(gray: np.ndarray) -> np.ndarray:
     specks of ink all over the paper; averaged over the screen's period they are the greys
     they stand for (descreening)."""
     height, width = gray.shape
-    row_block, col_block = _block_size(gray), _block_size(gray.T)
+    row_block = _block_size(gray)
+    col_block = _block_size(gray.T) if row_block is not None else None
     source = gray
     if _enlarged(row_block, col_block, gray.shape):
         # one pixel per block, from each block's centre: (h, w), the source as it was
@@ -202,12 +203,35 @@ def _enlarged(row_block: float | None, col_block: float | None, shape) -> bool:
     return square and min(shape[0] / row_block, shape[1] / col_block) >= MIN_SOURCE
 
 
+def _some_rows_repeat(gray: np.ndarray, probes: int = 24) -> bool:
+    """A cheap first look (a served page pays it on every canvas): of `probes` pairs of
+    neighbouring rows across the middle of the image, do at least 5 varied ones repeat? An
+    enlargement by 2 repeats half of its rows, so it passes but for 1 in 1,000 images (the
+    binomial tail); a smooth image or a drawing repeats only its blank rows."""
+    height = gray.shape[0]
+    start, span = height // 5, max(1, (3 * height) // 5 - 1)
+    rows = start + np.arange(probes) * span // (probes - 1)  # (probes,), across the middle
+    first, second = gray[rows], gray[rows + 1]  # (probes, W) each
+    varied = np.ptp(first, axis=1) > 1.0 / 255
+    repeats = (np.abs(second - first) <= 1.0 / 255).all(axis=1) & varied
+    return int(repeats.sum()) >= 5
+
+
+def _maybe_two_level(sample: np.ndarray) -> bool:
+    """A cheap first look at every 16th pixel: hardly any between its darkest and lightest."""
+    low, high = sample.min(), sample.max()
+    between = np.count_nonzero((sample > low) & (sample < high))
+    return between <= (1.0 - TWO_LEVEL_SHARE) * sample.size + 1
+
+
 def _descreened(gray: np.ndarray) -> np.ndarray:
     """A two-level print made of dots (dithered, screened: many pixels of one level alone
     among the other, where a drawing or a thresholded scan has solid strokes) low-passed
     over about one dot; else `gray`."""
+    if min(gray.shape) < 3 or not _maybe_two_level(gray[::4, ::4]):
+        return gray
     low, high = float(gray.min()), float(gray.max())
-    if high - low < MIN_CONTRAST or min(gray.shape) < 3:
+    if high - low < MIN_CONTRAST:
         return gray
     dark = gray == low
     if np.count_nonzero(dark | (gray == high)) < TWO_LEVEL_SHARE * gray.size:
@@ -231,7 +255,7 @@ def _block_size(gray: np.ndarray) -> float | None:
     the blank paper's) repeat in blocks of at least 2, else None. A non-integer enlargement
     repeats rows floor(f) or ceil(f) times; blank source rows merge into longer runs, so the
     size comes from the runs of varied rows near the typical length."""
-    if gray.shape[0] < 4:
+    if gray.shape[0] < 4 or not _some_rows_repeat(gray):
         return None
     same = (np.abs(np.diff(gray, axis=0)) <= 1.0 / 255).all(axis=1)  # (H - 1,)
     varied = np.ptp(gray, axis=1) > 1.0 / 255  # (H,)

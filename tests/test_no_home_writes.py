@@ -1,15 +1,13 @@
 """Nothing mnistlab runs leaves a file in the user's home or cache: onnxruntime 1.32 writes a
 device id and a telemetry database into $XDG_CACHE_HOME as soon as it is imported, unless told
-not to (inference.export.onnx_modules does)."""
+not to (inference.export.onnx_modules does). `serve` is checked by
+tests/serve/test_default_model.py."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 from PIL import Image, ImageDraw
@@ -57,33 +55,4 @@ def test_commands_leave_nothing_in_home(tmp_path, command):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert _files_under(home) == []
-
-
-def test_serve_leaves_nothing_in_home(tmp_path):
-    env, home = _clean_env(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mnistlab", "serve", "lenet5", "--port", "0", "--backend", "onnx"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        first = proc.stdout.readline()
-        match = re.search(r"on (http://[\d.]+:\d+)/", first)
-        assert match, first
-        deadline = time.monotonic() + 60
-        while True:  # uvicorn starts listening just after the banner
-            try:
-                with urllib.request.urlopen(match.group(1) + "/healthz", timeout=5) as answer:
-                    assert answer.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not answer"
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     assert _files_under(home) == []

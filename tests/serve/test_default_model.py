@@ -15,7 +15,9 @@ from PIL import Image, ImageDraw
 
 def test_serve_with_no_model_uses_the_shipped_default(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MNISTLAB_DATA_DIR"}
+    env.pop("ORT_DISABLE_TELEMETRY", None)  # mnistlab must set it itself (onnxruntime 1.32)
     env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
+    env["HOME"] = str(tmp_path / "home")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnistlab", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -48,4 +50,5 @@ def test_serve_with_no_model_uses_the_shipped_default(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    assert not (tmp_path / "empty-cache").exists()
+    # nothing written into the user's cache or home (onnxruntime's device id, issue 23)
+    assert not (tmp_path / "empty-cache").exists() and not (tmp_path / "home").exists()

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 import mnistlab
 from mnistlab.inference import preprocess
-from mnistlab.inference.preprocess import smooth_pixel_blocks
+from mnistlab.inference.preprocess import restore_source
 
 
 def _small_seven(size: int = 12) -> Image.Image:
@@ -29,7 +29,7 @@ def _gray(image: Image.Image) -> np.ndarray:
 def test_pixel_blocks_are_resampled_from_their_source():
     small = _small_seven()
     blocky = small.resize((small.width * 7, small.height * 7), Image.NEAREST)
-    smoothed = smooth_pixel_blocks(_gray(blocky))
+    smoothed = restore_source(_gray(blocky))
     expected = np.asarray(Image.fromarray(_gray(small)).resize(blocky.size, Image.BICUBIC))
     assert smoothed.shape == (84, 84)
     np.testing.assert_allclose(smoothed, np.clip(expected, 0, 1), atol=1e-6)
@@ -38,7 +38,7 @@ def test_pixel_blocks_are_resampled_from_their_source():
 def test_a_non_integer_enlargement_is_found_too():
     small = _small_seven(11)
     blocky = small.resize((93, 93), Image.NEAREST)  # runs of 8 and 9 pixels
-    smoothed = smooth_pixel_blocks(_gray(blocky))
+    smoothed = restore_source(_gray(blocky))
     steps = np.count_nonzero(np.abs(np.diff(smoothed, axis=0)).max(axis=1) > 1 / 255)
     assert steps > 60  # smooth: nearly every row differs from the one before
 
@@ -49,7 +49,7 @@ def test_smooth_images_and_drawings_are_left_alone():
     smooth = _small_seven().resize((96, 96), Image.BICUBIC)
     for image in (drawing, smooth):
         gray = _gray(image)
-        assert smooth_pixel_blocks(gray) is gray
+        assert restore_source(gray) is gray
 
 
 def test_a_digit_cut_to_its_ink_reads_as_it_does_with_a_margin():
@@ -78,7 +78,7 @@ def test_straight_strokes_are_not_taken_for_pixel_blocks():
     bar = Image.new("L", (200, 260), 255)  # a ruler-straight 1: its rows repeat for 200 px
     ImageDraw.Draw(bar).line([(100, 30), (100, 230)], fill=0, width=16)
     gray = _gray(bar)
-    assert smooth_pixel_blocks(gray) is gray
+    assert restore_source(gray) is gray
 
 
 def test_a_dithered_print_is_read_as_its_greys():
@@ -88,9 +88,9 @@ def test_a_dithered_print_is_read_as_its_greys():
     )
     dithered = paper.convert("1").convert("L")  # the paper's grey becomes scattered dots
     gray = _gray(dithered)
-    smoothed = smooth_pixel_blocks(gray)
+    smoothed = restore_source(gray)
     assert smoothed is not gray and len(np.unique(smoothed)) > 10
     clean = _gray(seven.point(lambda v: 255 if v > 128 else 0))
-    assert smooth_pixel_blocks(clean) is clean  # two levels, solid strokes: left alone
+    assert restore_source(clean) is clean  # two levels, solid strokes: left alone
     answer = mnistlab.load("lenet5").predict_image(dithered.resize((160, 160), Image.NEAREST))
     assert answer.guess == 7

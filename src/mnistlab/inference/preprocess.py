@@ -54,6 +54,7 @@ FADE = 0.05
 # of its varied rows and columns repeat the one before (a factor of 2 repeats half of them).
 BLOCKY_SHARE = 0.45
 MIN_SOURCE = 6  # px: no digit can be read from fewer
+SAME_LEVEL = 1.0 / 255  # rows this close are the same (one level of an 8-bit image)
 # A print of only two levels (black and white dots, a fax, a dithered printout): at least this
 # share of its pixels at exactly its darkest or lightest value.
 TWO_LEVEL_SHARE = 0.995
@@ -145,7 +146,7 @@ class Ink:
 def find_ink(gray: np.ndarray, work_size: int = WORK_SIZE) -> Ink:
     """A float (H, W) grayscale array in 0..1 -> its ink, analysed at most `work_size` px on
     the longer side; raises NoDigitError when blank."""
-    return _find_ink(smooth_pixel_blocks(_checked_gray(gray)), work_size)
+    return _find_ink(restore_source(_checked_gray(gray)), work_size)
 
 
 def _checked_gray(gray: np.ndarray) -> np.ndarray:
@@ -156,7 +157,7 @@ def _checked_gray(gray: np.ndarray) -> np.ndarray:
 
 
 def _find_ink(gray: np.ndarray, work_size: int) -> Ink:
-    """find_ink for a checked array whose pixel blocks, if any, are already smoothed."""
+    """find_ink for a checked array already brought back to its source (restore_source)."""
     work, scale = _shrink(gray, work_size)
     if _is_drawing(work):
         work, inverted = _drawing_white_on_black(work)
@@ -165,7 +166,7 @@ def _find_ink(gray: np.ndarray, work_size: int) -> Ink:
     return Ink(_extract_ink(work), scale, inverted)
 
 
-def smooth_pixel_blocks(gray: np.ndarray) -> np.ndarray:
+def restore_source(gray: np.ndarray) -> np.ndarray:
     """`gray` as its source looked, resampled smoothly, when it is a small image enlarged by
     repeating pixels or a two-level print whose greys are dots; else `gray` itself.
 
@@ -212,8 +213,8 @@ def _some_rows_repeat(gray: np.ndarray, probes: int = 24) -> bool:
     start, span = height // 5, max(1, (3 * height) // 5 - 1)
     rows = start + np.arange(probes) * span // (probes - 1)  # (probes,), across the middle
     first, second = gray[rows], gray[rows + 1]  # (probes, W) each
-    varied = np.ptp(first, axis=1) > 1.0 / 255
-    repeats = (np.abs(second - first) <= 1.0 / 255).all(axis=1) & varied
+    varied = np.ptp(first, axis=1) > SAME_LEVEL
+    repeats = (np.abs(second - first) <= SAME_LEVEL).all(axis=1) & varied
     return int(repeats.sum()) >= 5
 
 
@@ -257,8 +258,8 @@ def _block_size(gray: np.ndarray) -> float | None:
     size comes from the runs of varied rows near the typical length."""
     if gray.shape[0] < 4 or not _some_rows_repeat(gray):
         return None
-    same = (np.abs(np.diff(gray, axis=0)) <= 1.0 / 255).all(axis=1)  # (H - 1,)
-    varied = np.ptp(gray, axis=1) > 1.0 / 255  # (H,)
+    same = (np.abs(np.diff(gray, axis=0)) <= SAME_LEVEL).all(axis=1)  # (H - 1,)
+    varied = np.ptp(gray, axis=1) > SAME_LEVEL  # (H,)
     pairs = varied[1:] & varied[:-1]
     if pairs.sum() < 4 or same[pairs].mean() < BLOCKY_SHARE:
         return None
@@ -276,7 +277,7 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
     WORK_SIZE, and the same accuracy on every kind of `mnistlab bench robustness` (measured on
     validation digits, docs/RESULTS.md); a small digit in a large photo comes out sharper than
     at WORK_SIZE."""
-    gray = smooth_pixel_blocks(_checked_gray(gray))
+    gray = restore_source(_checked_gray(gray))
     ink = _find_ink(gray, COARSE_SIZE)
     left, top, right, bottom = _ink_box(ink.values)
     if _touches_border(ink.values, (left, top, right, bottom)):

@@ -77,7 +77,10 @@ def create_app(
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
     admission = admission or default_admission(max_pixels)
     batcher = MicroBatcher(predictor.predict_pixels, max_wait=batch_wait)
-    lenient = predictor.with_rejection(False)  # for ?reject=false
+    # ?reject=false: predictions come from the batcher shared by every request, so their
+    # "not sure" is undone per request (Predictor.answered); /api/read, which runs its own
+    # forward passes, reads with a predictor that never refuses
+    lenient = predictor.with_rejection(False)
     app = FastAPI(
         title="mnistlab",
         version=__version__,

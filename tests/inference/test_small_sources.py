@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 import mnistlab
 from mnistlab.inference import preprocess
@@ -94,3 +95,39 @@ def test_a_dithered_print_is_read_as_its_greys():
     assert restore_source(clean) is clean  # two levels, solid strokes: left alone
     answer = mnistlab.load("lenet5").predict_image(dithered.resize((160, 160), Image.NEAREST))
     assert answer.guess == 7
+
+
+def _ordered_dither(gray: np.ndarray, size: int = 8) -> np.ndarray:
+    """Two levels by a Bayer matrix of `size` (4 or 8): a regular lattice of dots."""
+    bayer = np.array([[0, 2], [3, 1]])
+    while len(bayer) < size:
+        bayer = np.block([[4 * bayer, 4 * bayer + 2], [4 * bayer + 3, 4 * bayer + 1]])
+    thresholds = (bayer + 0.5) / bayer.size
+    h, w = gray.shape
+    screen = np.tile(thresholds, (h // size + 1, w // size + 1))[:h, :w]
+    return np.where(1.0 - gray > screen, 0.0, 1.0).astype(np.float32)
+
+
+def test_an_ordered_dither_is_averaged_over_its_period():
+    seven = _gray(_small_seven(48)) * 0.85 + 0.1  # light grey paper, dark grey ink
+    for size in (4, 8):
+        dithered = _ordered_dither(seven, size)
+        smoothed = restore_source(dithered)
+        far = ndimage.binary_erosion(seven > 0.9, iterations=8)  # paper far from the strokes
+        paper = smoothed[far]
+        # the lattice of paper dots is one even grey, not specks a digit's box would stretch to
+        assert paper.std() < 0.03, (size, paper.std())
+        digit = preprocess(Image.fromarray((dithered * 255).astype(np.uint8)))
+        rows = np.flatnonzero(digit.pixels.max(axis=1) > 64)
+        assert rows[-1] - rows[0] >= 17, (size, rows)  # the seven fills MNIST's 20 px box
+        answer = mnistlab.load("lenet5").predict_image(
+            Image.fromarray((dithered * 255).astype(np.uint8))
+        )
+        assert answer.guess == 7, size
+
+
+def test_a_thresholded_scan_with_a_few_specks_is_left_alone():
+    small = _gray(_small_seven(16)) > 0.5
+    scan = np.where(small, 1.0, 0.0).astype(np.float32)
+    scan[2, 2] = scan[5, 13] = scan[12, 3] = 0.0  # a few specks of dust: not a screen
+    assert restore_source(scan) is scan

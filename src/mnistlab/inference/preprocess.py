@@ -58,10 +58,18 @@ SAME_LEVEL = 1.0 / 255  # rows this close are the same (one level of an 8-bit im
 # A print of only two levels (black and white dots, a fax, a dithered printout): at least this
 # share of its pixels at exactly its darkest or lightest value.
 TWO_LEVEL_SHARE = 0.995
-# ...made of dots: at least this share of its pixels alone among the other level (a dithered
-# paper tone); the dots are averaged by a Gaussian of DOT_SIGMA source pixels.
+# ...made of dots: at least this share of its pixels in specks of one level among the other
+# (a dithered paper tone). The dots are averaged by a Gaussian of half their typical spacing
+# (a low-pass at the screen's period, as descreening is done), DOT_SIGMA to MAX_DOT_SIGMA
+# source pixels.
 DOTS_SHARE = 0.005
 DOT_SIGMA = 1.0
+MAX_DOT_SIGMA = 3.0  # a stroke of a digit 24 px tall is ~3 px wide: wider would erase it
+DOT_SIGMA_SHARE = 24  # ...and at most the image's shorter side over this (strokes are ~1/8 of
+# a digit's height: a small print's strokes would be smeared into its loops)
+MIN_DOTS = 8  # a screen has dozens of dots; a thresholded scan a few specks (loops, corners
+# of paper a tight crop cuts off, noise), which a blur would only soften
+DOT_AREA = 9  # px: a speck this small or smaller is a dot (a 3x3 block at most)
 # An image whose border is one exact value, as is at least this share of it, is a digital
 # drawing: no noise to estimate (see _is_drawing).
 DRAWING_SHARE = 0.5
@@ -226,9 +234,9 @@ def _maybe_two_level(sample: np.ndarray) -> bool:
 
 
 def _descreened(gray: np.ndarray) -> np.ndarray:
-    """A two-level print made of dots (dithered, screened: many pixels of one level alone
-    among the other, where a drawing or a thresholded scan has solid strokes) low-passed
-    over about one dot; else `gray`."""
+    """A two-level print made of dots (dithered, screened: many small specks of one level
+    among the other, where a drawing or a thresholded scan has solid strokes) low-passed at
+    the dots' spacing; else `gray`."""
     if min(gray.shape) < 3 or not _maybe_two_level(gray[::4, ::4]):
         return gray
     low, high = float(gray.min()), float(gray.max())
@@ -237,18 +245,32 @@ def _descreened(gray: np.ndarray) -> np.ndarray:
     dark = gray == low
     if np.count_nonzero(dark | (gray == high)) < TWO_LEVEL_SHARE * gray.size:
         return gray
-    padded = np.pad(dark, 1, mode="edge")
-    alike = (  # (H, W): how many of the 4 neighbours share the pixel's level
-        (padded[:-2, 1:-1] == dark).astype(np.int8)
-        + (padded[2:, 1:-1] == dark)
-        + (padded[1:-1, :-2] == dark)
-        + (padded[1:-1, 2:] == dark)
-    )
-    if np.count_nonzero(alike == 0) < DOTS_SHARE * gray.size:
-        return gray
     from scipy import ndimage
 
-    return ndimage.gaussian_filter(gray, DOT_SIGMA, mode="nearest")
+    # specks of either level: the paper's tone as dark dots, a stroke's grey as light holes;
+    # 8-connected, so the diagonal steps of a thin binarised stroke are one stroke, not dots
+    specks = [_specks(dark, ndimage), _specks(~dark, ndimage)]
+    count = max(n for n, _ in specks)
+    if sum(pixels for _, pixels in specks) < DOTS_SHARE * gray.size or count < MIN_DOTS:
+        return gray
+    # dots spread evenly are sqrt(area / dots) apart; a Gaussian of half that leaves a
+    # screen's ripple at a few percent of its contrast
+    widest = min(MAX_DOT_SIGMA, min(gray.shape) / DOT_SIGMA_SHARE)
+    sigma = float(np.clip(0.5 * np.sqrt(gray.size / count), DOT_SIGMA, max(DOT_SIGMA, widest)))
+    # mirrored at the border without repeating its pixels: a dot in a corner (an ordered
+    # dither's darkest threshold sits there) would otherwise weigh as several and read as ink
+    return ndimage.gaussian_filter(gray, sigma, mode="mirror")
+
+
+def _specks(mask: np.ndarray, ndimage) -> tuple[int, int]:
+    """(how many, how many pixels): the 8-connected pieces of `mask` of at most DOT_AREA
+    pixels (a dot of a screen, enlarged up to 3x)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if not count:
+        return 0, 0
+    sizes = np.bincount(labels.ravel())[1:]
+    small = sizes <= DOT_AREA
+    return int(small.sum()), int(sizes[small].sum())
 
 
 def _block_size(gray: np.ndarray) -> float | None:

@@ -53,7 +53,8 @@ FADE = 0.05
 # screenshot zoomed in) is resampled smoothly from that source first when at least this share
 # of its varied rows and columns repeat the one before (a factor of 2 repeats half of them).
 BLOCKY_SHARE = 0.45
-MIN_SOURCE = 6  # px: no digit can be read from fewer
+MIN_SOURCE = 6  # px: no digit can be read from fewer rows (or columns, lying down)...
+MIN_SOURCE_SIDE = 2  # ...and a tight crop of a 1 may be this narrow (a 1 from an 8-px source)
 SAME_LEVEL = 1.0 / 255  # rows this close are the same (one level of an 8-bit image)
 # A print of only two levels (black and white dots, a fax, a dithered printout): at least this
 # share of its pixels at exactly its darkest or lightest value.
@@ -204,12 +205,14 @@ def restore_source(gray: np.ndarray) -> np.ndarray:
 
 def _enlarged(row_block: float | None, col_block: float | None, shape) -> bool:
     """Whether blocks of these sizes are pixels enlarged by a viewer: square blocks (the
-    same factor both ways) of a source at least MIN_SOURCE px on each side. A drawing of
+    same factor both ways) of a source at least MIN_SOURCE px long and MIN_SOURCE_SIDE wide
+    (cut to its ink, a digit from a 7 px source can be 4 px wide, a 1 two). A drawing of
     straight strokes repeats its rows or columns too, in runs as long as the strokes."""
     if row_block is None or col_block is None:
         return False
     square = max(row_block, col_block) <= 1.5 * min(row_block, col_block)
-    return square and min(shape[0] / row_block, shape[1] / col_block) >= MIN_SOURCE
+    sides = sorted((shape[0] / row_block, shape[1] / col_block))
+    return square and sides[1] >= MIN_SOURCE and sides[0] >= MIN_SOURCE_SIDE
 
 
 def _some_rows_repeat(gray: np.ndarray, probes: int = 24) -> bool:

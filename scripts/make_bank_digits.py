@@ -24,8 +24,14 @@ from mnistlab.data.splits import load_splits
 from mnistlab.runs import list_pretrained, load_model
 from mnistlab.runs.bank_digits import DIGITS_FILE, digits_bytes, to_levels
 from mnistlab.runs.features import bank_of
-from mnistlab.train.calibrate import BANK_PHOTOGRAPHED, BANK_RAW, BANK_SEED, features_of
-from mnistlab.train.calibrate import photographed, quantize
+from mnistlab.train.calibrate import (
+    BANK_PHOTOGRAPHED,
+    BANK_RAW,
+    BANK_SEED,
+    features_of,
+    photographed,
+    quantize,
+)
 
 ROWS = BANK_RAW + BANK_PHOTOGRAPHED
 
@@ -69,7 +75,8 @@ def main() -> int:
             continue
         split = matching_split(model, meta.normalization, bank_of(model), candidates)
         digits, labels = candidates[split]
-        keys = [(to_levels(d[None])[0].tobytes(), int(y)) for d, y in zip(digits, labels)]
+        levels = to_levels(digits)
+        keys = [(d.tobytes(), int(y)) for d, y in zip(levels, labels, strict=True)]
         index = [distinct.setdefault(key, len(distinct)) for key in keys]
         rows[rule.sha256] = np.array(index, np.int16)
         print(f"{name}: bank rebuilt from the {split} train split, {ROWS} rows", file=sys.stderr)

@@ -57,7 +57,9 @@ def explanation_png(explanation: Explanation) -> bytes:
         (prediction.pixels, "input", f"answer: {answer}"),
         (heatmap(prediction.pixels, explanation.saliency), "saliency", explanation.method[:18]),
     ]
-    cells += [(n.image, f"neighbour {n.label}", f"sim {n.similarity:.3f}") for n in explanation.neighbours]
+    cells += [
+        (n.image, f"neighbour {n.label}", f"sim {n.similarity:.3f}") for n in explanation.neighbours
+    ]
     sheet = Image.new("RGB", (len(cells) * (CELL + GAP) + GAP, CELL + CAPTION + 2 * GAP), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (image, first, second) in enumerate(cells):

@@ -18,7 +18,12 @@ from mnistlab.calibration.detector import check_detector, detector_scores, shipp
 from mnistlab.calibration.rule import not_sure
 from mnistlab.calibration.types import Calibration
 from mnistlab.data.normalize import check_normalization, normalize
-from mnistlab.inference.explain import DEFAULT_NEIGHBOURS, DEFAULT_SALIENCY, Explanation
+from mnistlab.inference.explain import (
+    DEFAULT_NEIGHBOURS,
+    DEFAULT_SALIENCY,
+    Explanation,
+    ExplanationDict,
+)
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
 from mnistlab.runs.meta import RunMeta
@@ -59,6 +64,9 @@ class PredictionDict(TypedDict):
     """(server) the 28x28 image the model saw, PNG; null when no digit is found"""
     message: NotRequired[str | None]
     """(server) why no digit was found, if so"""
+    explanation: NotRequired[ExplanationDict | None]
+    """(server, ?explain=true only) why: the nearest training digits and a saliency map; null
+    when no digit is found"""
 
 
 # pydantic (the server's schema) reads each field's description from the string under it

@@ -17,6 +17,7 @@ CELL = 28 * SCALE
 GAP = 8
 CAPTION = 30  # two lines of text under each image
 BASE = 0.4  # how bright the input shows under the heat-map
+SHORT = {"integrated_gradients": "IG", "occlusion": "occlusion"}  # fits under 112 px
 
 
 def heatmap(pixels: np.ndarray, saliency: np.ndarray) -> np.ndarray:
@@ -55,7 +56,11 @@ def explanation_png(explanation: Explanation) -> bytes:
     answer = prediction.label if prediction.digit is not None else "not sure"
     cells = [
         (prediction.pixels, "input", f"answer: {answer}"),
-        (heatmap(prediction.pixels, explanation.saliency), "saliency", explanation.method[:18]),
+        (
+            heatmap(prediction.pixels, explanation.saliency),
+            f"saliency, {SHORT[explanation.method]}",
+            "red for, blue against",
+        ),
     ]
     cells += [
         (n.image, f"neighbour {n.label}", f"sim {n.similarity:.3f}") for n in explanation.neighbours

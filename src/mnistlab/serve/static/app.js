@@ -97,7 +97,7 @@ async function predict() {
   const mine = generation;
   try {
     // why.js adds ?explain=true while its toggle is on
-    const query = window.why ? window.why.query() : "";
+    const query = window.explaining ? window.explaining.query() : "";
     const body = await postCanvas("/api/predict" + query, canvas);
     if (mine === generation) show(body);
   } catch (error) {
@@ -111,7 +111,7 @@ async function predict() {
 
 // Every answer fills the same boxes (index.html reserves them), so nothing below them moves.
 function show(result) {
-  if (window.why) window.why.show(result);
+  if (window.explaining) window.explaining.show(result);
   const status = $("status");
   status.classList.remove("error");
   if (result.digit === null) {
@@ -161,7 +161,7 @@ function showPreview(base64) {
 
 // A refused request or no server: the message, and no answer from an older drawing beside it.
 function showError(message) {
-  if (window.why) window.why.show(null);
+  if (window.explaining) window.explaining.show(null);
   $("digit").innerHTML = "&nbsp;";
   $("confidence").innerHTML = "&nbsp;";
   showGuess(null);
@@ -215,7 +215,7 @@ function clearAll() {
   $("status").textContent = "Draw in the box; the prediction follows as you draw.";
   showPreview(null);
   drawBars(null, null);
-  if (window.why) window.why.show(null);
+  if (window.explaining) window.explaining.show(null);
   setBusy();
 }
 

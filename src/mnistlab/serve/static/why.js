@@ -1,6 +1,7 @@
 // "why?": beside the answer, the nearest training digits and the saliency over the 28x28 image.
 // Off by default; while off, the page asks the server for nothing more (no ?explain=true).
-// app.js calls window.why.query() for each request and window.why.show(result) for each answer.
+// app.js calls window.explaining.query() for each request and .show(result) for each answer
+// (not window.why: the panel's id="why" already names that).
 "use strict";
 
 (function () {
@@ -58,5 +59,5 @@
   }
 
   toggle.addEventListener("click", () => setOn(!on));
-  window.why = { query: () => (on ? "?explain=true" : ""), show };
+  window.explaining = { query: () => (on ? "?explain=true" : ""), show };
 })();

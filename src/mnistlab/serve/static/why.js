@@ -17,8 +17,8 @@
     const image = document.createElement("img");
     image.src = png(neighbour.image_png_base64);
     image.alt = "training digit " + neighbour.label;
-    image.width = 56;
-    image.height = 56;
+    image.width = 48;
+    image.height = 48;
     const caption = document.createElement("div");
     caption.className = "why-caption";
     caption.textContent = neighbour.label + " \u00b7 " + neighbour.similarity.toFixed(2);

@@ -346,6 +346,13 @@ def test_answers_match_the_documented_response_models(client):
         client.post("/api/predict", files={"file": ("b.png", BLANK)}).json(),
     ):
         TypeAdapter(PredictionDict).validate_python(body, strict=True)
+        # `explanation` only with ?explain=true
+        assert set(body) == set(PredictionDict.__annotations__) - {"explanation"}
+    for body in (
+        client.post("/api/predict?explain=true", files={"file": ("d.png", drawn_digit())}).json(),
+        client.post("/api/predict?explain=true", files={"file": ("b.png", BLANK)}).json(),
+    ):
+        TypeAdapter(PredictionDict).validate_python(body, strict=True)
         assert set(body) == set(PredictionDict.__annotations__)
     batch = client.post(
         "/api/predict/batch",

@@ -73,6 +73,12 @@ def _predict_options(predict: argparse.ArgumentParser) -> None:
         help="save the 28x28 image the model saw, as DIR/<name>.png, and the preprocessing's "
         "steps (source, ink found, 28x28) as DIR/<name>.steps.png",
     )
+    predict.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="say why: write DIR/<name>.why.png for each digit, with the image the model saw, "
+        "a saliency map (which pixels decided it) and the nearest training digits",
+    )
     add_max_pixels_arg(predict)
     add_no_reject_arg(predict)
     predict.set_defaults(func=cmd_predict)
@@ -188,6 +194,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         preview_dir=args.save_preview,
     )
+    if args.explain:
+        from mnistlab.inference.explain_files import save_explanations
+
+        save_explanations(predictor, entries, args.explain, max_pixels=args.max_pixels)
     return print_file_entries(entries, args.json, _text_line)
 
 

@@ -18,6 +18,12 @@ from mnistlab.calibration.detector import check_detector, detector_scores, shipp
 from mnistlab.calibration.rule import not_sure
 from mnistlab.calibration.types import Calibration
 from mnistlab.data.normalize import check_normalization, normalize
+from mnistlab.inference.explain import (
+    DEFAULT_NEIGHBOURS,
+    DEFAULT_SALIENCY,
+    Explanation,
+    ExplanationDict,
+)
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
 from mnistlab.runs.meta import RunMeta
@@ -58,6 +64,9 @@ class PredictionDict(TypedDict):
     """(server) the 28x28 image the model saw, PNG; null when no digit is found"""
     message: NotRequired[str | None]
     """(server) why no digit was found, if so"""
+    explanation: NotRequired[ExplanationDict | None]
+    """(server, ?explain=true only) why: the nearest training digits and a saliency map; null
+    when no digit is found"""
 
 
 # pydantic (the server's schema) reads each field's description from the string under it
@@ -180,13 +189,7 @@ class Predictor:
     ) -> list[Prediction]:
         """Predict for uint8 digits in MNIST's form, (N, 28, 28) or a list of (28, 28).
         `reject`: as in with_rejection; None: this predictor's setting."""
-        batch = np.ascontiguousarray(
-            np.stack(list(pixels)) if not isinstance(pixels, np.ndarray) else pixels, dtype=np.uint8
-        )
-        if batch.ndim == 2:
-            batch = batch[None]
-        if batch.ndim != 3 or batch.shape[1:] != (28, 28):
-            raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
+        batch = as_pixel_batch(pixels)
         if len(batch) == 0:
             return []
         if self.forward is not None:
@@ -291,6 +294,52 @@ class Predictor:
         predictions = self.predict_pixels(as_digits(x, max_pixels), top_k=top_k, reject=reject)
         return predictions if is_many(x) else predictions[0]
 
+    def explain_pixels(
+        self,
+        pixels: np.ndarray | Sequence[np.ndarray],
+        neighbours: int = DEFAULT_NEIGHBOURS,
+        method: str = DEFAULT_SALIENCY,
+        predictions: Sequence[Prediction] | None = None,
+        reject: bool | None = None,
+    ) -> list[Explanation]:
+        """Explain uint8 digits in MNIST's form, (N, 28, 28) or a list of (28, 28): each one's
+        prediction, its `neighbours` nearest training digits in the model's feature bank and
+        a saliency map by `method` ("integrated_gradients", "occlusion"). `predictions`:
+        these digits' predictions when already made (serve's); ValueError for a bad count,
+        method or shape."""
+        from mnistlab.inference.explain import check_request, explain_batch
+
+        check_request(neighbours, method)
+        if predictions is None:
+            predictions = self.predict_pixels(as_pixel_batch(pixels), reject=reject)
+        return explain_batch(self.model, self.meta, predictions, self.classes, neighbours, method)
+
+    def explain(
+        self,
+        x: Any,
+        neighbours: int = DEFAULT_NEIGHBOURS,
+        method: str = DEFAULT_SALIENCY,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        reject: bool | None = None,
+    ) -> Explanation | list[Explanation]:
+        """predict(x), with why: one Explanation for one image, a list for several (x as in
+        predict). Each holds the prediction, the `neighbours` nearest training digits (images,
+        labels, similarity; none for a model without a shipped feature bank, see its `note`)
+        and a (28, 28) saliency map over the input for the answer (or the best guess when not
+        sure). Raises what predict raises, and ValueError for a bad count or method.
+
+        >>> e = mnistlab.load("lenet5").explain(images[0])  # load_mnist("test")
+        >>> e.prediction.digit, [n.digit for n in e.neighbours]
+        (7, [7, 7, 7, 7, 7])
+        """
+        from mnistlab.inference.explain import check_request
+        from mnistlab.inference.inputs import as_digits, is_many
+
+        check_request(neighbours, method)  # before the work of reading images
+        digits = as_digits(x, max_pixels)
+        explained = self.explain_pixels(digits, neighbours, method, reject=reject)
+        return explained if is_many(x) else explained[0]
+
     def describe(self) -> dict[str, Any]:
         """What GET /api/model shows: the model.json facts a user cares about."""
         keys = (
@@ -317,6 +366,18 @@ class Predictor:
     def label(self, index: int) -> str:
         """The class name for a class index ("7"; "Sneaker" for Fashion-MNIST)."""
         return self.classes[index] if index < len(self.classes) else str(index)
+
+
+def as_pixel_batch(pixels: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """(N, 28, 28) contiguous uint8 from an array or a list of (28, 28); ValueError otherwise."""
+    batch = np.ascontiguousarray(
+        np.stack(list(pixels)) if not isinstance(pixels, np.ndarray) else pixels, dtype=np.uint8
+    )
+    if batch.ndim == 2:
+        batch = batch[None]
+    if batch.ndim != 3 or batch.shape[1:] != (28, 28):
+        raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
+    return batch
 
 
 def bare_model_meta(model: nn.Module, given: dict[str, Any] | None) -> RunMeta:

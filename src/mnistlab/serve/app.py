@@ -33,6 +33,7 @@ from mnistlab.serve.limits import BodyLimitMiddleware
 from mnistlab.serve.reading import ReadOut, read_item
 from mnistlab.serve.schemas import (
     ERROR_RESPONSES,
+    EXPLAIN_PARAMETER,
     REJECT_PARAMETER,
     BatchOut,
     no_digit,
@@ -114,26 +115,36 @@ def create_app(
         }
         return {**predictor.describe(), "limits": limits, "batching": batching}
 
-    def post(path: str, body: Body, answer: Any):
-        """Register `path` once: documented by FastAPI from `body` and `answer`, answered by
-        the endpoint alone (PlainRoute)."""
+    def post(path: str, body: Body, answer: Any, parameters: tuple = (REJECT_PARAMETER,)):
+        """Register `path` once: documented by FastAPI from `body`, `answer` and the query
+        `parameters`, answered by the endpoint alone (PlainRoute)."""
 
         def register(endpoint):
             app.router.add_api_route(
                 path, endpoint, methods=["POST"], response_model=answer,
                 responses=ERROR_RESPONSES,
-                openapi_extra={**request_body(body, max_batch), "parameters": [REJECT_PARAMETER]},
+                openapi_extra={**request_body(body, max_batch), "parameters": list(parameters)},
                 route_class_override=PlainRoute,
             )  # fmt: skip
             return endpoint
 
         return register
 
-    @post("/api/predict", ONE, PredictionDict)
+    async def explained(answers: list[Any], predictions: list[Prediction]) -> None:
+        """?explain=true: each answer gains its explanation, computed in the thread pool (a
+        few ms of CPU a digit) within an admission slot, as decoding is."""
+        async with admission.slot(0):
+            found = await run_in_threadpool(_explanations, predictor, predictions)
+        for answer, explanation in zip(answers, found, strict=True):
+            answer["explanation"] = explanation
+
+    predict_parameters = (REJECT_PARAMETER, EXPLAIN_PARAMETER)
+
+    @post("/api/predict", ONE, PredictionDict, predict_parameters)
     async def predict(request: Request) -> Response:
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
-        raw image body (Content-Type image/*)."""
-        reject = rejects(request)
+        raw image body (Content-Type image/*). ?explain=true adds `explanation`."""
+        reject, explain = rejects(request), explains(request)
         item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
@@ -142,25 +153,34 @@ def create_app(
             async with admission.slot(declared):
                 pixels = await _digit_pixels_async(item, max_pixels, declared)
         except NoDigitError as exc:
-            return _json(no_digit(str(exc)))
+            return _json(_no_digit(str(exc), explain))
         prediction = (await batcher.run(pixels[None]))[0]
-        return _json(_answer(prediction if reject else predictor.answered(prediction)))
+        answer = _answer(prediction if reject else predictor.answered(prediction))
+        if explain:
+            await explained([answer], [prediction])
+        return _json(answer)
 
-    @post("/api/predict/batch", MANY, BatchOut)
+    @post("/api/predict/batch", MANY, BatchOut, predict_parameters)
     async def predict_batch(request: Request) -> Response:
         """Several images: multipart fields `files`, JSON {"images": [base64...]} or
         {"pixels": [[784]...]}. An image that cannot be read gets an error entry, and the others
-        are still answered; a request that breaks the schema (bad base64 or pixels) is a 400."""
-        reject = rejects(request)
+        are still answered; a request that breaks the schema (bad base64 or pixels) is a 400.
+        ?explain=true adds `explanation` to each answer."""
+        reject, explain = rejects(request), explains(request)
         items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
         if ready:  # one forward pass (shared with other requests) for every readable image
             predictions = await batcher.run(np.stack(list(ready.values())))
-            if not reject:
-                predictions = [predictor.answered(p) for p in predictions]
-            for index, prediction in zip(ready, predictions, strict=True):
-                results[index] = _answer(prediction)
+            answers = [_answer(p if reject else predictor.answered(p)) for p in predictions]
+            for index, answer in zip(ready, answers, strict=True):
+                results[index] = answer
+            if explain:
+                await explained(answers, predictions)
+        if explain:  # the blank images': nothing to explain
+            for result in results:
+                if result is not None and "error" not in result:
+                    result.setdefault("explanation", None)
         return _json({"results": results})
 
     @post("/api/read", IMAGE, ReadOut)
@@ -200,6 +220,31 @@ def rejects(request: Request) -> bool:
     if value not in ("true", "false", "1", "0"):
         raise ApiError(400, "bad_request", f"reject must be true or false, not {value[:20]!r}")
     return value in ("true", "1")
+
+
+def explains(request: Request) -> bool:
+    """The request's ?explain=: false (the default) or true; ApiError for another value. No
+    query string, the common case, costs nothing to read."""
+    if not request.scope["query_string"]:
+        return False
+    value = request.query_params.get("explain", "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"explain must be true or false, not {value[:20]!r}")
+    return value in ("true", "1")
+
+
+def _explanations(predictor: Predictor, predictions: list[Prediction]) -> list[dict[str, Any]]:
+    """The explanations of served predictions as JSON (for the thread pool)."""
+    pixels = np.stack([p.pixels for p in predictions])
+    found = predictor.explain_pixels(pixels, predictions=predictions)
+    return [e.to_dict() for e in found]
+
+
+def _no_digit(message: str, explain: bool) -> PredictionDict:
+    answer = no_digit(message)
+    if explain:
+        answer["explanation"] = None
+    return answer
 
 
 def default_admission(max_pixels: int, processes: int = 1) -> Admission:

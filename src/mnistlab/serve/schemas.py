@@ -37,8 +37,11 @@ class BatchOut(TypedDict):
 
 
 def no_digit(message: str) -> PredictionDict:
-    """The answer when no digit is found: every field of PredictionDict null, none in top_k."""
-    answer: dict[str, Any] = dict.fromkeys(PredictionDict.__annotations__)
+    """The answer when no digit is found: every field of PredictionDict null, none in top_k
+    (and no `explanation`, which only ?explain=true adds)."""
+    answer: dict[str, Any] = dict.fromkeys(
+        k for k in PredictionDict.__annotations__ if k != "explanation"
+    )
     return {**answer, "top_k": [], "message": message, "reason": message}  # type: ignore[typeddict-item]
 
 
@@ -108,4 +111,16 @@ REJECT_PARAMETER: dict[str, Any] = {
     "schema": {"type": "boolean", "default": True},
     "description": 'false: answer the best guess as the digit where the model would say "not '
     'sure" (digit null); true (the default): say "not sure", with the reason and the guess',
+}
+
+
+# ?explain=true: each answer carries `explanation` (nearest training digits and a saliency map)
+EXPLAIN_PARAMETER: dict[str, Any] = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "true: each answer gains `explanation`, the nearest training digits in the "
+    "model's feature bank and a saliency map over the 28x28 input (a few ms of CPU a digit); "
+    "false (the default): no explanation, and no cost",
 }

@@ -96,7 +96,9 @@ async function predict() {
   setBusy();
   const mine = generation;
   try {
-    const body = await postCanvas("/api/predict", canvas);
+    // why.js adds ?explain=true while its toggle is on
+    const query = window.explaining ? window.explaining.query() : "";
+    const body = await postCanvas("/api/predict" + query, canvas);
     if (mine === generation) show(body);
   } catch (error) {
     if (mine === generation) showError(error.message);
@@ -109,6 +111,7 @@ async function predict() {
 
 // Every answer fills the same boxes (index.html reserves them), so nothing below them moves.
 function show(result) {
+  if (window.explaining) window.explaining.show(result);
   const status = $("status");
   status.classList.remove("error");
   if (result.digit === null) {
@@ -158,6 +161,7 @@ function showPreview(base64) {
 
 // A refused request or no server: the message, and no answer from an older drawing beside it.
 function showError(message) {
+  if (window.explaining) window.explaining.show(null);
   $("digit").innerHTML = "&nbsp;";
   $("confidence").innerHTML = "&nbsp;";
   showGuess(null);
@@ -211,6 +215,7 @@ function clearAll() {
   $("status").textContent = "Draw in the box; the prediction follows as you draw.";
   showPreview(null);
   drawBars(null, null);
+  if (window.explaining) window.explaining.show(null);
   setBusy();
 }
 

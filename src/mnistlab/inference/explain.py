@@ -1,0 +1,184 @@
+"""Why the model answered what it did: the nearest training digits and a saliency map.
+
+The nearest digits come from the feature bank shipped beside the model (runs.features): the
+input's features (the input of its last linear layer, as the "not sure" rule reads them) are
+compared by cosine similarity with the bank's 6,000 training digits, whose images and labels
+mnistlab ships too (runs.bank_digits). The saliency map is inference.saliency's. A "not sure"
+answer is explained like any other: for its best guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+from typing_extensions import TypedDict  # pydantic needs these on Python < 3.12
+
+from mnistlab.calibration.core import feature_layer, features_and_logits
+from mnistlab.data.normalize import normalize
+from mnistlab.inference.saliency import METHODS, saliency
+from mnistlab.runs.bank_digits import BankDigits, shipped_bank_digits
+from mnistlab.runs.features import bank_of
+from mnistlab.runs.meta import RunMeta
+
+if TYPE_CHECKING:
+    from mnistlab.inference.predictor import Prediction
+
+DEFAULT_NEIGHBOURS = 5
+MAX_NEIGHBOURS = 50
+# picked by faithfulness: benchmarks/saliency.py, docs/explain.md
+DEFAULT_SALIENCY = "integrated_gradients"
+NO_BANK = "this model has no feature bank with shipped digits (only mnistlab's shipped models do)"
+
+
+class NeighbourDict(TypedDict):
+    digit: int
+    """the training digit's class"""
+    label: str
+    """its class name (the digit for MNIST)"""
+    similarity: float
+    """cosine similarity of its features to the input's, -1..1 (1: the same to the model)"""
+    bank_row: int
+    """its row in the model's feature bank"""
+    image_png_base64: str
+    """the training digit, 28x28 PNG (16 grey levels)"""
+
+
+class ExplanationDict(TypedDict):
+    method: str
+    """how the saliency was computed: integrated_gradients or occlusion"""
+    explained: int
+    """the class explained: the answer, or the best guess when not sure"""
+    saliency: list[float]
+    """784 values, 28x28 row-major: > 0 where a pixel speaks for the class, < 0 against it
+    (the change of its probability the pixel accounts for)"""
+    saliency_png_base64: str
+    """the saliency over the input as a 28x28 PNG heat-map: red for, blue against"""
+    neighbours: list[NeighbourDict]
+    """the nearest training digits, most similar first; empty when the model has no bank"""
+    note: str | None
+    """why there are no neighbours, when there are none"""
+
+
+ExplanationDict.__pydantic_config__ = NeighbourDict.__pydantic_config__ = {  # type: ignore[attr-defined]
+    "use_attribute_docstrings": True
+}
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One training digit near the input, as the model sees it."""
+
+    image: np.ndarray = field(repr=False)  # (28, 28) uint8
+    digit: int  # its class
+    label: str  # its class name
+    similarity: float  # cosine similarity of the features, -1..1
+    bank_row: int  # its row in the feature bank
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A prediction with why: its nearest training digits and a saliency map over the input."""
+
+    prediction: Prediction
+    neighbours: list[Neighbour]  # most similar first; empty without a bank (see `note`)
+    saliency: np.ndarray = field(repr=False)  # (28, 28) float32, > 0 speaks for `explained`
+    method: str  # the saliency method
+    explained: int  # the class explained: the answer, or the best guess when not sure
+    note: str | None = None  # why `neighbours` is empty, if it is
+
+    def to_dict(self) -> ExplanationDict:
+        """The explanation as JSON-ready values (the prediction is separate: Prediction.to_dict)."""
+        from mnistlab.inference.explain_png import heatmap, png_base64
+
+        return {
+            "method": self.method,
+            "explained": self.explained,
+            "saliency": [round(float(v), 5) for v in self.saliency.ravel()],
+            "saliency_png_base64": png_base64(heatmap(self.prediction.pixels, self.saliency)),
+            "neighbours": [
+                {
+                    "digit": n.digit,
+                    "label": n.label,
+                    "similarity": round(n.similarity, 4),
+                    "bank_row": n.bank_row,
+                    "image_png_base64": png_base64(n.image),
+                }
+                for n in self.neighbours
+            ],
+            "note": self.note,
+        }
+
+
+def check_request(k: int, method: str) -> None:
+    """ValueError, in one line, for a neighbour count or saliency method not offered."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_NEIGHBOURS:
+        raise ValueError(f"neighbours must be a whole number from 1 to {MAX_NEIGHBOURS}, not {k!r}")
+    if method not in METHODS:
+        raise ValueError(f"unknown saliency method {method!r}; known: {', '.join(METHODS)}")
+
+
+def bank_digits_of(model: nn.Module, meta: RunMeta) -> BankDigits | None:
+    """The training digits of the model's bank, or None (no bank, or not a shipped one)."""
+    rule = meta.calibration.features if meta.calibration is not None else None
+    if rule is None or bank_of(model) is None or feature_layer(model) is None:
+        return None
+    return shipped_bank_digits(rule.sha256)
+
+
+@torch.inference_mode()
+def nearest(model: nn.Module, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """((N, k) similarity, (N, k) bank rows) of the bank rows nearest normalised inputs x:
+    cosine similarity of the model's features, on the device the model is on."""
+    bank = bank_of(model)
+    assert bank is not None  # bank_digits_of said so
+    features, _ = features_and_logits(model, x)
+    unit = torch.nn.functional.normalize(features, dim=1)
+    similarity, rows = (unit @ bank.to(unit.device, torch.float32).T).topk(k, dim=1)
+    # the bank's int8 rows are unit vectors to within 0.4%: keep what is shown a cosine
+    return similarity.clamp(-1, 1).cpu(), rows.cpu()
+
+
+def explain_batch(
+    model: nn.Module,
+    meta: RunMeta,
+    predictions: Sequence[Prediction],
+    labels: Sequence[str],
+    k: int = DEFAULT_NEIGHBOURS,
+    method: str = DEFAULT_SALIENCY,
+) -> list[Explanation]:
+    """An Explanation for each prediction (of Predictor.predict_pixels; its pixels are what is
+    explained), with the k nearest bank digits and the saliency for its best guess. `labels`:
+    the class names."""
+    check_request(k, method)
+    if not predictions:
+        return []
+    device = next(model.parameters()).device
+    batch = torch.from_numpy(np.stack([p.pixels for p in predictions])).to(device)
+    x = normalize(batch.unsqueeze(1), meta.normalization)  # (N, 1, 28, 28)
+    target = torch.tensor([p.guess for p in predictions], device=device)
+    maps = saliency(model, x, target, meta.normalization, method).numpy()
+    digits = bank_digits_of(model, meta)
+    if digits is None:
+        found = [[] for _ in predictions]
+    else:
+        similarity, rows = nearest(model, x, min(k, len(digits.labels)))
+        found = [
+            [_neighbour(digits, int(r), float(s), labels) for s, r in zip(sims, idx, strict=True)]
+            for sims, idx in zip(similarity.tolist(), rows.tolist(), strict=True)
+        ]
+    note = NO_BANK if digits is None else None
+    return [
+        Explanation(p, n, m.astype(np.float32), method, p.guess, note)
+        for p, n, m in zip(predictions, found, maps, strict=True)
+    ]
+
+
+def _neighbour(digits: BankDigits, row: int, similarity: float, labels: Sequence[str]):
+    digit = int(digits.labels[row])
+    label = labels[digit] if digit < len(labels) else str(digit)
+    return Neighbour(digits.images[row], digit, label, similarity, row)

@@ -10,108 +10,30 @@ answer is explained like any other: for its best guess.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
-from typing_extensions import TypedDict  # pydantic needs these on Python < 3.12
 
 from mnistlab.calibration.core import feature_layer, features_and_logits
 from mnistlab.data.normalize import normalize
+from mnistlab.inference.answers import (  # noqa: F401 (the answer types, where they were)
+    Explanation,
+    ExplanationDict,
+    Neighbour,
+    NeighbourDict,
+    Prediction,
+)
 from mnistlab.inference.saliency import METHODS, saliency
 from mnistlab.runs.bank_digits import BankDigits, shipped_bank_digits
 from mnistlab.runs.features import bank_of
 from mnistlab.runs.meta import RunMeta
-
-if TYPE_CHECKING:
-    from mnistlab.inference.predictor import Prediction
 
 DEFAULT_NEIGHBOURS = 5
 MAX_NEIGHBOURS = 50
 # picked by faithfulness: benchmarks/saliency.py, docs/explain.md
 DEFAULT_SALIENCY = "integrated_gradients"
 NO_BANK = "this model has no feature bank with shipped digits (only mnistlab's shipped models do)"
-
-
-class NeighbourDict(TypedDict):
-    digit: int
-    """the training digit's class"""
-    label: str
-    """its class name (the digit for MNIST)"""
-    similarity: float
-    """cosine similarity of its features to the input's, -1..1 (1: the same to the model)"""
-    bank_row: int
-    """its row in the model's feature bank"""
-    image_png_base64: str
-    """the training digit, 28x28 PNG (16 grey levels)"""
-
-
-class ExplanationDict(TypedDict):
-    method: str
-    """how the saliency was computed: integrated_gradients or occlusion"""
-    explained: int
-    """the class explained: the answer, or the best guess when not sure"""
-    saliency: list[float]
-    """784 values, 28x28 row-major: > 0 where a pixel speaks for the class, < 0 against it
-    (the change of its probability the pixel accounts for)"""
-    saliency_png_base64: str
-    """the saliency over the input as a 28x28 PNG heat-map: red for, blue against"""
-    neighbours: list[NeighbourDict]
-    """the nearest training digits, most similar first; empty when the model has no bank"""
-    note: str | None
-    """why there are no neighbours, when there are none"""
-
-
-ExplanationDict.__pydantic_config__ = NeighbourDict.__pydantic_config__ = {  # type: ignore[attr-defined]
-    "use_attribute_docstrings": True
-}
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    """One training digit near the input, as the model sees it."""
-
-    image: np.ndarray = field(repr=False)  # (28, 28) uint8
-    digit: int  # its class
-    label: str  # its class name
-    similarity: float  # cosine similarity of the features, -1..1
-    bank_row: int  # its row in the feature bank
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A prediction with why: its nearest training digits and a saliency map over the input."""
-
-    prediction: Prediction
-    neighbours: list[Neighbour]  # most similar first; empty without a bank (see `note`)
-    saliency: np.ndarray = field(repr=False)  # (28, 28) float32, > 0 speaks for `explained`
-    method: str  # the saliency method
-    explained: int  # the class explained: the answer, or the best guess when not sure
-    note: str | None = None  # why `neighbours` is empty, if it is
-
-    def to_dict(self) -> ExplanationDict:
-        """The explanation as JSON-ready values (the prediction is separate: Prediction.to_dict)."""
-        from mnistlab.inference.explain_png import heatmap, png_base64
-
-        return {
-            "method": self.method,
-            "explained": self.explained,
-            "saliency": [round(float(v), 5) for v in self.saliency.ravel()],
-            "saliency_png_base64": png_base64(heatmap(self.prediction.pixels, self.saliency)),
-            "neighbours": [
-                {
-                    "digit": n.digit,
-                    "label": n.label,
-                    "similarity": round(n.similarity, 4),
-                    "bank_row": n.bank_row,
-                    "image_png_base64": png_base64(n.image),
-                }
-                for n in self.neighbours
-            ],
-            "note": self.note,
-        }
 
 
 def check_request(k: int, method: str) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
-from mnistlab.inference.explain import DEFAULT_NEIGHBOURS
-from mnistlab.inference.explain_png import explanation_png
+from mnistlab.inference.explain import DEFAULT_NEIGHBOURS, Explanation
+from mnistlab.inference.explain_png import CAPTION, CELL, GAP, SHORT, heatmap
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import preprocess
@@ -57,3 +57,36 @@ def _unique_names(stems: list[str]) -> list[str]:
         used.add(name)
         names.append(name)
     return names
+
+
+def explanation_png(explanation: Explanation) -> bytes:
+    """One PNG: the input, its saliency and the nearest training digits side by side, each
+    with a caption (the answer; the method; each neighbour's label and similarity)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    prediction = explanation.prediction
+    answer = prediction.label if prediction.digit is not None else "not sure"
+    cells = [
+        (prediction.pixels, "input", f"answer: {answer}"),
+        (
+            heatmap(prediction.pixels, explanation.saliency),
+            f"saliency, {SHORT[explanation.method]}",
+            "red for, blue against",
+        ),
+    ]
+    cells += [
+        (n.image, f"neighbour {n.label}", f"sim {n.similarity:.3f}") for n in explanation.neighbours
+    ]
+    sheet = Image.new("RGB", (len(cells) * (CELL + GAP) + GAP, CELL + CAPTION + 2 * GAP), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (image, first, second) in enumerate(cells):
+        left = GAP + i * (CELL + GAP)
+        tile = Image.fromarray(image).resize((CELL, CELL), Image.Resampling.NEAREST)
+        sheet.paste(tile.convert("RGB"), (left, GAP))
+        draw.text((left, GAP + CELL + 2), first, fill="black")
+        draw.text((left, GAP + CELL + 15), second, fill="black")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,16 +1,12 @@
-"""Pictures of an explanation: the saliency heat-map and the one-PNG summary `mnistlab predict
---explain` writes (input, saliency, nearest training digits). Pillow only, no matplotlib."""
+"""Pictures for explanations: the saliency heat-map and PNG encoding (Pillow only, no
+matplotlib). A leaf: inference.explain uses it, so it knows nothing of explanations."""
 
 from __future__ import annotations
 
 import base64
 import io
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from mnistlab.inference.explain import Explanation
 
 SCALE = 4  # each 28x28 image at 112 px
 CELL = 28 * SCALE
@@ -45,34 +41,3 @@ def png_bytes(image: np.ndarray) -> bytes:
 def png_base64(image: np.ndarray) -> str:
     """png_bytes in base64 (a few hundred bytes for 28x28)."""
     return base64.b64encode(png_bytes(image)).decode("ascii")
-
-
-def explanation_png(explanation: Explanation) -> bytes:
-    """One PNG: the input, its saliency and the nearest training digits side by side, each
-    with a caption (the answer; the method; each neighbour's label and similarity)."""
-    from PIL import Image, ImageDraw
-
-    prediction = explanation.prediction
-    answer = prediction.label if prediction.digit is not None else "not sure"
-    cells = [
-        (prediction.pixels, "input", f"answer: {answer}"),
-        (
-            heatmap(prediction.pixels, explanation.saliency),
-            f"saliency, {SHORT[explanation.method]}",
-            "red for, blue against",
-        ),
-    ]
-    cells += [
-        (n.image, f"neighbour {n.label}", f"sim {n.similarity:.3f}") for n in explanation.neighbours
-    ]
-    sheet = Image.new("RGB", (len(cells) * (CELL + GAP) + GAP, CELL + CAPTION + 2 * GAP), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (image, first, second) in enumerate(cells):
-        left = GAP + i * (CELL + GAP)
-        tile = Image.fromarray(image).resize((CELL, CELL), Image.Resampling.NEAREST)
-        sheet.paste(tile.convert("RGB"), (left, GAP))
-        draw.text((left, GAP + CELL + 2), first, fill="black")
-        draw.text((left, GAP + CELL + 15), second, fill="black")
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
 from mnistlab.calibration.core import features_and_logits, nearest_similarity
 from mnistlab.calibration.detector import check_detector, detector_scores, shipped_detector
 from mnistlab.calibration.rule import not_sure
 from mnistlab.calibration.types import Calibration
 from mnistlab.data.normalize import check_normalization, normalize
-from mnistlab.inference.explain import (
-    DEFAULT_NEIGHBOURS,
-    DEFAULT_SALIENCY,
+from mnistlab.inference.answers import (  # noqa: F401 (Prediction's names, where they were)
     Explanation,
-    ExplanationDict,
+    Prediction,
+    PredictionDict,
+    TopK,
 )
+from mnistlab.inference.explain import DEFAULT_NEIGHBOURS, DEFAULT_SALIENCY
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageSource
 from mnistlab.inference.preprocess import Preprocessed, preprocess
 from mnistlab.runs.meta import RunMeta
@@ -32,75 +31,6 @@ DEFAULT_TOP_K = 3
 
 # (N, 28, 28) uint8 -> ((N, classes) logits, (N,) similarity to the feature bank or None)
 Forward = Callable[[np.ndarray], "tuple[torch.Tensor, torch.Tensor | None]"]
-
-
-class TopK(TypedDict):
-    digit: int
-    """the class (the digit itself for MNIST)"""
-    probability: float
-    """its calibrated probability"""
-
-
-class PredictionDict(TypedDict):
-    """One digit's answer as JSON: the one definition of its fields. Prediction.to_dict makes
-    it (without the two server fields); the server's answers are it, and its OpenAPI schema is
-    generated from it (serve/schemas.py)."""
-
-    digit: int | None
-    """the most probable digit; null: no digit found, or not sure it is one (see `reason`)"""
-    label: str | None
-    """the class name (the digit for MNIST); null with `digit`"""
-    confidence: float | None
-    """calibrated probability of the best guess (of `digit` when there is one); null: no digit"""
-    probabilities: list[float] | None
-    """all calibrated probabilities, one per class; null when no digit is found"""
-    top_k: list[TopK]
-    """most probable first; empty when no digit is found"""
-    guess: int | None
-    """the most probable class, also when not sure; null when no digit is found"""
-    reason: str | None
-    """why there is no `digit`, if there is none"""
-    preview_png_base64: NotRequired[str | None]
-    """(server) the 28x28 image the model saw, PNG; null when no digit is found"""
-    message: NotRequired[str | None]
-    """(server) why no digit was found, if so"""
-    explanation: NotRequired[ExplanationDict | None]
-    """(server, ?explain=true only) why: the nearest training digits and a saliency map; null
-    when no digit is found"""
-
-
-# pydantic (the server's schema) reads each field's description from the string under it
-PredictionDict.__pydantic_config__ = TopK.__pydantic_config__ = {  # type: ignore[attr-defined]
-    "use_attribute_docstrings": True
-}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The model's answer for one 28x28 digit: a digit, or None with the reason it is not sure.
-
-    Probabilities are calibrated (temperature-scaled) when the model's folder is."""
-
-    digit: int | None  # the most probable class (the digit itself); None: not sure
-    label: str | None  # its name in the class list ("7", "Sneaker"); None when not sure
-    confidence: float  # the probability of `guess`
-    probabilities: list[float]  # all classes, summing to 1
-    top_k: list[tuple[int, float]]  # (class, probability), most probable first
-    pixels: np.ndarray = field(repr=False)  # (28, 28) uint8: what the model saw
-    guess: int = -1  # the most probable class, also when not sure
-    reason: str | None = None  # why `digit` is None
-
-    def to_dict(self) -> PredictionDict:
-        """The answer as JSON-ready values (PredictionDict, less the server's two fields)."""
-        return {
-            "digit": self.digit,
-            "label": self.label,
-            "confidence": self.confidence,
-            "probabilities": self.probabilities,
-            "top_k": [{"digit": d, "probability": p} for d, p in self.top_k],
-            "guess": self.guess,
-            "reason": self.reason,
-        }
 
 
 class Predictor:

@@ -29,10 +29,10 @@ from mnistlab.train.engine import train_epochs
 class FinetuneConfig:
     """How a model is adapted; `from_dict` rejects unknown keys by name."""
 
-    steps: int = 40  # optimizer steps in all
+    steps: int = 60  # optimizer steps in all
     batch_size: int = 128  # digits per step, the person's and MNIST's together
     person_share: float = 0.25  # of each batch: the person's digits (augmented), the rest MNIST
-    lr: float = 3e-4  # Adam: small, so MNIST is not forgotten
+    lr: float = 5e-4  # Adam: small, so MNIST is not forgotten
     held_out: float = 0.3  # of a folder's digits, per class, kept out of fitting to report on
     seed: int = 0  # the split of the folder, the replayed digits, the batches
     # the person's few digits seen many times: small random moves keep them from being learnt

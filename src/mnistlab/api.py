@@ -66,7 +66,7 @@ def finetune(model: str | Path, images: str | Path, out: str | Path, **options):
     >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
     >>> result.adapted.held_out_after, result.meta.test_acc
     """
-    from mnistlab.train.personal import finetune as personal
+    from mnistlab.train.personal_run import finetune as personal
 
     data_dir = options.pop("data_dir", None)
     return personal(model, images, out, options, data_dir=data_dir)

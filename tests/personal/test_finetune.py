@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
 from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
 from mnistlab.inference import Predictor
 from mnistlab.runs import read_meta
+from mnistlab.serve import create_app
 from mnistlab.train.personal import FinetuneConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 
 def test_the_config_rejects_unknown_keys_by_name():
@@ -54,6 +58,8 @@ def test_the_run_folder_is_a_model_folder_with_its_card(personal_run, person_fol
     # serve and eval take it like any model folder
     assert main(["eval", str(personal_run), "--images", str(person_folder), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 120
+    with TestClient(create_app(personal_run)) as client:
+        assert client.get("/api/model").json()["test_acc"] == meta.test_acc
 
 
 def test_finetune_of_a_folder_without_digits_is_one_line(tmp_path, capsys):

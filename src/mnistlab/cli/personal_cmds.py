@@ -51,7 +51,7 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from mnistlab.train.personal import finetune
+    from mnistlab.train.personal_run import finetune
 
     options = {
         "steps": args.steps,

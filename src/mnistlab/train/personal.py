@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -164,51 +163,4 @@ def _accuracy(model: nn.Module, split: Split | None, normalization: str) -> floa
     return accuracy(model, split, normalization, "cpu")
 
 
-@dataclass
-class FinetuneResult:
-    """What `finetune` returns (and the CLI prints)."""
-
-    adapted: Adapted
-    meta: RunMeta  # the new model.json
-    held_out_digits: int
-    skipped: list[tuple[Path, str]]  # files of the folder without a readable digit
-    base_test_acc: float | None
-    run_dir: Path
-
-
-def finetune(
-    model: str | Path,
-    images: str | Path,
-    out: str | Path,
-    config: FinetuneConfig | dict[str, Any] | None = None,
-    data_dir: str | Path | None = None,
-) -> FinetuneResult:
-    """Adapt `model` (a folder or shipped name) to the labelled digits in `images`
-    (DIR/<label>/<name>.png) and write the personal model's run folder to `out`.
-
-    >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
-    >>> result.adapted.held_out_before, result.adapted.held_out_after
-    """
-    from mnistlab.data.splits import load_splits
-    from mnistlab.inference.folders import load_image_folder, stratified_split, subset
-    from mnistlab.runs import load_model
-    from mnistlab.train.personal_run import write_personal_folder
-
-    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config or {})
-    base, meta = load_model(model)
-    if meta.is_ensemble:
-        raise MnistlabError(f"{model}: an ensemble; finetune adapts a single model")
-    person = load_image_folder(images)
-    fit_index, held_index = stratified_split(person.split.labels, cfg.held_out, cfg.seed)
-    if not fit_index:
-        raise MnistlabError(f"{images}: too few digits to fit on (got {len(person.split)})")
-    fit, held = subset(person.split, fit_index), subset(person.split, held_index)
-    splits = load_splits(meta.dataset, data_dir)
-    adapted = adapt(base, meta, fit, splits["train"], held, cfg)
-    new_meta = write_personal_folder(
-        Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images)
-    )
-    return FinetuneResult(adapted, new_meta, len(held), person.skipped, meta.test_acc, Path(out))
-
-
-__all__ = ["Adapted", "FinetuneConfig", "FinetuneResult", "adapt", "finetune"]
+__all__ = ["Adapted", "FinetuneConfig", "FrozenNorms", "adapt", "train_config", "mixed_split"]

@@ -1,19 +1,23 @@
-"""The personal model's run folder: weights, model.json with its card (`adapted`), CARD.md."""
+"""`finetune`: a person's folder in, the personal model's run folder out (weights, model.json
+with its card `adapted`, CARD.md); the adapting itself is mnistlab.train.personal.adapt."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from mnistlab.data.splits import Split
+from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import accuracy
 from mnistlab.files import write_bytes_atomic
 from mnistlab.runs.folder import save_meta, save_weights
 from mnistlab.runs.meta import Adaptation, RunMeta
 from mnistlab.system import hardware
-from mnistlab.train.personal import Adapted, FinetuneConfig
+from mnistlab.train.personal import Adapted, FinetuneConfig, adapt
 
 
 def calibrate_personal(
@@ -112,3 +116,49 @@ def card_text(meta: RunMeta) -> str:
         f"- calibration: {meta.calibration.fitted_on if meta.calibration else 'none'}\n"
         "\nA few dozen digits say little: the held-out accuracy is a rough estimate.\n"
     )
+
+
+@dataclass
+class FinetuneResult:
+    """What `finetune` returns (and the CLI prints)."""
+
+    adapted: Adapted
+    meta: RunMeta  # the new model.json
+    held_out_digits: int
+    skipped: list[tuple[Path, str]]  # files of the folder without a readable digit
+    base_test_acc: float | None
+    run_dir: Path
+
+
+def finetune(
+    model: str | Path,
+    images: str | Path,
+    out: str | Path,
+    config: FinetuneConfig | dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+) -> FinetuneResult:
+    """Adapt `model` (a folder or shipped name) to the labelled digits in `images`
+    (DIR/<label>/<name>.png) and write the personal model's run folder to `out`.
+
+    >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
+    >>> result.adapted.held_out_before, result.adapted.held_out_after
+    """
+    from mnistlab.data.splits import load_splits
+    from mnistlab.inference.folders import load_image_folder, stratified_split, subset
+    from mnistlab.runs import load_model
+
+    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config or {})
+    base, meta = load_model(model)
+    if meta.is_ensemble:
+        raise MnistlabError(f"{model}: an ensemble; finetune adapts a single model")
+    person = load_image_folder(images)
+    fit_index, held_index = stratified_split(person.split.labels, cfg.held_out, cfg.seed)
+    if not fit_index:
+        raise MnistlabError(f"{images}: too few digits to fit on (got {len(person.split)})")
+    fit, held = subset(person.split, fit_index), subset(person.split, held_index)
+    splits = load_splits(meta.dataset, data_dir)
+    adapted = adapt(base, meta, fit, splits["train"], held, cfg)
+    new_meta = write_personal_folder(
+        Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images)
+    )
+    return FinetuneResult(adapted, new_meta, len(held), person.skipped, meta.test_acc, Path(out))

@@ -43,7 +43,9 @@ def test_finetune_improves_the_held_out_digits(personal_run, capsys):
 
 def test_the_personal_model_keeps_mnist(personal_run):
     meta = read_meta(personal_run)
-    assert meta.adapted.base_test_acc - meta.test_acc < 0.005  # 0.5 points on 2,000 steps less
+    # a guard against forgetting on an extreme writer at 30 steps; the
+    # issue's 0.2-point target is measured on sota-cpu by benchmarks/personal.py
+    assert meta.adapted.base_test_acc - meta.test_acc < 0.01
 
 
 def test_the_run_folder_is_a_model_folder_with_its_card(personal_run, person_folder, capsys):

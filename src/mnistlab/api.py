@@ -58,6 +58,20 @@ def fit(model, **kwargs):
     return train_fit(model, **kwargs)
 
 
+def finetune(model: str | Path, images: str | Path, out: str | Path, **options):
+    """A personal model: `model` adapted to the labelled digits in `images`
+    (DIR/<label>/<name>.png), written to `out`; see mnistlab.train.personal.finetune. `options`
+    are FinetuneConfig's (steps, lr, held_out, seed, calibration, ...) and data_dir.
+
+    >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
+    >>> result.adapted.held_out_after, result.meta.test_acc
+    """
+    from mnistlab.train.personal_run import finetune as personal
+
+    data_dir = options.pop("data_dir", None)
+    return personal(model, images, out, options, data_dir=data_dir)
+
+
 def configure_for_training(device: str = "cpu") -> None:
     """Process-wide settings the CLI uses for speed (glibc keeps freed memory on the CPU; cuDNN
     autotuning and TF32 on CUDA). `fit` never changes them itself; call this once first for
@@ -112,6 +126,7 @@ __all__ = [
     "configure_for_training",
     "create_model",
     "evaluate",
+    "finetune",
     "fit",
     "from_tutorial_state_dict",
     "list_pretrained",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _eval_options(evaluate: argparse.ArgumentParser) -> None:
     add_model_arg(evaluate)
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
+    evaluate.add_argument(
+        "--images",
+        metavar="DIR",
+        help="evaluate on a person's labelled images instead: DIR/<label>/<name>.png (any "
+        "size; brought to MNIST's form as predict does)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument(
         "--tta", action="store_true", help="test-time augmentation: average over one-pixel shifts"
@@ -85,12 +92,29 @@ def _load(args: argparse.Namespace, split_name: str):
     return model.to(device), meta, device, dataset, split
 
 
+def _load_images(args: argparse.Namespace):
+    """(model on its device, model.json, device, dataset name, the folder's digits)."""
+    from mnistlab.inference.folders import load_image_folder
+
+    model, meta = load_model_arg(args.model)
+    device = eval_device(args.device, meta)
+    person = load_image_folder(args.images)
+    for path, reason in person.skipped:
+        print(f"mnistlab: skipped {path}: {reason.removeprefix(str(path) + ': ')}", file=sys.stderr)
+    return model.to(device), meta, device, meta.dataset, person.split
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from mnistlab.calibration.core import ece_before_after
     from mnistlab.data.datasets import get_dataset
     from mnistlab.evaluate import predict_logits, predictions, report
 
-    model, meta, device, dataset, split = _load(args, args.split)
+    if args.images:
+        model, meta, device, dataset, split = _load_images(args)
+        where = f"the images in {args.images}"
+    else:
+        model, meta, device, dataset, split = _load(args, args.split)
+        where = f"{dataset} {args.split}"
     logits = predict_logits(model, split, meta.normalization, device)
     if args.tta:
         predicted, _ = predictions(model, split, meta.normalization, device, tta=True)
@@ -103,11 +127,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ece = {"temperature": temperature, "calibrated": meta.calibration is not None}
     ece |= {"before": before, "after": after, "bins": 15}
     if args.json:
-        record = {"model": str(args.model), "split": args.split, "tta": args.tta}
+        split_name = None if args.images else args.split
+        record = {"model": str(args.model), "split": split_name, "tta": args.tta}
+        record |= {"images": args.images} if args.images else {}
         print(json.dumps({**record, **result.to_dict(), "ece": ece}))
         return 0
     print(
-        f"{args.model}: {meta.model} on {dataset} {args.split}"
+        f"{args.model}: {meta.model} on {where}"
         f"{' with TTA' if args.tta else ''}: accuracy {100 * result.accuracy:.2f}% "
         f"({result.errors} errors in {result.n})"
     )

@@ -163,6 +163,13 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
         help="milliseconds a digit may wait for others to share its forward pass (default 2)",
     )
     serve.add_argument(
+        "--collect",
+        metavar="DIR",
+        help='the page gets "wrong? it is _" and "save as _", which store the drawn digit '
+        "with its label as DIR/<label>/<name>.png (for `mnistlab finetune MODEL DIR`); "
+        "without it nothing is stored",
+    )
+    serve.add_argument(
         "--access-log",
         action="store_true",
         help="log a line per request (off by default: it costs CPU on every request)",
@@ -306,11 +313,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_deadline=args.body_timeout,
         admission=admission,
         batch_wait=args.batch_wait / 1000,
+        collect_dir=args.collect,
     )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     workers = f", {args.workers} processes" if args.workers > 1 else ""
     workers += ", onnxruntime" if args.backend == "onnx" else ""
+    workers += f", storing labelled drawings in {args.collect}" if args.collect else ""
     # /metrics counts every worker: with several, in files of a temporary folder (removed at
     # exit) named in PROMETHEUS_MULTIPROC_DIR, set here before the first metric exists
     with shared_metrics_folder(args.workers) as folder:

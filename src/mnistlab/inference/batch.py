@@ -22,23 +22,32 @@ def image_extensions() -> set[str]:
 
 
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files as given; a folder becomes its image files (by extension, sorted, not recursive)."""
+    """Files as given; a folder becomes its image files (by extension, sorted), and a folder of
+    folders without images of its own (ImageFolder's DIR/<label>/<name>.png) the image files of
+    its visible subfolders, one level down."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
             # only for a folder: listing Pillow's formats imports all ~40 of its plugins
             extensions = image_extensions()
-            found = sorted(
-                p
-                for p in item.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
-            )
+            found = images_in(item, extensions)
+            if not found:
+                for sub in sorted(p for p in item.iterdir() if p.is_dir()):
+                    found += [] if sub.name.startswith(".") else images_in(sub, extensions)
             paths.extend(found or [item])  # an empty folder gets its own error entry
         else:
             paths.append(item)
     if not paths:
         raise MnistlabError("no images given")
     return paths
+
+
+def images_in(folder: Path, extensions: set[str]) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
+    )
 
 
 def each_file(

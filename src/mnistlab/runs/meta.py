@@ -20,6 +20,36 @@ from mnistlab.system import now_iso, versions
 FORMAT = "mnistlab-model/1"
 
 
+@dataclass(frozen=True)
+class Adaptation:
+    """model.json's `adapted`: a personal model's card (mnistlab.train.personal): the model it
+    was adapted from and on how many of the person's digits, and how it did on the ones held
+    out before training."""
+
+    base: str  # the folder or shipped name it started from
+    base_test_acc: float | None
+    fit_digits: int
+    held_out_digits: int
+    held_out_acc_before: float | None
+    held_out_acc_after: float | None
+    source: str = ""  # the folder of the person's digits
+    steps: int = 0
+    replayed_mnist_digits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model.json") -> Adaptation:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: adapted is not an object; the file is damaged")
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise CheckpointError(f"{where}: adapted: {exc}; the file is damaged") from None
+
+
 @dataclass
 class RunMeta(Mapping):
     """The record; attributes for code, and read-only mapping access (meta["test_acc"]) for
@@ -45,6 +75,7 @@ class RunMeta(Mapping):
     date: str = field(default_factory=now_iso)
     format: str = FORMAT
     calibration: Calibration | None = None  # None: uncalibrated (T = 1, no rejection)
+    adapted: Adaptation | None = None  # a personal model's card; None: trained from scratch
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
     # where the record lives (set by run_training); not a key of model.json
     folder: Path | None = field(default=None, compare=False, repr=False)
@@ -84,6 +115,9 @@ class RunMeta(Mapping):
         calibration = data.pop("calibration")
         if calibration is not None:  # absent, not null: older readers see the file they know
             data["calibration"] = calibration.to_dict()
+        adapted = data.pop("adapted")
+        if adapted is not None:
+            data["adapted"] = adapted.to_dict()
         return {"format": fmt, **data, **extra}
 
     @classmethod
@@ -99,6 +133,8 @@ class RunMeta(Mapping):
                 )
         if values.get("calibration") is not None:
             values["calibration"] = Calibration.from_dict(values["calibration"], where)
+        if values.get("adapted") is not None:
+            values["adapted"] = Adaptation.from_dict(values["adapted"], where)
         try:
             return cls(**values, extra=extra)
         except TypeError as exc:  # a required key missing

@@ -68,13 +68,15 @@ def create_app(
     body_deadline: float = 60.0,
     admission: Admission | None = None,
     batch_wait: float = DEFAULT_MAX_WAIT,
+    collect_dir: str | Path | None = None,
 ) -> FastAPI:
     """The app for a model folder (or a ready Predictor). Limits: request body bytes, decoded
     image pixels (checked from the image header), images per batch request, seconds a client
     may stall while sending its body and seconds the whole body may take, and the `admission`
     control (requests and decoded pixels at once; default: see default_admission). Digits of
     concurrent requests share forward passes, each waiting at most `batch_wait` seconds for
-    others to join (see mnistlab.serve.batching)."""
+    others to join (see mnistlab.serve.batching). `collect_dir`: POST /api/collect stores
+    labelled drawings there (mnistlab.serve.collect); None: no such route."""
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
     admission = admission or default_admission(max_pixels)
     batcher = MicroBatcher(predictor.predict_pixels, max_wait=batch_wait)
@@ -113,7 +115,8 @@ def create_app(
             "batches": batcher.batches,
             "digits": batcher.digits,
         }
-        return {**predictor.describe(), "limits": limits, "batching": batching}
+        info = {**predictor.describe(), "limits": limits, "batching": batching}
+        return info | {"collect": collect_dir is not None}  # the page shows its controls
 
     def post(path: str, body: Body, answer: Any, parameters: tuple = (REJECT_PARAMETER,)):
         """Register `path` once: documented by FastAPI from `body`, `answer` and the query
@@ -191,6 +194,11 @@ def create_app(
         item = (await read_items(request, IMAGE, max_batch=1))[0]
         async with admission.slot(declared_pixels([item], max_pixels)):
             return _json(await run_in_threadpool(read_item, reader, item, max_pixels))
+
+    if collect_dir is not None:
+        from mnistlab.serve.collect import add_collect_route
+
+        add_collect_route(app, collect_dir, PlainRoute)
 
     # The API's routes first: each route ahead of a request's costs it a match
     api = [r for r in app.router.routes if isinstance(r, PlainRoute)]

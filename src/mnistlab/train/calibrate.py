@@ -533,3 +533,39 @@ def calibrate_folder(
     meta = dataclasses.replace(meta, calibration=cal)
     run_folder.save_meta(Path(folder), meta)
     return meta
+
+
+def refit_calibration(
+    model: nn.Module, base: Calibration | None, val: Split, normalization: str, fitted_on: str
+) -> Calibration:
+    """A quick refit for an adapted model (mnistlab.train.personal), in about a second: the
+    temperature and `base`'s logits rule ("not sure" score, cue limits, threshold) fitted again
+    on `val`, with `base`'s digit detector rule kept (the detector does not depend on the
+    model) and its share of the validation rejects counted first. The feature rule is dropped:
+    its bank holds features of the old weights (calibrate_model rebuilds one, in ~20 s)."""
+    logits = predict_logits(model, val, normalization)
+    temperature = fit_temperature(logits, val.labels)
+    ece = ece_before_after(logits, val.labels, temperature)
+    if base is None or base.threshold is None:
+        return Calibration(temperature=temperature, fitted_on=fitted_on, val_ece=ece)
+    pixels = val.images.numpy()
+    counts = shape_counts(pixels)
+    limits = cue_limits(counts)
+    detected = taken = None
+    if base.detector is not None:
+        from mnistlab.calibration.detector import detector_available, detector_scores
+        from mnistlab.inference.onnx_runtime import fast_detector
+
+        if detector_available():
+            detected = (fast_detector() or detector_scores)(pixels)
+            taken = (detected.double().numpy() < base.detector.threshold) & ~by_cues(counts, limits)
+    cal = rule_for(base.score, temperature, logits, counts, limits, taken)
+    cal = dataclasses.replace(
+        cal,
+        detector=base.detector if detected is not None else None,
+        fitted_on=fitted_on,
+        val_ece=ece,
+        false_reject=base.false_reject,
+    )
+    share = refused(cal, logits, counts, None, detected).mean()
+    return dataclasses.replace(cal, val_false_reject=float(share))

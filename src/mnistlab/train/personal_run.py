@@ -1,0 +1,164 @@
+"""`finetune`: a person's folder in, the personal model's run folder out (weights, model.json
+with its card `adapted`, CARD.md); the adapting itself is mnistlab.train.personal.adapt."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistlab.data.splits import Split
+from mnistlab.errors import MnistlabError
+from mnistlab.evaluate import accuracy
+from mnistlab.files import write_bytes_atomic
+from mnistlab.runs.folder import save_meta, save_weights
+from mnistlab.runs.meta import Adaptation, RunMeta
+from mnistlab.system import hardware
+from mnistlab.train.personal import Adapted, FinetuneConfig, adapt
+
+
+def calibrate_personal(
+    adapted: Adapted,
+    base: RunMeta,
+    splits: dict[str, Split],
+    fit: Split,
+    cfg: FinetuneConfig,
+    folder: Path,
+):
+    """The calibration refitted on the person's fit digits plus the validation split (None when
+    cfg.calibration is "none" or the base model was never calibrated)."""
+    from mnistlab.train.calibrate import calibrate_model, refit_calibration
+
+    if cfg.calibration == "none" or base.calibration is None or "val" not in splits:
+        return None
+    val = splits["val"]
+    both = Split(torch.cat([val.images, fit.images]), torch.cat([val.labels, fit.labels]))
+    where = f"validation split ({len(val):,}) and the person's {len(fit)} fit digits"
+    if cfg.calibration == "full":
+        full = {"val": both, "train": splits["train"], "test": splits["test"]}
+        cal = calibrate_model(adapted.model, base, full, "cpu", bank_to=folder)
+        return dataclasses.replace(cal, fitted_on=f"{where}; {cal.fitted_on}")
+    return refit_calibration(
+        adapted.model, base.calibration, both, base.normalization, where + " (fast refit)"
+    )
+
+
+def write_personal_folder(
+    folder: Path,
+    adapted: Adapted,
+    base: RunMeta,
+    base_name: str,
+    splits: dict[str, Split],
+    fit: Split,
+    held_out: Split,
+    cfg: FinetuneConfig,
+    source: str = "",
+) -> RunMeta:
+    """Write the folder (atomically, file by file) and return its model.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder, adapted.model)
+    calibration = calibrate_personal(adapted, base, splits, fit, cfg, folder)
+    card = Adaptation(
+        base=base_name,
+        base_test_acc=base.test_acc,
+        fit_digits=len(fit),
+        held_out_digits=len(held_out),
+        held_out_acc_before=adapted.held_out_before,
+        held_out_acc_after=adapted.held_out_after,
+        source=source,
+        steps=cfg.steps,
+        replayed_mnist_digits=cfg.steps * cfg.batch_size
+        - round(cfg.steps * cfg.batch_size * cfg.person_share),
+    )
+    meta = RunMeta(
+        model=base.model,
+        config=dict(base.config),
+        normalization=base.normalization,
+        dataset=base.dataset,
+        seed=cfg.seed,
+        epochs=1,
+        epochs_completed=1,
+        complete=True,
+        val_acc=accuracy(adapted.model, splits["val"], base.normalization),
+        test_acc=accuracy(adapted.model, splits["test"], base.normalization),
+        train_seconds=adapted.seconds,
+        train=adapted.train.to_dict() | {"finetune": dataclasses.asdict(cfg)},
+        device="cpu",
+        hardware=hardware("cpu"),
+        calibration=calibration,
+        adapted=card,
+    )
+    save_meta(folder, meta)
+    write_bytes_atomic(folder / "CARD.md", card_text(meta).encode())
+    return meta
+
+
+def card_text(meta: RunMeta) -> str:
+    """CARD.md: what a reader of the folder should know first."""
+    card = meta.adapted
+    assert card is not None
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    return (
+        f"# Personal model adapted from {card.base}\n\n"
+        f"- network: {meta.model} {meta.config}\n"
+        f"- adapted on {card.fit_digits} of the person's digits ({card.source or 'a folder'}), "
+        f"mixed with {card.replayed_mnist_digits:,} replayed MNIST training digits, "
+        f"{card.steps} steps\n"
+        f"- {card.held_out_digits} of the person's digits held out before training: accuracy "
+        f"{pct(card.held_out_acc_before)} before, {pct(card.held_out_acc_after)} after\n"
+        f"- MNIST test accuracy: {pct(card.base_test_acc)} before, {pct(meta.test_acc)} after\n"
+        f"- calibration: {meta.calibration.fitted_on if meta.calibration else 'none'}\n"
+        "\nA few dozen digits say little: the held-out accuracy is a rough estimate.\n"
+    )
+
+
+@dataclass
+class FinetuneResult:
+    """What `finetune` returns (and the CLI prints)."""
+
+    adapted: Adapted
+    meta: RunMeta  # the new model.json
+    held_out_digits: int
+    skipped: list[tuple[Path, str]]  # files of the folder without a readable digit
+    base_test_acc: float | None
+    run_dir: Path
+
+
+def finetune(
+    model: str | Path,
+    images: str | Path,
+    out: str | Path,
+    config: FinetuneConfig | dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+) -> FinetuneResult:
+    """Adapt `model` (a folder or shipped name) to the labelled digits in `images`
+    (DIR/<label>/<name>.png) and write the personal model's run folder to `out`.
+
+    >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
+    >>> result.adapted.held_out_before, result.adapted.held_out_after
+    """
+    from mnistlab.data.splits import load_splits
+    from mnistlab.inference.folders import load_image_folder, stratified_split, subset
+    from mnistlab.runs import load_model
+
+    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config or {})
+    base, meta = load_model(model)
+    if meta.is_ensemble:
+        raise MnistlabError(f"{model}: an ensemble; finetune adapts a single model")
+    person = load_image_folder(images)
+    fit_index, held_index = stratified_split(person.split.labels, cfg.held_out, cfg.seed)
+    if not fit_index:
+        raise MnistlabError(f"{images}: too few digits to fit on (got {len(person.split)})")
+    fit, held = subset(person.split, fit_index), subset(person.split, held_index)
+    splits = load_splits(meta.dataset, data_dir)
+    adapted = adapt(base, meta, fit, splits["train"], held, cfg)
+    new_meta = write_personal_folder(
+        Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images)
+    )
+    return FinetuneResult(adapted, new_meta, len(held), person.skipped, meta.test_acc, Path(out))

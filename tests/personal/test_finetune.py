@@ -1,0 +1,72 @@
+"""`mnistlab finetune`: a personal model from a simulated writer's folder, a valid run folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mnistlab.cli import main
+from mnistlab.errors import MnistlabError
+from mnistlab.inference import Predictor
+from mnistlab.runs import read_meta
+from mnistlab.serve import create_app
+from mnistlab.train.personal import FinetuneConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+def test_the_config_rejects_unknown_keys_by_name():
+    with pytest.raises(MnistlabError, match="unknown option 'stpes'.*'steps'"):
+        FinetuneConfig.from_dict({"stpes": 3})
+    with pytest.raises(MnistlabError, match="held_out"):
+        FinetuneConfig(held_out=1.5)
+
+
+@pytest.fixture(scope="module")
+def personal_run(person_folder, real_data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "me"
+    args = ["finetune", "lenet5", str(person_folder), "--out", str(out), "--held-out", "0.5"]
+    args += ["--steps", "30", "--data-dir", str(real_data_dir), "--json"]
+    assert main(args) == 0
+    return out
+
+
+def test_finetune_improves_the_held_out_digits(personal_run, capsys):
+    card = read_meta(personal_run).adapted
+    assert card.base == "lenet5" and card.fit_digits == 60 and card.held_out_digits == 60
+    # the writer is far from MNIST: the shipped lenet5 misses many; the personal model fewer
+    assert card.held_out_acc_before < 0.9
+    assert card.held_out_acc_after >= card.held_out_acc_before + 0.05
+
+
+def test_the_personal_model_keeps_mnist(personal_run):
+    meta = read_meta(personal_run)
+    # a guard against forgetting on an extreme writer at 30 steps; the
+    # issue's 0.2-point target is measured on sota-cpu by benchmarks/personal.py
+    assert meta.adapted.base_test_acc - meta.test_acc < 0.01
+
+
+def test_the_run_folder_is_a_model_folder_with_its_card(personal_run, person_folder, capsys):
+    meta = read_meta(personal_run)
+    assert meta.complete and meta.model == "lenet5" and meta.train["recipe"] == "finetune"
+    assert meta.calibration is not None and "person's 60 fit digits" in meta.calibration.fitted_on
+    assert meta.calibration.threshold is not None  # "not sure" refitted, not dropped
+    card = (personal_run / "CARD.md").read_text()
+    assert "adapted from lenet5" in card and "on 60 of the person's digits" in card
+    predictor = Predictor.from_path(personal_run)
+    assert predictor.predict_image(next((person_folder / "7").iterdir())).guess is not None
+    # serve and eval take it like any model folder
+    assert main(["eval", str(personal_run), "--images", str(person_folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 120
+    with TestClient(create_app(personal_run)) as client:
+        assert client.get("/api/model").json()["test_acc"] == meta.test_acc
+
+
+def test_finetune_of_a_folder_without_digits_is_one_line(tmp_path, capsys):
+    (tmp_path / "5").mkdir()
+    code = main(["finetune", "lenet5", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0 and "no labelled images" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -4,11 +4,11 @@ mnistlab.calibration.detector), from the train split only.
     python scripts/train_detector.py [--data-dir DIR] [--workers 2] [--threads 1] [--sets F]
 
 Digits (label 1): 30,000 training digits as MNIST has them, 10,000 more drawn as photos and
-preprocessed, 7,000 more drawn in a random condition of the robustness suite (the first 22
-kinds, mnistlab.synth.FAMILIES: the shipped detector's; `--kinds fit`: 14,000 from the 23
-kinds of mnistlab.synth.families.fit_kinds(), no kind of the held-out families, a candidate
-tried on 2026-12-06 and not adopted, docs/calibration.md) and preprocessed. Non-digits (label
-0): 21,000 outliers made from
+preprocessed, 14,000 more drawn in a random condition of the 23 kinds of the fit families
+(mnistlab.synth.families.fit_kinds(): no kind of the held-out families, resolution and print;
+the shipped detector's since 2026-12-06; `--kinds first`: 7,000 from the first 22 kinds,
+mnistlab.synth.FAMILIES, the detector before) and preprocessed. Non-digits (label 0): 21,000
+outliers made from
 training digits (mnistlab.synth.outliers, all kinds, the photo path), 6,000 training digits
 turned or mirrored into no digit, 8,000 drawn symbols (mnistlab.synth.symbols), 8,000 letters
 written as pen strokes (mnistlab.synth.letters, no fonts); all through the same photo path and
@@ -49,7 +49,7 @@ SEED = 0
 COUNTS = {
     "raw": 30_000,
     "photo": 10_000,
-    "family": 7_000,  # --kinds fit: 14,000
+    "family": 14_000,  # --kinds first: 7,000
     "outlier": 21_000,
     "turned": 6_000,
     "symbol": 8_000,
@@ -60,7 +60,7 @@ BATCH = 128
 SHIFT = 2  # random shifts of up to this many pixels: preprocessing centres by mass, not exactly
 
 _DIGITS: np.ndarray | None = None
-_KINDS: tuple[str, ...] = tuple(FAMILIES)  # --kinds; set before the pool forks
+_KINDS: tuple[str, ...] = fit_kinds()  # --kinds; set before the pool forks
 _LABELS: np.ndarray | None = None
 
 
@@ -157,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds",
         choices=("first", "fit"),
-        default="first",
-        help="the digits' conditions: the first 22 kinds (shipped) or the fit families' 23",
+        default="fit",
+        help="the digits' conditions: the fit families' 23 kinds (shipped) or the first 22",
     )
     args = parser.parse_args(argv)
     global _KINDS
-    if args.kinds == "fit":
-        _KINDS, COUNTS["family"] = fit_kinds(), 14_000
+    if args.kinds == "first":
+        _KINDS, COUNTS["family"] = tuple(FAMILIES), 7_000
     started = time.time()
     x, y, counts = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.float32), {}
     if args.sets is not None and args.sets.is_file():

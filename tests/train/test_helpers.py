@@ -108,7 +108,7 @@ def test_the_helper_loop_trains_the_one_digit_net_bit_for_bit_as_the_old_script(
 def test_a_detector_trained_by_the_helper_loop_tells_digits_from_noise(digits_and_noise):
     x, y = digits_and_noise
     held = np.arange(len(y)) % 5 == 0
-    cfg = HelperConfig.from_dict({"epochs": 3, "batch_size": 32, "order": "numpy", "shift": 1})
+    cfg = HelperConfig.from_dict({"epochs": 6, "batch_size": 32, "order": "numpy", "shift": 1})
     torch.manual_seed(0)
     net = DigitDetector(8)
     losses = train_helper(net, (as_input(x[~held]),), torch.from_numpy(y[~held]), cfg)

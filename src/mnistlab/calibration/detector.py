@@ -12,6 +12,12 @@ accuracy (outlier exposure inside the classifier did: docs/calibration.md), and 
 serves every MNIST model: each model's calibration fits its own threshold on the detector's
 score (`calibration.detector` in model.json).
 
+It reads shapes, not textures: its first, fixed layer (`Silhouette`) blurs the ink and stretches
+it to a solid silhouette, so pixel blocks of a low-resolution source, dither and halftone dots,
+JPEG ringing and a pen's grain reach the learnt layers as the same shape drawn smoothly. The
+first detector read the raw pixels and refused a third of legible low-resolution scans for their
+texture (issue 22); whether a mark is a digit is a question of its shape.
+
 No BatchNorm: a normalisation that pooled digits and non-digits in training would normalise
 every input by that mixture at inference (the trap the second outlier-exposure attempt fell
 into). The weights ship as safetensors, their SHA-256 pinned here; they are made by
@@ -34,15 +40,47 @@ FILE = WEIGHTS / "detector" / "detector.safetensors"
 WHAT = "digit detector"  # its name in errors
 WIDTH = 32  # channels of the first layers; 16 refused fewer tuning non-digits (calibration.md)
 # of FILE, as scripts/train_detector.py printed it
-SHA256 = "8bc7a89ddd602a30243aac39c331bed60a494212f56e0599366f1131c01cfaf9"
+SHA256 = "5a66b8b86c5f21369061fab2130346e55cec706127c9e12bf5d5cfb5065d6e11"
+
+
+SIGMA = 0.8  # the silhouette's blur, in pixels of the 28x28 field: wider than a dither's or a
+# halftone's period there, narrower than the gap between two strokes of a digit
+LOW, HIGH = 0.3, 0.6  # blurred ink below LOW of the image's brightest is background, above
+# HIGH solid: a 1-pixel stroke blurred peaks near 0.4 and must survive
+
+
+class Silhouette(nn.Module):
+    """(N, 1, 28, 28) ink in 0..1 -> the same shapes as solid, smooth silhouettes in 0..1: a
+    Gaussian blur, then a ramp from LOW to HIGH of each image's brightest blurred ink. Fixed,
+    not learnt (no weights in the file); plain convolutions and arithmetic, so it exports to
+    ONNX with the rest."""
+
+    def __init__(self, sigma: float = SIGMA):
+        super().__init__()
+        radius = max(1, round(3 * sigma))
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        g = torch.exp(-(t**2) / (2 * sigma**2))
+        g = g / g.sum()
+        self.radius = radius
+        self.register_buffer("across", g.view(1, 1, 1, -1), persistent=False)
+        self.register_buffer("down", g.view(1, 1, -1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.radius
+        blurred = nn.functional.conv2d(x, self.across.to(x.dtype), padding=(0, r))
+        blurred = nn.functional.conv2d(blurred, self.down.to(x.dtype), padding=(r, 0))
+        brightest = blurred.amax(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+        return ((blurred / brightest - LOW) / (HIGH - LOW)).clamp(0.0, 1.0)
 
 
 class DigitDetector(nn.Module):
-    """(N, 1, 28, 28) ink in 0..1 -> (N,) logit of "this is a digit"."""
+    """(N, 1, 28, 28) ink in 0..1 -> (N,) logit of "this is a digit", judged on the ink's
+    silhouette (Silhouette)."""
 
     def __init__(self, width: int = WIDTH):
         super().__init__()
         w = width
+        self.silhouette = Silhouette()
         self.body = nn.Sequential(
             nn.Conv2d(1, w, 3, padding=1),
             nn.ReLU(),
@@ -64,7 +102,7 @@ class DigitDetector(nn.Module):
         self.head = nn.Linear(2 * w, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).squeeze(1)
+        return self.head(self.body(self.silhouette(x))).squeeze(1)
 
 
 def as_input(pixels: np.ndarray) -> torch.Tensor:

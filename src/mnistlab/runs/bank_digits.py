@@ -33,7 +33,7 @@ from safetensors.numpy import save as save_safetensors_bytes
 from mnistlab.errors import CheckpointError
 
 DIGITS_FILE = Path(__file__).resolve().parent.parent / "weights" / "bank" / "digits.safetensors"
-DIGITS_SHA256 = "7673088151b2d855dc5add5d9a67466f8e7f9d5c41a0e908088b3aad82bbeae3"
+DIGITS_SHA256 = "f1c6c28288643dd2bb1decc891a820f5c3fae8e73aca7e6b2a22b057e706cb29"
 LEVEL = 17  # 255 / 15: the step between the 16 grey levels kept
 SIDE = 28
 ROWS_PREFIX = "rows."

@@ -28,7 +28,10 @@ def validation_numbers(split, kind: str, count: int, seed: int):
         chosen = rng.integers(0, len(split), size=int(rng.integers(2, 9)))
         truth = "".join(str(int(split.labels[j])) for j in chosen)
         image, boxes = render_number(
-            kind, [split.images[j].numpy() for j in chosen], np.random.default_rng([seed, k, i])
+            kind,
+            [split.images[j].numpy() for j in chosen],
+            np.random.default_rng([seed, k, i]),
+            labels=[int(split.labels[j]) for j in chosen],
         )
         yield truth, image, boxes
 

@@ -199,7 +199,10 @@ def run_numbers(
             chosen = rng.integers(0, len(split), size=length)
             truth = "".join(str(int(split.labels[j])) for j in chosen)
             image, _ = render_number(
-                kind, [split.images[j].numpy() for j in chosen], np.random.default_rng([seed, k, i])
+                kind,
+                [split.images[j].numpy() for j in chosen],
+                np.random.default_rng([seed, k, i]),
+                labels=[int(split.labels[j]) for j in chosen],
             )
             try:
                 found = read_number(predictor, image).number

@@ -8,6 +8,10 @@ and of all the chains of cuts (none included) the one kept is the one whose part
 digits together: the classifier's log-probabilities summed, weighed by the parts' shapes and
 by a small network's judgement of whether each part is exactly one digit (inference.one_digit)
 (dynamic programming over the cuts, left to right).
+
+The reading is then judged as a whole (inference.whole, calibration.rule.string_not_sure):
+under the model's ReadingRule it is "sure" only when the calibrated probability that the whole
+string is right reaches the rule's threshold; otherwise its weakest digits are marked "?".
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
+from mnistlab.calibration.rule import StringVerdict, string_not_sure
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -34,6 +39,7 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
+from mnistlab.inference.whole import digit_evidence
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
@@ -84,9 +90,16 @@ class ReadingDict(TypedDict):
     number: str | None
     """the best reading, left to right; null: no ink"""
     sure: bool | None
-    """false when any digit is not sure; null: no ink"""
+    """false when any digit is not sure, or the whole string is not; null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
+    marked: str | None
+    """`number` with each digit that is not sure as "?" ("48?1"); null: no ink"""
+    confidence: float | None
+    """calibrated probability that the whole string is right; null: no ink, or the model has
+    no string rule (calibration.reading)"""
+    reason: str | None
+    """why `sure` is false, if it is"""
     message: NotRequired[str | None]
     """(server) why there is no number, if so"""
 
@@ -124,17 +137,47 @@ class Reading:
 
     number: str
     digits: list[ReadDigit]
+    verdict: StringVerdict = StringVerdict(None, ())  # the whole string's
+    evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
+    # (N, 3) per digit: log P(guess), log P(one digit), log P(a digit) (inference.whole)
 
     @property
     def sure(self) -> bool:
         return all(d.digit is not None for d in self.digits)
+
+    @property
+    def marked(self) -> str:
+        """The number with each digit that is not sure as "?"."""
+        return "".join(str(d.digit) if d.digit is not None else "?" for d in self.digits)
+
+    @property
+    def reason(self) -> str | None:
+        """Why the reading is not sure: the whole string's doubt first, else the first doubtful
+        digit's reason."""
+        if self.sure:
+            return None
+        verdict = self.verdict
+        if verdict.confidence is not None and verdict.confidence < (verdict.threshold or 0.0):
+            return string_reason(verdict)
+        first = next(d for d in self.digits if d.digit is None)
+        return f"digit {self.digits.index(first) + 1}: {first.reason}"
 
     def to_dict(self) -> ReadingDict:
         return {
             "number": self.number,
             "sure": self.sure,
             "digits": [d.to_dict() for d in self.digits],
+            "marked": self.marked,
+            "confidence": self.verdict.confidence,
+            "reason": self.reason,
         }
+
+
+def string_reason(verdict: StringVerdict) -> str:
+    return (
+        f"the whole number is not sure (probability it is right {verdict.confidence:.3g}, "
+        f"below {verdict.threshold:.3g})"
+    )
 
 
 def read_number(
@@ -159,23 +202,46 @@ def read_number(
     spans = spans[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
+    masks = [mask for _, _, mask in spans]
+    evidence = digit_evidence(
+        np.array([p.confidence for p in predictions]),
+        np.stack(fields),
+        masks,
+        digit_height,
+        cutter.one_digit,
+        predictor.detector,
+    )
+    verdict = string_not_sure(
+        _reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])
+    )
     digits = []
-    for (_, _, mask), pixels, prediction in zip(spans, fields, predictions, strict=True):
+    for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
         source_box = tuple(int(round(v * scale)) for v in box)
+        doubted = i in verdict.doubtful and prediction.digit is not None
         digits.append(
             ReadDigit(
                 source_box,  # type: ignore[arg-type]
-                prediction.digit,
+                None if doubted else prediction.digit,
                 prediction.guess,
                 prediction.confidence,
-                prediction.reason,
+                f"{string_reason(verdict)}; this digit is among its weakest"
+                if doubted
+                else prediction.reason,
                 pixels,
             )
         )
     number = "".join(str(d.guess) for d in digits)
-    return Reading(number, digits)
+    return Reading(number, digits, verdict, evidence)
+
+
+def _reading_rule(predictor: Predictor):
+    """The model's string rule, unless it has none or answers every digit (--no-reject)."""
+    calibration = predictor.meta.calibration
+    if calibration is None or not predictor.reject:
+        return None
+    return calibration.reading
 
 
 def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
@@ -231,8 +297,10 @@ class _Cutter:
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
     def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
-        """Join neighbours that are close and together no wider than a digit, when the
-        classifier is surer of the join than of the two apart (a stroke lifted off the page)."""
+        """Join neighbours that are close and together no wider than a digit, when the join is
+        likelier one digit than the two apart are two (a stroke lifted off the page): judged as
+        the cuts are, by the classifier, the shape priors and the one-digit network together,
+        since the classifier alone reads each half of a lifted 4 as a confident 1."""
         if len(pieces) < 2:
             return pieces
         tallest = max(_height(mask) for _, _, mask in pieces)
@@ -242,8 +310,8 @@ class _Cutter:
             gap = left - last_right
             if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
                 joined = last_mask | mask
-                apart, together = self._confidence([last_mask, mask]), self._confidence([joined])
-                if together[0] > apart[0] * apart[1]:
+                first, second, together = self._part_scores([last_mask, mask, joined], tallest)
+                if together > first + second:
                     out[-1] = (last_left, max(right, last_right), joined)
                     continue
             out.append((left, right, mask))
@@ -432,14 +500,15 @@ def read_files(
     predictor: Predictor, inputs, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> list[dict[str, Any]]:
     """One dict per image file: path, status ("ok", "no_digit", "unreadable"), number (a
-    string, or None), sure, digits (box, digit, guess, confidence, reason each) and error. A
-    bad file never stops the others."""
+    string, or None), sure, digits (box, digit, guess, confidence, reason each), marked,
+    confidence, reason (ReadingDict) and error. A bad file never stops the others."""
     from mnistlab.inference.batch import each_file
 
     def read(path, entry: dict[str, Any]) -> None:
         entry.update(read_number(predictor, path, max_pixels).to_dict())
 
-    return each_file(inputs, {"number": None, "sure": None, "digits": []}, read)
+    empty = {"number": None, "sure": None, "digits": [], "marked": None}
+    return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from PIL import Image
 
@@ -69,8 +71,8 @@ def lay_out(
     tilt and baseline and the gaps are small; with `touch`, one neighbouring pair is pushed
     together until the ink touches; `pens`: per digit, a radius its strokes are thickened
     (positive) or thinned (negative) by, in px of a 28 px digit, scaled; `slope`: the baseline
-    rises this many px per px to the right (negative: falls). (scripts/train_one_digit.py lays numbers out here too, to
-    label the parts of each digit's own ink.)"""
+    rises this many px per px to the right (negative: falls). (scripts/train_one_digit.py lays
+    numbers out here too, to label the parts of each digit's own ink.)"""
     height = float(rng.uniform(48, 80))
     alphas = []
     for digit in digits:
@@ -140,3 +142,27 @@ def _pen(alpha: np.ndarray, radius: float, height: float) -> np.ndarray:
         return alpha
     grown = np.pad(alpha, scaled)  # room for the broader strokes
     return r.thicken(grown, scaled) if radius > 0 else r.thin(alpha, scaled)
+
+
+def draw_numbers(
+    images: np.ndarray,
+    labels: np.ndarray,
+    kind: str,
+    count: int,
+    seed: int,
+    lengths: tuple[int, int] = (2, 8),
+) -> Iterator[tuple[str, Image.Image]]:
+    """(true string, image) for `count` numbers of `kind`, of lengths[0]-lengths[1] digits
+    picked from `images` (N, 28, 28) uint8 with their `labels`: the digits from the rng
+    [seed, 1000 + the kind's place], each image from [seed, place, i]. The one recipe of the
+    benchmarks and of fitting the string rule (on the validation split)."""
+    k = NUMBER_KINDS.index(kind)
+    rng = np.random.default_rng([seed, 1000 + k])
+    for i in range(count):
+        length = int(rng.integers(lengths[0], lengths[1] + 1))
+        chosen = rng.integers(0, len(images), size=length)
+        digits = [int(labels[j]) for j in chosen]
+        image, _ = render_number(
+            kind, [images[j] for j in chosen], np.random.default_rng([seed, k, i]), labels=digits
+        )
+        yield "".join(map(str, digits)), image

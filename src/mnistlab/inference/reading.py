@@ -448,10 +448,6 @@ class _Cutter:
             scores[worth] += np.log(np.maximum(confidence, 1e-9))
         return [float(score) for score in scores]
 
-    def _confidence(self, masks: list[np.ndarray]) -> list[float]:
-        probabilities = self.predictor.probabilities(self._fields(masks))
-        return [float(p.max()) for p in probabilities]
-
     def _fields(self, masks: list[np.ndarray]) -> np.ndarray:
         """(N, 28, 28) uint8: each part as the classifier sees it."""
         fields = []

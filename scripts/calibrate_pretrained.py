@@ -128,12 +128,15 @@ def calibrate_one(name: str, splits) -> None:
     )
 
 
-def fit_reading(name: str, splits) -> None:
-    """Fit the model's string rule on validation numbers and write it into model.json."""
+def fit_reading(name: str, splits, observed=None, checked=None) -> None:
+    """Fit the model's string rule on validation numbers and write it into model.json; then
+    check it on other validation numbers of every kind. `observed`, `checked`: the readings
+    (calibrate_reading.observe) when already made."""
     folder = WEIGHTS / name
     model, meta = run_folder.load_model(folder)
     predictor = Predictor(model, meta)
-    observed = observe(predictor, splits["val"], FIT_NUMBER_KINDS, FIT_COUNT, FIT_SEED)
+    if observed is None:
+        observed = observe(predictor, splits["val"], FIT_NUMBER_KINDS, FIT_COUNT, FIT_SEED)
     rule = fit_reading_rule(observed)
     cal = dataclasses.replace(meta.calibration, reading=rule)
     run_folder.save_meta(folder, dataclasses.replace(meta, calibration=cal))
@@ -142,8 +145,9 @@ def fit_reading(name: str, splits) -> None:
     card.setdefault("calibration", {})["reading"] = rule.to_dict()
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(f"[{name}] string rule: {rule}", flush=True)
-    kinds = FIT_NUMBER_KINDS + HELD_OUT_NUMBER_KINDS
-    checked = observe(predictor, splits["val"], kinds, CHECK_COUNT, FIT_SEED + 1)
+    if checked is None:
+        kinds = FIT_NUMBER_KINDS + HELD_OUT_NUMBER_KINDS
+        checked = observe(predictor, splits["val"], kinds, CHECK_COUNT, FIT_SEED + 1)
     for kind, counts in judge(checked, rule).items():
         held = "held out" if kind in HELD_OUT_NUMBER_KINDS else "fit kind"
         print(f"[{name}] validation {kind} ({held}): {counts}", flush=True)

@@ -15,7 +15,7 @@ from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.reading import read_number
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, render_number
 
-RULE = ReadingRule(weights=[1.0, 1.0, 0.0], bias=2.0, threshold=0.8)
+RULE = ReadingRule(weights=[1.0, 1.0, 0.0, 0.0], bias=2.0, threshold=0.8)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def predictor():
 
 
 def test_string_rule_marks_the_weakest_digits_only():
-    evidence = np.array([[-0.01, -0.01, 0.0], [-2.0, -0.5, 0.0], [-0.02, 0.0, 0.0]])
+    evidence = np.array([[-0.01, -0.01, 0, 0], [-2.0, -0.5, 0, -1.0], [-0.02, 0, 0, 0]])
     verdict = string_not_sure(RULE, evidence, np.zeros(3, bool))
     assert verdict.confidence == pytest.approx(1 / (1 + np.exp(-(2.0 - 2.54))))
     assert verdict.doubtful == (1,) and not verdict.sure

@@ -84,14 +84,15 @@ DETECTOR_CHECKS: dict[str, type | tuple[type, ...]] = {
 class ReadingRule:
     """calibration.reading: when a whole number read from an image (inference.reading) is
     "sure". Each digit brings evidence: the log of its calibrated probability, of the one-digit
-    network's probability that its part is exactly one digit (the cut), and of the digit
-    detector's probability that it is a digit at all. The string's confidence is
+    network's probability that its part is exactly one digit, of the digit detector's
+    probability that it is a digit at all, and of the probability of the cuts and joins that
+    made it, among the reader's other choices (inference.whole). The string's confidence is
     sigmoid(bias + sum over digits of weights . evidence) (a logistic fit of "the whole string
     is right" on validation numbers of the `fit_kinds`), and the string is "sure" when it is at
     least `threshold`. `held_out`: number kinds the fit never saw, where the rule was judged.
     Unknown keys are refused, as in the other rules."""
 
-    weights: list[float]  # per evidence: [digit, cut, detector]
+    weights: list[float]  # per evidence: [digit, one digit, detector, segmentation]
     bias: float
     threshold: float  # calibrated probability that the string is right
     fit_kinds: list[str] = field(default_factory=list)
@@ -116,7 +117,8 @@ class ReadingRule:
         return cls(**data)
 
 
-EVIDENCE = 3  # digit, cut, detector: the per-digit log-probabilities a ReadingRule weighs
+EVIDENCE = 4  # digit, one digit, detector, segmentation: the per-digit log-probabilities a
+# ReadingRule weighs
 READING_CHECKS: dict[str, type | tuple[type, ...]] = {
     "weights": list,
     "bias": (int, float),

@@ -24,6 +24,7 @@ from scipy import ndimage
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
 from mnistlab.calibration.rule import StringVerdict, string_not_sure
+from mnistlab.calibration.types import EVIDENCE
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -138,8 +139,9 @@ class Reading:
     number: str
     digits: list[ReadDigit]
     verdict: StringVerdict = StringVerdict(None, ())  # the whole string's
-    evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
-    # (N, 3) per digit: log P(guess), log P(one digit), log P(a digit) (inference.whole)
+    evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
+    # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
+    # segmentation) (inference.whole)
 
     @property
     def sure(self) -> bool:
@@ -194,12 +196,16 @@ def read_number(
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
-    pieces = cutter.merge(pieces)
+    pieces, merged = cutter.merge(pieces)
     spans: list[tuple[int, int, np.ndarray]] = []
+    cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
+    # segmentation (the merge's choices and the count of digits cut from it)
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
-    for left, right, mask in pieces:
-        spans.extend(cutter.split(left, right, mask, digit_height))
-    spans = spans[:MAX_DIGITS]
+    for (left, right, mask), joined in zip(pieces, merged, strict=True):
+        parts, count_log_p = cutter.split(left, right, mask, digit_height)
+        spans.extend(parts)
+        cut_log_p.extend([(joined + count_log_p) / len(parts)] * len(parts))
+    spans, cut_log_p = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
     masks = [mask for _, _, mask in spans]
@@ -209,6 +215,7 @@ def read_number(
         masks,
         digit_height,
         cutter.one_digit,
+        np.array(cut_log_p),
         predictor.detector,
     )
     verdict = string_not_sure(
@@ -296,49 +303,60 @@ class _Cutter:
         self.one_digit = one_digit
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
-    def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
+    def merge(
+        self, pieces: list[tuple[int, int, np.ndarray]]
+    ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
         """Join neighbours that are close and together no wider than a digit, when the join is
         likelier one digit than the two apart are two (a stroke lifted off the page): judged as
         the cuts are, by the classifier, the shape priors and the one-digit network together,
-        since the classifier alone reads each half of a lifted 4 as a confident 1."""
+        since the classifier alone reads each half of a lifted 4 as a confident 1. Also, per
+        piece kept, the log-probability of the choices that made it (joined or left apart, as
+        a two-way softmax of the two scores; 0 where there was no choice)."""
         if len(pieces) < 2:
-            return pieces
+            return pieces, [0.0] * len(pieces)
         tallest = max(_height(mask) for _, _, mask in pieces)
-        out = [pieces[0]]
+        out, chosen = [pieces[0]], [0.0]
         for left, right, mask in pieces[1:]:
             last_left, last_right, last_mask = out[-1]
             gap = left - last_right
             if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
                 joined = last_mask | mask
                 first, second, together = self._part_scores([last_mask, mask, joined], tallest)
-                if together > first + second:
+                margin = together - (first + second)
+                if margin > 0:
                     out[-1] = (last_left, max(right, last_right), joined)
+                    chosen[-1] += -float(np.logaddexp(0.0, -margin))
                     continue
+                chosen[-1] += -float(np.logaddexp(0.0, margin))  # the doubt of leaving apart
             out.append((left, right, mask))
-        return out
+            chosen.append(0.0)
+        return out, chosen
 
     def split(
         self, left: int, right: int, mask: np.ndarray, digit_height: float
-    ) -> list[tuple[int, int, np.ndarray]]:
+    ) -> tuple[list[tuple[int, int, np.ndarray]], float]:
         """The piece as one or more digits: of the chains of cuts through it (none included),
-        the one whose parts the classifier and the shape priors like best together."""
+        the one whose parts the classifier and the shape priors like best together; and the
+        log-probability that the piece holds that many digits (the chains' scores as
+        log-odds, summed over the chains of each count)."""
         if right - left <= WIDE * digit_height:
-            return [(left, right, mask)]
+            return [(left, right, mask)], 0.0
         # the same search within the piece's box: every part's mask and field is then small
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         first, stop = min(left, int(cols[0])), max(right, int(cols[-1]) + 1)
         box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(first, stop))
         inner = _Cutter(self.predictor, self.values[box], self.one_digit, self.cuts)
         found = []
-        for part in inner._split_box(left - first, right - first, mask[box], digit_height):
+        parts, count_log_p = inner._split_box(left - first, right - first, mask[box], digit_height)
+        for part in parts:
             full = np.zeros_like(mask)
             full[box] = part
             found.append((*_columns(full), full))
-        return found
+        return found, count_log_p
 
     def _split_box(
         self, left: int, right: int, mask: np.ndarray, digit_height: float
-    ) -> list[np.ndarray]:
+    ) -> tuple[list[np.ndarray], float]:
         """split(), for a piece that fills this cutter's values: the parts' masks."""
         sides = self.sides(left, right, mask, digit_height)
         last = len(sides) - 1
@@ -352,7 +370,8 @@ class _Cutter:
         keys, part_scores = [keys[i] for i in kept], [part_scores[i] for i in kept]
         scores = {**dict(zip(keys, part_scores, strict=True)), (0, last): whole}
         segments[0, last] = mask
-        return [segments[k] for k in _best_chain(scores, len(sides))]
+        chain = _best_chain(scores, len(sides))
+        return [segments[k] for k in chain], _count_log_posterior(scores, len(sides), len(chain))
 
     def sides(self, left: int, right: int, mask: np.ndarray, height: float) -> list[np.ndarray]:
         """The ink left of each cut through the piece, left to right; the piece's edges are
@@ -525,6 +544,24 @@ def _best_chain(scores: dict[tuple[int, int], float], count: int) -> list[tuple[
         if options:
             best[j] = max(options, key=lambda option: option[0])
     return best[count - 1][1]
+
+
+def _count_log_posterior(scores: dict[tuple[int, int], float], count: int, parts: int) -> float:
+    """log P(the piece holds `parts` digits): every chain from cut 0 to cut count-1 weighed by
+    exp(its score), those of `parts` parts summed against all (near-identical cuts then count
+    together, not against each other)."""
+    # totals[j][n]: log of the summed weight of the chains from cut 0 to cut j with n parts
+    totals: dict[int, dict[int, float]] = {0: {0: 0.0}}
+    for j in range(1, count):
+        found: dict[int, list[float]] = {}
+        for i in range(j):
+            if i in totals and (i, j) in scores:
+                for n, value in totals[i].items():
+                    found.setdefault(n + 1, []).append(value + scores[i, j])
+        if found:
+            totals[j] = {n: float(np.logaddexp.reduce(v)) for n, v in found.items()}
+    final = totals[count - 1]
+    return final[parts] - float(np.logaddexp.reduce(list(final.values())))
 
 
 def _band_cost(ink: np.ndarray, centre: np.ndarray, band: int) -> np.ndarray:

@@ -29,8 +29,10 @@ from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, draw
 
 FIT_COUNT = 300  # numbers per fit kind
 FIT_SEED = 2600  # the fit's numbers; held-out checks and reports use other seeds
-SURE_WRONG = 0.005  # at most this share of fit numbers sure and wrong: half the 1%,
-# since held-out kinds are harder than the kinds fitted on
+SURE_WRONG = 0.01  # at most this share of fit numbers sure and wrong (the target).
+# Half of it (0.005) refused 37% of right strings on validation (sota-cpu, fit kinds, seed
+# 2600); 0.01 refuses ~20%: the evidence does not part right from wrong strings well enough for
+# both targets (<= 1% sure and wrong, <= 3% wasted) while ~7% of strings are misread.
 LENGTHS = (2, 8)
 
 

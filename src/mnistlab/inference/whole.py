@@ -52,10 +52,5 @@ def digit_evidence(
     return out
 
 
-def marked(guesses: list[int], doubtful: tuple[int, ...]) -> str:
-    """The number with its doubtful digits as "?" ("48?1")."""
-    return "".join("?" if i in doubtful else str(g) for i, g in enumerate(guesses))
-
-
 def _log_sigmoid(logits: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -np.asarray(logits, np.float64))

@@ -13,7 +13,13 @@ from mnistlab.data.splits import load_splits
 from mnistlab.errors import CheckpointError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.reading import read_number
-from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, render_number
+from mnistlab.synth.numbers import (
+    FIT_NUMBER_KINDS,
+    HELD_OUT_NUMBER_KINDS,
+    draw_numbers,
+    render_number,
+)
+from mnistlab.train.calibrate_reading import FIT_SEED
 
 RULE = ReadingRule(weights=[1.0, 1.0, 0.0, 0.0], bias=2.0, threshold=0.8)
 
@@ -91,3 +97,16 @@ def test_a_doubtful_string_is_refused_with_the_weak_digit_marked(predictor, val_
     # --no-reject answers every digit: no string rule either
     lenient = read_number(Predictor(predictor.model, meta, reject=False), image)
     assert lenient.sure and lenient.marked == "4801"
+
+
+@pytest.mark.parametrize(("kind", "index"), [("touching", 16), ("jitter", 9)])
+def test_a_misread_string_whose_digits_all_pass_is_not_sure(predictor, val_split, kind, index):
+    # validation numbers (seed 2601: the fit's check, not its fit) that the reader misreads
+    # while every digit passes the digit rules: only the whole-string rule refuses them
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    *_, (truth, image) = draw_numbers(images, labels, kind, index + 1, FIT_SEED + 1)
+    reading = read_number(predictor, image)
+    assert reading.number != truth  # the premise: a misread (a better reader may fix it)
+    assert not reading.sure and "?" in reading.marked
+    assert all("whole number" in d.reason for d in reading.digits if d.digit is None)
+    assert reading.verdict.confidence < reading.verdict.threshold

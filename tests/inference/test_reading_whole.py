@@ -110,3 +110,12 @@ def test_a_misread_string_whose_digits_all_pass_is_not_sure(predictor, val_split
     assert not reading.sure and "?" in reading.marked
     assert all("whole number" in d.reason for d in reading.digits if d.digit is None)
     assert reading.verdict.confidence < reading.verdict.threshold
+
+
+def test_a_string_rule_fitted_for_another_detector_is_refused(predictor, val_split):
+    cal = predictor.meta.calibration
+    assert cal.reading.detector_sha256  # the shipped rules name their detector
+    other = dataclasses.replace(cal.reading, detector_sha256="0" * 64)
+    meta = dataclasses.replace(predictor.meta, calibration=dataclasses.replace(cal, reading=other))
+    with pytest.raises(CheckpointError, match="another digit detector"):
+        read_number(Predictor(predictor.model, meta), _lifted_4801(val_split, 137, [26, 137]))

@@ -98,6 +98,8 @@ class ReadingRule:
     fit_kinds: list[str] = field(default_factory=list)
     held_out: list[str] = field(default_factory=list)
     fitted_on: str = ""
+    # of the digit detector whose scores were weighed: another detector needs another fit
+    detector_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -126,6 +128,7 @@ READING_CHECKS: dict[str, type | tuple[type, ...]] = {
     "fit_kinds": list,
     "held_out": list,
     "fitted_on": str,
+    "detector_sha256": str,
 }
 
 

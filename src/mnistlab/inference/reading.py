@@ -23,8 +23,10 @@ import numpy as np
 from scipy import ndimage
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
+from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.rule import StringVerdict, string_not_sure
-from mnistlab.calibration.types import EVIDENCE
+from mnistlab.calibration.types import EVIDENCE, ReadingRule
+from mnistlab.errors import CheckpointError
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -243,12 +245,20 @@ def read_number(
     return Reading(number, digits, verdict, evidence)
 
 
-def _reading_rule(predictor: Predictor):
-    """The model's string rule, unless it has none or answers every digit (--no-reject)."""
+def _reading_rule(predictor: Predictor) -> ReadingRule | None:
+    """The model's string rule, unless it has none or answers every digit (--no-reject);
+    CheckpointError when it was fitted for another digit detector than the one shipped."""
     calibration = predictor.meta.calibration
-    if calibration is None or not predictor.reject:
+    if calibration is None or calibration.reading is None or not predictor.reject:
         return None
-    return calibration.reading
+    rule = calibration.reading
+    if rule.detector_sha256 and rule.detector_sha256 != DETECTOR_SHA256:
+        raise CheckpointError(
+            "the model's string rule for read numbers was fitted with another digit detector "
+            "than the one this mnistlab ships; fit it again "
+            "(python scripts/calibrate_pretrained.py --reading-only NAME)"
+        )
+    return rule
 
 
 def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:

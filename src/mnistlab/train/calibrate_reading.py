@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.data.splits import Split
 from mnistlab.inference.predictor import Predictor
@@ -96,6 +97,7 @@ def fit_reading_rule(observed: list[Observed], sure_wrong: float = SURE_WRONG) -
         threshold=float(threshold),
         fit_kinds=kinds,
         held_out=list(HELD_OUT_NUMBER_KINDS),
+        detector_sha256=DETECTOR_SHA256,
         fitted_on=(
             f"{len(observed)} numbers of {LENGTHS[0]}-{LENGTHS[1]} validation digits (seed "
             f"{FIT_SEED}); sure and wrong {int((sure & (y == 0)).sum())}, refused with a right "

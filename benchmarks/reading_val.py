@@ -16,21 +16,14 @@ import torch
 from mnistlab.data.splits import load_splits
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.reading import read_number
-from mnistlab.synth import NUMBER_KINDS, render_number
+from mnistlab.synth import NUMBER_KINDS
+from mnistlab.synth.numbers import draw_numbers
 
 
 def validation_numbers(split, kind: str, count: int, seed: int):
-    """(truth, image, boxes) for `count` numbers of 2-8 digits, as benchmarks.robustness draws
-    them but from the given split and seed."""
-    k = NUMBER_KINDS.index(kind)
-    rng = np.random.default_rng([seed, 1000 + k])
-    for i in range(count):
-        chosen = rng.integers(0, len(split), size=int(rng.integers(2, 9)))
-        truth = "".join(str(int(split.labels[j])) for j in chosen)
-        image, boxes = render_number(
-            kind, [split.images[j].numpy() for j in chosen], np.random.default_rng([seed, k, i])
-        )
-        yield truth, image, boxes
+    """(truth, image) for `count` numbers of 2-8 digits, as benchmarks.robustness draws them
+    but from the given split and seed (synth.numbers.draw_numbers)."""
+    return draw_numbers(split.images.numpy(), split.labels.numpy(), kind, count, seed)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         shares = []
         for seed in (int(s) for s in args.seeds.split(",")):
             outcomes: collections.Counter[str] = collections.Counter()
-            for truth, image, _ in validation_numbers(split, kind, args.numbers, seed):
+            for truth, image in validation_numbers(split, kind, args.numbers, seed):
                 read = read_number(predictor, image).number
                 if read == truth:
                     outcomes["right"] += 1

@@ -108,18 +108,25 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "",
             f"{args.numbers} numbers of 2-8 test digits per kind and seed "
-            "(`mnistlab read`; its best reading; a string counts only when every digit is "
-            "right):",
+            "(`mnistlab read`; a string counts only when every digit is right). strings right: "
+            "the best reading, sure or not; sure and wrong; wasted: not sure though the best "
+            "reading was right; saved: not sure and it was wrong (summed over seeds). * a kind "
+            "the string rule's fit left out (mnistlab.synth.numbers.HELD_OUT_NUMBER_KINDS).",
             "",
-            "| kind | strings right (%) | digits right (%) |",
-            "|---|---|---|",
+            "| kind | strings right (%) | digits right (%) | sure and wrong | wasted | saved |",
+            "|---|---|---|---|---|---|",
         ]
         for i, row in enumerate(runs[0]["numbers"]["kinds"]):
-            s_mean, s_std = mean_std([r["numbers"]["kinds"][i]["string_accuracy"] for r in runs])
-            d_mean, d_std = mean_std([r["numbers"]["kinds"][i]["digit_accuracy"] for r in runs])
+            cells = [r["numbers"]["kinds"][i] for r in runs]
+            s_mean, s_std = mean_std([c["string_accuracy"] for c in cells])
+            d_mean, d_std = mean_std([c["digit_accuracy"] for c in cells])
+            total = sum(c["numbers"] for c in cells)
+            sides = [sum(c[key] for c in cells) for key in ("sure_wrong", "wasted", "saved")]
+            shares = " | ".join(f"{100 * n / total:.1f}% ({n})" for n in sides)
+            kind = row["kind"] + ("\\*" if row["held_out"] else "")
             lines.append(
-                f"| {row['kind']} | {100 * s_mean:.2f} ± {100 * s_std:.2f} "
-                f"| {100 * d_mean:.2f} ± {100 * d_std:.2f} |"
+                f"| {kind} | {100 * s_mean:.2f} ± {100 * s_std:.2f} "
+                f"| {100 * d_mean:.2f} ± {100 * d_std:.2f} | {shares} |"
             )
     table = "\n".join(lines)
     print(table)

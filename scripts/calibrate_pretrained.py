@@ -2,11 +2,14 @@
 card.json and CARD.md gain its facts; model.safetensors is not touched (its SHA-256 is checked
 before and after).
 
-    python scripts/calibrate_pretrained.py [NAME ...] [--data-dir DIR]
+    python scripts/calibrate_pretrained.py [NAME ...] [--data-dir DIR] [--reading-only]
 
 Temperature, threshold and shape-cue limits are fitted on the 5,000-image validation split,
 the score (max probability or energy) picked with non-digits from the tuning seed, and the ECE
-measured on the test set, exactly as `mnistlab calibrate` and training do.
+measured on the test set, exactly as `mnistlab calibrate` and training do. Then the string rule
+for read numbers (calibration.reading) is fitted on numbers written with validation digits
+(mnistlab.train.calibrate_reading), and checked on validation numbers of the kinds it left out;
+`--reading-only` fits only that, keeping the rest of the calibration.
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ from typing import Any
 import torch
 
 from mnistlab.data.splits import load_splits
+from mnistlab.inference.predictor import Predictor
 from mnistlab.runs import folder as run_folder
 from mnistlab.runs.meta import Calibration
 from mnistlab.runs.names import FEATURES
+from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS
 from mnistlab.train.calibrate import calibrate_model
+from mnistlab.train.calibrate_reading import (
+    FIT_COUNT,
+    FIT_SEED,
+    fit_reading_rule,
+    judge,
+    observe,
+)
+
+CHECK_COUNT = 200  # validation numbers per kind for the check after fitting
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "src" / "mnistlab" / "weights"
@@ -114,10 +128,38 @@ def calibrate_one(name: str, splits) -> None:
     )
 
 
+def fit_reading(name: str, splits, observed=None, checked=None) -> None:
+    """Fit the model's string rule on validation numbers and write it into model.json; then
+    check it on other validation numbers of every kind. `observed`, `checked`: the readings
+    (calibrate_reading.observe) when already made."""
+    folder = WEIGHTS / name
+    model, meta = run_folder.load_model(folder)
+    predictor = Predictor(model, meta)
+    if observed is None:
+        observed = observe(predictor, splits["val"], FIT_NUMBER_KINDS, FIT_COUNT, FIT_SEED)
+    rule = fit_reading_rule(observed)
+    cal = dataclasses.replace(meta.calibration, reading=rule)
+    run_folder.save_meta(folder, dataclasses.replace(meta, calibration=cal))
+    card_path = folder / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card.setdefault("calibration", {})["reading"] = rule.to_dict()
+    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    print(f"[{name}] string rule: {rule}", flush=True)
+    if checked is None:
+        kinds = FIT_NUMBER_KINDS + HELD_OUT_NUMBER_KINDS
+        checked = observe(predictor, splits["val"], kinds, CHECK_COUNT, FIT_SEED + 1)
+    for kind, counts in judge(checked, rule).items():
+        held = "held out" if kind in HELD_OUT_NUMBER_KINDS else "fit kind"
+        print(f"[{name}] validation {kind} ({held}): {counts}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME")
     parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--reading-only", action="store_true", help="fit only the string rule for read numbers"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # explicit, at the entry point: the same bits on any machine
     shipped = sorted(p.name for p in WEIGHTS.iterdir() if (p / "card.json").is_file())
@@ -126,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(shipped)}")
     splits = load_splits("mnist", args.data_dir, download=False)
     for name in args.names or shipped:
-        calibrate_one(name, splits)
+        if not args.reading_only:
+            calibrate_one(name, splits)
+        fit_reading(name, splits)
     return 0
 
 

@@ -18,6 +18,7 @@ from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, preprocess
 from mnistlab.inference.reading import read_number
 from mnistlab.synth import FAMILIES, render_digit, render_number
+from mnistlab.synth.numbers import HELD_OUT_NUMBER_KINDS, NUMBER_KINDS
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,10 @@ def test_read_cli_json_and_errors(tmp_path, test_split, capsys):
     keys = {"box", "digit", "guess", "confidence", "reason"}
     assert all(set(d) == keys for d in number["digits"])
     assert number["sure"] == all(d["digit"] is not None for d in number["digits"])
+    assert number["marked"] == "".join(
+        "?" if d["digit"] is None else str(d["digit"]) for d in number["digits"]
+    )
+    assert 0.0 <= number["confidence"] <= 1.0  # the shipped model has a string rule
     assert blank["status"] == "no_digit" and blank["number"] is None
     assert broken["status"] == "unreadable" and "broken.png" in broken["error"]
     assert main(["read", str(tmp_path / "number.png")]) == 0
@@ -180,7 +185,13 @@ def test_bench_robustness_cli(real_data_dir, capsys):
     assert code == 0
     assert [k["kind"] for k in report["digits"]["kinds"]] == ["clean", "tight-crop", "thick-pen"]
     assert all(k["accuracy"] >= 0.9 for k in report["digits"]["kinds"]), report
-    assert [k["kind"] for k in report["numbers"]["kinds"]] == ["gaps", "touching", "jitter"]
+    numbers = report["numbers"]["kinds"]
+    assert [k["kind"] for k in numbers] == list(NUMBER_KINDS)
+    for row in numbers:  # both sides of "sure" add up to the numbers read
+        sides = ("sure_right", "sure_wrong", "wasted", "saved", "blank")
+        assert sum(row[k] for k in sides) == row["numbers"] == 4, row
+        assert row["strings_right"] == row["sure_right"] + row["wasted"]
+        assert row["held_out"] == (row["kind"] in HELD_OUT_NUMBER_KINDS)
     assert main(["bench", "robustness", "--kinds", "nope"]) == 2
 
 

@@ -22,9 +22,10 @@ from mnistlab.bench.outcomes import HEADER, Tally, answer_images, cells, tally
 from mnistlab.data.splits import Split
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError
-from mnistlab.synth import DIGIT_KINDS, NONDIGIT_KINDS, NUMBER_KINDS, render_digit, render_number
+from mnistlab.synth import DIGIT_KINDS, NONDIGIT_KINDS, NUMBER_KINDS, render_digit
 from mnistlab.synth.families import HELD_OUT_FAMILIES, family_of
 from mnistlab.synth.nondigits import render_nondigit
+from mnistlab.synth.numbers import HELD_OUT_NUMBER_KINDS, draw_numbers
 
 NONDIGIT_SEED_OFFSET = 2000  # non-digit kind k renders from [seed, 2000 + k, i]
 
@@ -98,19 +99,42 @@ class DigitsReport:
 
 @dataclass(frozen=True)
 class NumberResult:
+    """Numbers of one kind read whole, counted on both sides of "sure": `tally` counts strings
+    (images: numbers; right / wrong: sure and right / wrong; wasted: not sure though the best
+    reading was right; saved: not sure and it was wrong; blank: no ink found)."""
+
     kind: str
-    numbers: int
-    strings_right: int
+    held_out: bool  # a kind the string rule's fit left out (synth.numbers)
+    tally: Tally
     digits: int
     digits_right: int  # digit at the right position of a string of the right length
 
     @property
     def string_accuracy(self) -> float:
-        return self.strings_right / self.numbers if self.numbers else 0.0
+        """The best reading's accuracy, sure or not."""
+        return self.tally.accuracy
 
     @property
     def digit_accuracy(self) -> float:
         return self.digits_right / self.digits if self.digits else 0.0
+
+    def to_dict(self) -> dict:
+        t = self.tally
+        return {
+            "kind": self.kind,
+            "held_out": self.held_out,
+            "numbers": t.images,
+            "strings_right": t.right + t.wasted,
+            "sure_right": t.right,
+            "sure_wrong": t.wrong,
+            "wasted": t.wasted,
+            "saved": t.saved,
+            "blank": t.blank,
+            "digits": self.digits,
+            "digits_right": self.digits_right,
+            "string_accuracy": self.string_accuracy,
+            "digit_accuracy": self.digit_accuracy,
+        }
 
 
 def pick(split: Split, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,34 +214,40 @@ def run_numbers(
     """Numbers of 2-8 digits of each kind, read with `mnistlab.inference.read_number`."""
     from mnistlab.inference.reading import read_number
 
+    images, labels = split.images.numpy(), split.labels.numpy()
     results = []
-    for k, kind in enumerate(kinds):
-        rng = np.random.default_rng([seed, 1000 + k])
-        strings_right = digits = digits_right = 0
-        for i in range(count):
-            length = int(rng.integers(lengths[0], lengths[1] + 1))
-            chosen = rng.integers(0, len(split), size=length)
-            truth = "".join(str(int(split.labels[j])) for j in chosen)
-            image, _ = render_number(
-                kind, [split.images[j].numpy() for j in chosen], np.random.default_rng([seed, k, i])
-            )
+    for kind in kinds:
+        outcomes: list[str] = []
+        digits = digits_right = 0
+        for truth, image in draw_numbers(images, labels, kind, count, seed, lengths):
             try:
-                found = read_number(predictor, image).number
+                reading = read_number(predictor, image)
             except NoDigitError:
-                found = ""
-            strings_right += int(found == truth)
-            digits += length
-            if len(found) == length:
+                outcomes.append("blank")
+                digits += len(truth)
+                continue
+            found, right = reading.number, reading.number == truth
+            outcomes.append(
+                ("right" if right else "wrong")
+                if reading.sure
+                else ("wasted" if right else "saved")
+            )
+            digits += len(truth)
+            if len(found) == len(truth):
                 digits_right += sum(int(a == b) for a, b in zip(found, truth, strict=True))
-        result = NumberResult(kind, count, strings_right, digits, digits_right)
-        results.append(
-            {
-                **asdict(result),
-                "string_accuracy": result.string_accuracy,
-                "digit_accuracy": result.digit_accuracy,
-            }
-        )
-    return {"count": int(count), "seed": seed, "lengths": list(lengths), "kinds": results}
+        counts = Tally(len(outcomes), **{o: outcomes.count(o) for o in OUTCOMES})
+        result = NumberResult(kind, kind in HELD_OUT_NUMBER_KINDS, counts, digits, digits_right)
+        results.append(result.to_dict())
+    return {
+        "count": int(count),
+        "seed": seed,
+        "lengths": list(lengths),
+        "held_out_kinds": list(HELD_OUT_NUMBER_KINDS),
+        "kinds": results,
+    }
+
+
+OUTCOMES = ("right", "wrong", "wasted", "saved", "blank")
 
 
 def format_digits(report: DigitsReport) -> str:
@@ -252,12 +282,20 @@ def format_digits(report: DigitsReport) -> str:
 def format_numbers(report: dict) -> str:
     lines = [
         f"{report['count']} numbers per kind, {report['lengths'][0]}-{report['lengths'][1]} digits "
-        f"(seed {report['seed']})",
-        f"{'kind':<12}{'strings':>10}{'digits':>10}",
+        f"(seed {report['seed']}); guess: strings whose best reading is right, sure or not",
+        "right: sure and right; wrong: sure and wrong; wasted: not sure, best reading right; "
+        "saved: not sure, best reading wrong; * a kind the string rule's fit left out",
+        f"{'kind':<12}{'digits':>10}{HEADER}",
     ]
     for row in report["kinds"]:
-        lines.append(
-            f"{row['kind']:<12}{100 * row['string_accuracy']:>9.2f}%"
-            f"{100 * row['digit_accuracy']:>9.2f}%"
+        t = Tally(
+            row["numbers"],
+            row["sure_right"],
+            row["sure_wrong"],
+            row["wasted"],
+            row["saved"],
+            row["blank"],
         )
+        kind = row["kind"] + ("*" if row.get("held_out") else "")
+        lines.append(f"{kind:<12}{100 * row['digit_accuracy']:>9.2f}%{cells(t)}")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 rules that make a model say "not sure" for inputs that are not digits.
 
 This package is below runs and inference: `types` (model.json's calibration records), `core`
-(the maths), `rule` (the one decision, `not_sure`), `detector` (the digit detector). Fitting
+(the maths), `rule` (the one decision per digit, `not_sure`, and per
+read number, `string_not_sure`), `detector` (the digit detector). Fitting
 a model's calibration on data sits above inference, in `mnistlab.train.calibrate`.
 """
 
@@ -14,8 +15,8 @@ from mnistlab.calibration.core import (
     shape_counts,
     threshold_at,
 )
-from mnistlab.calibration.rule import NotSure, not_sure
-from mnistlab.calibration.types import Calibration, DetectorRule, FeatureRule
+from mnistlab.calibration.rule import NotSure, StringVerdict, not_sure, string_not_sure
+from mnistlab.calibration.types import Calibration, DetectorRule, FeatureRule, ReadingRule
 
 __all__ = [
     "SCORES",
@@ -23,10 +24,13 @@ __all__ = [
     "DetectorRule",
     "FeatureRule",
     "NotSure",
+    "ReadingRule",
+    "StringVerdict",
     "digit_score",
     "expected_calibration_error",
     "fit_temperature",
     "not_sure",
     "shape_counts",
+    "string_not_sure",
     "threshold_at",
 ]

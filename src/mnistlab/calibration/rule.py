@@ -5,6 +5,10 @@ Under a Calibration, an input is refused, in this order of reasons: by the shape
 separate marks or closed loops than digits have), by its score (the feature rule's similarity
 to training digits when the model has its bank, else the logits rule's digit_score), and by
 the digit detector (when the calibration has its rule and the detector's scores are given).
+
+A number read from an image is decided once more as a whole (`string_not_sure`, under the
+calibration's ReadingRule): its digits may each be likely and the string still doubtful (a
+digit cut in two reads as two confident 1s).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import torch
 
 from mnistlab.calibration.core import Counts, digit_score, shape_counts
-from mnistlab.calibration.types import Calibration
+from mnistlab.calibration.types import Calibration, ReadingRule
 
 FEATURE_RULE = "similarity to training digits"  # the feature rule's name in a reason
 
@@ -103,3 +107,43 @@ def not_sure(
         found = detected.detach().cpu().double().numpy()
         refused |= found < calibration.detector.threshold
     return NotSure(refused, calibration, counts, values, name, threshold, found)
+
+
+@dataclass(frozen=True)
+class StringVerdict:
+    """The string rule's answer for one read number of N digits."""
+
+    confidence: float | None  # calibrated probability that the whole string is right; None:
+    # the model has no string rule
+    doubtful: tuple[int, ...]  # the digits to mark "?": refused themselves, or the weakest
+    # ones without which the string would be sure
+    threshold: float | None = None
+
+    @property
+    def sure(self) -> bool:
+        return not self.doubtful
+
+
+def string_not_sure(
+    rule: ReadingRule | None, evidence: np.ndarray, refused: np.ndarray
+) -> StringVerdict:
+    """Whether a read number is sure as a whole. `evidence` (N, EVIDENCE): per digit, the log
+    probabilities the rule weighs (ReadingRule); `refused` (N,) bool: the digits `not_sure`
+    refused. Without a rule the string is sure when every digit is (as before issue 26).
+    A string below the threshold marks its weakest digits (the lowest weighted evidence), the
+    fewest whose evidence, were they certain, would lift the string to the threshold."""
+    doubtful = [int(i) for i in np.flatnonzero(refused)]
+    if rule is None or len(evidence) == 0:
+        return StringVerdict(None, tuple(doubtful))
+    shares = np.asarray(evidence, np.float64) @ np.asarray(rule.weights, np.float64)  # (N,)
+    logit = rule.bias + float(shares.sum())
+    confidence = float(1.0 / (1.0 + np.exp(-logit)))
+    if confidence < rule.threshold:
+        needed = float(np.log(rule.threshold / (1.0 - rule.threshold)))
+        for i in np.argsort(shares, kind="stable").tolist():
+            if logit >= needed:
+                break
+            logit -= float(shares[i])  # as if digit i were certain
+            if i not in doubtful:
+                doubtful.append(i)
+    return StringVerdict(confidence, tuple(sorted(doubtful)), rule.threshold)

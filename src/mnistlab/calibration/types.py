@@ -1,7 +1,8 @@
 """model.json's `calibration` as typed records: the temperature, the "not sure" rules
-(`Calibration`), the feature rule (`FeatureRule`) and the digit detector's rule
-(`DetectorRule`). Their one home: runs.meta (model.json) and inference read them from here,
-and fitting (mnistlab.train.calibrate) makes them.
+(`Calibration`), the feature rule (`FeatureRule`), the digit detector's rule (`DetectorRule`)
+and the rule for whole numbers read from an image (`ReadingRule`). Their one home: runs.meta
+(model.json) and inference read them from here, and fitting (mnistlab.train.calibrate,
+.calibrate_reading) makes them.
 """
 
 from __future__ import annotations
@@ -79,6 +80,58 @@ DETECTOR_CHECKS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class ReadingRule:
+    """calibration.reading: when a whole number read from an image (inference.reading) is
+    "sure". Each digit brings evidence: the log of its calibrated probability, of the one-digit
+    network's probability that its part is exactly one digit, of the digit detector's
+    probability that it is a digit at all, and of the probability of the cuts and joins that
+    made it, among the reader's other choices (inference.whole). The string's confidence is
+    sigmoid(bias + sum over digits of weights . evidence) (a logistic fit of "the whole string
+    is right" on validation numbers of the `fit_kinds`), and the string is "sure" when it is at
+    least `threshold`. `held_out`: number kinds the fit never saw, where the rule was judged.
+    Unknown keys are refused, as in the other rules."""
+
+    weights: list[float]  # per evidence: [digit, one digit, detector, segmentation]
+    bias: float
+    threshold: float  # calibrated probability that the string is right
+    fit_kinds: list[str] = field(default_factory=list)
+    held_out: list[str] = field(default_factory=list)
+    fitted_on: str = ""
+    # of the digit detector whose scores were weighed: another detector needs another fit
+    detector_sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model.json") -> ReadingRule:
+        _check_rule(data, "reading", READING_CHECKS, ("weights", "bias", "threshold"), where)
+        weights = data["weights"]
+        if len(weights) != EVIDENCE or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
+        ):
+            raise CheckpointError(
+                f"{where}: calibration.reading.weights must be {EVIDENCE} numbers"
+            )
+        if not 0.0 < data["threshold"] < 1.0:
+            raise CheckpointError(f"{where}: calibration.reading.threshold must be in (0, 1)")
+        return cls(**data)
+
+
+EVIDENCE = 4  # digit, one digit, detector, segmentation: the per-digit log-probabilities a
+# ReadingRule weighs
+READING_CHECKS: dict[str, type | tuple[type, ...]] = {
+    "weights": list,
+    "bias": (int, float),
+    "threshold": (int, float),
+    "fit_kinds": list,
+    "held_out": list,
+    "fitted_on": str,
+    "detector_sha256": str,
+}
+
+
 def _check_rule(
     data: Any, name: str, checks: dict[str, Any], required: tuple[str, ...], where: str
 ) -> None:
@@ -123,12 +176,14 @@ class Calibration:
     features: FeatureRule | None = None
     # None: no detector; else it refuses too, beside whichever rule above decides
     detector: DetectorRule | None = None
+    # None: a read number is sure when each of its digits is; else the string must be too
+    reading: ReadingRule | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         extra = data.pop("extra")
-        for name in ("features", "detector"):
+        for name in ("features", "detector", "reading"):
             rule = data.pop(name)
             if rule is not None:  # absent, not null: older readers see the keys they know
                 data[name] = rule.to_dict()
@@ -153,6 +208,8 @@ class Calibration:
             values["features"] = FeatureRule.from_dict(values["features"], where)
         if values.get("detector") is not None:
             values["detector"] = DetectorRule.from_dict(values["detector"], where)
+        if values.get("reading") is not None:
+            values["reading"] = ReadingRule.from_dict(values["reading"], where)
         extra = {k: v for k, v in data.items() if k not in known}
         return cls(**values, extra=extra)
 
@@ -172,4 +229,5 @@ CALIBRATION_CHECKS: dict[str, type | tuple[type, ...]] = {
     "tuning": dict,
     "features": dict,
     "detector": dict,
+    "reading": dict,
 }

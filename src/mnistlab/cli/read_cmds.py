@@ -66,11 +66,9 @@ def _text_line(entry: dict[str, Any], width: int) -> str:
     least = min((d["confidence"] for d in entry["digits"]), default=0.0)
     count = len(entry["digits"])
     digits = "1 digit" if count == 1 else f"{count} digits"
-    doubtful = [
-        f"digit {i} ({d['reason']})"
-        for i, d in enumerate(entry["digits"], start=1)
-        if d["digit"] is None
-    ]
-    if doubtful:
-        return f"{path}  {entry['number']}   not sure of {'; '.join(doubtful)}"
-    return f"{path}  {entry['number']}   ({digits}, least sure {least:.1%})"
+    if entry["sure"] is False:
+        # the doubtful digits as "?", why, and the best reading all the same
+        return f"{path}  {entry['marked']}   not sure: {entry['reason']} (best {entry['number']})"
+    whole = entry.get("confidence")
+    whole_text = f"whole number {whole:.1%}, " if whole is not None else ""
+    return f"{path}  {entry['number']}   ({digits}, {whole_text}least sure {least:.1%})"

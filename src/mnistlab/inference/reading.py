@@ -8,6 +8,10 @@ and of all the chains of cuts (none included) the one kept is the one whose part
 digits together: the classifier's log-probabilities summed, weighed by the parts' shapes and
 by a small network's judgement of whether each part is exactly one digit (inference.one_digit)
 (dynamic programming over the cuts, left to right).
+
+The reading is then judged as a whole (inference.whole, calibration.rule.string_not_sure):
+under the model's ReadingRule it is "sure" only when the calibrated probability that the whole
+string is right reaches the rule's threshold; otherwise its weakest digits are marked "?".
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import numpy as np
 from scipy import ndimage
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
+from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
+from mnistlab.calibration.rule import StringVerdict, string_not_sure
+from mnistlab.calibration.types import EVIDENCE, ReadingRule
+from mnistlab.errors import CheckpointError
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -34,6 +42,7 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
+from mnistlab.inference.whole import digit_evidence
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
@@ -84,9 +93,16 @@ class ReadingDict(TypedDict):
     number: str | None
     """the best reading, left to right; null: no ink"""
     sure: bool | None
-    """false when any digit is not sure; null: no ink"""
+    """false when any digit is not sure, or the whole string is not; null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
+    marked: str | None
+    """`number` with each digit that is not sure as "?" ("48?1"); null: no ink"""
+    confidence: float | None
+    """calibrated probability that the whole string is right; null: no ink, or the model has
+    no string rule (calibration.reading)"""
+    reason: str | None
+    """why `sure` is false, if it is"""
     message: NotRequired[str | None]
     """(server) why there is no number, if so"""
 
@@ -124,17 +140,48 @@ class Reading:
 
     number: str
     digits: list[ReadDigit]
+    verdict: StringVerdict = StringVerdict(None, ())  # the whole string's
+    evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
+    # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
+    # segmentation) (inference.whole)
 
     @property
     def sure(self) -> bool:
         return all(d.digit is not None for d in self.digits)
+
+    @property
+    def marked(self) -> str:
+        """The number with each digit that is not sure as "?"."""
+        return "".join(str(d.digit) if d.digit is not None else "?" for d in self.digits)
+
+    @property
+    def reason(self) -> str | None:
+        """Why the reading is not sure: the whole string's doubt first, else the first doubtful
+        digit's reason."""
+        if self.sure:
+            return None
+        verdict = self.verdict
+        if verdict.confidence is not None and verdict.confidence < (verdict.threshold or 0.0):
+            return string_reason(verdict)
+        first = next(d for d in self.digits if d.digit is None)
+        return f"digit {self.digits.index(first) + 1}: {first.reason}"
 
     def to_dict(self) -> ReadingDict:
         return {
             "number": self.number,
             "sure": self.sure,
             "digits": [d.to_dict() for d in self.digits],
+            "marked": self.marked,
+            "confidence": self.verdict.confidence,
+            "reason": self.reason,
         }
+
+
+def string_reason(verdict: StringVerdict) -> str:
+    return (
+        f"the whole number is not sure (probability it is right {verdict.confidence:.3g}, "
+        f"below {verdict.threshold:.3g})"
+    )
 
 
 def read_number(
@@ -151,31 +198,67 @@ def read_number(
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
-    pieces = cutter.merge(pieces)
+    pieces, merged = cutter.merge(pieces)
     spans: list[tuple[int, int, np.ndarray]] = []
+    cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
+    # segmentation (the merge's choices and the count of digits cut from it)
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
-    for left, right, mask in pieces:
-        spans.extend(cutter.split(left, right, mask, digit_height))
-    spans = spans[:MAX_DIGITS]
+    for (left, right, mask), joined in zip(pieces, merged, strict=True):
+        parts, count_log_p = cutter.split(left, right, mask, digit_height)
+        spans.extend(parts)
+        cut_log_p.extend([(joined + count_log_p) / len(parts)] * len(parts))
+    spans, cut_log_p = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
+    masks = [mask for _, _, mask in spans]
+    evidence = digit_evidence(
+        np.array([p.confidence for p in predictions]),
+        np.stack(fields),
+        masks,
+        digit_height,
+        cutter.one_digit,
+        np.array(cut_log_p),
+        predictor.detector,
+    )
+    verdict = string_not_sure(
+        _reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])
+    )
     digits = []
-    for (_, _, mask), pixels, prediction in zip(spans, fields, predictions, strict=True):
+    for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
         source_box = tuple(int(round(v * scale)) for v in box)
+        doubted = i in verdict.doubtful and prediction.digit is not None
         digits.append(
             ReadDigit(
                 source_box,  # type: ignore[arg-type]
-                prediction.digit,
+                None if doubted else prediction.digit,
                 prediction.guess,
                 prediction.confidence,
-                prediction.reason,
+                f"{string_reason(verdict)}; this digit is among its weakest"
+                if doubted
+                else prediction.reason,
                 pixels,
             )
         )
     number = "".join(str(d.guess) for d in digits)
-    return Reading(number, digits)
+    return Reading(number, digits, verdict, evidence)
+
+
+def _reading_rule(predictor: Predictor) -> ReadingRule | None:
+    """The model's string rule, unless it has none or answers every digit (--no-reject);
+    CheckpointError when it was fitted for another digit detector than the one shipped."""
+    calibration = predictor.meta.calibration
+    if calibration is None or calibration.reading is None or not predictor.reject:
+        return None
+    rule = calibration.reading
+    if rule.detector_sha256 and rule.detector_sha256 != DETECTOR_SHA256:
+        raise CheckpointError(
+            "the model's string rule for read numbers was fitted with another digit detector "
+            "than the one this mnistlab ships; fit it again "
+            "(python scripts/calibrate_pretrained.py --reading-only NAME)"
+        )
+    return rule
 
 
 def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
@@ -230,47 +313,60 @@ class _Cutter:
         self.one_digit = one_digit
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
-    def merge(self, pieces: list[tuple[int, int, np.ndarray]]) -> list[tuple[int, int, np.ndarray]]:
-        """Join neighbours that are close and together no wider than a digit, when the
-        classifier is surer of the join than of the two apart (a stroke lifted off the page)."""
+    def merge(
+        self, pieces: list[tuple[int, int, np.ndarray]]
+    ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
+        """Join neighbours that are close and together no wider than a digit, when the join is
+        likelier one digit than the two apart are two (a stroke lifted off the page): judged as
+        the cuts are, by the classifier, the shape priors and the one-digit network together,
+        since the classifier alone reads each half of a lifted 4 as a confident 1. Also, per
+        piece kept, the log-probability of the choices that made it (joined or left apart, as
+        a two-way softmax of the two scores; 0 where there was no choice)."""
         if len(pieces) < 2:
-            return pieces
+            return pieces, [0.0] * len(pieces)
         tallest = max(_height(mask) for _, _, mask in pieces)
-        out = [pieces[0]]
+        out, chosen = [pieces[0]], [0.0]
         for left, right, mask in pieces[1:]:
             last_left, last_right, last_mask = out[-1]
             gap = left - last_right
             if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
                 joined = last_mask | mask
-                apart, together = self._confidence([last_mask, mask]), self._confidence([joined])
-                if together[0] > apart[0] * apart[1]:
+                first, second, together = self._part_scores([last_mask, mask, joined], tallest)
+                margin = together - (first + second)
+                if margin > 0:
                     out[-1] = (last_left, max(right, last_right), joined)
+                    chosen[-1] += -float(np.logaddexp(0.0, -margin))
                     continue
+                chosen[-1] += -float(np.logaddexp(0.0, margin))  # the doubt of leaving apart
             out.append((left, right, mask))
-        return out
+            chosen.append(0.0)
+        return out, chosen
 
     def split(
         self, left: int, right: int, mask: np.ndarray, digit_height: float
-    ) -> list[tuple[int, int, np.ndarray]]:
+    ) -> tuple[list[tuple[int, int, np.ndarray]], float]:
         """The piece as one or more digits: of the chains of cuts through it (none included),
-        the one whose parts the classifier and the shape priors like best together."""
+        the one whose parts the classifier and the shape priors like best together; and the
+        log-probability that the piece holds that many digits (the chains' scores as
+        log-odds, summed over the chains of each count)."""
         if right - left <= WIDE * digit_height:
-            return [(left, right, mask)]
+            return [(left, right, mask)], 0.0
         # the same search within the piece's box: every part's mask and field is then small
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         first, stop = min(left, int(cols[0])), max(right, int(cols[-1]) + 1)
         box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(first, stop))
         inner = _Cutter(self.predictor, self.values[box], self.one_digit, self.cuts)
         found = []
-        for part in inner._split_box(left - first, right - first, mask[box], digit_height):
+        parts, count_log_p = inner._split_box(left - first, right - first, mask[box], digit_height)
+        for part in parts:
             full = np.zeros_like(mask)
             full[box] = part
             found.append((*_columns(full), full))
-        return found
+        return found, count_log_p
 
     def _split_box(
         self, left: int, right: int, mask: np.ndarray, digit_height: float
-    ) -> list[np.ndarray]:
+    ) -> tuple[list[np.ndarray], float]:
         """split(), for a piece that fills this cutter's values: the parts' masks."""
         sides = self.sides(left, right, mask, digit_height)
         last = len(sides) - 1
@@ -284,7 +380,8 @@ class _Cutter:
         keys, part_scores = [keys[i] for i in kept], [part_scores[i] for i in kept]
         scores = {**dict(zip(keys, part_scores, strict=True)), (0, last): whole}
         segments[0, last] = mask
-        return [segments[k] for k in _best_chain(scores, len(sides))]
+        chain = _best_chain(scores, len(sides))
+        return [segments[k] for k in chain], _count_log_posterior(scores, len(sides), len(chain))
 
     def sides(self, left: int, right: int, mask: np.ndarray, height: float) -> list[np.ndarray]:
         """The ink left of each cut through the piece, left to right; the piece's edges are
@@ -380,10 +477,6 @@ class _Cutter:
             scores[worth] += np.log(np.maximum(confidence, 1e-9))
         return [float(score) for score in scores]
 
-    def _confidence(self, masks: list[np.ndarray]) -> list[float]:
-        probabilities = self.predictor.probabilities(self._fields(masks))
-        return [float(p.max()) for p in probabilities]
-
     def _fields(self, masks: list[np.ndarray]) -> np.ndarray:
         """(N, 28, 28) uint8: each part as the classifier sees it."""
         fields = []
@@ -432,14 +525,15 @@ def read_files(
     predictor: Predictor, inputs, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> list[dict[str, Any]]:
     """One dict per image file: path, status ("ok", "no_digit", "unreadable"), number (a
-    string, or None), sure, digits (box, digit, guess, confidence, reason each) and error. A
-    bad file never stops the others."""
+    string, or None), sure, digits (box, digit, guess, confidence, reason each), marked,
+    confidence, reason (ReadingDict) and error. A bad file never stops the others."""
     from mnistlab.inference.batch import each_file
 
     def read(path, entry: dict[str, Any]) -> None:
         entry.update(read_number(predictor, path, max_pixels).to_dict())
 
-    return each_file(inputs, {"number": None, "sure": None, "digits": []}, read)
+    empty = {"number": None, "sure": None, "digits": [], "marked": None}
+    return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:
@@ -460,6 +554,24 @@ def _best_chain(scores: dict[tuple[int, int], float], count: int) -> list[tuple[
         if options:
             best[j] = max(options, key=lambda option: option[0])
     return best[count - 1][1]
+
+
+def _count_log_posterior(scores: dict[tuple[int, int], float], count: int, parts: int) -> float:
+    """log P(the piece holds `parts` digits): every chain from cut 0 to cut count-1 weighed by
+    exp(its score), those of `parts` parts summed against all (near-identical cuts then count
+    together, not against each other)."""
+    # totals[j][n]: log of the summed weight of the chains from cut 0 to cut j with n parts
+    totals: dict[int, dict[int, float]] = {0: {0: 0.0}}
+    for j in range(1, count):
+        found: dict[int, list[float]] = {}
+        for i in range(j):
+            if i in totals and (i, j) in scores:
+                for n, value in totals[i].items():
+                    found.setdefault(n + 1, []).append(value + scores[i, j])
+        if found:
+            totals[j] = {n: float(np.logaddexp.reduce(v)) for n, v in found.items()}
+    final = totals[count - 1]
+    return final[parts] - float(np.logaddexp.reduce(list(final.values())))
 
 
 def _band_cost(ink: np.ndarray, centre: np.ndarray, band: int) -> np.ndarray:

@@ -18,5 +18,13 @@ def read_item(predictor: Predictor, item: Item, max_pixels: int) -> ReadingDict:
         with image_errors():
             reading = read_number(predictor, item.image, max_pixels)
     except NoDigitError as exc:
-        return {"number": None, "sure": None, "digits": [], "message": str(exc)}
+        return {
+            "number": None,
+            "sure": None,
+            "digits": [],
+            "marked": None,
+            "confidence": None,
+            "reason": None,
+            "message": str(exc),
+        }
     return {**reading.to_dict(), "message": None}

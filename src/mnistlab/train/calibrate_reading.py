@@ -1,0 +1,157 @@
+"""Fitting a model's string rule (calibration.reading): when a number read from an image is
+"sure" as a whole.
+
+Numbers are written with VALIDATION digits (never test digits) in the FIT_NUMBER_KINDS only;
+HELD_OUT_NUMBER_KINDS (whole kinds: lifted strokes, mixed pens, a slanted line) are left out of
+the fit so that they can judge it. Each number is read once, with the model's digit rules but
+no string rule, keeping the evidence its digits bring (inference.whole). A logistic fit of
+"the whole string is right" on the summed evidence gives the calibrated confidence (weights
+kept non-negative: more doubt about any digit never makes the string likelier); the threshold
+is the lowest confidence at which at most SURE_WRONG of the fit numbers are sure and wrong.
+
+    python scripts/calibrate_pretrained.py --reading-only [NAME ...]   # the shipped models
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
+from mnistlab.calibration.types import EVIDENCE, ReadingRule
+from mnistlab.data.splits import Split
+from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.preprocess import NoDigitError
+from mnistlab.inference.reading import read_number
+from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, draw_numbers
+
+FIT_COUNT = 300  # numbers per fit kind
+FIT_SEED = 2600  # the fit's numbers; held-out checks and reports use other seeds
+SURE_WRONG = 0.01  # at most this share of fit numbers sure and wrong (the issue's target).
+# Half of it (0.005) refused 37% of right strings on validation (sota-cpu, fit kinds, seed
+# 2600); 0.01 refuses ~20%: the evidence does not part right from wrong strings well enough for
+# both targets (<= 1% sure and wrong, <= 3% wasted) while ~7% of strings are misread.
+LENGTHS = (2, 8)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One number read without a string rule: what the rule needs to decide it."""
+
+    kind: str
+    truth: str
+    number: str  # the best reading ("" when no ink was found)
+    evidence: np.ndarray  # (N, EVIDENCE) per digit (inference.whole.digit_evidence)
+    refused: np.ndarray  # (N,) bool: digits the digit rules refused
+
+    @property
+    def right(self) -> bool:
+        return self.number == self.truth
+
+
+def without_string_rule(predictor: Predictor) -> Predictor:
+    """The same predictor whose calibration has no string rule: readings keep only the digit
+    rules' refusals, and the evidence the string rule would weigh."""
+    cal = predictor.meta.calibration
+    if cal is None or cal.reading is None:
+        return predictor
+    meta = dataclasses.replace(predictor.meta, calibration=dataclasses.replace(cal, reading=None))
+    return Predictor(predictor.model, meta, predictor.forward, predictor.detector, predictor.reject)
+
+
+def observe(
+    predictor: Predictor, split: Split, kinds: tuple[str, ...], count: int, seed: int
+) -> list[Observed]:
+    """`count` numbers of each kind, drawn from `split` with `seed`, read without string rule."""
+    reader = without_string_rule(predictor)
+    images, labels = split.images.numpy(), split.labels.numpy()
+    out = []
+    for kind in kinds:
+        for truth, image in draw_numbers(images, labels, kind, count, seed, LENGTHS):
+            try:
+                reading = read_number(reader, image)
+            except NoDigitError:
+                out.append(Observed(kind, truth, "", np.zeros((0, EVIDENCE)), np.zeros(0, bool)))
+                continue
+            refused = np.array([d.digit is None for d in reading.digits], bool)
+            out.append(Observed(kind, truth, reading.number, reading.evidence, refused))
+    return out
+
+
+def fit_reading_rule(observed: list[Observed], sure_wrong: float = SURE_WRONG) -> ReadingRule:
+    """The string rule fitted on these readings (see the module's docstring)."""
+    x = np.stack([o.evidence.sum(axis=0) for o in observed])  # (M, EVIDENCE)
+    y = np.array([o.right for o in observed], np.float64)
+    weights, bias = _logistic(x, y)
+    confidence = 1.0 / (1.0 + np.exp(-(bias + x @ weights)))
+    digits_sure = np.array([not o.refused.any() and o.number != "" for o in observed])
+    threshold = _threshold(confidence, digits_sure, y.astype(bool), sure_wrong)
+    sure = digits_sure & (confidence >= threshold)
+    kinds = sorted({o.kind for o in observed}, key=lambda k: FIT_NUMBER_KINDS.index(k))
+    return ReadingRule(
+        weights=[float(w) for w in weights],
+        bias=float(bias),
+        threshold=float(threshold),
+        fit_kinds=kinds,
+        held_out=list(HELD_OUT_NUMBER_KINDS),
+        detector_sha256=DETECTOR_SHA256,
+        fitted_on=(
+            f"{len(observed)} numbers of {LENGTHS[0]}-{LENGTHS[1]} validation digits (seed "
+            f"{FIT_SEED}); sure and wrong {int((sure & (y == 0)).sum())}, refused with a right "
+            f"best reading {int((~sure & (y == 1)).sum())}"
+        ),
+    )
+
+
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights (>= 0) and bias of a logistic regression of y on x, by L-BFGS-B."""
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        z = params[-1] + x @ params[:-1]
+        p = 1.0 / (1.0 + np.exp(-z))
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z))
+        grad = np.concatenate([x.T @ (p - y), [np.sum(p - y)]])
+        return value, grad
+
+    bounds = [(0.0, None)] * x.shape[1] + [(None, None)]
+    start = np.concatenate([np.ones(x.shape[1]), [3.0]])
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    return found.x[:-1], float(found.x[-1])
+
+
+def _threshold(
+    confidence: np.ndarray, digits_sure: np.ndarray, right: np.ndarray, budget: float
+) -> float:
+    """The lowest confidence at which at most `budget` of the numbers are sure and wrong."""
+    allowed = int(np.floor(budget * len(confidence)))
+    wrong = np.sort(confidence[digits_sure & ~right])[::-1]  # the surest wrong ones first
+    if len(wrong) <= allowed:
+        return float(min(0.5, confidence.min()))
+    # sure: confidence >= threshold; just above the (allowed + 1)-th surest wrong string
+    return float(np.nextafter(wrong[allowed], 1.0))
+
+
+def judge(observed: list[Observed], rule: ReadingRule | None) -> dict[str, dict[str, int]]:
+    """Per kind, how `rule` (with the digit rules) answers these readings: numbers, right
+    (sure and right), wrong (sure and wrong), wasted (refused, best reading right), saved
+    (refused, best reading wrong), blank (no ink found)."""
+    from mnistlab.calibration.rule import string_not_sure
+
+    out: dict[str, dict[str, int]] = {}
+    for o in observed:
+        counts = out.setdefault(o.kind, dict.fromkeys(OUTCOMES, 0))
+        counts["numbers"] += 1
+        if o.number == "":
+            counts["blank"] += 1
+            continue
+        sure = string_not_sure(rule, o.evidence, o.refused).sure
+        counts[
+            ("right" if o.right else "wrong") if sure else ("wasted" if o.right else "saved")
+        ] += 1
+    return out
+
+
+OUTCOMES = ("numbers", "right", "wrong", "wasted", "saved", "blank")

@@ -1,0 +1,121 @@
+"""A read number judged as a whole (issue 26): the string rule, "?" marking, whole digits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mnistlab.calibration.rule import string_not_sure
+from mnistlab.calibration.types import Calibration, ReadingRule
+from mnistlab.data.splits import load_splits
+from mnistlab.errors import CheckpointError
+from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.reading import read_number
+from mnistlab.synth.numbers import (
+    FIT_NUMBER_KINDS,
+    HELD_OUT_NUMBER_KINDS,
+    draw_numbers,
+    render_number,
+)
+from mnistlab.train.calibrate_reading import FIT_SEED
+
+RULE = ReadingRule(weights=[1.0, 1.0, 0.0, 0.0], bias=2.0, threshold=0.8)
+
+
+@pytest.fixture(scope="module")
+def val_split(real_data_dir):
+    return load_splits("mnist", real_data_dir, download=False)["val"]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.from_path(None)
+
+
+def test_string_rule_marks_the_weakest_digits_only():
+    evidence = np.array([[-0.01, -0.01, 0, 0], [-2.0, -0.5, 0, -1.0], [-0.02, 0, 0, 0]])
+    verdict = string_not_sure(RULE, evidence, np.zeros(3, bool))
+    assert verdict.confidence == pytest.approx(1 / (1 + np.exp(-(2.0 - 2.54))))
+    assert verdict.doubtful == (1,) and not verdict.sure
+    assert string_not_sure(RULE, evidence[[0, 2]], np.zeros(2, bool)).sure
+    # a digit the digit rules refused stays doubtful; without a string rule only those are
+    assert string_not_sure(None, evidence, np.array([False, False, True])).doubtful == (2,)
+
+
+def test_reading_rule_round_trips_and_refuses_unknown_keys():
+    cal = Calibration(threshold=0.5, reading=RULE)
+    again = Calibration.from_dict(cal.to_dict())
+    assert again.reading == RULE and "reading" not in again.extra
+    for bad in ({**RULE.to_dict(), "margin": 1}, {**RULE.to_dict(), "threshold": 1.0}):
+        with pytest.raises(CheckpointError):
+            Calibration.from_dict({**cal.to_dict(), "reading": bad})
+    assert set(FIT_NUMBER_KINDS).isdisjoint(HELD_OUT_NUMBER_KINDS)
+
+
+def test_shipped_models_carry_a_string_rule_fitted_without_the_held_out_kinds():
+    for name in ("sota-cpu", "fast", "lenet5"):
+        rule = Predictor.from_path(name).meta.calibration.reading
+        assert rule is not None and 0.5 <= rule.threshold < 1.0, name
+        assert set(rule.fit_kinds) == set(FIT_NUMBER_KINDS), name
+        assert set(rule.held_out) == set(HELD_OUT_NUMBER_KINDS), name
+
+
+def _lifted_4801(split, four: int, seed: int):
+    """4801 with a 4 written in two strokes (synth.lift), from validation digits."""
+    labels = split.labels.numpy()
+    picks = [four, *(int(np.flatnonzero(labels == d)[0]) for d in (8, 0, 1))]
+    digits = [split.images[j].numpy() for j in picks]
+    image, _ = render_number("lifted", digits, np.random.default_rng(seed), labels=[4, 8, 0, 1])
+    return image
+
+
+@pytest.mark.parametrize("four", [137, 189])
+def test_a_four_in_two_strokes_is_read_whole(predictor, val_split, four):
+    # issue 26: "4801 read as 11801" (before, the merge asked only the classifier, which reads
+    # each stroke of the 4 as a confident 1)
+    assert int(val_split.labels[four]) == 4
+    reading = read_number(predictor, _lifted_4801(val_split, four, [26, four]))
+    assert reading.number == "4801"
+    assert len(reading.digits) == 4
+
+
+def test_a_doubtful_string_is_refused_with_the_weak_digit_marked(predictor, val_split):
+    image = _lifted_4801(val_split, 137, [26, 137])
+    cal = predictor.meta.calibration
+    # a rule so strict that no string reaches it: the reading stays, the doubt is marked
+    strict = dataclasses.replace(RULE, bias=0.0, threshold=0.999)
+    meta = dataclasses.replace(predictor.meta, calibration=dataclasses.replace(cal, reading=strict))
+    reading = read_number(Predictor(predictor.model, meta), image).to_dict()
+    assert reading["number"] == "4801" and reading["sure"] is False
+    assert "?" in reading["marked"] and len(reading["marked"]) == 4
+    assert reading["confidence"] < 0.999 and "whole number" in reading["reason"]
+    doubted = [d for d in reading["digits"] if d["digit"] is None]
+    assert any("whole number" in d["reason"] for d in doubted)
+    assert [c == "?" for c in reading["marked"]] == [d["digit"] is None for d in reading["digits"]]
+    # --no-reject answers every digit: no string rule either
+    lenient = read_number(Predictor(predictor.model, meta, reject=False), image)
+    assert lenient.sure and lenient.marked == "4801"
+
+
+@pytest.mark.parametrize(("kind", "index"), [("touching", 16), ("jitter", 9)])
+def test_a_misread_string_whose_digits_all_pass_is_not_sure(predictor, val_split, kind, index):
+    # validation numbers (seed 2601: the fit's check, not its fit) that the reader misreads
+    # while every digit passes the digit rules: only the whole-string rule refuses them
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    *_, (truth, image) = draw_numbers(images, labels, kind, index + 1, FIT_SEED + 1)
+    reading = read_number(predictor, image)
+    assert reading.number != truth  # the premise: a misread (a better reader may fix it)
+    assert not reading.sure and "?" in reading.marked
+    assert all("whole number" in d.reason for d in reading.digits if d.digit is None)
+    assert reading.verdict.confidence < reading.verdict.threshold
+
+
+def test_a_string_rule_fitted_for_another_detector_is_refused(predictor, val_split):
+    cal = predictor.meta.calibration
+    assert cal.reading.detector_sha256  # the shipped rules name their detector
+    other = dataclasses.replace(cal.reading, detector_sha256="0" * 64)
+    meta = dataclasses.replace(predictor.meta, calibration=dataclasses.replace(cal, reading=other))
+    with pytest.raises(CheckpointError, match="another digit detector"):
+        read_number(Predictor(predictor.model, meta), _lifted_4801(val_split, 137, [26, 137]))

@@ -1,0 +1,92 @@
+"""Choosing FinetuneConfig's defaults without the test split or the reported writers.
+
+    python -m benchmarks.personal_tune [--writers 10] [--seed 1000]
+
+Writers from --seed on (benchmarks.personal reports writers 0-19: never these), each writing
+30 digits of the validation split's first half to fit on and 300 of its second half to measure
+on; MNIST accuracy after adapting is measured on the validation split's second half, plain.
+Each candidate config is scored by the mean error after over the writers whose error before is
+at least 2% (as the report's target), among those whose largest MNIST drop stays within
+MNIST_MARGIN points. The test split is never read.
+
+Run on 2026-12-06 (benchmarks/results/personal_tune.txt): with the margin first written, 0.15,
+no config qualified (the script then picked the lowest error regardless). The default adopted,
+person_share 0.5 at 60 steps and lr 5e-4 (0.59x the error, largest drop 0.20), is the lowest
+error within the target's own 0.2, a rule chosen after seeing the grid; it is also better on
+both counts than the config before (person_share 0.25: 0.64x, 0.24). No config halved the error
+within 0.2 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+
+import torch
+
+from benchmarks.personal import HARD, per_class, writer_digits
+from mnistlab.data.splits import Split, load_splits
+from mnistlab.evaluate import accuracy
+from mnistlab.runs import load_model
+from mnistlab.synth.writers import Writer
+from mnistlab.system import header
+from mnistlab.train.personal import FinetuneConfig, adapt
+
+GRID = {"steps": (60, 120), "lr": (5e-4, 1e-3), "person_share": (0.25, 0.5)}
+MNIST_MARGIN = 0.2  # points: the target itself (0.15 was written first; nothing met it)
+
+
+def halves(split: Split) -> tuple[Split, Split]:
+    half = len(split) // 2
+    return Split(split.images[:half], split.labels[:half]), Split(
+        split.images[half:], split.labels[half:]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="sota-cpu")
+    parser.add_argument("--writers", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    splits = load_splits("mnist", args.data_dir, download=False)
+    first, second = halves(splits["val"])
+    model, meta = load_model(args.model)
+    base = accuracy(model, second, meta.normalization)
+    print(f"{header('cpu')} | base val-half accuracy {100 * base:.2f}%")
+    writers = []
+    for i in range(args.writers):
+        writer = Writer.random(args.seed + i)
+        fit = writer_digits(writer, first, per_class(first.labels, 30, i), i)
+        test = writer_digits(writer, second, torch.arange(300 * i, 300 * (i + 1)) % len(second), i)
+        writers.append((fit, test))
+    scored = []
+    for values in itertools.product(*GRID.values()):
+        cfg = FinetuneConfig(**dict(zip(GRID, values, strict=True)))
+        rows = []
+        for fit, test in writers:
+            adapted = adapt(model, meta, fit, splits["train"], test, cfg)
+            drop = 100 * (base - accuracy(adapted.model, second, meta.normalization))
+            rows.append((1 - adapted.held_out_before, 1 - adapted.held_out_after, drop))
+        hard = [r for r in rows if r[0] >= HARD]
+        before = statistics.fmean(r[0] for r in hard) if hard else 0.0
+        after = statistics.fmean(r[1] for r in hard) if hard else 0.0
+        worst = max(r[2] for r in rows)
+        scored.append((worst <= MNIST_MARGIN, -after, values))
+        print(
+            f"{dict(zip(GRID, values, strict=True))}: hard writers {len(hard)}, error "
+            f"{100 * before:.2f}% -> {100 * after:.2f}% ({after / before if before else 0:.2f}x), "
+            f"largest MNIST drop {worst:.2f} points",
+            flush=True,
+        )
+    ok, _, best = max(scored)
+    print(f"chosen: {dict(zip(GRID, best, strict=True))}" + ("" if ok else " (none within margin)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

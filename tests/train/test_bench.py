@@ -69,3 +69,43 @@ def test_cpu_training_keeps_freed_memory_on_glibc():
     from mnistlab.system import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_bench_speed_isa_matrix_caps_each_column(real_data_dir):
+    """--isa runs each column in a fresh process capped to its instruction set: the capped
+    column's torch reports AVX2 whatever this CPU has, the peer beside ours in every column."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "bench", "speed", "--smoke", "--json", "--device",
+         "cpu", "--peers", "tuomaso", "--isa", "native,avx2", "--data-dir", str(real_data_dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    reports = json.loads(result.stdout)["isa"]
+    assert list(reports) == ["native", "avx2"]
+    assert reports["avx2"]["cpu_capability"] == "AVX2"
+    for report in reports.values():
+        assert [row["recipe"] for row in report["rows"]][0] == "mnistlab fast"
+        assert len(report["rows"]) == 2 and report["rows"][1]["seconds_mean"] > 0
+
+
+def test_bench_speed_rejects_an_unknown_isa_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "bench", "speed", "--isa", "native,avx9"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "unknown avx9" in result.stderr and "native, avx512, avx2" in result.stderr
+
+
+def test_the_matrix_table_has_a_column_per_isa():
+    from mnistlab.bench.isa import matrix_table
+
+    def report(capability: str, ours: float, peer: float) -> dict:
+        rows = [
+            {"recipe": "mnistlab fast", "seconds_mean": ours, "t99_valid": True},
+            {"recipe": "tuomaso", "seconds_mean": peer, "t99_valid": True},
+        ]
+        return {"header": "hardware: test", "cpu_capability": capability, "rows": rows}
+
+    table = matrix_table({"native": report("AVX512", 2.0, 8.0), "avx2": report("AVX2", 4.0, 9.6)})
+    assert "native (AVX512)" in table and "avx2 (AVX2)" in table
+    assert "| mnistlab fast | 2.00, 0.25x | 4.00, 0.42x |" in table

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import torch
+
 from mnistlab.bench import peers
 from mnistlab.data.splits import Split, load_splits
 from mnistlab.evaluate import predict_logits
@@ -172,7 +174,15 @@ def run_speed_bench(
     ours = rows[0]["seconds_mean"]
     for row in rows:
         row["ratio_to_ours"] = row["seconds_mean"] / ours if ours else None
-    return {"header": header(dev), "device": str(dev), "smoke": smoke, "rows": rows, **extra}
+    return {
+        "header": header(dev),
+        "device": str(dev),
+        # what ATen dispatches to in this process (a cap in the environment lowers it)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "smoke": smoke,
+        "rows": rows,
+        **extra,
+    }
 
 
 def format_table(result: dict[str, Any]) -> str:

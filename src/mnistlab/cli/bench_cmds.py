@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also time the fast recipe in fp32 (where it uses bf16 autocast: CPUs with AMX)",
     )
+    speed.add_argument(
+        "--isa",
+        metavar="LIST",
+        help="a CPU matrix: run everything once per instruction set, each in a fresh process "
+        "capped to it (comma-separated: native, avx512, avx2), and print a column per set",
+    )
     speed.add_argument("--json", action="store_true")
     speed.add_argument("--data-dir", metavar="DIR")
     speed.set_defaults(func=cmd_speed)
@@ -102,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
+    if args.isa is not None:  # before torch: each column is a fresh process with its caps
+        return speed_matrix(args)
     from mnistlab.bench.speed import format_table, run_speed_bench
     from mnistlab.errors import MnistlabError
 
@@ -184,3 +192,34 @@ def _progress(result) -> None:
         note(f"{result.kind}: {100 * result.tally.share(result.tally.right):.1f}% right")
     else:
         note(f"{result.kind}: {100 * result.refused_share:.1f}% refused")
+
+
+def speed_matrix(args: argparse.Namespace) -> int:
+    """`bench speed --isa LIST`: this command again per instruction set, each a fresh process
+    whose torch is capped by its environment (mnistlab.bench.isa), then one table."""
+    import os
+    import subprocess
+    import sys
+
+    from mnistlab.bench.isa import ISA_CAPS, matrix_table, parse_isas
+    from mnistlab.errors import MnistlabError
+
+    try:
+        isas = parse_isas(args.isa)
+    except ValueError as error:
+        raise MnistlabError(str(error)) from None
+    command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--json"]
+    command += ["--device", args.device, "--seeds", str(args.seeds)]
+    command += ["--peer-seeds", str(args.peer_seeds), "--peers", args.peers]
+    command += ["--smoke"] * args.smoke + ["--also-fp32"] * args.also_fp32
+    command += ["--data-dir", args.data_dir] if args.data_dir else []
+    reports = {}
+    for isa in isas:
+        env = {**os.environ, **ISA_CAPS[isa]}
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise MnistlabError(f"bench speed under --isa {isa} failed: {last}")
+        reports[isa] = json.loads(done.stdout)
+    print(json.dumps({"isa": reports}) if args.json else matrix_table(reports))
+    return 0

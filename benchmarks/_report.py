@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import re
 import statistics
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "RESULTS.md"
@@ -36,3 +40,25 @@ def update_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+@contextmanager
+def ref_checkout(ref: str, root: Path) -> Iterator[tuple[str, Path]]:
+    """(the short commit, a temporary git worktree of it) for side-by-side runs against an
+    earlier commit; the worktree is removed on leaving."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=root, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "ref"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), commit], cwd=root, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        try:
+            yield commit, tree
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=root, capture_output=True
+            )

@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._report import ref_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gaps", "touching", "jitter")  # kinds both commits' reader knows
 
@@ -82,28 +84,15 @@ def main() -> int:
     args = parser.parse_args()
     from mnistlab.system import header
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", args.ref], cwd=ROOT, capture_output=True, text=True,
-        check=True,
-    ).stdout.strip()  # fmt: skip
     runs: dict[str, list[float]] = {"before": [], "after": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder, tree = Path(tmp) / "numbers", Path(tmp) / "ref"
+    with tempfile.TemporaryDirectory() as tmp, ref_checkout(args.ref, ROOT) as (commit, tree):
+        folder = Path(tmp) / "numbers"
         folder.mkdir()
         digits = draw_numbers(folder, args.numbers)
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True,
-            capture_output=True,
-        )  # fmt: skip
-        try:
-            for round_ in range(args.rounds):
-                for label, src in (("before", tree / "src"), ("after", ROOT / "src")):
-                    runs[label].append(measure(src, folder, args.model, digits))
-                    print(f"round {round_ + 1} {label}: {runs[label][-1]:.2f} ms per digit")
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
-            )
+        for round_ in range(args.rounds):
+            for label, src in (("before", tree / "src"), ("after", ROOT / "src")):
+                runs[label].append(measure(src, folder, args.model, digits))
+                print(f"round {round_ + 1} {label}: {runs[label][-1]:.2f} ms per digit")
     before, after = statistics.median(runs["before"]), statistics.median(runs["after"])
     print(header("cpu"))
     print(

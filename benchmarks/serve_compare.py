@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._report import ref_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,30 +60,16 @@ def main() -> int:
     args = parse_args()
     from benchmarks.serve_load import header
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", args.ref], cwd=ROOT, capture_output=True, text=True,
-        check=True,
-    ).stdout.strip()  # fmt: skip
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     runs: dict[str, list[dict]] = {"before": [], "after": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "ref"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True,
-            capture_output=True,
-        )  # fmt: skip
-        try:
-            for round_ in range(args.rounds):
-                for label, src in (("before", tree / "src"), ("after", ROOT / "src")):
-                    result = measure(src, args)
-                    runs[label].append(result)
-                    print(f"round {round_ + 1} {label}: {json.dumps(result)}", flush=True)
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
-            )
+    with ref_checkout(args.ref, ROOT) as (commit, tree):
+        for round_ in range(args.rounds):
+            for label, src in (("before", tree / "src"), ("after", ROOT / "src")):
+                result = measure(src, args)
+                runs[label].append(result)
+                print(f"round {round_ + 1} {label}: {json.dumps(result)}", flush=True)
 
     def median(label: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[label])

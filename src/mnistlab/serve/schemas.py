@@ -103,24 +103,26 @@ def request_body(body: Body, max_batch: int) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-# ?reject=false: the best guess answers where the model would say "not sure"
-REJECT_PARAMETER: dict[str, Any] = {
-    "name": "reject",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "boolean", "default": True},
-    "description": 'false: answer the best guess as the digit where the model would say "not '
-    'sure" (digit null); true (the default): say "not sure", with the reason and the guess',
-}
+def _flag(name: str, default: bool, description: str) -> dict[str, Any]:
+    """An optional boolean query parameter, as OpenAPI writes it."""
+    schema = {"type": "boolean", "default": default}
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
 
+
+# ?reject=false: the best guess answers where the model would say "not sure"
+REJECT_PARAMETER = _flag(
+    "reject",
+    True,
+    'false: answer the best guess as the digit where the model would say "not sure" (digit '
+    'null); true (the default): say "not sure", with the reason and the guess',
+)
 
 # ?explain=true: each answer carries `explanation` (nearest training digits and a saliency map)
-EXPLAIN_PARAMETER: dict[str, Any] = {
-    "name": "explain",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "boolean", "default": False},
-    "description": "true: each answer gains `explanation`, the nearest training digits in the "
-    "model's feature bank and a saliency map over the 28x28 input (a few ms of CPU a digit); "
-    "false (the default): no explanation, and no cost",
-}
+EXPLAIN_PARAMETER = _flag(
+    "explain",
+    False,
+    "true: each answer gains `explanation`, the nearest training digits in the model's feature "
+    "bank and a saliency map over the 28x28 input (a few ms of CPU a digit); false (the "
+    "default): no explanation, and no cost",
+)

@@ -10,7 +10,7 @@ scan of the person's digits would be. Used to measure personal fine-tuning
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -67,13 +67,7 @@ class Writer:
         return preprocess_array(1.0 - alpha).pixels  # dark ink on white, as a scan
 
     def to_dict(self) -> dict:
-        return {
-            "slant": self.slant,
-            "width": self.width,
-            "pen": self.pen,
-            "top": self.top,
-            "habits": list(self.habits),
-        }
+        return {**asdict(self), "habits": list(self.habits)}
 
 
 def write_digits(

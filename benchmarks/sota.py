@@ -2,6 +2,12 @@
 
     python -m benchmarks.sota --recipe sota-cpu --seeds 0,1,2 [--device cpu] [--write]
     python -m benchmarks.sota --recipe sota --seeds 0-9 --budget-s 300   (on a GPU)
+    python -m benchmarks.sota --recipe sota-cpu --seeds 0-4 --isa native,avx2 [--write]
+
+With --isa, the whole run is repeated per instruction set in a fresh process capped to it
+(mnistlab.bench.isa), each with tuomaso's epoch measured before and after its seeds under the same
+cap, and one table has a column per set: the recipe picks bf16 and its epochs from what the capped
+process can use.
 
 Each member trains with the fixed recipe (nothing is chosen on the test set; its accuracy is
 read once, at the end of training). The ensemble averages all members' softmax outputs. TTA
@@ -15,11 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
 
-from benchmarks._report import pct, update_section
+import torch
+
+from benchmarks._report import mean_std, pct, update_section
 from mnistlab.ensemble import evaluate_ensemble
 from mnistlab.runs.folder import read_meta
 from mnistlab.system import configure_for_training, header, resolve_device
@@ -27,6 +36,11 @@ from mnistlab.train.config import build_config
 from mnistlab.train.recipes import get_recipe
 from mnistlab.train.run import run_training
 from mnistlab.train.seeds import parse_seeds
+
+
+def say(*parts: object) -> None:
+    """Progress lines; on stderr, so that `--json-out -` leaves stdout to the record alone."""
+    print(*parts, file=sys.stderr, flush=True)
 
 
 def reference_epoch(args, device) -> float:
@@ -37,7 +51,7 @@ def reference_epoch(args, device) -> float:
     splits = load_splits("mnist", args.data_dir, full_train=True, download=False)
     run_tuomaso(splits["train"], splits["test"], 0, device, max_steps=5)  # warm-up
     run = run_tuomaso(splits["train"], splits["test"], 0, device)
-    print(f"  tuomaso one epoch: {run.seconds[-1]:.2f} s", flush=True)
+    say(f"  tuomaso one epoch: {run.seconds[-1]:.2f} s")
     return run.seconds[-1]
 
 
@@ -48,7 +62,15 @@ def main() -> None:
     parser.add_argument(
         "--budget-s", type=float, help="start no new seed after this many seconds (min. 3 seeds)"
     )
-    parser.add_argument("--json-out", help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--json-out", help="also write every figure to this JSON file ('-': stdout, alone)"
+    )
+    parser.add_argument(
+        "--isa",
+        metavar="LIST",
+        help="a CPU matrix: the run once per instruction set (native, avx512, avx2), each in a "
+        "fresh capped process with the reference epoch, and a column per set",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
@@ -75,12 +97,15 @@ def main() -> None:
         "later run with all seeds reuses finished runs and evaluates",
     )
     args = parser.parse_args()
+    if args.isa is not None:  # before torch starts work: each column is a capped child
+        isa_matrix(args)
+        return
     device = resolve_device(args.device)
     configure_for_training(device)  # process-wide, at the entry point
     seeds = parse_seeds(args.seeds)
     recipe = get_recipe(args.recipe, device.type)
     command = "python -m benchmarks.sota " + " ".join(sys.argv[1:])
-    print(header(device), flush=True)
+    say(header(device))
     references = [reference_epoch(args, device)] if args.reference else []
     folders, tests, vals, secs = [], [], [], []
     started = seed_started = time.perf_counter()
@@ -93,9 +118,7 @@ def main() -> None:
             and len(folders) >= 3
             and spent + last_seed_wall > args.budget_s
         ):
-            print(
-                f"  {spent:.0f} s of the {args.budget_s:.0f} s budget spent: stopping", flush=True
-            )
+            say(f"  {spent:.0f} s of the {args.budget_s:.0f} s budget spent: stopping")
             break
         seed_started = now
         cfg = build_config(
@@ -117,11 +140,10 @@ def main() -> None:
         tests.append(meta.test_acc)
         vals.append(meta.val_acc)
         secs.append(meta.train_seconds)
-        print(
+        say(
             f"  seed {seed}: test {100 * meta.test_acc:.2f}%, val "
             f"{100 * meta.val_acc:.2f}%, {meta.train_seconds:.1f} s training "
-            f"({meta.hardware})",
-            flush=True,
+            f"({meta.hardware})"
         )
     seeds = seeds[: len(folders)]
     if args.reference:
@@ -156,7 +178,8 @@ def main() -> None:
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
         f"{epochs} epochs, batch {batch}, peak lr {lr}"
         f"{', CUDA graph' if args.cuda_graph else ''}"
-        f"{', bf16 autocast' if args.cpu_bf16 else ''}), seeds {','.join(map(str, seeds))}:",
+        f"{', bf16 autocast' if args.cpu_bf16 or recipe.get('cpu_bf16') else ''}), "
+        f"seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
         "|---|---|---|",
@@ -180,7 +203,7 @@ def main() -> None:
             f"mean: {multiples}",
         ]
     text = "\n".join(lines)
-    print(text)
+    print(text, file=sys.stderr if args.json_out == "-" else sys.stdout)
     if args.json_out:
         record = {
             "command": command,
@@ -198,11 +221,89 @@ def main() -> None:
             "ensemble": ensemble,
             "ensemble_prefixes": prefixes,
             "reference_epoch_seconds": references,
-            "cpu_bf16": args.cpu_bf16,
+            "cpu_bf16": args.cpu_bf16 or bool(recipe.get("cpu_bf16")),
+            # what ATen dispatches to in this process (a cap in the environment lowers it)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         }
-        Path(args.json_out).write_text(json.dumps(record, indent=1))
+        if args.json_out == "-":
+            print(json.dumps(record))
+        else:
+            Path(args.json_out).write_text(json.dumps(record, indent=1))
     if args.write:
         update_section(f"sota_{args.recipe}_{device.type}", text)
+
+
+def isa_matrix(args: argparse.Namespace) -> None:
+    """This benchmark again per instruction set, each in a fresh process capped to it, with
+    tuomaso's epoch before and after the seeds under the same cap; then one table."""
+    from mnistlab.bench.isa import cpu_flags, parse_isas, run_capped
+
+    try:
+        isas = parse_isas(args.isa)
+    except ValueError as error:
+        sys.exit(str(error))
+    records = {}
+    for isa in isas:
+        say(f"--isa {isa}:")
+        command = [sys.executable, "-m", "benchmarks.sota", *child_argv(sys.argv[1:])]
+        command += ["--reference", "--json-out", "-", "--work", f"{args.work}/{isa}"]
+        records[isa] = run_capped(command, isa, "benchmarks.sota")
+    text = isa_table(records, "python -m benchmarks.sota " + " ".join(sys.argv[1:]), cpu_flags())
+    print(text)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(records, indent=1))
+    if args.write:
+        update_section(f"sota_isa_{args.recipe}", text)
+
+
+def child_argv(argv: list[str]) -> list[str]:
+    """The matrix's own arguments less what each column sets itself (--isa, --json-out,
+    --work) and --write (the parent writes the one table)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--isa", "--json-out", "--work"):
+            skip = True
+        elif not arg.startswith(("--isa=", "--json-out=", "--work=")) and arg != "--write":
+            kept.append(arg)
+    return kept
+
+
+def isa_table(records: dict[str, dict], command: str, cpu: str) -> str:
+    """A column per instruction set: what the recipe chose there, its accuracy and its
+    training time as a multiple of tuomaso's epoch under the same cap."""
+    isas = list(records)
+
+    def row(name: str, cell) -> str:
+        return f"| {name} | " + " | ".join(cell(records[isa]) for isa in isas) + " |"
+
+    def multiples(r: dict) -> str:
+        ref = statistics.fmean(r["reference_epoch_seconds"])
+        times = [t / ref for t in r["train_seconds"]]
+        return f"{statistics.fmean(times):.1f}x ({min(times):.1f}-{max(times):.1f}x)"
+
+    return "\n".join(
+        [
+            f"Command: `{command}`  ",
+            records[isas[0]]["header"] + "  ",
+            f"CPU: {cpu}",
+            "",
+            "| | " + " | ".join(isas) + " |",
+            "|---|" + "---|" * len(isas),
+            row("ATen capability", lambda r: r["cpu_capability"]),
+            row("precision, epochs", lambda r: f"{'bf16' if r['cpu_bf16'] else 'fp32'}, "
+                f"{r['epochs']}"),
+            row("test acc % (mean ± std)", lambda r: f"{pct(r['test_acc'])} "
+                f"({len(r['test_acc'])} seeds)"),
+            row("val acc %", lambda r: pct(r["val_acc"])),
+            row("training s per seed", lambda r: "{:.0f} ± {:.0f}".format(
+                *mean_std(r["train_seconds"]))),
+            row("tuomaso's epoch, s (before, after)", lambda r: ", ".join(
+                f"{s:.2f}" for s in r["reference_epoch_seconds"])),
+            row("training / tuomaso's epoch", multiples),
+        ]
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -109,3 +109,28 @@ def test_the_matrix_table_has_a_column_per_isa():
     table = matrix_table({"native": report("AVX512", 2.0, 8.0), "avx2": report("AVX2", 4.0, 9.6)})
     assert "native (AVX512)" in table and "avx2 (AVX2)" in table
     assert "| mnistlab fast | 2.00, 0.25x | 4.00, 0.42x |" in table
+
+
+def test_the_sota_matrix_passes_the_run_on_and_tabulates_each_column():
+    from benchmarks.sota import child_argv, isa_table
+
+    argv = ["--recipe", "sota-cpu", "--isa", "native,avx2", "--seeds=0-4", "--write",
+            "--json-out", "m.json", "--work=w", "--epochs", "3"]  # fmt: skip
+    assert child_argv(argv) == ["--recipe", "sota-cpu", "--seeds=0-4", "--epochs", "3"]
+
+    def record(capability: str, bf16: bool, epochs: int, seconds: list[float]) -> dict:
+        return {
+            "header": "hardware: test", "cpu_capability": capability, "cpu_bf16": bf16,
+            "epochs": epochs, "test_acc": [0.9966, 0.9968], "val_acc": [0.996, 0.996],
+            "train_seconds": seconds, "reference_epoch_seconds": [8.0, 10.0],
+        }  # fmt: skip
+
+    records = {
+        "native": record("AVX512", True, 12, [162.0, 198.0]),
+        "avx2": record("AVX2", False, 20, [405.0, 405.0]),
+    }
+    table = isa_table(records, "python -m benchmarks.sota --isa native,avx2", "test CPU")
+    assert "| | native | avx2 |" in table
+    assert "| precision, epochs | bf16, 12 | fp32, 20 |" in table
+    assert "| training / tuomaso's epoch | 20.0x (18.0-22.0x) | 45.0x (45.0-45.0x) |" in table
+    assert "| test acc % (mean ± std) | 99.67 ± 0.01 (2 seeds) |" in table

@@ -10,6 +10,10 @@ they are capped the same way.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 # the environment that caps a fresh process's torch to each instruction set
@@ -30,6 +34,18 @@ def parse_isas(text: str) -> tuple[str, ...]:
             f"choose from {', '.join(ISA_CAPS)}"
         )
     return wanted
+
+
+def run_capped(command: Sequence[str], isa: str, what: str) -> dict[str, Any]:
+    """Run `command` (which prints one JSON object on stdout) in a fresh process whose torch is
+    capped to `isa`, and return that object; RuntimeError with the child's last line of stderr
+    if it fails. The child inherits this environment, with the caps on top."""
+    env = {**os.environ, **ISA_CAPS[isa]}
+    done = subprocess.run(list(command), env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"{what} under --isa {isa} failed: {last}")
+    return json.loads(done.stdout)
 
 
 def cpu_flags() -> str:

@@ -197,11 +197,9 @@ def _progress(result) -> None:
 def speed_matrix(args: argparse.Namespace) -> int:
     """`bench speed --isa LIST`: this command again per instruction set, each a fresh process
     whose torch is capped by its environment (mnistlab.bench.isa), then one table."""
-    import os
-    import subprocess
     import sys
 
-    from mnistlab.bench.isa import ISA_CAPS, matrix_table, parse_isas
+    from mnistlab.bench.isa import matrix_table, parse_isas, run_capped
     from mnistlab.errors import MnistlabError
 
     try:
@@ -215,11 +213,9 @@ def speed_matrix(args: argparse.Namespace) -> int:
     command += ["--data-dir", args.data_dir] if args.data_dir else []
     reports = {}
     for isa in isas:
-        env = {**os.environ, **ISA_CAPS[isa]}
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise MnistlabError(f"bench speed under --isa {isa} failed: {last}")
-        reports[isa] = json.loads(done.stdout)
+        try:
+            reports[isa] = run_capped(command, isa, "bench speed")
+        except RuntimeError as error:
+            raise MnistlabError(str(error)) from None
     print(json.dumps({"isa": reports}) if args.json else matrix_table(reports))
     return 0

@@ -31,9 +31,12 @@ class DeviceLoader:
         world_size: int = 1,
         channels_last: bool = False,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        epoch_share: float = 1.0,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not 0 < epoch_share <= 1 or (epoch_share < 1 and not shuffle):
+            raise ValueError("epoch_share must be in (0, 1], and below 1 only when shuffling")
         if shuffle is False and drop_last:
             raise ValueError("evaluation must see every image: drop_last needs shuffle")
         self.device = torch.device(device)
@@ -49,10 +52,13 @@ class DeviceLoader:
         # Applied to training batches as float pixels in 0..1, (B, 1, 28, 28), before the
         # normalisation, so that augmentation pads with true background.
         self.transform = transform
+        # An epoch may be a budget of examples rather than all of them: the first share of each
+        # epoch's fresh permutation, so every image is still drawn over the epochs
+        self.epoch_share = epoch_share
         self.epoch = 0
 
     def __len__(self) -> int:
-        n = len(self.labels)
+        n = max(1, round(len(self.labels) * self.epoch_share))
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:

@@ -79,6 +79,9 @@ class TrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     dataset: str = "mnist"
     epochs: int = 10
+    # each epoch trains on this share of the training images (a fresh random subset each
+    # epoch): a budget of examples rather than whole epochs (the fast recipe)
+    epoch_share: float = 1.0
     batch_size: int = 100
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -119,6 +122,8 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1:
             raise MnistlabError("epochs and batch size must be at least 1")
+        if not 0 < self.epoch_share <= 1:
+            raise MnistlabError(f"epoch_share must be in (0, 1], got {self.epoch_share}")
         if not self.lr > 0:
             raise MnistlabError(f"learning rate must be positive, got {self.lr}")
         if self.weight_decay < 0 or self.momentum < 0:

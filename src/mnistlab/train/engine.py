@@ -227,6 +227,7 @@ def build_train_loader(
         rank=rank,
         world_size=world_size,
         transform=_augmenter(cfg, device),
+        epoch_share=cfg.epoch_share,
     )
 
 
@@ -262,6 +263,7 @@ def build_outlier_batches(
         normalization=cfg.normalization,
         channels_last=cfg.channels_last,
         transform=_augmenter(cfg, device),
+        epoch_share=cfg.epoch_share,
     )
     photo_split = make_photo_digits(cfg, splits["train"])
     photos = None

@@ -1,0 +1,100 @@
+"""The next factor for the `fast` recipe (issue 24): fewer FLOPs per useful step, on validation.
+
+    python -m benchmarks.fast_next [--seeds 0-4] [--only crop2,share0.8] [--isa-note TEXT]
+
+Every candidate is the `fast` recipe as this process picks it (bf16 where the CPU has it),
+trained on the 50,000 training images of the train/validation split; the 10,000 validation
+images judge it (the test split is not read here). Per candidate: its validation accuracy (mean,
+std, min over the seeds), its FLOPs per run relative to the recipe's (convolutions and matrix
+products, forward and backward, as torch's FlopCounterMode counts them, times the examples it
+trains on) and its training seconds as a ratio to the recipe's, run seed by seed in turn in this
+process. The seconds are only evidence when nothing else runs on the machine; the claim is the
+T@99 of `mnistlab bench speed`, on the test split, after a candidate is adopted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks._report import mean_std
+from mnistlab.data.splits import load_splits
+from mnistlab.models.registry import create_model
+from mnistlab.system import configure_for_training, header
+from mnistlab.train.config import build_config
+from mnistlab.train.engine import train_epochs
+from mnistlab.train.recipes import get_recipe
+from mnistlab.train.seeds import parse_seeds
+
+FAST_NET = {"c1": 16, "c2": 32, "hidden": 128}  # tinynet-fast
+
+# name -> overrides of the fast recipe ("model_config" replaces the network's options)
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "fast": {},
+    # a budget of examples: the first share of each epoch's permutation
+    "share0.8": {"epoch_share": 0.8},
+    "share0.7": {"epoch_share": 0.7},
+    # the first conv skips MNIST's mostly empty 2-pixel border: 0.64x the network's MACs
+    "crop2": {"model_config": {**FAST_NET, "crop": 2}},
+    "crop2-share0.8": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.8},
+    "crop4": {"model_config": {**FAST_NET, "crop": 4}},
+}
+
+
+def flops_per_example(model_name: str, model_config: dict[str, Any]) -> float:
+    """Forward and backward FLOPs of one training image through the network."""
+    model = create_model(model_name, **model_config)
+    x = torch.zeros(64, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / 64
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--only", help="comma-separated candidate names (fast always runs)")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    configure_for_training("cpu")  # process-wide, at the entry point
+    print(header("cpu"), flush=True)
+    splits = load_splits("mnist", args.data_dir, download=False)  # 50,000 train, 10,000 val
+    names = ["fast", *(n for n in (args.only or ",".join(CANDIDATES)).split(",") if n != "fast")]
+    base = get_recipe("fast", "cpu")
+    configs = {}
+    for name in names:
+        over = CANDIDATES[name]
+        recipe = {**base, "full_train": False, **over}
+        configs[name] = recipe
+    accs: dict[str, list[float]] = {n: [] for n in names}
+    secs: dict[str, list[float]] = {n: [] for n in names}
+    for seed in parse_seeds(args.seeds):  # interleaved: each seed runs every candidate in turn
+        for name in names:
+            cfg = build_config(configs[name]["model"], configs[name], seed=seed)
+            state = train_epochs(cfg, splits, torch.device("cpu"))
+            accs[name].append(state.metrics[-1]["val_acc"])
+            secs[name].append(state.train_seconds)
+            print(f"  seed {seed} {name}: val {100 * accs[name][-1]:.2f}%, "
+                  f"{secs[name][-1]:.2f} s", flush=True)  # fmt: skip
+    ref = build_config(configs["fast"]["model"], configs["fast"])
+    ref_flops = flops_per_example(ref.model, ref.model_config) * ref.epoch_share
+    print(f"\nrecipe: fast ({'bf16' if base.get('cpu_bf16') else 'fp32'}), seeds {args.seeds}")
+    print("| candidate | val acc % (mean ± std) | min | FLOPs vs fast | seconds vs fast |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        cfg = build_config(configs[name]["model"], configs[name])
+        flops = flops_per_example(cfg.model, cfg.model_config) * cfg.epoch_share
+        (acc, std), ratio = (
+            mean_std(accs[name]),
+            statistics.fmean(s / r for s, r in zip(secs[name], secs["fast"], strict=True)),
+        )
+        print(f"| {name} | {100 * acc:.2f} ± {100 * std:.2f} | {100 * min(accs[name]):.2f} | "
+              f"{flops / ref_flops:.2f}x | {ratio:.2f}x |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # the first conv skips MNIST's mostly empty 2-pixel border: 0.64x the network's MACs
     "crop2": {"model_config": {**FAST_NET, "crop": 2}},
     "crop2-share0.8": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.8},
+    "crop2-share0.7": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.7},
     "crop4": {"model_config": {**FAST_NET, "crop": 4}},
+    "crop4-share0.8": {"model_config": {**FAST_NET, "crop": 4}, "epoch_share": 0.8},
 }
 
 

@@ -44,6 +44,17 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "crop2-share0.7": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.7},
     "crop4": {"model_config": {**FAST_NET, "crop": 4}},
     "crop4-share0.8": {"model_config": {**FAST_NET, "crop": 4}, "epoch_share": 0.8},
+    # round 2: twice the updates per example (a CPU step costs per image, not per step)
+    "b128": {"batch_size": 128},
+    "b128-share0.8": {"batch_size": 128, "epoch_share": 0.8},
+    "b128-share0.7": {"batch_size": 128, "epoch_share": 0.7},
+    "crop2-b128": {"model_config": {**FAST_NET, "crop": 2}, "batch_size": 128},
+    "crop2-b128-lr0.007": {"model_config": {**FAST_NET, "crop": 2}, "batch_size": 128, "lr": 0.007},
+    "crop2-b128-share0.8": {
+        "model_config": {**FAST_NET, "crop": 2},
+        "batch_size": 128,
+        "epoch_share": 0.8,
+    },
 }
 
 

@@ -72,8 +72,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--only", help="comma-separated candidate names (fast always runs)")
     parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (1 beside other work: no barrier waits)"
+    )
     args = parser.parse_args()
     configure_for_training("cpu")  # process-wide, at the entry point
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(header("cpu"), flush=True)
     splits = load_splits("mnist", args.data_dir, download=False)  # 50,000 train, 10,000 val
     names = ["fast", *(n for n in (args.only or ",".join(CANDIDATES)).split(",") if n != "fast")]

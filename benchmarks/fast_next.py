@@ -22,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks._report import mean_std
+from mnistlab.data.normalize import normalize
 from mnistlab.data.splits import load_splits
 from mnistlab.models.registry import create_model
 from mnistlab.system import configure_for_training, header
@@ -50,6 +51,15 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "b128-share0.7": {"batch_size": 128, "epoch_share": 0.7},
     "crop2-b128": {"model_config": {**FAST_NET, "crop": 2}, "batch_size": 128},
     "crop2-b128-lr0.007": {"model_config": {**FAST_NET, "crop": 2}, "batch_size": 128, "lr": 0.007},
+    # round 3: a fixed, data-derived first conv (patch whitening)
+    "whiten": {"whiten": True},
+    "whiten-crop2": {"whiten": True, "model_config": {**FAST_NET, "crop": 2}},
+    "whiten-share0.8": {"whiten": True, "epoch_share": 0.8},
+    "whiten-crop2-share0.8": {
+        "whiten": True,
+        "model_config": {**FAST_NET, "crop": 2},
+        "epoch_share": 0.8,
+    },
     "crop2-b128-share0.8": {
         "model_config": {**FAST_NET, "crop": 2},
         "batch_size": 128,
@@ -58,9 +68,31 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
-def flops_per_example(model_name: str, model_config: dict[str, Any]) -> float:
-    """Forward and backward FLOPs of one training image through the network."""
+def whitened_tinynet(cfg, images: torch.Tensor, seed: int) -> torch.nn.Module:
+    """tinynet with its first conv fixed to whiten 5x5 patches (airbench's idea): the top
+    c1/2 eigenvectors of the training patches' covariance, each scaled by 1/sqrt(its
+    eigenvalue), with both signs so the ReLU keeps either side; the bias still learns."""
+    torch.manual_seed(seed)
+    model = create_model(cfg.model, **cfg.model_config)
+    conv = model.net[0]
+    x = normalize(images[:10_000].unsqueeze(1), cfg.normalization)
+    patches = torch.nn.functional.unfold(x, 5).transpose(1, 2).reshape(-1, 25).double()
+    patches = patches - patches.mean(0)
+    values, vectors = torch.linalg.eigh(patches.T @ patches / len(patches))
+    half = conv.out_channels // 2
+    top = vectors[:, -half:].T / (values[-half:, None] + 1e-2).sqrt()
+    with torch.no_grad():
+        conv.weight.copy_(torch.cat([top, -top]).view_as(conv.weight).float())
+        conv.bias.zero_()
+    conv.weight.requires_grad_(False)
+    return model
+
+
+def flops_per_example(model_name: str, model_config: dict[str, Any], fixed_first: bool) -> float:
+    """Forward and backward FLOPs of one training image through the network (none for the
+    first conv's weights when they are fixed)."""
     model = create_model(model_name, **model_config)
+    model.net[0].weight.requires_grad_(not fixed_first)
     x = torch.zeros(64, 1, 28, 28)
     with FlopCounterMode(display=False) as counter:
         model(x).sum().backward()
@@ -92,20 +124,28 @@ def main() -> None:
     secs: dict[str, list[float]] = {n: [] for n in names}
     for seed in parse_seeds(args.seeds):  # interleaved: each seed runs every candidate in turn
         for name in names:
-            cfg = build_config(configs[name]["model"], configs[name], seed=seed)
-            state = train_epochs(cfg, splits, torch.device("cpu"))
+            recipe = {k: v for k, v in configs[name].items() if k != "whiten"}
+            cfg = build_config(recipe["model"], recipe, seed=seed)
+            model = (
+                whitened_tinynet(cfg, splits["train"].images, seed)
+                if configs[name].get("whiten")
+                else None
+            )
+            state = train_epochs(cfg, splits, torch.device("cpu"), model=model)
             accs[name].append(state.metrics[-1]["val_acc"])
             secs[name].append(state.train_seconds)
             print(f"  seed {seed} {name}: val {100 * accs[name][-1]:.2f}%, "
                   f"{secs[name][-1]:.2f} s", flush=True)  # fmt: skip
     ref = build_config(configs["fast"]["model"], configs["fast"])
-    ref_flops = flops_per_example(ref.model, ref.model_config) * ref.epoch_share
+    ref_flops = flops_per_example(ref.model, ref.model_config, False) * ref.epoch_share
     print(f"\nrecipe: fast ({'bf16' if base.get('cpu_bf16') else 'fp32'}), seeds {args.seeds}")
     print("| candidate | val acc % (mean ± std) | min | FLOPs vs fast | seconds vs fast |")
     print("|---|---|---|---|---|")
     for name in names:
-        cfg = build_config(configs[name]["model"], configs[name])
-        flops = flops_per_example(cfg.model, cfg.model_config) * cfg.epoch_share
+        recipe = {k: v for k, v in configs[name].items() if k != "whiten"}
+        cfg = build_config(recipe["model"], recipe)
+        fixed = bool(configs[name].get("whiten"))
+        flops = flops_per_example(cfg.model, cfg.model_config, fixed) * cfg.epoch_share
         (acc, std), ratio = (
             mean_std(accs[name]),
             statistics.fmean(s / r for s, r in zip(secs[name], secs["fast"], strict=True)),

@@ -113,3 +113,13 @@ def test_mnist_normalization_is_standard_on_train(real_splits):
     assert abs(mean.item()) < 0.01 and abs(std.item() - 1) < 0.01
     x, _ = next(iter(DeviceLoader(real_splits["train"], 4096, shuffle=True)))
     assert abs(x.mean().item()) < 0.05 and abs(x.std().item() - 1) < 0.05
+
+
+def test_an_epoch_share_draws_a_fresh_subset_each_epoch():
+    loader = DeviceLoader(_tiny(100), 10, shuffle=True, seed=3, epoch_share=0.3)
+    assert len(loader) == 3
+    seen = [torch.cat(list(loader.batch_indices(epoch))) for epoch in range(4)]
+    assert all(len(s) == 30 and len(set(s.tolist())) == 30 for s in seen)
+    assert len(set(torch.cat(seen).tolist())) > 30  # other images in later epochs
+    with pytest.raises(ValueError, match="epoch_share"):
+        DeviceLoader(_tiny(), 4, epoch_share=0.5)  # evaluation sees every image

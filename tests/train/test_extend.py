@@ -107,7 +107,9 @@ def test_a_recipe_names_its_run_folder_and_banner(tmp_path, real_data_dir):
     assert result.stdout.startswith("training tinynet (recipe fast):")
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.startswith("fast-")
-    assert json.loads((folder / "model.json").read_text())["train"]["recipe"] == "fast"
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["train"]["recipe"] == "fast" and meta["train"]["model_config"]["crop"] == 2
+    assert meta["test_acc"] >= 0.985  # one epoch of the recipe reaches ~99.2% (RESULTS.md)
 
 
 @pytest.mark.slow

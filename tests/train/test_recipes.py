@@ -68,3 +68,25 @@ def test_the_fast_recipe_uses_bf16_exactly_where_the_cpu_computes_it_natively():
     assert sota.get("cpu_bf16", False) is cpu_has_native_bf16()
     assert sota["epochs"] == (12 if cpu_has_native_bf16() else 20)
     assert "cpu_bf16" not in get_recipe("sota", "cuda")
+
+
+def test_the_fast_network_reads_only_the_middle_24_pixels():
+    """tinynet-fast cuts MNIST's 2-pixel border: ink there changes nothing; inside it does."""
+    model = create_model("tinynet-fast").eval()
+    x = torch.rand(4, 1, 28, 28)
+    border = x.clone()
+    border[:, :, :2] = border[:, :, -2:] = 5.0
+    border[:, :, :, :2] = border[:, :, :, -2:] = 5.0
+    inside = x.clone()
+    inside[:, :, 2, 2] = 5.0
+    with torch.no_grad():
+        assert torch.equal(model(x), model(border))
+        assert not torch.allclose(model(x), model(inside))
+    with pytest.raises(ValueError, match="crop"):
+        create_model("tinynet", crop=3)
+
+
+def test_an_epoch_share_outside_0_to_1_is_refused():
+    with pytest.raises(MnistlabError, match="epoch_share"):
+        build_config("tinynet", epoch_share=1.5)
+    assert build_config("tinynet", epoch_share=0.5).epoch_share == 0.5

@@ -71,7 +71,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "fast": {
         "description": "shortest time to 99% test accuracy on the chosen device",
-        # chosen on the validation split by benchmarks/fast_search.py (docs/speed-log.md);
+        # chosen on the validation split by benchmarks/fast_search.py and, for the 2-pixel
+        # crop of tinynet-fast, benchmarks/fast_next.py (docs/speed-log.md);
         # it then trains on all 60,000 images, since nothing is selected during the run
         "model": "tinynet-fast",
         "optimizer": "adam",

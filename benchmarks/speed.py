@@ -1,6 +1,7 @@
 """Time to 99% (T@99): mnistlab's fast recipe against the peers, in one run.
 
     python -m benchmarks.speed [--device cpu] [--seeds 10] [--peer-seeds 1] [--write]
+    python -m benchmarks.speed --seeds 10 --peers tuomaso --isa native,avx2 --write
 
 A thin wrapper over `mnistlab bench speed` that also keeps the raw JSON in
 benchmarks/results/ and, with --write, the table in docs/RESULTS.md.
@@ -27,12 +28,21 @@ def main() -> None:
     parser.add_argument("--peers", default="tuomaso,examples,tutorial")
     parser.add_argument("--data-dir")
     parser.add_argument("--from-json", help="render a saved `mnistlab bench speed --json` run")
+    parser.add_argument(
+        "--isa",
+        metavar="LIST",
+        help="a CPU matrix (native, avx512, avx2): each column a fresh capped process "
+        "(mnistlab.bench.isa); the table goes to the section speed_isa",
+    )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--section", help="RESULTS.md section (default: speed_<device>)")
     parser.add_argument(
         "--cuda-graph", action="store_true", help="mnistlab's runs replay each step as a CUDA graph"
     )
     args = parser.parse_args()
+    if args.isa:
+        isa_matrix(args)
+        return
     if args.from_json:
         result = json.loads(Path(args.from_json).read_text())
         command = f"mnistlab bench speed --json (saved as {args.from_json})"
@@ -53,6 +63,28 @@ def main() -> None:
     print(text)
     if args.write:
         update_section(args.section or f"speed_{result['device'].split(':')[0]}", text)
+
+
+def isa_matrix(args: argparse.Namespace) -> None:
+    """`mnistlab bench speed --json` once per instruction set, each capped, then one table."""
+    from mnistlab.bench.isa import matrix_table, parse_isas, run_capped
+
+    command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--json"]
+    command += ["--device", args.device, "--seeds", str(args.seeds)]
+    command += ["--peer-seeds", str(args.peer_seeds), "--peers", args.peers]
+    command += ["--data-dir", args.data_dir] if args.data_dir else []
+    reports = {}
+    for isa in parse_isas(args.isa):
+        print(f"--isa {isa} ...", file=sys.stderr, flush=True)
+        reports[isa] = run_capped(command, isa, "bench speed")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "speed_isa.json").write_text(json.dumps(reports, indent=1))
+    text = f"Command: `python -m benchmarks.speed {' '.join(sys.argv[1:])}`  \n" + matrix_table(
+        reports
+    )
+    print(text)
+    if args.write:
+        update_section(args.section or "speed_isa", text)
 
 
 if __name__ == "__main__":

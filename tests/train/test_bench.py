@@ -101,14 +101,22 @@ def test_the_matrix_table_has_a_column_per_isa():
 
     def report(capability: str, ours: float, peer: float) -> dict:
         rows = [
-            {"recipe": "mnistlab fast", "seconds_mean": ours, "t99_valid": True},
+            {
+                "recipe": "mnistlab fast",
+                "seconds_mean": ours,
+                "t99_valid": True,
+                "seeds": 10,
+                "accuracy_mean": 0.9921,
+                "seeds_at_99": 10,
+            },
             {"recipe": "tuomaso", "seconds_mean": peer, "t99_valid": True},
         ]
         return {"header": "hardware: test", "cpu_capability": capability, "rows": rows}
 
     table = matrix_table({"native": report("AVX512", 2.0, 8.0), "avx2": report("AVX2", 4.0, 9.6)})
     assert "native (AVX512)" in table and "avx2 (AVX2)" in table
-    assert "| mnistlab fast | 2.00, 0.25x | 4.00, 0.42x |" in table
+    cell = "(99.21%, 10/10 at 99%)"
+    assert f"| mnistlab fast | 2.00 {cell}, 0.25x | 4.00 {cell}, 0.42x |" in table
 
 
 def test_the_sota_matrix_passes_the_run_on_and_tabulates_each_column():

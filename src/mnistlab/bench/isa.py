@@ -74,7 +74,7 @@ def matrix_table(reports: dict[str, dict[str, Any]]) -> str:
         f"CPU: {cpu_flags()}",
         "",
         "| recipe | " + " | ".join(
-            f"{isa} ({reports[isa].get('cpu_capability', '?')}): T@99 s, vs first peer"
+            f"{isa} ({reports[isa].get('cpu_capability', '?')}): T@99 s (test acc), vs first peer"
             for isa in isas
         ) + " |",
         "|---|" + "---|" * len(isas),
@@ -87,6 +87,9 @@ def matrix_table(reports: dict[str, dict[str, Any]]) -> str:
             seconds = rows[i]["seconds_mean"]
             ratio = f"{seconds / peer:.2f}x" if peer else "-"
             mark = "" if rows[i]["t99_valid"] else " (below 99%)"
-            cells.append(f"{seconds:.2f}{mark}, {ratio}")
+            seeds = rows[i].get("seeds")
+            acc = rows[i].get("accuracy_mean")
+            held = f" ({100 * acc:.2f}%, {rows[i]['seeds_at_99']}/{seeds} at 99%)" if seeds else ""
+            cells.append(f"{seconds:.2f}{mark}{held}, {ratio}")
         lines.append(f"| {row['recipe']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

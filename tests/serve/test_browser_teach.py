@@ -59,7 +59,8 @@ def test_why_correct_finetune_and_the_personal_model_answers(live_server, tmp_pa
                         _slash(page, i)
                         settled_digit(page)
                     page.click("#collect-digits button[data-label='7']")  # "wrong? it is 7"
-                    expect(page.locator("#collect-status")).to_contain_text("saved as 7")
+                    status = f"saved as 7 ({i + 1} so far)"  # this save's, not the last one's
+                    expect(page.locator("#collect-status")).to_contain_text(status)
                 assert len(list((mine / "7").glob("*.png"))) == SLASHES
 
                 # fine-tuned while the server runs, into the folder it watches
@@ -69,7 +70,7 @@ def test_why_correct_finetune_and_the_personal_model_answers(live_server, tmp_pa
                 page.focus("#model-select")  # the list is asked for again: "me" is there
                 expect(page.locator("#model-select option[value='me']")).to_have_count(1)
                 page.select_option("#model-select", "me")
-                expect(page.locator("#model-info")).to_contain_text("model: me (lenet5)")
+                expect(page.locator("#model-info")).to_contain_text("model: lenet5 (me)")
                 page.click("#clear")
                 _slash(page, SLASHES + 3)  # a stroke of the same kind, not one it was taught
                 assert settled_digit(page) == "7"

@@ -131,17 +131,18 @@ def create_app(
     model_choice = model_parameter(shelf.names())
     _openapi(app, shelf, model_choice)
 
-    async def chosen(request: Request) -> Served:
-        """The model a request names with ?model= (the default without a query string)."""
-        if not request.scope["query_string"]:  # the common case, without parsing a query
-            return default
+    async def named(request: Request) -> Served:
+        """The model a request with a query string names with ?model= (default: the default).
+        Without a query string, the common case, the endpoints take `default` without a call."""
         return await shelf.pick(request.query_params.get("model"))
 
-    @app.get("/api/model", responses=ERROR_RESPONSES, openapi_extra={"parameters": [model_choice]})
+    model_errors = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 409)}
+
+    @app.get("/api/model", responses=model_errors, openapi_extra={"parameters": [model_choice]})
     async def model_info(request: Request) -> dict[str, Any]:
         """The model that answers (?model=NAME: that one): its model.json facts, the server's
         limits and its batching so far."""
-        served = await chosen(request)
+        served = await named(request) if request.scope["query_string"] else default
         batcher = served.batcher
         batching = {
             "max_wait_ms": 1000 * batcher.max_wait,
@@ -190,7 +191,7 @@ def create_app(
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*). ?explain=true adds `explanation`."""
         reject, explain = rejects(request), explains(request)
-        served = await chosen(request)
+        served = await named(request) if request.scope["query_string"] else default
         item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
@@ -215,7 +216,7 @@ def create_app(
         are still answered; a request that breaks the schema (bad base64 or pixels) is a 400.
         ?explain=true adds `explanation` to each answer."""
         reject, explain = rejects(request), explains(request)
-        served = await chosen(request)
+        served = await named(request) if request.scope["query_string"] else default
         items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
@@ -237,7 +238,7 @@ def create_app(
     async def read(request: Request) -> Response:
         """The number written on one line in one image (multipart field `file`, JSON
         {"image": base64}, or a raw image body): the string and each digit's box."""
-        served = await chosen(request)
+        served = await named(request) if request.scope["query_string"] else default
         # /api/read runs its own forward passes: with a predictor that never refuses for
         # ?reject=false
         reader = served.predictor if rejects(request) else served.lenient

@@ -238,10 +238,9 @@ async function loadModel() {
     if (mine !== modelAsked) return;
     const acc = typeof info.test_acc === "number"
       ? ", test accuracy " + (100 * info.test_acc).toFixed(2) + "%" : "";
-    // a run folder's name beside its network's ("me (lenet5)")
-    const name = info.name && info.name !== info.model ? info.name + " (" + info.model + ")"
-      : info.model;
-    $("model-info").textContent = "model: " + name + acc;
+    // the network, and the name it is served under where that differs ("lenet5 (me)")
+    const name = info.name && info.name !== info.model ? " (" + info.name + ")" : "";
+    $("model-info").textContent = "model: " + info.model + name + acc;
     if (Array.isArray(info.classes) && info.classes.length === 10) buildBars(info.classes);
   } catch (error) {
     $("model-info").textContent = "model information unavailable";

@@ -155,8 +155,11 @@ def test_bad_model_sets_are_refused_at_start(tmp_path):
         create_app({"a": "lenet5", "b": "fast"}, max_models=1)
     with pytest.raises(MnistlabError, match="not a model name"):
         create_app({"a b": "lenet5"})
-    with pytest.raises(MnistlabError, match="not a folder"):
-        create_app("lenet5", runs_dir=tmp_path / "missing")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(MnistlabError, match="serve --runs"):
+        create_app("lenet5", runs_dir=tmp_path / "a-file")
+    create_app("lenet5", runs_dir=tmp_path / "not-yet")  # made, for run folders to come
+    assert (tmp_path / "not-yet").is_dir()
 
 
 def test_the_cli_refuses_two_models_of_one_name(tmp_path, capsys):

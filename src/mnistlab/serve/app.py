@@ -85,9 +85,10 @@ def create_app(
     """The app for a model folder (or a ready Predictor), or for several by name (the first
     the default; ?model=NAME picks one), plus, given `runs_dir`, every run folder in it,
     loaded through `prepare` when first asked for, `max_models` held at most (serve.models).
-    Limits: request body bytes, decoded
-    image pixels (checked from the image header), images per batch request, seconds a client
-    may stall while sending its body and seconds the whole body may take, and the `admission`
+
+    Limits: request body bytes, decoded image pixels (checked from the image header), images
+    per batch request, seconds a client may stall while sending its body and seconds the
+    whole body may take, and the `admission`
     control (requests and decoded pixels at once; default: see default_admission). Digits of
     concurrent requests share forward passes, each waiting at most `batch_wait` seconds for
     others to join (see mnistlab.serve.batching). `collect_dir`: POST /api/collect stores

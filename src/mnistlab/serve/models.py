@@ -63,14 +63,15 @@ def model_name(spec: str | Path | None, predictor: Predictor) -> str:
         from mnistlab.runs import default_pretrained
 
         spec = default_pretrained()
-    name = Path(str(spec).rstrip("/\\")).resolve().name if Path(spec).is_dir() else str(spec)
+    name = Path(spec).resolve().name if Path(spec).is_dir() else str(spec)
     name = re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-")[:64]
     return name or predictor.name
 
 
 class Shelf:
     """The models a server holds: `named` (name -> Predictor; the first is the default) and,
-    given `runs_dir`, the run folders in it, loaded on demand through `prepare`."""
+    given `runs_dir` (created if missing), the run folders in it, loaded on demand through
+    `prepare`."""
 
     def __init__(
         self,
@@ -91,8 +92,11 @@ class Shelf:
             if not NAME.fullmatch(name):
                 raise MnistlabError(f"serve: {name!r} is not a model name ?model= can carry")
         self.runs_dir = None if runs_dir is None else Path(runs_dir)
-        if self.runs_dir is not None and not self.runs_dir.is_dir():
-            raise MnistlabError(f"serve --runs: {runs_dir} is not a folder")
+        if self.runs_dir is not None:  # created now, as --collect's: a bad path fails at start
+            try:
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MnistlabError(f"serve --runs {runs_dir}: {exc.strerror}") from None
         self.max_models, self.batch_wait = max_models, batch_wait
         self.prepare = prepare or (lambda predictor: predictor)
         self.held: OrderedDict[str, Served] = OrderedDict(

@@ -10,9 +10,12 @@ import torch
 import mnistlab
 from mnistlab.data.normalize import normalize
 from mnistlab.data.splits import load_splits
+from mnistlab.inference.bank_match import matched_bank_digits
 from mnistlab.inference.explain import MAX_NEIGHBOURS, NO_BANK, Explanation
 from mnistlab.inference.saliency import METHODS, deletion_curve, most_salient_first
-from mnistlab.runs.bank_digits import shipped_bank_digits
+from mnistlab.runs import load_model
+from mnistlab.runs.bank_digits import shipped_bank_digits, shipped_digit_sets
+from mnistlab.runs.features import attach_bank, bank_of
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -120,6 +123,30 @@ def test_a_model_without_a_shipped_bank_says_so(test_digits):
     explanation = bare.explain(test_digits[0][0])
     assert explanation.neighbours == [] and explanation.note == NO_BANK
     assert explanation.saliency.shape == (28, 28)
+
+
+def test_a_model_trained_here_shows_its_nearest_training_digits(trained_lenet5, test_digits):
+    predictor = mnistlab.load(trained_lenet5)
+    rule = predictor.meta.calibration.features
+    assert rule is not None and shipped_bank_digits(rule.sha256) is None  # not a shipped bank
+    explanation = predictor.explain(test_digits[0][0])
+    assert explanation.note is None and len(explanation.neighbours) == 5
+    digits = shipped_digit_sets()[0]
+    for neighbour in explanation.neighbours:
+        assert (neighbour.image == digits.images[neighbour.bank_row]).all()
+        assert neighbour.digit == digits.labels[neighbour.bank_row]
+    # the images are the bank's rows: a bank digit fed back finds a digit of its own label first
+    rows = np.arange(0, 6000, 250)
+    found = predictor.explain_pixels(digits.images[rows], neighbours=1)
+    assert [e.neighbours[0].digit for e in found] == digits.labels[rows].tolist()
+
+
+def test_a_bank_of_other_digits_is_not_matched(trained_lenet5):
+    model, meta = load_model(trained_lenet5)
+    normalization = meta.normalization
+    assert matched_bank_digits(model, normalization, "") is not None
+    attach_bank(model, bank_of(model).roll(1, dims=0))  # each row now another digit's
+    assert matched_bank_digits(model, normalization, "") is None
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
+from mnistlab.cli import main
 from mnistlab.inference.folders import load_image_folder
 from mnistlab.serve import create_app
 
@@ -109,3 +110,28 @@ def test_the_route_is_documented_with_its_limits(collecting):
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["label"] == {"type": "integer", "minimum": 0, "maximum": 9}
     assert {"400", "413"} <= set(operation["responses"])
+
+
+def test_a_full_folder_refuses_more_until_some_are_moved_away(tmp_path):
+    folder = tmp_path / "mine"
+    with TestClient(create_app("lenet5", collect_dir=folder, collect_max=2)) as client:
+        saved = [
+            client.post("/api/collect", json={"label": d, "image": canvas_png()}) for d in (1, 7)
+        ]
+        assert [s.status_code for s in saved] == [200, 200]
+        before = sorted(folder.rglob("*.png"))
+        full = client.post("/api/collect", json={"label": 3, "image": canvas_png()})
+        assert full.status_code == 409 and full.json()["error"] == "collect_full"
+        assert "2 digits" in full.json()["message"] and "--collect-max" in full.json()["message"]
+        assert sorted(folder.rglob("*.png")) == before  # nothing written
+        (folder / saved[0].json()["saved"]).unlink()  # the teacher moves one away
+        again = client.post("/api/collect", json={"label": 3, "image": canvas_png()})
+        assert again.status_code == 200, again.text
+        operation = client.get("/openapi.json").json()["paths"]["/api/collect"]["post"]
+        assert "409" in operation["responses"]
+
+
+def test_serve_takes_collect_max(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--collect", str(tmp_path), "--collect-max", "0", "--port", "0"])
+    assert exited.value.code == 2 and "--collect-max" in capsys.readouterr().err

@@ -10,9 +10,11 @@ from fastapi.testclient import TestClient
 from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
 from mnistlab.inference import Predictor
-from mnistlab.runs import read_meta
+from mnistlab.runs import read_meta, resolve_model
+from mnistlab.runs.features import bank_of
 from mnistlab.serve import create_app
 from mnistlab.train.personal import FinetuneConfig
+from mnistlab.train.personal_run import finetune
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -62,6 +64,26 @@ def test_the_run_folder_is_a_model_folder_with_its_card(personal_run, person_fol
     assert json.loads(capsys.readouterr().out)["n"] == 120
     with TestClient(create_app(personal_run)) as client:
         assert client.get("/api/model").json()["test_acc"] == meta.test_acc
+
+
+def test_the_personal_model_keeps_the_feature_rule_and_its_nearest_digits(personal_run, splits):
+    meta = read_meta(personal_run)
+    rule = meta.calibration.features  # "unlike the digits it knows", refitted, not dropped
+    assert rule is not None and 0 < rule.threshold < 1 and (personal_run / rule.file).is_file()
+    assert meta.calibration.val_false_reject < 0.02
+    predictor = Predictor.from_path(personal_run)
+    assert bank_of(predictor.model) is not None  # its bank, of its own weights, is loaded
+    explanation = predictor.explain(splits["test"].images[0].numpy())
+    assert explanation.note is None and len(explanation.neighbours) == 5
+
+
+def test_finetune_of_fast_keeps_the_feature_rule(person_folder, real_data_dir, tmp_path):
+    base = read_meta(resolve_model("fast")).calibration
+    assert base.features is not None
+    result = finetune("fast", person_folder, tmp_path / "me", {"steps": 5}, real_data_dir)
+    rule = result.meta.calibration.features
+    assert rule is not None and rule.rows == base.features.rows
+    assert (tmp_path / "me" / rule.file).is_file()
 
 
 def test_finetune_of_a_folder_without_digits_is_one_line(tmp_path, capsys):

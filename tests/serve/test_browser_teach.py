@@ -1,7 +1,8 @@
 """The whole lesson in a real browser: draw a digit, ask why, correct the answer until the
-folder holds a few dozen of "my" digits, fine-tune on them, and see the personal model answer
-what the person meant. The person here writes 7 as one slanting stroke, which MNIST's models
-read as a 1."""
+folder holds a few dozen of "my" digits, fine-tune on them into the folder the server watches
+(serve --runs), switch the page to the personal model without restarting anything, and see it
+answer what the person meant. The person here writes 7 as one slanting stroke, which MNIST's
+models read as a 1."""
 
 from __future__ import annotations
 
@@ -38,11 +39,13 @@ def _open(browser, url: str, expected_model: str):
 def test_why_correct_finetune_and_the_personal_model_answers(live_server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
-    mine = tmp_path / "my-digits"
+    mine, runs = tmp_path / "my-digits", tmp_path / "runs"
+    runs.mkdir()
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        app = create_app("lenet5", collect_dir=mine, runs_dir=runs)
         try:
-            with live_server(create_app("lenet5", collect_dir=mine)) as url:
+            with live_server(app) as url:
                 page = _open(browser, url, "model: lenet5")
                 _slash(page, 0)
                 assert settled_digit(page) != "7"  # the shipped model reads it otherwise
@@ -56,15 +59,23 @@ def test_why_correct_finetune_and_the_personal_model_answers(live_server, tmp_pa
                         _slash(page, i)
                         settled_digit(page)
                     page.click("#collect-digits button[data-label='7']")  # "wrong? it is 7"
-                    expect(page.locator("#collect-status")).to_contain_text("saved as 7")
-            assert len(list((mine / "7").glob("*.png"))) == SLASHES
+                    status = f"saved as 7 ({i + 1} so far)"  # this save's, not the last one's
+                    expect(page.locator("#collect-status")).to_contain_text(status)
+                assert len(list((mine / "7").glob("*.png"))) == SLASHES
 
-            result = mnistlab.finetune("lenet5", mine, tmp_path / "me")
-            assert result.adapted.held_out_after > result.adapted.held_out_before
+                # fine-tuned while the server runs, into the folder it watches
+                result = mnistlab.finetune("lenet5", mine, runs / "me")
+                assert result.adapted.held_out_after > result.adapted.held_out_before
 
-            with live_server(create_app(tmp_path / "me")) as url:
-                page = _open(browser, url, "model: ")
+                page.focus("#model-select")  # the list is asked for again: "me" is there
+                expect(page.locator("#model-select option[value='me']")).to_have_count(1)
+                page.select_option("#model-select", "me")
+                expect(page.locator("#model-info")).to_contain_text("model: lenet5 (me)")
+                page.click("#clear")
                 _slash(page, SLASHES + 3)  # a stroke of the same kind, not one it was taught
                 assert settled_digit(page) == "7"
+                page.select_option("#model-select", "lenet5")  # and back, on the same page
+                expect(page.locator("#model-info")).to_contain_text("model: lenet5,")
+                assert settled_digit(page) != "7"
         finally:
             browser.close()

@@ -71,8 +71,9 @@ def test_the_schema_documents_it(client):
     schema = client.get("/openapi.json").json()
     for path in ("/api/predict", "/api/predict/batch"):
         names = [p["name"] for p in schema["paths"][path]["post"]["parameters"]]
-        assert names == ["reject", "explain"]
-    assert [p["name"] for p in schema["paths"]["/api/read"]["post"]["parameters"]] == ["reject"]
+        assert names == ["reject", "explain", "model"]
+    read = schema["paths"]["/api/read"]["post"]["parameters"]
+    assert [p["name"] for p in read] == ["reject", "model"]
     answer = schema["components"]["schemas"]["PredictionDict"]["properties"]["explanation"]
     assert "ExplanationDict" in str(answer)
     assert "NeighbourDict" in schema["components"]["schemas"]

@@ -61,4 +61,4 @@ def test_the_schema_documents_reject(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/predict", "/api/predict/batch", "/api/read"):
         names = [p["name"] for p in paths[path]["post"]["parameters"]]
-        assert names == (["reject"] if path == "/api/read" else ["reject", "explain"])
+        assert names == (["reject"] if path == "/api/read" else ["reject", "explain"]) + ["model"]

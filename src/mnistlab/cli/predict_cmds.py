@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.cli.common import (
+    MODEL_HELP,
     add_data_args,
     add_max_pixels_arg,
     add_model_arg,
@@ -102,10 +103,38 @@ def _export_options(export: argparse.ArgumentParser) -> None:
     export.set_defaults(func=cmd_export)
 
 
+# serve.models.DEFAULT_MAX_MODELS and serve.collect.DEFAULT_MAX_DIGITS, written out: the options
+# are built before a command runs, and serve imports fastapi, which may be missing (a one-line
+# error then, from the command); tests/serve/test_models.py checks they agree
+DEFAULT_MAX_MODELS = 8
+DEFAULT_MAX_DIGITS = 5000
+
+
 def _serve_options(serve: argparse.ArgumentParser) -> None:
     from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 
-    add_model_arg(serve, optional=True)
+    serve.add_argument(
+        "model",
+        nargs="*",
+        metavar="MODEL",
+        help=f"{MODEL_HELP}; several: the page and ?model=NAME switch between them, the first "
+        "answers by default (default: the best shipped)",
+    )
+    serve.add_argument(
+        "--runs",
+        metavar="DIR",
+        help="offer every run folder in DIR too, by its folder name, one written later "
+        "included (e.g. `mnistlab finetune MODEL DIGITS --out DIR/me`): loaded when first "
+        "asked for, again when it changes",
+    )
+    serve.add_argument(
+        "--max-models",
+        type=positive_int,
+        default=DEFAULT_MAX_MODELS,
+        metavar="N",
+        help=f"models held in memory at most (default {DEFAULT_MAX_MODELS}; past it the --runs "
+        "model used least recently is dropped, and loaded again when asked for)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     serve.add_argument(
         "--port", type=port_number, default=8000, help="default 8000; 0 picks a free one"
@@ -168,6 +197,14 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
         help='the page gets "wrong? it is _" and "save as _", which store the drawn digit '
         "with its label as DIR/<label>/<name>.png (for `mnistlab finetune MODEL DIR`); "
         "without it nothing is stored",
+    )
+    serve.add_argument(
+        "--collect-max",
+        type=positive_int,
+        default=DEFAULT_MAX_DIGITS,
+        metavar="N",
+        help=f"digits --collect stores at most (default {DEFAULT_MAX_DIGITS:,}); past it a "
+        "save is refused",
     )
     serve.add_argument(
         "--access-log",
@@ -291,6 +328,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mnistlab.runs import default_pretrained
     from mnistlab.serve.app import create_app, default_admission
     from mnistlab.serve.metrics import Metrics, ObservedApp
+    from mnistlab.serve.models import model_name
     from mnistlab.serve.run import bind_socket, make_server
     from mnistlab.serve.workers import run_workers, shared_metrics_folder
     from mnistlab.version import __version__
@@ -299,27 +337,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # images on its thread pool; intra-op threads would only fight over the cores (on a busy
     # 2-core machine: 100 ms instead of 1 ms).
     torch.set_num_threads(1)
-    predictor = Predictor.from_path(args.model, notify=note)  # fails here, before listening
-    if args.backend == "onnx":
-        predictor = predictor.on_onnx_runtime()
-    # the digit detector runs on every served digit: on onnxruntime where it is installed (the
-    # web extra has it), whichever backend computes the logits
-    predictor = predictor.with_fast_detector()
+
+    def prepare(predictor: Predictor) -> Predictor:
+        if args.backend == "onnx":
+            predictor = predictor.on_onnx_runtime()
+        # the digit detector runs on every served digit: on onnxruntime where it is installed
+        # (the web extra has it), whichever backend computes the logits
+        return predictor.with_fast_detector()
+
+    named: dict[str, Predictor] = {}
+    for spec in args.model or [None]:
+        loaded = prepare(Predictor.from_path(spec, notify=note))  # fails before listening
+        name = model_name(spec, loaded)
+        if name in named:
+            raise MnistlabError(f"two models named {name!r}: give folders of different names")
+        named[name] = loaded
+    predictor = next(iter(named.values()))
     admission = default_admission(args.max_pixels, processes=args.workers)
     app = create_app(
-        predictor,
+        named,
         max_body_bytes=args.max_body_bytes,
         max_pixels=args.max_pixels,
         body_deadline=args.body_timeout,
         admission=admission,
         batch_wait=args.batch_wait / 1000,
         collect_dir=args.collect,
+        collect_max=args.collect_max,
+        runs_dir=args.runs,
+        max_models=args.max_models,
+        prepare=prepare,
     )
     sock = bind_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     workers = f", {args.workers} processes" if args.workers > 1 else ""
     workers += ", onnxruntime" if args.backend == "onnx" else ""
     workers += f", storing labelled drawings in {args.collect}" if args.collect else ""
+    workers += f", also {', '.join(list(named)[1:])}" if len(named) > 1 else ""
+    workers += f", and the run folders in {args.runs}" if args.runs else ""
     # /metrics counts every worker: with several, in files of a temporary folder (removed at
     # exit) named in PROMETHEUS_MULTIPROC_DIR, set here before the first metric exists
     with shared_metrics_folder(args.workers) as folder:
@@ -332,7 +386,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # the middle of a request (p99), and forked workers keep sharing its pages.
         gc.freeze()
         print(
-            f"serving {predictor.name} from {args.model or default_pretrained()} on "
+            f"serving {predictor.name} from {(args.model or [default_pretrained()])[0]} on "
             f"http://{host}:{port}/{workers} "
             "(API docs at /docs, metrics at /metrics; Ctrl-C to stop)",
             flush=True,

@@ -3,8 +3,9 @@
 The nearest digits come from the feature bank shipped beside the model (runs.features): the
 input's features (the input of its last linear layer, as the "not sure" rule reads them) are
 compared by cosine similarity with the bank's 6,000 training digits, whose images and labels
-mnistlab ships too (runs.bank_digits). The saliency map is inference.saliency's. A "not sure"
-answer is explained like any other: for its best guess.
+mnistlab ships too (runs.bank_digits); a model trained or fine-tuned here, whose bank holds the
+same digits, finds them by matching (inference.bank_match). The saliency map is
+inference.saliency's. A "not sure" answer is explained like any other: for its best guess.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mnistlab.inference.answers import (  # noqa: F401 (the answer types, where 
     NeighbourDict,
     Prediction,
 )
+from mnistlab.inference.bank_match import matched_bank_digits
 from mnistlab.inference.saliency import METHODS, saliency
 from mnistlab.runs.bank_digits import BankDigits, shipped_bank_digits
 from mnistlab.runs.features import bank_of
@@ -33,7 +35,10 @@ DEFAULT_NEIGHBOURS = 5
 MAX_NEIGHBOURS = 50
 # picked by faithfulness: benchmarks/saliency.py, docs/explain.md
 DEFAULT_SALIENCY = "integrated_gradients"
-NO_BANK = "this model has no feature bank with shipped digits (only mnistlab's shipped models do)"
+NO_BANK = (
+    "this model has no feature bank of mnistlab's training digits (none in its folder, or one "
+    "of other digits)"
+)
 
 
 def check_request(k: int, method: str) -> None:
@@ -45,11 +50,15 @@ def check_request(k: int, method: str) -> None:
 
 
 def bank_digits_of(model: nn.Module, meta: RunMeta) -> BankDigits | None:
-    """The training digits of the model's bank, or None (no bank, or not a shipped one)."""
+    """The training digits of the model's bank, or None (no bank, or one of other digits): a
+    shipped bank's by its SHA-256, a bank made here by matching its rows (bank_match)."""
     rule = meta.calibration.features if meta.calibration is not None else None
     if rule is None or bank_of(model) is None or feature_layer(model) is None:
         return None
-    return shipped_bank_digits(rule.sha256)
+    digits = shipped_bank_digits(rule.sha256)
+    if digits is None and meta.dataset == "mnist":
+        digits = matched_bank_digits(model, meta.normalization, rule.sha256)
+    return digits
 
 
 @torch.inference_mode()

@@ -128,3 +128,19 @@ def _for_bank(bank_sha256: str) -> BankDigits | None:
     digits = BankDigits(images=images[index], labels=labels[index])
     digits.images.flags.writeable = digits.labels.flags.writeable = False  # shared by callers
     return digits
+
+
+@functools.cache
+def shipped_digit_sets() -> tuple[BankDigits, ...]:
+    """Every distinct row order of the shipped banks' digits (today one: the shipped models'
+    banks all hold the same 6,000 training digits), for matching a bank made here
+    (inference.bank_match). Loaded once a process and shared, read-only."""
+    with _LOCK:
+        images, labels, rows = _shipped()
+    distinct = {index.tobytes(): index for index in rows.values()}
+    sets = []
+    for index in distinct.values():
+        digits = BankDigits(images=images[index], labels=labels[index])
+        digits.images.flags.writeable = digits.labels.flags.writeable = False
+        sets.append(digits)
+    return tuple(sets)

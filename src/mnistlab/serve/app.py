@@ -1,4 +1,5 @@
-"""The web app: a drawing page and a JSON API around one Predictor.
+"""The web app: a drawing page and a JSON API around a Predictor, or several that a request
+picks from with ?model=NAME (serve.models).
 
 Every bad request gets a 4xx JSON body {"error": code, "message": text}; a blank image is not an
 error but an answer with "digit": null.
@@ -10,6 +11,7 @@ import base64
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,18 @@ from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Prediction, PredictionDict, Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
-from mnistlab.serve.batching import DEFAULT_MAX_WAIT, MicroBatcher
+from mnistlab.serve.batching import DEFAULT_MAX_WAIT
 from mnistlab.serve.inputs import IMAGE, MANY, ONE, ApiError, Body, Item, image_errors, read_items
 from mnistlab.serve.limits import BodyLimitMiddleware
+from mnistlab.serve.models import DEFAULT_MAX_MODELS, Prepare, Served, Shelf, model_name
 from mnistlab.serve.reading import ReadOut, read_item
 from mnistlab.serve.schemas import (
     ERROR_RESPONSES,
     EXPLAIN_PARAMETER,
     REJECT_PARAMETER,
     BatchOut,
+    ModelsOut,
+    model_parameter,
     no_digit,
     request_body,
 )
@@ -58,8 +63,11 @@ HTTP_CODES = {
 }
 
 
+ModelSpec = str | Path | Predictor  # a folder, a shipped name, or a ready Predictor
+
+
 def create_app(
-    model: str | Path | Predictor,
+    model: ModelSpec | Mapping[str, ModelSpec],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -69,25 +77,38 @@ def create_app(
     admission: Admission | None = None,
     batch_wait: float = DEFAULT_MAX_WAIT,
     collect_dir: str | Path | None = None,
+    collect_max: int | None = None,
+    runs_dir: str | Path | None = None,
+    max_models: int = DEFAULT_MAX_MODELS,
+    prepare: Prepare | None = None,
 ) -> FastAPI:
-    """The app for a model folder (or a ready Predictor). Limits: request body bytes, decoded
-    image pixels (checked from the image header), images per batch request, seconds a client
-    may stall while sending its body and seconds the whole body may take, and the `admission`
+    """The app for a model folder (or a ready Predictor), or for several by name (the first
+    the default; ?model=NAME picks one), plus, given `runs_dir`, every run folder in it,
+    loaded through `prepare` when first asked for, `max_models` held at most (serve.models).
+
+    Limits: request body bytes, decoded image pixels (checked from the image header), images
+    per batch request, seconds a client may stall while sending its body and seconds the
+    whole body may take, and the `admission`
     control (requests and decoded pixels at once; default: see default_admission). Digits of
     concurrent requests share forward passes, each waiting at most `batch_wait` seconds for
     others to join (see mnistlab.serve.batching). `collect_dir`: POST /api/collect stores
-    labelled drawings there (mnistlab.serve.collect); None: no such route."""
-    predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    labelled drawings there (mnistlab.serve.collect), at most `collect_max` digits (default
+    serve.collect.DEFAULT_MAX_DIGITS); None: no such route."""
+    shelf = Shelf(
+        _predictors(model),
+        runs_dir=runs_dir,
+        max_models=max_models,
+        prepare=prepare,
+        batch_wait=batch_wait,
+    )
+    # the default model: a request without a query string gets it without a look-up
+    default = shelf.default
     admission = admission or default_admission(max_pixels)
-    batcher = MicroBatcher(predictor.predict_pixels, max_wait=batch_wait)
-    # ?reject=false: predictions come from the batcher shared by every request, so their
-    # "not sure" is undone per request (Predictor.answered); /api/read, which runs its own
-    # forward passes, reads with a predictor that never refuses
-    lenient = predictor.with_rejection(False)
     app = FastAPI(
         title="mnistlab",
         version=__version__,
-        description=f"Handwritten-digit recognition with `{predictor.name}`.",
+        description=f"Handwritten-digit recognition with `{default.name}`"
+        + (" and others (GET /api/models)." if runs_dir or len(shelf.held) > 1 else "."),
     )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -107,16 +128,37 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/model")
-    async def model_info() -> dict[str, Any]:
+    # ?model=: its enum, the names served now, is refreshed with the document (_openapi)
+    model_choice = model_parameter(shelf.names())
+    _openapi(app, shelf, model_choice)
+
+    async def named(request: Request) -> Served:
+        """The model a request with a query string names with ?model= (default: the default).
+        Without a query string, the common case, the endpoints take `default` without a call."""
+        return await shelf.pick(request.query_params.get("model"))
+
+    model_errors = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 409)}
+
+    @app.get("/api/model", responses=model_errors, openapi_extra={"parameters": [model_choice]})
+    async def model_info(request: Request) -> dict[str, Any]:
+        """The model that answers (?model=NAME: that one): its model.json facts, the server's
+        limits and its batching so far."""
+        served = await named(request) if request.scope["query_string"] else default
+        batcher = served.batcher
         batching = {
             "max_wait_ms": 1000 * batcher.max_wait,
             "max_batch": batcher.max_batch,
             "batches": batcher.batches,
             "digits": batcher.digits,
         }
-        info = {**predictor.describe(), "limits": limits, "batching": batching}
-        return info | {"collect": collect_dir is not None}  # the page shows its controls
+        info = {**served.predictor.describe(), "name": served.name, "limits": limits}
+        # the page shows its controls
+        return info | {"batching": batching, "collect": collect_dir is not None}
+
+    @app.get("/api/models", response_model=ModelsOut)
+    async def models() -> dict[str, Any]:
+        """The models a request may name with ?model=, and which answers by default."""
+        return shelf.listing()
 
     def post(path: str, body: Body, answer: Any, parameters: tuple = (REJECT_PARAMETER,)):
         """Register `path` once: documented by FastAPI from `body`, `answer` and the query
@@ -133,7 +175,9 @@ def create_app(
 
         return register
 
-    async def explained(answers: list[Any], predictions: list[Prediction]) -> None:
+    async def explained(
+        predictor: Predictor, answers: list[Any], predictions: list[Prediction]
+    ) -> None:
         """?explain=true: each answer gains its explanation, computed in the thread pool (a
         few ms of CPU a digit) within an admission slot, as decoding is."""
         async with admission.slot(0):
@@ -141,13 +185,14 @@ def create_app(
         for answer, explanation in zip(answers, found, strict=True):
             answer["explanation"] = explanation
 
-    predict_parameters = (REJECT_PARAMETER, EXPLAIN_PARAMETER)
+    predict_parameters = (REJECT_PARAMETER, EXPLAIN_PARAMETER, model_choice)
 
     @post("/api/predict", ONE, PredictionDict, predict_parameters)
     async def predict(request: Request) -> Response:
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*). ?explain=true adds `explanation`."""
         reject, explain = rejects(request), explains(request)
+        served = await named(request) if request.scope["query_string"] else default
         item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
@@ -157,10 +202,12 @@ def create_app(
                 pixels = await _digit_pixels_async(item, max_pixels, declared)
         except NoDigitError as exc:
             return _json(_no_digit(str(exc), explain))
-        prediction = (await batcher.run(pixels[None]))[0]
-        answer = _answer(prediction if reject else predictor.answered(prediction))
+        # ?reject=false: predictions come from the batcher shared by every request, so their
+        # "not sure" is undone per request (Predictor.answered)
+        prediction = (await served.batcher.run(pixels[None]))[0]
+        answer = _answer(prediction if reject else served.predictor.answered(prediction))
         if explain:
-            await explained([answer], [prediction])
+            await explained(served.predictor, [answer], [prediction])
         return _json(answer)
 
     @post("/api/predict/batch", MANY, BatchOut, predict_parameters)
@@ -170,40 +217,72 @@ def create_app(
         are still answered; a request that breaks the schema (bad base64 or pixels) is a 400.
         ?explain=true adds `explanation` to each answer."""
         reject, explain = rejects(request), explains(request)
+        served = await named(request) if request.scope["query_string"] else default
         items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
         if ready:  # one forward pass (shared with other requests) for every readable image
-            predictions = await batcher.run(np.stack(list(ready.values())))
-            answers = [_answer(p if reject else predictor.answered(p)) for p in predictions]
+            predictions = await served.batcher.run(np.stack(list(ready.values())))
+            answered = served.predictor.answered
+            answers = [_answer(p if reject else answered(p)) for p in predictions]
             for index, answer in zip(ready, answers, strict=True):
                 results[index] = answer
             if explain:
-                await explained(answers, predictions)
+                await explained(served.predictor, answers, predictions)
         if explain:  # the blank images': nothing to explain
             for result in results:
                 if result is not None and "error" not in result:
                     result.setdefault("explanation", None)
         return _json({"results": results})
 
-    @post("/api/read", IMAGE, ReadOut)
+    @post("/api/read", IMAGE, ReadOut, (REJECT_PARAMETER, model_choice))
     async def read(request: Request) -> Response:
         """The number written on one line in one image (multipart field `file`, JSON
         {"image": base64}, or a raw image body): the string and each digit's box."""
-        reader = predictor if rejects(request) else lenient
+        served = await named(request) if request.scope["query_string"] else default
+        # /api/read runs its own forward passes: with a predictor that never refuses for
+        # ?reject=false
+        reader = served.predictor if rejects(request) else served.lenient
         item = (await read_items(request, IMAGE, max_batch=1))[0]
         async with admission.slot(declared_pixels([item], max_pixels)):
             return _json(await run_in_threadpool(read_item, reader, item, max_pixels))
 
     if collect_dir is not None:
-        from mnistlab.serve.collect import add_collect_route
+        from mnistlab.serve.collect import DEFAULT_MAX_DIGITS, add_collect_route
 
-        add_collect_route(app, collect_dir, PlainRoute)
+        add_collect_route(app, collect_dir, PlainRoute, collect_max or DEFAULT_MAX_DIGITS)
 
     # The API's routes first: each route ahead of a request's costs it a match
     api = [r for r in app.router.routes if isinstance(r, PlainRoute)]
     app.router.routes[:] = api + [r for r in app.router.routes if r not in api]
     return app
+
+
+def _predictors(model: ModelSpec | Mapping[str, ModelSpec]) -> dict[str, Predictor]:
+    """name -> Predictor for create_app's `model`, each loaded now (a bad one fails here)."""
+    specs = model if isinstance(model, Mapping) else {None: model}
+    loaded = {}
+    for name, spec in specs.items():
+        predictor = spec if isinstance(spec, Predictor) else Predictor.from_path(spec)
+        if name is None:
+            name = predictor.name if isinstance(spec, Predictor) else model_name(spec, predictor)
+        loaded[name] = predictor
+    return loaded
+
+
+def _openapi(app: FastAPI, shelf: Shelf, model_choice: dict[str, Any]) -> None:
+    """Make the OpenAPI document again when the models served change (a run folder written
+    into the watched folder): ?model='s enum says which names a request may give now."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        names = shelf.names()
+        if names != model_choice["schema"]["enum"]:
+            model_choice["schema"]["enum"] = names
+            app.openapi_schema = None  # FastAPI keeps the document it made last
+        return make()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class PlainRoute(APIRoute):

@@ -36,6 +36,32 @@ class BatchOut(TypedDict):
     """one entry per image, in order: an answer, or the error for an image that is not readable"""
 
 
+@with_config(DOCSTRINGS)
+class ModelEntry(TypedDict):
+    name: str
+    """what ?model= takes"""
+    default: bool
+    """whether it answers requests that name no model"""
+    source: str
+    """named: given when the server started; runs: a run folder of the watched folder (serve
+    --runs DIR), loaded when first asked for"""
+    loaded: bool
+    """held in memory now (a watched folder's model is dropped when more than max_models are
+    held, and loaded again when next asked for)"""
+
+
+@with_config(DOCSTRINGS)
+class ModelsOut(TypedDict):
+    default: str
+    """the model that answers requests naming none"""
+    models: list[ModelEntry]
+    """every model a request may name with ?model=, the named ones first"""
+    max_models: int
+    """the most held in memory at once"""
+    watching: bool
+    """whether a folder of run folders is watched: one written there later appears here"""
+
+
 def no_digit(message: str) -> PredictionDict:
     """The answer when no digit is found: every field of PredictionDict null, none in top_k
     (and no `explanation`, which only ?explain=true adds)."""
@@ -46,8 +72,10 @@ def no_digit(message: str) -> PredictionDict:
 
 
 ERRORS = {
-    400: "not an image, bad base64 or JSON, wrong pixels, missing or conflicting field",
+    400: "not an image, bad base64 or JSON, wrong pixels, missing or conflicting field, "
+    "unknown model",
     408: "the request body took too long to arrive",
+    409: "the model named cannot be loaded now (its folder is being written, or damaged)",
     413: "request body, or the image's pixel count, over the limit",
     415: "unsupported content type",
     503: "overloaded: too many requests at once (see Retry-After)",
@@ -126,3 +154,16 @@ EXPLAIN_PARAMETER = _flag(
     "bank and a saliency map over the 28x28 input (a few ms of CPU a digit); false (the "
     "default): no explanation, and no cost",
 )
+
+
+def model_parameter(names: list[str]) -> dict[str, Any]:
+    """The optional ?model= query parameter; its enum is the `names` served now (the app
+    refreshes it when a watched folder gains or loses a model: serve.app._openapi)."""
+    return {
+        "name": "model",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": list(names)},
+        "description": "the model that answers (GET /api/models lists them); default: the "
+        "server's default model",
+    }

@@ -466,7 +466,7 @@ def calibrate_model(
         val_logits, val.labels, val.images.numpy(), tuning, features, photos, blanks, detector
     )
     if bank_to is not None:
-        cal = store_bank(Path(bank_to), cal, features)
+        cal = store_bank(Path(bank_to), cal, features.bank if features is not None else None)
     test = splits.get("test")
     if test is not None and len(test):
         logits = predict_logits(model, test, meta.normalization, device)
@@ -500,14 +500,14 @@ def feature_fit(
     )
 
 
-def store_bank(folder: Path, cal: Calibration, features: FeatureFit | None) -> Calibration:
+def store_bank(folder: Path, cal: Calibration, bank: torch.Tensor | None) -> Calibration:
     """Write the bank when `cal` uses it (its SHA-256 into the rule); remove a bank an earlier
     calibration left when it does not, so the folder holds only what model.json names."""
     path = folder / FEATURES
-    if cal.features is None or features is None:
+    if cal.features is None or bank is None:
         path.unlink(missing_ok=True)
         return cal
-    digest = save_bank(folder, cal.features.file, features.bank)
+    digest = save_bank(folder, cal.features.file, bank)
     return dataclasses.replace(cal, features=dataclasses.replace(cal.features, sha256=digest))
 
 
@@ -536,19 +536,31 @@ def calibrate_folder(
 
 
 def refit_calibration(
-    model: nn.Module, base: Calibration | None, val: Split, normalization: str, fitted_on: str
+    model: nn.Module,
+    base: Calibration | None,
+    val: Split,
+    normalization: str,
+    fitted_on: str,
+    bank: torch.Tensor | None = None,
 ) -> Calibration:
     """A quick refit for an adapted model (mnistlab.train.personal), in about a second: the
     temperature and `base`'s logits rule ("not sure" score, cue limits, threshold) fitted again
     on `val`, with `base`'s digit detector rule kept (the detector does not depend on the
-    model) and its share of the validation rejects counted first. The feature rule is dropped:
-    its bank holds features of the old weights (calibrate_model rebuilds one, in ~20 s)."""
-    logits = predict_logits(model, val, normalization)
+    model) and its share of the validation rejects counted first. `base`'s feature rule is
+    refitted on `bank`, the adapted model's features of the bank's training digits (the old
+    bank holds the old weights' features; personal_run.personal_bank builds the new one in a
+    second); without a bank it is dropped."""
+    pixels = val.images.numpy()
+    features = None
+    if bank is not None and base is not None and base.features is not None:
+        # one forward pass for both: the validation digits are most of a refit's cost
+        features, logits = features_of(model, pixels, normalization)
+    else:
+        logits = predict_logits(model, val, normalization)
     temperature = fit_temperature(logits, val.labels)
     ece = ece_before_after(logits, val.labels, temperature)
     if base is None or base.threshold is None:
         return Calibration(temperature=temperature, fitted_on=fitted_on, val_ece=ece)
-    pixels = val.images.numpy()
     counts = shape_counts(pixels)
     limits = cue_limits(counts)
     detected = taken = None
@@ -560,6 +572,11 @@ def refit_calibration(
             detected = (fast_detector() or detector_scores)(pixels)
             taken = (detected.double().numpy() < base.detector.threshold) & ~by_cues(counts, limits)
     cal = rule_for(base.score, temperature, logits, counts, limits, taken)
+    similarity = None
+    if features is not None:
+        similarity = nearest_similarity(features, bank)
+        fit = FeatureFit(bank=bank, val=similarity, tuning={}, photos=torch.empty(0))
+        cal = with_feature_rule(cal, fit, counts, limits, taken)
     cal = dataclasses.replace(
         cal,
         detector=base.detector if detected is not None else None,
@@ -567,5 +584,5 @@ def refit_calibration(
         val_ece=ece,
         false_reject=base.false_reject,
     )
-    share = refused(cal, logits, counts, None, detected).mean()
+    share = refused(cal, logits, counts, similarity, detected).mean()
     return dataclasses.replace(cal, val_false_reject=float(share))

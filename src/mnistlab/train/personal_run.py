@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mnistlab.data.splits import Split
@@ -20,6 +21,28 @@ from mnistlab.system import hardware
 from mnistlab.train.personal import Adapted, FinetuneConfig, adapt
 
 
+def personal_bank(
+    adapted: Adapted, base: RunMeta, bank_digits: np.ndarray | None, train: Split
+) -> torch.Tensor | None:
+    """The personal model's feature bank: its features of the base bank's training digits
+    (`bank_digits`, the shipped images of inference.explain.bank_digits_of: a second, and its
+    rows stay the digits the page shows as nearest), else of the train split's bank digits as
+    training builds them (seconds more: 1,200 of them are drawn as photos). None when the base
+    has no feature rule."""
+    from mnistlab.calibration.core import feature_layer
+    from mnistlab.runs.features import dequantize, quantize
+    from mnistlab.train.calibrate import feature_bank, features_of
+
+    if base.calibration is None or base.calibration.features is None:
+        return None
+    if feature_layer(adapted.model) is None:
+        return None
+    if bank_digits is None:
+        return feature_bank(adapted.model, train, base.normalization)
+    features, _ = features_of(adapted.model, bank_digits, base.normalization)
+    return dequantize(quantize(torch.nn.functional.normalize(features, dim=1)))
+
+
 def calibrate_personal(
     adapted: Adapted,
     base: RunMeta,
@@ -27,10 +50,13 @@ def calibrate_personal(
     fit: Split,
     cfg: FinetuneConfig,
     folder: Path,
+    bank_digits: np.ndarray | None = None,
 ):
     """The calibration refitted on the person's fit digits plus the validation split (None when
-    cfg.calibration is "none" or the base model was never calibrated)."""
-    from mnistlab.train.calibrate import calibrate_model, refit_calibration
+    cfg.calibration is "none" or the base model was never calibrated). A fast refit keeps the
+    base's feature rule ("unlike the digits it knows") on a bank rebuilt from `bank_digits`
+    (personal_bank), written into `folder`."""
+    from mnistlab.train.calibrate import calibrate_model, refit_calibration, store_bank
 
     if cfg.calibration == "none" or base.calibration is None or "val" not in splits:
         return None
@@ -41,9 +67,11 @@ def calibrate_personal(
         full = {"val": both, "train": splits["train"], "test": splits["test"]}
         cal = calibrate_model(adapted.model, base, full, "cpu", bank_to=folder)
         return dataclasses.replace(cal, fitted_on=f"{where}; {cal.fitted_on}")
-    return refit_calibration(
-        adapted.model, base.calibration, both, base.normalization, where + " (fast refit)"
+    bank = personal_bank(adapted, base, bank_digits, splits["train"])
+    cal = refit_calibration(
+        adapted.model, base.calibration, both, base.normalization, where + " (fast refit)", bank
     )
+    return store_bank(folder, cal, bank)
 
 
 def write_personal_folder(
@@ -56,11 +84,13 @@ def write_personal_folder(
     held_out: Split,
     cfg: FinetuneConfig,
     source: str = "",
+    bank_digits: np.ndarray | None = None,
 ) -> RunMeta:
-    """Write the folder (atomically, file by file) and return its model.json."""
+    """Write the folder (atomically, file by file; model.json last, so a folder with one is
+    whole) and return its model.json. `bank_digits`: see calibrate_personal."""
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(folder, adapted.model)
-    calibration = calibrate_personal(adapted, base, splits, fit, cfg, folder)
+    calibration = calibrate_personal(adapted, base, splits, fit, cfg, folder, bank_digits)
     card = Adaptation(
         base=base_name,
         base_test_acc=base.test_acc,
@@ -144,6 +174,7 @@ def finetune(
     >>> result.adapted.held_out_before, result.adapted.held_out_after
     """
     from mnistlab.data.splits import load_splits
+    from mnistlab.inference.explain import bank_digits_of
     from mnistlab.inference.folders import load_image_folder, stratified_split, subset
     from mnistlab.runs import load_model
 
@@ -157,8 +188,11 @@ def finetune(
         raise MnistlabError(f"{images}: too few digits to fit on (got {len(person.split)})")
     fit, held = subset(person.split, fit_index), subset(person.split, held_index)
     splits = load_splits(meta.dataset, data_dir)
+    # the base bank's digits, found while the base model still has its own bank
+    digits = bank_digits_of(base, meta)
     adapted = adapt(base, meta, fit, splits["train"], held, cfg)
     new_meta = write_personal_folder(
-        Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images)
-    )
+        Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images),
+        bank_digits=None if digits is None else digits.images,
+    )  # fmt: skip
     return FinetuneResult(adapted, new_meta, len(held), person.skipped, meta.test_acc, Path(out))

@@ -96,8 +96,8 @@ async function predict() {
   setBusy();
   const mine = generation;
   try {
-    // why.js adds ?explain=true while its toggle is on
-    const query = window.explaining ? window.explaining.query() : "";
+    // why.js adds ?explain=true while its toggle is on, models.js the model chosen
+    const query = withModel(window.explaining ? window.explaining.query() : "");
     const body = await postCanvas("/api/predict" + query, canvas);
     if (mine === generation) show(body);
   } catch (error) {
@@ -224,12 +224,23 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") clearAll();
 });
 
+// `query` with the model chosen on the page (models.js); unchanged for the default model.
+function withModel(query) {
+  return window.models ? window.models.query(query) : query;
+}
+
+let modelAsked = 0;  // a switch while the facts of the model before are on their way
+
 async function loadModel() {
+  const mine = ++modelAsked;
   try {
-    const info = await (await fetch("/api/model")).json();
+    const info = await (await fetch("/api/model" + withModel(""))).json();
+    if (mine !== modelAsked) return;
     const acc = typeof info.test_acc === "number"
       ? ", test accuracy " + (100 * info.test_acc).toFixed(2) + "%" : "";
-    $("model-info").textContent = "model: " + info.model + acc;
+    // the network, and the name it is served under where that differs ("lenet5 (me)")
+    const name = info.name && info.name !== info.model ? " (" + info.name + ")" : "";
+    $("model-info").textContent = "model: " + info.model + name + acc;
     if (Array.isArray(info.classes) && info.classes.length === 10) buildBars(info.classes);
   } catch (error) {
     $("model-info").textContent = "model information unavailable";

@@ -20,7 +20,7 @@
     busy = true;
     const mine = round;
     try {
-      const body = await postCanvas("/api/read", wide);
+      const body = await postCanvas("/api/read" + withModel(""), wide);
       if (mine === round) showNumber(body);
     } catch (error) {
       if (mine === round) {

@@ -159,6 +159,30 @@ def test_calibrate_command_writes_calibration(trained_lenet5, real_data_dir, tmp
     assert not list(folder.glob(".model.json.*"))  # written atomically, no leftovers
 
 
+def test_calibrate_command_fits_the_string_rule_again(
+    trained_lenet5, real_data_dir, tmp_path, capsys, monkeypatch
+):
+    """A folder whose calibration has a string rule for read numbers (as the shipped models'
+    have, from scripts/calibrate_pretrained.py) keeps one after `mnistlab calibrate`, fitted
+    again for its new digit rules; the command used to drop it."""
+    from mnistlab.calibration.detector import SHA256
+    from mnistlab.train import calibrate_reading
+
+    monkeypatch.setattr(calibrate_reading, "FIT_COUNT", 40)  # numbers per fit kind: quicker
+    folder = tmp_path / "run"
+    shutil.copytree(trained_lenet5, folder)
+    record = json.loads((folder / "model.json").read_text())
+    stale = read_meta(resolve_model("lenet5")).calibration.reading  # fitted for other weights
+    record["calibration"]["reading"] = {**stale.to_dict(), "fitted_on": "another model"}
+    (folder / "model.json").write_text(json.dumps(record))
+    assert main(["calibrate", str(folder), "--data-dir", str(real_data_dir)]) == 0
+    assert "string rule fitted again" in capsys.readouterr().out
+    rule = read_meta(folder).calibration.reading
+    assert rule is not None and rule.detector_sha256 == SHA256
+    assert rule.fitted_on.startswith(f"{40 * len(rule.fit_kinds)} numbers")
+    assert rule.weights != stale.weights
+
+
 def test_calibrate_refuses_a_full_train_folder(tmp_path, capsys):
     folder = folder_copy(tmp_path)
     record = json.loads((folder / "model.json").read_text())

@@ -42,6 +42,60 @@ def test_the_shipped_detector_loads_and_a_changed_file_is_refused(tmp_path):
         det.load_detector(changed, sha256="")
 
 
+def _bar(width: int, height: int = 16) -> torch.Tensor:
+    """(1, 1, 28, 28) ink: an upright bar `width` px wide, like a 1, centred."""
+    ink = torch.zeros(1, 1, 28, 28)
+    left = 14 - width // 2
+    ink[..., 14 - height // 2 : 14 + height // 2, left : left + width] = 1.0
+    return ink
+
+
+def test_stroke_width_is_twice_the_area_over_the_edge_length():
+    # a bar w wide and 16 long: area 16 w, edges 2 (16 + w) long
+    for width in (2, 4, 7):
+        expected = 2 * 16 * width / (2 * (16 + width))
+        found = float(det.stroke_width(_bar(width)))
+        assert abs(found - expected) < 0.05 * expected, (width, found, expected)
+
+
+def test_move_edges_moves_a_sharp_shape_by_whole_pixels():
+    bar = _bar(4)
+    for grow in range(-1, det.REACH + 1):
+        moved = det.move_edges(bar, torch.tensor(float(grow)).view(1, 1, 1, 1))
+        assert set(moved.unique().tolist()) <= {0.0, 1.0}
+        row = moved[0, 0, 14]  # across the bar, away from its ends
+        assert int(row.sum()) == 4 + 2 * grow, (grow, row)
+    half = det.move_edges(bar, torch.tensor(0.5).view(1, 1, 1, 1))[0, 0, 14]
+    assert sorted(half.unique().tolist()) == [0.0, 0.5, 1.0] and float(half.sum()) == 5.0
+
+
+def _ring(width: float, radius: float = 8.0) -> torch.Tensor:
+    """(1, 1, 28, 28) ink: a ring (a 0 with no ends, so its width reads true) `width` px wide."""
+    t = torch.arange(28, dtype=torch.float32) - 13.5
+    r = (t.view(-1, 1) ** 2 + t.view(1, -1) ** 2).sqrt()
+    return ((r - radius).abs() <= width / 2).float().view(1, 1, 28, 28)
+
+
+def test_fat_and_thin_strokes_reach_the_learnt_layers_at_one_width():
+    """Silhouette then StrokeNorm: a 1 px ring and a 7 px ring come out within half a pixel of
+    MNIST's width (STROKE), where they differ by 6 px as drawn."""
+    net = det.DigitDetector(stroke_norm=True)
+    assert isinstance(det.DigitDetector().silhouette, det.Silhouette)  # the shipped one: without
+    drawn = [float(det.stroke_width(_ring(w))) for w in (1, 3, 7)]
+    assert drawn[2] - drawn[0] > 5, drawn
+    widths = [float(det.stroke_width(net.silhouette(_ring(w)))) for w in (1, 3, 7)]
+    assert all(abs(w - det.STROKE) < 0.5 for w in widths), widths
+
+
+def test_stroke_is_the_median_width_of_training_digits(real_data_dir):
+    from mnistlab.data.splits import load_splits
+
+    train = load_splits("mnist", real_data_dir, download=False)["train"].images[:3000].numpy()
+    with torch.inference_mode():
+        widths = det.stroke_width(det.Silhouette()(det.as_input(train))).flatten()
+    assert abs(float(widths.median()) - det.STROKE) < 0.1
+
+
 def test_detector_rule_round_trips_and_rejects_unknown_or_missing_keys():
     rule = DetectorRule(threshold=-1.5, sha256="ab", fitted_on="x")
     cal = Calibration(threshold=1.0, detector=rule)

@@ -16,7 +16,10 @@ It reads shapes, not textures: its first, fixed layer (`Silhouette`) blurs the i
 it to a solid silhouette, so pixel blocks of a low-resolution source, dither and halftone dots,
 JPEG ringing and a pen's grain reach the learnt layers as the same shape drawn smoothly. The
 first detector read the raw pixels and refused a third of legible low-resolution scans for their
-texture (issue 22); whether a mark is a digit is a question of its shape.
+texture (issue 22); whether a mark is a digit is a question of its shape. A second fixed layer,
+`StrokeNorm` (strokes thinned or thickened to MNIST's width, `DigitDetector(stroke_norm=True)`,
+`scripts/train_detector.py --stroke-norm`), was tried for fat strokes of blurry sources and not
+adopted: the shipped detector does without it (docs/calibration.md).
 
 No BatchNorm: a normalisation that pooled digits and non-digits in training would normalise
 every input by that mixture at inference (the trap the second outlier-exposure attempt fell
@@ -73,14 +76,66 @@ class Silhouette(nn.Module):
         return ((blurred / brightest - LOW) / (HIGH - LOW)).clamp(0.0, 1.0)
 
 
+STROKE = 2.9  # MNIST's typical stroke width in a silhouette, px (the median of stroke_width:
+# 2.87 over 3,000 training digits; tests/calibration/test_detector.py measures it again)
+REACH = 3  # at most this many pixels thinned or thickened on each side of a stroke
+
+
+def stroke_width(silhouettes: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) silhouettes in 0..1 -> (N, 1, 1, 1) mean stroke width in pixels: twice the
+    area over the edge length (a stroke w wide and L long has area wL and edges 2L long; the
+    edge length is the total variation, which a soft edge adds up to 1 across, however wide)."""
+    padded = nn.functional.pad(silhouettes, (1, 1, 1, 1))
+    across = (padded[:, :, 1:-1, 2:] - padded[:, :, 1:-1, :-2]) / 2  # central differences
+    down = (padded[:, :, 2:, 1:-1] - padded[:, :, :-2, 1:-1]) / 2
+    edge = (across * across + down * down + 1e-12).sqrt().sum(dim=(2, 3), keepdim=True)
+    area = silhouettes.sum(dim=(2, 3), keepdim=True)
+    return 2 * area / edge.clamp_min(1.0)
+
+
+def _grow(x: torch.Tensor, step: int) -> torch.Tensor:
+    """One step of grey dilation, alternating a plus and a square, so that steps add up to an
+    octagonal distance, closer to the Euclidean one than either alone on a slanted stroke."""
+    if step % 2:
+        return nn.functional.max_pool2d(x, 3, 1, 1)
+    rows = nn.functional.max_pool2d(x, (1, 3), 1, (0, 1))
+    return torch.maximum(rows, nn.functional.max_pool2d(x, (3, 1), 1, (1, 0)))
+
+
+class StrokeNorm(nn.Module):
+    """(N, 1, 28, 28) silhouettes -> the same shapes with strokes about STROKE px wide: a fat
+    stroke of a blurry low-resolution source and a thin sharp one give the same shape. Each
+    image's width (stroke_width) sets how far its edges move (move_edges), at most REACH px
+    each way; the depth map it cuts climbs by about 1 per pixel across an edge (0 at REACH px
+    outside, 2 REACH + 1 at REACH px inside), so a fractional move gives a soft edge. Fixed: a
+    few max-pools and arithmetic, no weights, exported to ONNX with the rest."""
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        grow = ((STROKE - stroke_width(s)) / 2).clamp(-REACH, REACH)  # (N, 1, 1, 1) px per side
+        return move_edges(s, grow)
+
+
+def move_edges(s: torch.Tensor, grow: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) silhouettes with their edges moved out by `grow` px ((N, 1, 1, 1), in
+    -REACH..REACH; negative: in): a depth map (the image, its REACH dilations and its REACH
+    erosions, summed) cut REACH - grow deep."""
+    depth, grown, shrunk = s, s, s
+    for step in range(REACH):
+        grown = _grow(grown, step)
+        shrunk = -_grow(-shrunk, step)
+        depth = depth + grown + shrunk
+    return (depth - REACH + grow).clamp(0.0, 1.0)
+
+
 class DigitDetector(nn.Module):
     """(N, 1, 28, 28) ink in 0..1 -> (N,) logit of "this is a digit", judged on the ink's
-    silhouette (Silhouette)."""
+    silhouette (Silhouette); with `stroke_norm`, with its strokes at MNIST's width first
+    (StrokeNorm; tried, not shipped). Neither layer has weights: the same file loads either."""
 
-    def __init__(self, width: int = WIDTH):
+    def __init__(self, width: int = WIDTH, stroke_norm: bool = False):
         super().__init__()
         w = width
-        self.silhouette = Silhouette()
+        self.silhouette = nn.Sequential(Silhouette(), StrokeNorm()) if stroke_norm else Silhouette()
         self.body = nn.Sequential(
             nn.Conv2d(1, w, 3, padding=1),
             nn.ReLU(),

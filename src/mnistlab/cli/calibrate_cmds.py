@@ -63,5 +63,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"  not sure below {rule}, or more than {cal.max_marks} "
             f"marks or {cal.max_loops} loops: {100 * rejected:.2f}% of validation digits"
         )
+    if cal.reading is not None:
+        print(f"  read numbers: the string rule fitted again ({cal.reading.fitted_on})")
     print(f"  wrote {folder / 'model.json'}")
     return 0

@@ -516,9 +516,14 @@ def calibrate_folder(
     data_dir: str | Path | None = None,
     mirrors: list[str] | None = None,
     per_kind: int = TUNING_PER_KIND,
+    reading_count: int | None = None,
 ) -> RunMeta:
     """Calibrate a model folder in place: its model.json gains `calibration` (written
-    atomically, like every model.json); returns the new record."""
+    atomically, like every model.json); returns the new record. A folder whose calibration
+    had a string rule for read numbers (calibration.reading, as the shipped models have) gets
+    it fitted again for the new digit rules, on `reading_count` validation numbers per fit
+    kind (default calibrate_reading.FIT_COUNT, as scripts/calibrate_pretrained.py): the old
+    one weighed the old rules' evidence, so it is neither kept nor dropped."""
     from mnistlab.data.splits import load_splits
     from mnistlab.runs import folder as run_folder
 
@@ -528,11 +533,25 @@ def calibrate_folder(
             f"{folder}: trained on all 60,000 training images (--full-train), so no unseen "
             "validation split is left to calibrate on; it stays uncalibrated"
         )
+    had_reading = meta.calibration is not None and meta.calibration.reading is not None
     splits = load_splits(meta.dataset, data_dir, mirrors=mirrors)
     cal = calibrate_model(model, meta, splits, "cpu", per_kind, bank_to=folder)
     meta = dataclasses.replace(meta, calibration=cal)
+    if had_reading:
+        meta = _with_reading(model, meta, splits["val"], reading_count)
     run_folder.save_meta(Path(folder), meta)
     return meta
+
+
+def _with_reading(model: nn.Module, meta: RunMeta, val: Split, count: int | None) -> RunMeta:
+    """`meta` with its string rule fitted for its (new) digit rules."""
+    from mnistlab.inference.predictor import Predictor
+    from mnistlab.train.calibrate_reading import FIT_COUNT, fit_reading
+
+    rule = fit_reading(Predictor(model, meta), val, FIT_COUNT if count is None else count)
+    return dataclasses.replace(
+        meta, calibration=dataclasses.replace(meta.calibration, reading=rule)
+    )
 
 
 def refit_calibration(

@@ -81,6 +81,12 @@ def observe(
     return out
 
 
+def fit_reading(predictor: Predictor, val: Split, count: int = FIT_COUNT) -> ReadingRule:
+    """The string rule for `predictor` (its digit rules as they are now), fitted on `count`
+    validation numbers of each fit kind (seed FIT_SEED)."""
+    return fit_reading_rule(observe(predictor, val, FIT_NUMBER_KINDS, count, FIT_SEED))
+
+
 def fit_reading_rule(observed: list[Observed], sure_wrong: float = SURE_WRONG) -> ReadingRule:
     """The string rule fitted on these readings (see the module's docstring)."""
     x = np.stack([o.evidence.sum(axis=0) for o in observed])  # (M, EVIDENCE)

@@ -154,7 +154,7 @@ def adapt(
         hook.remove()
     tuned = state.model.net.eval()
     interpolate_to(tuned, base, cfg.interpolate)
-    tuned.requires_grad_(True)
+    tuned.requires_grad_(True)  # as the base model's, whatever `layers` froze
     seconds = time.perf_counter() - start
     after = _accuracy(tuned, held_out, meta.normalization)
     return Adapted(tuned, train, len(fit), before, after, seconds)

@@ -23,6 +23,8 @@ from mnistlab.runs.meta import RunMeta
 from mnistlab.train.config import TrainConfig, check_fields
 from mnistlab.train.engine import train_epochs
 
+LAYERS = ("all", "norms_head")
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -44,6 +46,14 @@ class FinetuneConfig:
     # "fast": temperature and the logits rule refitted (seconds); "full": the whole calibration
     # of a training run, feature bank included (~20 s more)
     calibration: str = "fast"
+    # L2-SP (Li et al. 2018): (anchor / 2) * ||w - w_base||^2 added to the loss, so the
+    # weights move only as far from the base model's as the person's digits are worth
+    anchor: float = 0.0
+    # WiSE-FT (Wortsman et al. 2022): the weights kept are w_base + interpolate * (w - w_base)
+    interpolate: float = 1.0
+    # which weights move: "all", or "norms_head" (BatchNorm/LayerNorm affine and the last
+    # Linear layer; the convolutions stay the base model's)
+    layers: str = "all"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
@@ -54,6 +64,10 @@ class FinetuneConfig:
             raise MnistlabError(f"finetune: learning rate must be positive, got {self.lr}")
         if self.calibration not in ("fast", "full", "none"):
             raise MnistlabError("finetune: calibration is one of fast, full, none")
+        if not self.anchor >= 0 or not 0 < self.interpolate <= 1:
+            raise MnistlabError("finetune: need anchor >= 0 and interpolate in (0, 1]")
+        if self.layers not in LAYERS:
+            raise MnistlabError(f"finetune: layers is one of {', '.join(LAYERS)}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
@@ -131,10 +145,17 @@ def adapt(
     train = train_config(meta, cfg)
     empty = Split(torch.empty(0, 28, 28, dtype=torch.uint8), torch.empty(0, dtype=torch.int64))
     start = time.perf_counter()
-    held_norms = FrozenNorms(copy.deepcopy(model))
-    state = train_epochs(train, {"train": mixed, "val": empty}, device, model=held_norms)
-    seconds = time.perf_counter() - start
+    net = copy.deepcopy(model)
+    base = {name: p.detach().clone() for name, p in net.named_parameters()}
+    freeze_all_but(net, cfg.layers)
+    hooks = anchor_to(net, base, cfg.anchor)
+    state = train_epochs(train, {"train": mixed, "val": empty}, device, model=FrozenNorms(net))
+    for hook in hooks:
+        hook.remove()
     tuned = state.model.net.eval()
+    interpolate_to(tuned, base, cfg.interpolate)
+    tuned.requires_grad_(True)  # as the base model's, whatever `layers` froze
+    seconds = time.perf_counter() - start
     after = _accuracy(tuned, held_out, meta.normalization)
     return Adapted(tuned, train, len(fit), before, after, seconds)
 
@@ -159,10 +180,57 @@ class FrozenNorms(nn.Module):
         return self
 
 
+def freeze_all_but(net: nn.Module, layers: str) -> None:
+    """Keep the weights that `layers` ("all", "norms_head") does not name out of training."""
+    if layers == "all":
+        return
+    net.requires_grad_(False)
+    norms = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    for module in net.modules():
+        if isinstance(module, norms) or (linears and module is linears[-1]):
+            module.requires_grad_(True)
+
+
+def anchor_to(
+    net: nn.Module, base: dict[str, torch.Tensor], strength: float
+) -> list[torch.utils.hooks.RemovableHandle]:
+    """L2-SP's gradient, strength * (w - w_base), added to each trained weight's gradient
+    (hooks, so the engine's loss stays its own); remove the handles after training."""
+    if not strength:
+        return []
+    hooks = []
+    for name, param in net.named_parameters():
+        if param.requires_grad:
+            anchor = base[name]
+            pull = lambda grad, p=param, a=anchor: grad + strength * (p.detach() - a)  # noqa: E731
+            hooks.append(param.register_hook(pull))
+    return hooks
+
+
+@torch.no_grad()
+def interpolate_to(net: nn.Module, base: dict[str, torch.Tensor], share: float) -> None:
+    """WiSE-FT: each weight moved back to base + share * (weight - base)."""
+    if share == 1:
+        return
+    for name, param in net.named_parameters():
+        param.copy_(torch.lerp(base[name].to(param.dtype), param, share))
+
+
 def _accuracy(model: nn.Module, split: Split | None, normalization: str) -> float | None:
     if split is None or not len(split):
         return None
     return accuracy(model, split, normalization, "cpu")
 
 
-__all__ = ["Adapted", "FinetuneConfig", "FrozenNorms", "adapt", "train_config", "mixed_split"]
+__all__ = [
+    "Adapted",
+    "FinetuneConfig",
+    "FrozenNorms",
+    "adapt",
+    "anchor_to",
+    "freeze_all_but",
+    "interpolate_to",
+    "mixed_split",
+    "train_config",
+]

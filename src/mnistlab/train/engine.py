@@ -263,7 +263,6 @@ def build_outlier_batches(
         normalization=cfg.normalization,
         channels_last=cfg.channels_last,
         transform=_augmenter(cfg, device),
-        epoch_share=cfg.epoch_share,
     )
     photo_split = make_photo_digits(cfg, splits["train"])
     photos = None

@@ -41,8 +41,9 @@ SOTA_CPU: dict[str, Any] = {
     # 12 epochs on every CPU, the count fixed by time budgets before any run: 21 epochs of
     # tuomaso's recipe with native bf16 (AMX), <= 30 capped to AVX2, where an fp32 epoch takes
     # ~2.2 of tuomaso's (13 would fit; docs/speed-log.md). With native bf16: test 99.68 +-
-    # 0.02% over 5 seeds (val 99.64%), 18-20x tuomaso's epoch on an AMX Xeon (docs/RESULTS.md).
-    # The 20 fp32 epochs it had before: 99.67 +- 0.01%.
+    # 0.02% over 5 seeds (val 99.64%), 18-20x tuomaso's epoch on an AMX Xeon; on an AMD EPYC
+    # with AVX512-BF16 and no AMX 99.69 +- 0.02% in 22.4x, capped to AVX2 (fp32) 99.67 +- 0.04%
+    # in 28.8x (benchmarks/sota.py --isa; docs/RESULTS.md). 20 fp32 epochs gave 99.67 +- 0.01%.
     "epochs": 12,
     "by_device": {
         # On a CPU with native bf16 (AVX512-BF16/AMX): bf16 autocast, ~1.45x a step
@@ -105,10 +106,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 # What each recipe reaches, as measured by benchmarks/ and recorded in docs/RESULTS.md.
 EXPECTED: dict[str, str] = {
     "tutorial": "lenet5 98.8%, cnn 98.7%, mlp 95.6% test in 10 epochs (~1-2 min on 2 CPU cores)",
-    "fast": "99% test in 6.2 s on 2 CPU cores (mean of 10 seeds; 1.66 s with native bf16), "
-    "0.46 s on an H100",
-    "sota-cpu": "99.68 ± 0.02% test over 5 seeds in 12 epochs with native bf16 (AMX), under 2 "
-    "min per model on 2 cores; 20 fp32 epochs gave 99.67 ± 0.01% in 11-12 min",
+    "fast": "99% test in 2.1 s (native bf16) to 3.1 s (AVX2, fp32) on 2 CPU cores, 0.27-0.33x "
+    "tuomaso's epoch (mean of 10 seeds); 0.46 s on an H100 (before the crop)",
+    "sota-cpu": "99.67-99.69% test over 5 seeds in 12 epochs (bf16 where native, else fp32): "
+    "2-4.5 min per model on 2 cores, 18-29x tuomaso's one epoch (docs/RESULTS.md)",
     "sota-cpu-oe": "99.59% test (seed 0, native bf16, 12 epochs; sota-cpu's seed 0: 99.73%); "
     "experimental: it also refuses 93% of photographed digits (a shortcut; docs/calibration.md)",
     "sota-cpu-oe-photo": "experimental, not adopted: validation 99.48% (sota-cpu 99.58%), "

@@ -46,6 +46,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "crop2-share0.8": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.8},
     "crop2-share0.7": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.7},
     "crop4": {"model_config": {**FAST_NET, "crop": 4}},
+    # round 5: the adopted crop with a budget just under a whole epoch
+    "crop2-share0.9": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.9},
+    "crop2-share0.85": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.85},
     "crop4-share0.8": {"model_config": {**FAST_NET, "crop": 4}, "epoch_share": 0.8},
     # round 2: twice the updates per example (a CPU step costs per image, not per step)
     "b128": {"batch_size": 128},

@@ -105,6 +105,7 @@ def main() -> None:
     seeds = parse_seeds(args.seeds)
     recipe = get_recipe(args.recipe, device.type)
     command = "python -m benchmarks.sota " + " ".join(sys.argv[1:])
+    bf16 = args.cpu_bf16 or bool(recipe.get("cpu_bf16"))  # asked for, or the recipe's own
     say(header(device))
     references = [reference_epoch(args, device)] if args.reference else []
     folders, tests, vals, secs = [], [], [], []
@@ -178,7 +179,7 @@ def main() -> None:
         f"Recipe `{args.recipe}` ({recipe['model']} {recipe.get('model_config', {})}, "
         f"{epochs} epochs, batch {batch}, peak lr {lr}"
         f"{', CUDA graph' if args.cuda_graph else ''}"
-        f"{', bf16 autocast' if args.cpu_bf16 or recipe.get('cpu_bf16') else ''}), "
+        f"{', bf16 autocast' if bf16 else ''}), "
         f"seeds {','.join(map(str, seeds))}:",
         "",
         "| what | test acc, % | notes |",
@@ -221,7 +222,7 @@ def main() -> None:
             "ensemble": ensemble,
             "ensemble_prefixes": prefixes,
             "reference_epoch_seconds": references,
-            "cpu_bf16": args.cpu_bf16 or bool(recipe.get("cpu_bf16")),
+            "cpu_bf16": bf16,
             # what ATen dispatches to in this process (a cap in the environment lowers it)
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,17 +67,18 @@ def main() -> None:
 
 
 def isa_matrix(args: argparse.Namespace) -> None:
-    """`mnistlab bench speed --json` once per instruction set, each capped, then one table."""
-    from mnistlab.bench.isa import matrix_table, parse_isas, run_capped
+    """`mnistlab bench speed --isa LIST --json` (one capped process per column), its raw JSON
+    kept and its table written."""
+    from mnistlab.bench.isa import matrix_table
 
-    command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--json"]
+    command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--isa", args.isa, "--json"]
     command += ["--device", args.device, "--seeds", str(args.seeds)]
     command += ["--peer-seeds", str(args.peer_seeds), "--peers", args.peers]
     command += ["--data-dir", args.data_dir] if args.data_dir else []
-    reports = {}
-    for isa in parse_isas(args.isa):
-        print(f"--isa {isa} ...", file=sys.stderr, flush=True)
-        reports[isa] = run_capped(command, isa, "bench speed")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(done.stderr.strip() or "mnistlab bench speed --isa failed")
+    reports = json.loads(done.stdout)["isa"]
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "speed_isa.json").write_text(json.dumps(reports, indent=1))
     text = f"Command: `python -m benchmarks.speed {' '.join(sys.argv[1:])}`  \n" + matrix_table(

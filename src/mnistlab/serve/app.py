@@ -133,8 +133,10 @@ def create_app(
     _openapi(app, shelf, model_choice)
 
     async def named(request: Request) -> Served:
-        """The model a request with a query string names with ?model= (default: the default).
-        Without a query string, the common case, the endpoints take `default` without a call."""
+        """The model a request names with ?model= (default: the default). Without a query
+        string, the common case, `default` without parsing one."""
+        if not request.scope["query_string"]:
+            return default
         return await shelf.pick(request.query_params.get("model"))
 
     model_errors = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 409)}
@@ -143,7 +145,7 @@ def create_app(
     async def model_info(request: Request) -> dict[str, Any]:
         """The model that answers (?model=NAME: that one): its model.json facts, the server's
         limits and its batching so far."""
-        served = await named(request) if request.scope["query_string"] else default
+        served = await named(request)
         batcher = served.batcher
         batching = {
             "max_wait_ms": 1000 * batcher.max_wait,
@@ -192,7 +194,7 @@ def create_app(
         """One image: multipart field `file`, JSON {"image": base64} or {"pixels": [784]}, or a
         raw image body (Content-Type image/*). ?explain=true adds `explanation`."""
         reject, explain = rejects(request), explains(request)
-        served = await named(request) if request.scope["query_string"] else default
+        served = await named(request)
         item = (await read_items(request, ONE, max_batch=1))[0]
         try:
             # the admission bounds decoding, the step that costs memory and most of the CPU;
@@ -217,7 +219,7 @@ def create_app(
         are still answered; a request that breaks the schema (bad base64 or pixels) is a 400.
         ?explain=true adds `explanation` to each answer."""
         reject, explain = rejects(request), explains(request)
-        served = await named(request) if request.scope["query_string"] else default
+        served = await named(request)
         items = await read_items(request, MANY, max_batch=max_batch)
         async with admission.slot(declared_pixels(items, max_pixels)):
             results, ready = await run_in_threadpool(_digits_of_many, items, max_pixels)
@@ -239,7 +241,7 @@ def create_app(
     async def read(request: Request) -> Response:
         """The number written on one line in one image (multipart field `file`, JSON
         {"image": base64}, or a raw image body): the string and each digit's box."""
-        served = await named(request) if request.scope["query_string"] else default
+        served = await named(request)
         # /api/read runs its own forward passes: with a predictor that never refuses for
         # ?reject=false
         reader = served.predictor if rejects(request) else served.lenient

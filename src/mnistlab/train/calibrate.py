@@ -147,7 +147,15 @@ def feature_bank(
     images = train.images.numpy()
     raw = images[:BANK_RAW]
     photos = photographed(images[BANK_RAW : BANK_RAW + BANK_PHOTOGRAPHED], BANK_SEED)
-    features, _ = features_of(model, np.concatenate([raw, photos]), normalization, device)
+    return bank_from(model, np.concatenate([raw, photos]), normalization, device)
+
+
+def bank_from(
+    model: nn.Module, images: np.ndarray, normalization: str, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """(N, D) the model's L2-normalised features of `images` (N, 28, 28) uint8, rounded
+    through int8 as a bank file stores them."""
+    features, _ = features_of(model, images, normalization, device)
     return dequantize(quantize(torch.nn.functional.normalize(features, dim=1)))
 
 

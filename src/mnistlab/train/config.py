@@ -80,7 +80,8 @@ class TrainConfig:
     dataset: str = "mnist"
     epochs: int = 10
     # each epoch trains on this share of the training images (a fresh random subset each
-    # epoch): a budget of examples rather than whole epochs (the fast recipe)
+    # epoch): a budget of examples rather than whole epochs (benchmarks/fast_next.py tried
+    # it for the fast recipe; no recipe uses it yet)
     epoch_share: float = 1.0
     batch_size: int = 100
     optimizer: str = "adam"

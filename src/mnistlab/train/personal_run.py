@@ -30,8 +30,7 @@ def personal_bank(
     training builds them (seconds more: 1,200 of them are drawn as photos). None when the base
     has no feature rule."""
     from mnistlab.calibration.core import feature_layer
-    from mnistlab.runs.features import dequantize, quantize
-    from mnistlab.train.calibrate import feature_bank, features_of
+    from mnistlab.train.calibrate import bank_from, feature_bank
 
     if base.calibration is None or base.calibration.features is None:
         return None
@@ -39,8 +38,7 @@ def personal_bank(
         return None
     if bank_digits is None:
         return feature_bank(adapted.model, train, base.normalization)
-    features, _ = features_of(adapted.model, bank_digits, base.normalization)
-    return dequantize(quantize(torch.nn.functional.normalize(features, dim=1)))
+    return bank_from(adapted.model, bank_digits, base.normalization)
 
 
 def calibrate_personal(

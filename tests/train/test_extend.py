@@ -21,10 +21,14 @@ def _mnistlab(*args, **kw):
     )
 
 
-def _train(out, data_dir, epochs, *extra):
-    # one fixed thread: weights repeat bit for bit only at a fixed thread count
+def _train(out, data_dir, epochs, *extra, share=0.2):
+    # a fifth of the images per epoch keeps the suite short (the run, its resume and its
+    # extension all read the share from the config); one fixed thread: weights repeat bit for
+    # bit only at a fixed thread count
+    config = out.parent / f"{out.name}-config.toml"
+    config.write_text(f'model = "mlp"\nepoch_share = {share}\n')
     common = ["--device", "cpu", "--threads", "1", "--quiet", "--data-dir", data_dir]
-    return _mnistlab("train", "--model", "mlp", "--epochs", epochs, *common, "--out", out, *extra)
+    return _mnistlab("train", "--config", config, "--epochs", epochs, *common, "--out", out, *extra)
 
 
 @pytest.mark.slow
@@ -117,7 +121,7 @@ def test_cpu_bf16_trains_where_the_cpu_has_it_and_is_refused_where_not(tmp_path,
     from mnistlab.system import cpu_has_native_bf16
 
     out = tmp_path / "run"
-    result = _train(out, real_data_dir, 1, "--cpu-bf16")
+    result = _train(out, real_data_dir, 1, "--cpu-bf16", share=1.0)
     if cpu_has_native_bf16():
         assert result.returncode == 0, result.stderr
         meta = json.loads((out / "model.json").read_text())

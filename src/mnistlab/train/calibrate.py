@@ -44,6 +44,7 @@ from mnistlab.evaluate import predict_logits
 from mnistlab.runs.features import dequantize, quantize, save_bank
 from mnistlab.runs.meta import RunMeta
 from mnistlab.runs.names import FEATURES
+from mnistlab.train.drawn_cache import cached_array
 
 FALSE_REJECT = 0.01  # the issue's budget: at most 1% of clean digits "not sure"
 # The thresholds refuse as many validation digits as keeps the 95% upper confidence bound on
@@ -71,18 +72,25 @@ def nondigit_pixels(seed: int, per_kind: int) -> dict[str, tuple[np.ndarray, int
     from mnistlab.inference.preprocess import NoDigitError, preprocess
     from mnistlab.synth.nondigits import NONDIGIT_KINDS, render_nondigit
 
-    out = {}
-    for offset, kind in enumerate(NONDIGIT_KINDS):
+    def draw(kind: str, offset: int) -> np.ndarray:
+        """The kind's preprocessed non-digits, and a row of zeros per blank one."""
         rng = np.random.default_rng([seed, offset])
-        pixels, blank = [], 0
+        pixels = []
         for _ in range(per_kind):
             try:
                 pixels.append(preprocess(render_nondigit(kind, rng)).pixels)
             except NoDigitError:
-                blank += 1
-        array = np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.uint8)
+                pixels.append(np.zeros((28, 28), np.uint8))  # marked blank below
+        return np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.uint8)
+
+    out = {}
+    for offset, kind in enumerate(NONDIGIT_KINDS):
+        key = f"{kind} {seed} {offset} {per_kind}".encode()
+        drawn = cached_array("nondigits", key, lambda: draw(kind, offset))  # noqa: B023
+        found = drawn.reshape(len(drawn), -1).any(axis=1)  # preprocessing never gives all zeros
+        array = np.ascontiguousarray(drawn[found])
         array.flags.writeable = False
-        out[kind] = (array, blank)
+        out[kind] = (array, int((~found).sum()))
     return out
 
 
@@ -100,8 +108,9 @@ def photographed(images: np.ndarray, seed: int) -> np.ndarray:
     """(n, 28, 28) uint8: these digits drawn as dark ink on paper (mnistlab.synth's "clean"
     family) and run through the real preprocessing, as a photographed digit reaches a model.
 
-    Kept per process for the same digits and seed (a pure function of both): every training
-    run calibrates at its end on the same 1,700 digits, which take seconds to draw."""
+    Kept per process, and on disk between processes (train.drawn_cache), for the same digits
+    and seed (a pure function of both and the code): every training run calibrates at its end
+    on the same 1,700 digits, which take seconds to draw."""
     from mnistlab.inference.preprocess import preprocess
     from mnistlab.synth import FAMILIES, render_digit
 
@@ -109,11 +118,17 @@ def photographed(images: np.ndarray, seed: int) -> np.ndarray:
     key = (hashlib.sha256(images.tobytes()).hexdigest(), images.shape, seed)
     if key not in _PHOTOGRAPHED:
         index = list(FAMILIES).index("clean")
-        drawn = np.stack(
-            [
-                preprocess(render_digit("clean", d, np.random.default_rng([seed, index, i]))).pixels
-                for i, d in enumerate(images)
-            ]
+        drawn = cached_array(
+            "photographed",
+            f"{key[0]} {images.shape} {seed}".encode(),
+            lambda: np.stack(
+                [
+                    preprocess(
+                        render_digit("clean", d, np.random.default_rng([seed, index, i]))
+                    ).pixels
+                    for i, d in enumerate(images)
+                ]
+            ),
         )
         drawn.flags.writeable = False
         while len(_PHOTOGRAPHED) >= 8:  # a few sets at most: the bank's, validation's
@@ -426,14 +441,23 @@ def detector_fit(
     val_pixels: np.ndarray, nondigits: dict[str, tuple[np.ndarray, int]], photo_pixels: np.ndarray
 ) -> DetectorFit | None:
     """The shipped digit detector's scores for fitting its rule (None if mnistlab ships none)."""
-    from mnistlab.calibration.detector import detector_available, detector_scores
+    from mnistlab.calibration.detector import SHA256, detector_available, detector_scores
     from mnistlab.inference.onnx_runtime import fast_detector
 
     if not detector_available():
         return None
     # onnxruntime where installed: the same scores (to 5e-6), 7x faster on 5,800 digits at one
-    # thread (1.3 s instead of 9 s), which every training run pays at its end
-    scores = fast_detector() or detector_scores
+    # thread (1.3 s instead of 9 s), which every training run pays at its end; and the scores
+    # of the same pixels are kept on disk (the detector is fixed, whatever model is calibrated)
+
+    def scores(pixels: np.ndarray) -> torch.Tensor:
+        pixels = np.ascontiguousarray(pixels)
+        key = f"{SHA256} {pixels.shape} ".encode() + hashlib.sha256(pixels).digest()
+        found = cached_array(
+            "detector", key, lambda: (fast_detector() or detector_scores)(pixels).numpy()
+        )
+        return torch.from_numpy(found)
+
     return DetectorFit(
         val=scores(val_pixels),
         tuning={kind: scores(pixels) for kind, (pixels, _) in nondigits.items()},

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-import mnistlab
 from mnistlab.data.store import cache_root
 from mnistlab.files import write_bytes_atomic
 
@@ -34,7 +33,7 @@ LIBRARIES = ("numpy", "pillow", "scipy", "onnx", "onnxruntime", "torch")
 def source_fingerprint() -> str:
     """SHA-256 of every .py file of the installed mnistlab and the drawing libraries' versions."""
     digest = hashlib.sha256()
-    root = Path(mnistlab.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the mnistlab package
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())

@@ -51,7 +51,8 @@ SHIPPED = {
     "fast": (["--recipe", "fast"], "the `fast` recipe's tinynet: one epoch, seconds on a CPU"),
     "sota-cpu": (
         ["--recipe", "sota-cpu"],
-        "the most accurate CPU recipe: BN/ReLU convnet, augmentation, EMA, 20 epochs",
+        "the most accurate CPU recipe: BN/ReLU convnet, augmentation, EMA (its epochs and "
+        "precision: model.json's train settings)",
     ),
 }
 

@@ -70,6 +70,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # round 5: the adopted crop with a budget just under a whole epoch
     "crop2-share0.9": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.9},
     "crop2-share0.85": {"model_config": {**FAST_NET, "crop": 2}, "epoch_share": 0.85},
+    # round 6: the first conv strides by 2 instead of being max-pooled (the profile of
+    # 2026-12-06 put the first pool, forward and backward with its zero-filled gradient, near a
+    # third of the step); k1=6 sees the 6x6 window a 5x5 conv and a 2x2 pool see together
+    "crop2-s2": {"model_config": {**FAST_NET, "crop": 2, "stride1": 2}},
+    "crop2-s2-b128": {"model_config": {**FAST_NET, "crop": 2, "stride1": 2}, "batch_size": 128},
+    "crop2-s2-k6": {"model_config": {**FAST_NET, "crop": 2, "stride1": 2, "k1": 6}},
+    "crop2-s2-c24": {"model_config": {**FAST_NET, "crop": 2, "stride1": 2, "c1": 24}},
+    "crop2-s2-k6-c24": {"model_config": {**FAST_NET, "crop": 2, "stride1": 2, "k1": 6, "c1": 24}},
 }
 
 

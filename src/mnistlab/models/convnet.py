@@ -72,6 +72,9 @@ class TinyNetConfig:
     c2: int = 32  # channels of the second 3x3 conv
     hidden: int = 256
     stride1: int = 1  # 2: the first conv strides instead of being max-pooled (4x fewer MACs)
+    # the first conv's kernel: 6 with stride 2 sees the 6x6 window that a 5x5 conv and a 2x2
+    # pool see together
+    k1: int = 5
     batchnorm: bool = False
     # pixels cut from each side before the first conv: MNIST centres each digit's 20x20 box in
     # 28x28, so a thin border holds little ink and costs MACs in every layer (even, 0-4)
@@ -80,6 +83,8 @@ class TinyNetConfig:
     def __post_init__(self) -> None:
         if self.crop not in (0, 2, 4):
             raise ValueError("tinynet's crop must be 0, 2 or 4 pixels")
+        if self.k1 not in (3, 5, 6):
+            raise ValueError("tinynet's k1 (first kernel) must be 3, 5 or 6")
 
 
 @register_model(
@@ -105,13 +110,16 @@ class TinyNet(nn.Module):
 
     def __init__(self, config: TinyNetConfig):
         super().__init__()
+        k, inside = config.k1, 28 - 2 * config.crop
         if config.stride1 == 1:
-            stem = [nn.Conv2d(1, config.c1, 5), nn.MaxPool2d(2)]  # (B, c1, 24, 24) -> 12x12
+            stem = [nn.Conv2d(1, config.c1, k), nn.MaxPool2d(2)]  # (B, c1, 24, 24) -> 12x12
+            first = (inside - k + 1) // 2
         else:
-            stem = [nn.Conv2d(1, config.c1, 5, stride=config.stride1)]  # (B, c1, 12, 12)
+            stem = [nn.Conv2d(1, config.c1, k, stride=config.stride1)]  # (B, c1, 12, 12)
+            first = (inside - k) // config.stride1 + 1
         norm1 = nn.BatchNorm2d(config.c1) if config.batchnorm else nn.Identity()
         norm2 = nn.BatchNorm2d(config.c2) if config.batchnorm else nn.Identity()
-        side = (28 - 2 * config.crop - 4) // 2 - 2  # after conv 5x5, pool (or stride), conv 3x3
+        side = first - 2  # after the first conv and its pool (or stride), then conv 3x3
         self.crop = config.crop
         self.net = nn.Sequential(
             *stem,

@@ -142,3 +142,32 @@ def test_the_sota_matrix_passes_the_run_on_and_tabulates_each_column():
     assert "| precision, epochs | bf16, 12 | fp32, 20 |" in table
     assert "| training / tuomaso's epoch | 20.0x (18.0-22.0x) | 45.0x (45.0-45.0x) |" in table
     assert "| test acc % (mean ± std) | 99.67 ± 0.01 (2 seeds) |" in table
+
+
+def test_speed_rows_interleave_their_seeds():
+    """Every row warms up first, then seed 0 of each row, then seed 1, ...: a drift of the
+    machine's speed during the run falls on every row alike."""
+    from mnistlab.bench.speed import run_interleaved
+
+    calls: list[tuple[str, object]] = []
+
+    class Fake:
+        def __init__(self, name: str):
+            self.name = name
+
+        def warm_up(self) -> None:
+            calls.append((self.name, "warm"))
+
+        def seed(self, seed: int) -> None:
+            calls.append((self.name, seed))
+
+    run_interleaved([(Fake("ours"), 3), (Fake("peer"), 2)])
+    assert calls == [
+        ("ours", "warm"),
+        ("peer", "warm"),
+        ("ours", 0),
+        ("peer", 0),
+        ("ours", 1),
+        ("peer", 1),
+        ("ours", 2),
+    ]

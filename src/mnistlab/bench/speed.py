@@ -3,7 +3,8 @@
 T@99 of a fixed recipe is its training time (data already loaded; everything done per epoch
 included; a warm-up run reported separately) when its mean test accuracy over the seeds is at
 least 99% with at least 80% of the seeds at 99% or more. For the multi-epoch peers, each seed's
-time is taken at the end of its first epoch at or above 99%.
+time is taken at the end of its first epoch at or above 99%. The rows' seeds are interleaved
+(seed 0 of every row, then seed 1, ...), so the ratios are taken in the same minutes.
 """
 
 from __future__ import annotations
@@ -57,71 +58,93 @@ def _subset(split: Split, n: int | None) -> Split:
     return split if n is None else Split(split.images[:n], split.labels[:n])
 
 
-def run_fast(
-    splits, seeds, device, smoke: bool, cuda_graph: bool = False, fp32: bool = False
-) -> tuple[RecipeResult, dict[str, float]]:
-    recipe = get_recipe("fast", device.type)
-    if fp32:
-        recipe["cpu_bf16"] = False
-    label = " (CUDA graph)" if cuda_graph else " (fp32)" if fp32 else ""
-    result = RecipeResult("mnistlab fast" + label)
-    if recipe.get("cpu_bf16"):
-        result.note = "bf16 autocast (this CPU has native bf16)"
-    extra: dict[str, float] = {}
-    for i, seed in enumerate([None, *seeds]):  # the first (unseeded) run is the warm-up
+class FastRunner:
+    """The fast recipe, one seed at a time (a first, unseeded run is the warm-up)."""
+
+    def __init__(self, splits, device, cuda_graph: bool = False, fp32: bool = False):
+        self.recipe = get_recipe("fast", device.type)
+        if fp32:
+            self.recipe["cpu_bf16"] = False
+        self.splits, self.device, self.cuda_graph = splits, device, cuda_graph
+        label = " (CUDA graph)" if cuda_graph else " (fp32)" if fp32 else ""
+        self.result = RecipeResult("mnistlab fast" + label)
+        if self.recipe.get("cpu_bf16"):
+            self.result.note = "bf16 autocast (this CPU has native bf16)"
+        self.extra: dict[str, Any] = {"eval_seconds": []}
+
+    def _train(self, seed: int):
         cfg = build_config(
-            recipe["model"],
-            recipe,
-            seed=seed if seed is not None else 10_000,
+            self.recipe["model"],
+            self.recipe,
+            seed=seed,
             full_train=True,
-            cuda_graph=cuda_graph or None,
+            cuda_graph=self.cuda_graph or None,
         )
-        state = train_epochs(cfg, splits, device)
-        if seed is None:
-            extra["warmup_seconds"] = state.train_seconds
-            continue
-        model = state.eval_model
+        return cfg, train_epochs(cfg, self.splits, self.device)
+
+    def warm_up(self) -> None:
+        self.extra["warmup_seconds"] = self._train(10_000)[1].train_seconds
+
+    def seed(self, seed: int) -> None:
+        cfg, state = self._train(seed)
         start = time.perf_counter()
-        logits = predict_logits(model, splits["test"], cfg.normalization, device)
-        extra.setdefault("eval_seconds", []).append(time.perf_counter() - start)
-        acc = (logits.argmax(1) == splits["test"].labels).float().mean().item()
-        result.seconds.append(state.train_seconds)
-        result.accuracy.append(acc)
-        result.reached.append(acc >= TARGET)
-        if smoke and i >= 1:
-            break
-    extra["eval_seconds"] = statistics.median(extra["eval_seconds"])
-    return result, extra
+        logits = predict_logits(state.eval_model, self.splits["test"], cfg.normalization,
+                                self.device)  # fmt: skip
+        self.extra["eval_seconds"].append(time.perf_counter() - start)
+        acc = (logits.argmax(1) == self.splits["test"].labels).float().mean().item()
+        self.result.seconds.append(state.train_seconds)
+        self.result.accuracy.append(acc)
+        self.result.reached.append(acc >= TARGET)
+
+    def summary_extra(self) -> dict[str, float]:
+        return {**self.extra, "eval_seconds": statistics.median(self.extra["eval_seconds"])}
 
 
-def run_peer(
-    name: str, runner: Callable, splits, seeds, device, warmup: bool = True, **kwargs
-) -> RecipeResult:
-    """Train a peer for each seed; multi-epoch peers are read at their first epoch at 99%
-    (on the test set, after each epoch as their scripts do: this favours the peer)."""
-    if warmup:  # a few untimed steps, so first-call costs land on no seed (as for ours)
-        runner(
-            _subset(splits["train"], 2560),
-            _subset(splits["test"], 1000),
+class PeerRunner:
+    """A peer, one seed at a time; multi-epoch peers are read at their first epoch at 99% (on
+    the test set, after each epoch as their scripts do: this favours the peer)."""
+
+    def __init__(self, name: str, runner: Callable, splits, device, **kwargs):
+        self.runner, self.splits, self.device, self.kwargs = runner, splits, device, kwargs
+        self.result = RecipeResult(name)
+
+    def warm_up(self) -> None:
+        """A few untimed steps, so first-call costs land on no seed (as for ours)."""
+        epochs = {"epochs": 1} if "epochs" in self.kwargs else {}
+        self.runner(
+            _subset(self.splits["train"], 2560),
+            _subset(self.splits["test"], 1000),
             0,
-            device,
-            **{**kwargs, "max_steps": 5, **({"epochs": 1} if "epochs" in kwargs else {})},
+            self.device,
+            **{**self.kwargs, "max_steps": 5, **epochs},
         )
-    result = RecipeResult(name)
-    for seed in seeds:
-        run = runner(splits["train"], splits["test"], seed, device, **kwargs)
+
+    def seed(self, seed: int) -> None:
+        run = self.runner(self.splits["train"], self.splits["test"], seed, self.device,
+                          **self.kwargs)  # fmt: skip
         hit = next((i for i, a in enumerate(run.accuracy) if a >= TARGET), None)
         epoch = hit if hit is not None else len(run.accuracy) - 1
-        result.seconds.append(run.seconds[epoch])
-        result.accuracy.append(run.accuracy[epoch])
-        result.reached.append(hit is not None)
-        if len(run.accuracy) > 1 or kwargs.get("epochs", 1) > 1:
-            result.note = (
+        self.result.seconds.append(run.seconds[epoch])
+        self.result.accuracy.append(run.accuracy[epoch])
+        self.result.reached.append(hit is not None)
+        if len(run.accuracy) > 1 or self.kwargs.get("epochs", 1) > 1:
+            self.result.note = (
                 f"99% at epoch {hit + 1} (first epoch at 99% on test)"
                 if hit is not None
                 else f"did not reach 99% in {len(run.accuracy)} epochs"
             )
-    return result
+
+
+def run_interleaved(runners: list[tuple[Any, int]]) -> None:
+    """Warm every runner up, then train seed 0 of each in turn, then seed 1, ...: a drift of
+    the machine's speed during the run (this VM's drifts by up to ~1.5x between processes and
+    hours) falls on every row alike, so the ratios between rows hold."""
+    for runner, _ in runners:
+        runner.warm_up()
+    for seed in range(max(count for _, count in runners)):
+        for runner, count in runners:
+            if seed < count:
+                runner.seed(seed)
 
 
 PEERS = {  # name in --peers -> (table name, runner, seeds kind, epochs)
@@ -159,17 +182,20 @@ def run_speed_bench(
     if smoke:  # keep the code paths alive in CI: a sliver of data, one seed, no claims
         splits = {k: _subset(v, 2000) for k, v in splits.items()}
         seeds, peer_seeds, max_steps = 1, 1, 5
-    fast, extra = run_fast(splits, list(range(seeds)), dev, smoke, cuda_graph)
-    results = [fast]
+    fast = FastRunner(splits, dev, cuda_graph)
+    runners: list[tuple[Any, int]] = [(fast, seeds)]
     if also_fp32:
-        results.append(run_fast(splits, list(range(seeds)), dev, smoke, fp32=True)[0])
+        runners.append((FastRunner(splits, dev, fp32=True), seeds))
     counts = {"seeds": seeds, "peer_seeds": peer_seeds}
     for key in peers_wanted:
         name, runner, count, epochs = PEERS[key]
         kwargs = {"max_steps": max_steps}
         if epochs is not None:
             kwargs["epochs"] = 1 if smoke else epochs
-        results.append(run_peer(name, runner, splits, range(counts[count]), dev, **kwargs))
+        runners.append((PeerRunner(name, runner, splits, dev, **kwargs), counts[count]))
+    run_interleaved(runners)
+    results = [r.result for r, _ in runners]
+    extra = fast.summary_extra()
     rows = [r.summary() for r in results]
     ours = rows[0]["seconds_mean"]
     for row in rows:

@@ -71,6 +71,14 @@ def isa_matrix(args: argparse.Namespace) -> None:
     kept and its table written."""
     from mnistlab.bench.isa import matrix_table
 
+    if args.from_json:  # a saved matrix (benchmarks/results/speed_isa.json), rendered again
+        reports = json.loads(Path(args.from_json).read_text())
+        text = f"Command: `python -m benchmarks.speed --isa {args.isa}` (saved as "
+        text += f"{args.from_json})  \n" + matrix_table(reports)
+        print(text)
+        if args.write:
+            update_section(args.section or "speed_isa", text)
+        return
     command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--isa", args.isa, "--json"]
     command += ["--device", args.device, "--seeds", str(args.seeds)]
     command += ["--peer-seeds", str(args.peer_seeds), "--peers", args.peers]

@@ -104,6 +104,7 @@ def test_the_matrix_table_has_a_column_per_isa():
             {
                 "recipe": "mnistlab fast",
                 "seconds_mean": ours,
+                "seconds_std": 0.1,
                 "t99_valid": True,
                 "seeds": 10,
                 "accuracy_mean": 0.9921,
@@ -116,7 +117,7 @@ def test_the_matrix_table_has_a_column_per_isa():
     table = matrix_table({"native": report("AVX512", 2.0, 8.0), "avx2": report("AVX2", 4.0, 9.6)})
     assert "native (AVX512)" in table and "avx2 (AVX2)" in table
     cell = "(99.21%, 10/10 at 99%)"
-    assert f"| mnistlab fast | 2.00 {cell}, 0.25x | 4.00 {cell}, 0.42x |" in table
+    assert f"| mnistlab fast | 2.00 ± 0.10 {cell}, 0.250x | 4.00 ± 0.10 {cell}, 0.417x |" in table
 
 
 def test_the_sota_matrix_passes_the_run_on_and_tabulates_each_column():

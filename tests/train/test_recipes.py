@@ -87,6 +87,18 @@ def test_the_fast_network_reads_only_the_middle_24_pixels():
         assert not torch.allclose(model(x), model(inside))
     with pytest.raises(ValueError, match="crop"):
         create_model("tinynet", crop=3)
+    with pytest.raises(ValueError, match="k1"):
+        create_model("tinynet", k1=4)
+
+
+def test_the_fast_network_strides_its_first_conv_instead_of_pooling():
+    model = create_model("tinynet-fast")
+    first = model.net[0]
+    assert first.stride == (2, 2) and not isinstance(model.net[1], torch.nn.MaxPool2d)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    # k1=6 with stride 2 sees the 6x6 window of a 5x5 conv and a 2x2 pool, same output size
+    wide = create_model("tinynet", crop=2, stride1=2, k1=6)
+    assert wide(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_an_epoch_share_outside_0_to_1_is_refused():

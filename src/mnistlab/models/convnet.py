@@ -171,7 +171,8 @@ register_variant(
     # benchmarks/fast_next.py, docs/speed-log.md); the shipped `fast` model predates it (crop 0)
     crop=2,
     # no max-pool after the first conv, whose forward and backward (a zero-filled gradient
-    # scattered through int64 indices) took near a third of the CPU step (round 6)
+    # scattered through int64 indices) took near a third of the CPU step (round 6); a 5x5
+    # kernel at stride 2 reads pixels 2-24 of each axis (k1=6 would read 2-25)
     stride1=2,
 )
 register_variant(

@@ -110,8 +110,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 # What each recipe reaches, as measured by benchmarks/ and recorded in docs/RESULTS.md.
 EXPECTED: dict[str, str] = {
     "tutorial": "lenet5 98.8%, cnn 98.7%, mlp 95.6% test in 10 epochs (~1-2 min on 2 CPU cores)",
-    "fast": "99% test in 2.1 s (native bf16) to 3.1 s (AVX2, fp32) on 2 CPU cores, 0.27-0.33x "
-    "tuomaso's epoch (mean of 10 seeds); 0.46 s on an H100 (before the crop)",
+    "fast": "99% test in 1.6 s (native bf16) to 2.2 s (AVX2, fp32) on 2 CPU cores, 0.22-0.25x "
+    "tuomaso's epoch (mean of 10 seeds); 0.46 s on an H100 (an earlier network)",
     "sota-cpu": "99.67% test over 5 seeds in 10 epochs of native bf16 (19.8x tuomaso's one "
     "epoch, 2.4 min on 2 cores) or 12 of fp32 (28.8x, 4.2 min capped to AVX2; docs/RESULTS.md)",
     "sota-cpu-oe": "99.59% test (seed 0, native bf16, 12 epochs; sota-cpu's seed 0: 99.73%); "

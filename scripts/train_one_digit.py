@@ -23,7 +23,16 @@ from mnistlab.data.splits import load_splits
 from mnistlab.inference import one_digit
 from mnistlab.inference.images import WORK_SIZE, open_image, to_gray
 from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink, find_ink
-from mnistlab.inference.reading import _Cutter, _height, _pieces, candidate_parts
+from mnistlab.inference.reading import (
+    CLOSE,
+    CUTS,
+    JOINED,
+    WIDE,
+    _Cutter,
+    _height,
+    _pieces,
+    candidate_parts,
+)
 from mnistlab.synth import render as r
 from mnistlab.synth.numbers import lay_out
 from mnistlab.train.helpers import HelperConfig, train_helper
@@ -33,10 +42,9 @@ ONE = 0.9  # a part is one digit when it holds this share of one digit's ink, an
 NOT_ONE = 0.75  # ...and not one when it holds less than this of any digit, or more than
 # 1 - NOT_ONE of two digits (in between: left out, the label would be a guess)
 NEGATIVES = 16  # at most this many "not one digit" parts kept per piece
-# The reader's settings when the shipped weights were made (reading.WIDE and reading.CUTS were
-# raised afterwards, with the network in place); kept so that the file regenerates byte for byte
-WIDE = 0.75
-CUTS = 14
+# The reader's own WIDE and CUTS, and every part the reader asks the network about: the parts
+# cut from wide pieces, every narrow piece whole, every join merge() weighs. The weights before
+# 2026-12-06 saw only the first (at WIDE 0.75, CUTS 14) and doubted lone 1s (docs/reading.md).
 
 
 def draw(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
@@ -56,7 +64,7 @@ def draw(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray
 
 
 def labelled_parts(digits: list[np.ndarray], rng: np.random.Generator):
-    """(fields, shapes, labels) of the parts the cutter proposes in the number's wide pieces."""
+    """(fields, shapes, labels) of the parts the reader asks the network about in one number."""
     canvas, own = draw(digits, rng)
     gray = to_gray(open_image(r.to_image(canvas)))
     ink = find_ink(gray)
@@ -70,40 +78,59 @@ def labelled_parts(digits: list[np.ndarray], rng: np.random.Generator):
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))
     cutter = _Cutter(None, ink.values, cuts=CUTS)  # cutting needs no classifier
     fields, shapes, labels = [], [], []
-    for left, right, mask in pieces:
-        if right - left <= WIDE * digit_height:
-            continue
-        parts = [
-            mask,
-            *candidate_parts(cutter.sides(left, right, mask, digit_height), digit_height).values(),
-        ]
+
+    def keep(parts: list[np.ndarray]) -> None:
         negatives = []
         for part in parts:
-            # shares of each digit's own ink (not of the part's): a 1 is light, and a part
-            # holding a whole 5 and a whole 1 is still two digits
-            held = np.sort(
-                [float((alpha * part).sum()) / t for alpha, t in zip(own, totals, strict=True)]
-            )
-            first, second = held[-1], (held[-2] if len(held) > 1 else 0.0)
-            if first >= ONE and second <= 1 - ONE:
-                label = 1.0
-            elif first < NOT_ONE or second >= 1 - NOT_ONE:
-                label = 0.0
-            else:
+            item = labelled(part, own, totals, ink.values, digit_height)
+            if item is None:
                 continue
-            try:
-                field = field_from_ink(np.where(part, ink.values, 0.0))
-            except NoDigitError:
-                continue
-            item = (field, one_digit.part_shape(part, digit_height), label)
-            if label:
-                fields.append(item[0]), shapes.append(item[1]), labels.append(label)
+            if item[2]:
+                fields.append(item[0]), shapes.append(item[1]), labels.append(item[2])
             else:
                 negatives.append(item)
         for k in rng.permutation(len(negatives))[:NEGATIVES]:
             field, size, label = negatives[k]
             fields.append(field), shapes.append(size), labels.append(label)
+
+    tallest = max(_height(mask) for _, _, mask in pieces)
+    for n, (left, right, mask) in enumerate(pieces):
+        if n:  # the join of this piece and the one before, as merge() weighs it
+            last_left, last_right, last_mask = pieces[n - 1]
+            gap = left - last_right
+            if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
+                keep([last_mask | mask])
+        if right - left <= WIDE * digit_height:
+            keep([mask])  # a narrow piece: read whole
+            continue
+        cuts = cutter.sides(left, right, mask, digit_height)
+        keep([mask, *candidate_parts(cuts, digit_height).values()])
     return fields, shapes, labels
+
+
+def labelled(
+    part: np.ndarray,
+    own: list[np.ndarray],
+    totals: list[float],
+    values: np.ndarray,
+    digit_height: float,
+) -> tuple[np.ndarray, tuple[float, float], float] | None:
+    """(field, shape, label) of one part, or None where the label would be a guess."""
+    # shares of each digit's own ink (not of the part's): a 1 is light, and a part holding a
+    # whole 5 and a whole 1 is still two digits
+    held = np.sort([float((alpha * part).sum()) / t for alpha, t in zip(own, totals, strict=True)])
+    first, second = held[-1], (held[-2] if len(held) > 1 else 0.0)
+    if first >= ONE and second <= 1 - ONE:
+        label = 1.0
+    elif first < NOT_ONE or second >= 1 - NOT_ONE:
+        label = 0.0
+    else:
+        return None
+    try:
+        field = field_from_ink(np.where(part, values, 0.0))
+    except NoDigitError:
+        return None
+    return field, one_digit.part_shape(part, digit_height), label
 
 
 def dataset(split, count: int, seed: int):

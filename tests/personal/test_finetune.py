@@ -77,6 +77,25 @@ def test_the_personal_model_keeps_the_feature_rule_and_its_nearest_digits(person
     assert explanation.note is None and len(explanation.neighbours) == 5
 
 
+def test_the_personal_model_keeps_the_base_string_rule(personal_run, person_folder):
+    """Read numbers stay judged as whole strings: the base's rule is kept (a fit takes
+    minutes) and says so, and a reading of the personal model carries its confidence."""
+    from mnistlab.inference.reading import read_number
+
+    base = read_meta(resolve_model("lenet5")).calibration.reading
+    kept = read_meta(personal_run).calibration.reading
+    assert kept is not None and kept.weights == base.weights and kept.threshold == base.threshold
+    assert "the base model's rule, kept" in kept.fitted_on
+    from PIL import Image
+
+    digits = [Image.open(next((person_folder / d).iterdir())).convert("L") for d in "47"]
+    line = Image.new("L", (digits[0].width * 3, digits[0].height), 255)
+    line.paste(digits[0], (0, 0))
+    line.paste(digits[1], (digits[0].width * 2, 0))
+    reading = read_number(Predictor.from_path(personal_run), line)
+    assert len(reading.number) == 2 and reading.to_dict()["confidence"] is not None
+
+
 def test_finetune_of_fast_keeps_the_feature_rule(person_folder, real_data_dir, tmp_path):
     base = read_meta(resolve_model("fast")).calibration
     assert base.features is not None

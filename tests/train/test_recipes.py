@@ -64,6 +64,10 @@ def test_the_fast_recipe_uses_bf16_exactly_where_the_cpu_computes_it_natively():
 
     assert get_recipe("fast", "cpu").get("cpu_bf16", False) is cpu_has_native_bf16()
     assert "cpu_bf16" not in get_recipe("fast", "cuda")
+    # the CPU's batch and step (fast_next round 9) do not leak into the GPU's measured recipe
+    cpu, cuda = get_recipe("fast", "cpu"), get_recipe("fast", "cuda")
+    assert (cpu["batch_size"], cpu["lr"]) == (256, 0.015)
+    assert (cuda["model"], cuda["batch_size"], cuda["lr"]) == ("tinynet-fast-cuda", 512, 0.01)
     sota = get_recipe("sota-cpu", "cpu")
     assert sota.get("cpu_bf16", False) is cpu_has_native_bf16()
     # the time budgets: 10 epochs under native bf16 (20x tuomaso's epoch), 12 in fp32 (30x)

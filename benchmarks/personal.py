@@ -100,20 +100,27 @@ def summary(rows: list[dict], base_acc: float) -> dict:
 
 
 def write_folder(folder: Path, writer_index: int, args, splits) -> None:
-    """A writer's digits as DIR/<label>/<name>.png (3x MNIST's size, dark on white): the
-    --fit digits plus held-out ones, for timing the CLI on a realistic folder."""
-    from PIL import Image
-
+    """A writer's digits as DIR/<label>/<name>.png: the --fit digits plus held-out ones, for
+    timing the CLI on a realistic folder."""
     writer = Writer.random(args.seed + writer_index)
     count = args.fit + args.fit // 2  # finetune holds 30% out
-    digits = writer_digits(writer, splits["val"], per_class(splits["val"].labels, count, 0), 0)
+    write_writer_folder(folder, writer, splits["val"], count, 0)
+    print(f"wrote {count} digits of writer {writer_index} to {folder}")
+
+
+def write_writer_folder(folder: Path, writer: Writer, split: Split, count: int, seed: int) -> None:
+    """`count` digits of `split` drawn evenly over the classes, in `writer`'s style, as
+    DIR/<label>/<n>.png (3x MNIST's size, dark on white), the layout `mnistlab finetune`
+    reads."""
+    from PIL import Image
+
+    digits = writer_digits(writer, split, per_class(split.labels, count, seed), seed)
     for n, (pixels, label) in enumerate(
         zip(digits.images.numpy(), digits.labels.tolist(), strict=True)
     ):
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
         image = Image.fromarray(255 - pixels).resize((84, 84), Image.BILINEAR)
         image.save(folder / str(label) / f"{n:03d}.png")
-    print(f"wrote {len(digits)} digits of writer {writer_index} to {folder}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.personal import per_class, writer_digits
+from benchmarks.personal import write_writer_folder, writer_digits
 from mnistlab.api import finetune
-from mnistlab.data.splits import Split, load_splits
+from mnistlab.data.splits import load_splits
 from mnistlab.inference.predictor import Predictor
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS
 from mnistlab.synth.writers import Writer
@@ -34,19 +34,6 @@ from mnistlab.train.calibrate_reading import OUTCOMES, judge, observe
 
 CHECK_SEED = 2601
 FIT, HELD = 30, 15  # the folder's digits: finetune holds 30% out
-
-
-def writer_folder(folder: Path, writer: Writer, val: Split, index: int) -> None:
-    """The writer's FIT + HELD validation digits as DIR/<label>/<n>.png, dark on white."""
-    from PIL import Image
-
-    digits = writer_digits(writer, val, per_class(val.labels, FIT + HELD, index), index)
-    for n, (pixels, label) in enumerate(
-        zip(digits.images.numpy(), digits.labels.tolist(), strict=True)
-    ):
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        image = Image.fromarray(255 - pixels).resize((84, 84), Image.BILINEAR)
-        image.save(folder / str(label) / f"{n:03d}.png")
 
 
 def shares(counts: dict[str, dict[str, int]], kinds: tuple[str, ...]) -> str:
@@ -77,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         styled = writer_digits(writer, val, torch.arange(len(val)), 20_000 + i)
         with tempfile.TemporaryDirectory() as work:
             folder, out = Path(work) / "digits", Path(work) / "me"
-            writer_folder(folder, writer, val, i)
+            write_writer_folder(folder, writer, val, FIT + HELD, i)
             finetune("sota-cpu", folder, out, data_dir=args.data_dir)
             personal = Predictor.from_path(out)
         kept = personal.meta.calibration.reading

@@ -68,13 +68,16 @@ def main(argv: list[str] | None = None) -> None:
             finetune("sota-cpu", folder, out, data_dir=args.data_dir)
             personal = Predictor.from_path(out)
         kept = personal.meta.calibration.reading
+        # observe() reads without a string rule, so each model's numbers are read once and
+        # judged by each rule
+        read_base = observe(base, styled, kinds, args.numbers, CHECK_SEED)
+        read_personal = observe(personal, styled, kinds, args.numbers, CHECK_SEED)
         ways = {
-            "base model, its rule": (base, base.meta.calibration.reading),
-            "personal model, no string rule": (personal, None),
-            "personal model, the base's rule kept": (personal, kept),
+            "base model, its rule": (read_base, base.meta.calibration.reading),
+            "personal model, no string rule": (read_personal, None),
+            "personal model, the base's rule kept": (read_personal, kept),
         }
-        for way, (predictor, rule) in ways.items():
-            seen = observe(predictor, styled, kinds, args.numbers, CHECK_SEED)
+        for way, (seen, rule) in ways.items():
             counts = judge(seen, rule)
             into = totals.setdefault(way, {})
             for kind, c in counts.items():

@@ -73,12 +73,18 @@ def isa_matrix(args: argparse.Namespace) -> None:
 
     if args.from_json:  # a saved matrix (benchmarks/results/speed_isa.json), rendered again
         reports = json.loads(Path(args.from_json).read_text())
-        text = f"Command: `python -m benchmarks.speed --isa {args.isa}` (saved as "
-        text += f"{args.from_json})  \n" + matrix_table(reports)
-        print(text)
-        if args.write:
-            update_section(args.section or "speed_isa", text)
-        return
+        command = f"python -m benchmarks.speed --isa {args.isa}` (saved as {args.from_json})"
+    else:
+        reports = run_isa_matrix(args)
+        command = f"python -m benchmarks.speed {' '.join(sys.argv[1:])}`"
+    text = f"Command: `{command}  \n" + matrix_table(reports)
+    print(text)
+    if args.write:
+        update_section(args.section or "speed_isa", text)
+
+
+def run_isa_matrix(args: argparse.Namespace) -> dict:
+    """Run the matrix in a child process and keep its raw JSON in benchmarks/results/."""
     command = [sys.executable, "-m", "mnistlab", "bench", "speed", "--isa", args.isa, "--json"]
     command += ["--device", args.device, "--seeds", str(args.seeds)]
     command += ["--peer-seeds", str(args.peer_seeds), "--peers", args.peers]
@@ -89,12 +95,7 @@ def isa_matrix(args: argparse.Namespace) -> None:
     reports = json.loads(done.stdout)["isa"]
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "speed_isa.json").write_text(json.dumps(reports, indent=1))
-    text = f"Command: `python -m benchmarks.speed {' '.join(sys.argv[1:])}`  \n" + matrix_table(
-        reports
-    )
-    print(text)
-    if args.write:
-        update_section(args.section or "speed_isa", text)
+    return reports
 
 
 if __name__ == "__main__":

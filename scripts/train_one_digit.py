@@ -24,14 +24,13 @@ from mnistlab.inference import one_digit
 from mnistlab.inference.images import WORK_SIZE, open_image, to_gray
 from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink, find_ink
 from mnistlab.inference.reading import (
-    CLOSE,
     CUTS,
-    JOINED,
     WIDE,
     _Cutter,
     _height,
     _pieces,
     candidate_parts,
+    may_join,
 )
 from mnistlab.synth import render as r
 from mnistlab.synth.numbers import lay_out
@@ -97,8 +96,7 @@ def labelled_parts(digits: list[np.ndarray], rng: np.random.Generator):
     for n, (left, right, mask) in enumerate(pieces):
         if n:  # the join of this piece and the one before, as merge() weighs it
             last_left, last_right, last_mask = pieces[n - 1]
-            gap = left - last_right
-            if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
+            if may_join((last_left, last_right), (left, right), tallest):
                 keep([last_mask | mask])
         if right - left <= WIDE * digit_height:
             keep([mask])  # a narrow piece: read whole

@@ -340,7 +340,7 @@ class _Cutter:
         for left, right, mask in pieces[1:]:
             last_left, last_right, last_mask = out[-1]
             gap = left - last_right
-            if gap < CLOSE * tallest and max(right, last_right) - last_left <= JOINED * tallest:
+            if may_join((last_left, last_right), (left, right), tallest):
                 joined = last_mask | mask
                 first, second, together = self._part_scores([last_mask, mask, joined], tallest)
                 margin = together - (first + second) - PART_BONUS
@@ -551,6 +551,14 @@ def read_files(
 
     empty = {"number": None, "sure": None, "digits": [], "marked": None}
     return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
+
+
+def may_join(before: tuple[int, int], after: tuple[int, int], tallest: float) -> bool:
+    """Whether merge() weighs joining two neighbouring pieces (their left and right columns):
+    close, and together no wider than a digit."""
+    return after[0] - before[1] < CLOSE * tallest and (
+        max(after[1], before[1]) - before[0] <= JOINED * tallest
+    )
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:

@@ -15,6 +15,10 @@ class DownloadError(DataError):
     """Every mirror failed."""
 
 
+class ModelConfigError(MnistlabError, ValueError):
+    """A model option out of its range (a config file's model_config, the Python API)."""
+
+
 class CheckpointError(MnistlabError):
     """A model folder that cannot be loaded."""
 

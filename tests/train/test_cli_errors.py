@@ -58,3 +58,23 @@ def test_an_ensemble_cannot_be_a_member(trained_lenet5, tmp_path, capsys, real_d
     code = run(["ensemble", str(tmp_path / "e"), str(trained_lenet5), *args])
     err = capsys.readouterr().err
     assert code != 0 and "is itself an ensemble" in err
+
+
+@pytest.mark.parametrize(
+    "model_config, message",
+    [
+        ('{"model": "tinynet", "model_config": {"k1": 4}}', "k1 (first kernel) must be 3, 5 or 6"),
+        ('{"model": "tinynet", "model_config": {"crop": 3}}', "crop must be 0, 2 or 4"),
+        ('{"model": "convnet", "model_config": {"widths": []}}', "1 to 4 positive widths"),
+    ],
+)
+def test_a_model_option_out_of_range_is_one_line(model_config, message, capsys, tmp_path,
+                                                 monkeypatch):  # fmt: skip
+    """A config file's model option out of its range: the model's own check, as one line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text(model_config)
+    assert run(["train", "--config", "bad.json"]) != 0
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mnistlab.errors import ModelConfigError
 from mnistlab.models.registry import register_model, register_variant
 
 
@@ -28,7 +29,7 @@ class ConvNetConfig:
         self.widths = tuple(self.widths)
         if not 1 <= len(self.widths) <= 4 or min(self.widths) < 1 or self.depth < 1:
             # four 2x2 pools take 28 px to 1; a fifth would leave nothing
-            raise ValueError("convnet needs 1 to 4 positive widths and depth >= 1")
+            raise ModelConfigError("convnet needs 1 to 4 positive widths and depth >= 1")
 
 
 @register_model(
@@ -82,9 +83,9 @@ class TinyNetConfig:
 
     def __post_init__(self) -> None:
         if self.crop not in (0, 2, 4):
-            raise ValueError("tinynet's crop must be 0, 2 or 4 pixels")
+            raise ModelConfigError("tinynet's crop must be 0, 2 or 4 pixels")
         if self.k1 not in (3, 5, 6):
-            raise ValueError("tinynet's k1 (first kernel) must be 3, 5 or 6")
+            raise ModelConfigError("tinynet's k1 (first kernel) must be 3, 5 or 6")
 
 
 @register_model(

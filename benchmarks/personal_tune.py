@@ -43,6 +43,22 @@ Outcome (2026-12-06): the default 0.53x, largest drop 0.08 points; the three int
 default is better on both counts here. The default's own numbers moved from 0.64x / 0.24
 (writers 1000-1009) to 0.53x / 0.08 (writers 2000-2019): which writers are drawn moves both
 measures more than any option tried, so the defaults are unchanged.
+
+Fourth run, set "distill" (rule written 2026-12-06T18:16:26Z, before any of its scores was
+seen; results in benchmarks/results/personal_tune_distill.txt), on 40 new writers (--seed 6000
+--writers 40). Three new options (FinetuneConfig: `distill`, the replayed digits fitted to the
+base model's answers, Learning without Forgetting; `schedule` cosine; `elastic`, the person's
+digits warped elastically too) were tried first on writers 5000-5039 with a scratch loop
+(exploration, not judged: errors after / before over the hard writers 0.63-0.69x for the
+default, 0.54-0.56x distilled with a cosine schedule at lr 7e-4-1e-3 and 120 steps, 0.47-0.49x
+with elastic 1.5 on top; mean MNIST drop 0.04-0.11 points for the default and the distilled,
+0.10-0.12 with elastic). Here the default is run beside two candidates, both 120 steps, lr 7e-4,
+cosine, distill 1.0 at temperature 2: without elastic ("distilled") and with elastic 1.5
+("distilled+elastic"). Adoption rule: among the two, those whose largest MNIST drop over the 40
+writers is at most the default's on the same writers; of them, the lowest error ratio, adopted
+as FinetuneConfig's default only if that ratio is below the default's; otherwise none. The cost
+(120 distilled steps against 60) is checked after against the 20 s target of `mnistlab
+finetune`, alone on the machine.
 """
 
 from __future__ import annotations
@@ -75,6 +91,11 @@ SETS = {
         {"person_share": 0.5, "lr": 1e-3, "interpolate": 0.7},
         {"person_share": 0.5, "lr": 5e-4, "interpolate": 0.8},
         {"person_share": 0.75, "lr": 1e-3, "interpolate": 0.6},
+    ],
+    "distill": [
+        {},
+        {"steps": 120, "lr": 7e-4, "schedule": "cosine", "distill": 1.0},
+        {"steps": 120, "lr": 7e-4, "schedule": "cosine", "distill": 1.0, "elastic": 1.5},
     ],
 }
 MNIST_MARGIN = 0.15  # points, under the target's 0.2
@@ -122,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         after = statistics.fmean(r[1] for r in hard) if hard else 0.0
         worst = max(r[2] for r in rows)
         ratio = after / before if before else 0.0
-        scored.append((worst <= MNIST_MARGIN, -ratio, str(values)))
+        if args.set == "distill" and not values:  # the default: its own numbers are the bar
+            margin, bar = worst, ratio
+        elif args.set != "distill":
+            margin, bar = MNIST_MARGIN, float("inf")
+        scored.append((worst <= margin and ratio < bar and bool(values), -ratio, str(values)))
         print(
             f"{values}: hard writers {len(hard)}, error "
             f"{100 * before:.2f}% -> {100 * after:.2f}% ({ratio:.2f}x), "
@@ -131,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     ok, _, best = max(scored)
-    print(f"best: {best}" + ("" if ok else " (none within margin)"))
+    print(f"best: {best}" + ("" if ok else " (none met the rule)"))
     return 0
 
 

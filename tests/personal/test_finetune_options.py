@@ -1,15 +1,17 @@
-"""FinetuneConfig's anchor (L2-SP), interpolate (WiSE-FT) and layers, on short real fine-tunes."""
+"""FinetuneConfig's anchor (L2-SP), interpolate (WiSE-FT), layers, distill and elastic, on short
+real fine-tunes and on the fine-tune's objective itself."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from mnistlab.data.normalize import normalize
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import load_model
 from mnistlab.synth.writers import Writer, write_digits
-from mnistlab.train.personal import FinetuneConfig, adapt
+from mnistlab.train.personal import REPLAYED, FinetuneConfig, PersonalObjective, adapt
 
 # a writer far from MNIST's hand, so a few steps move the weights
 WRITER = Writer(slant=-0.5, width=0.6, pen=3, top=0.7, habits=("one_flag", "seven_bar"))
@@ -73,8 +75,72 @@ def test_norms_head_moves_only_the_norms_and_the_last_layer(base, fit, splits):
     assert all(moved[name] > 0 for name in norms) and moved["head.3.weight"] > 0
 
 
+def base_disagreement(base, adapted, digits: Split) -> float:
+    """KL(base || adapted) over `digits`, in nats per digit: how far the answers moved."""
+    model, meta = base
+    x = normalize(digits.images.unsqueeze(1), meta.normalization)
+    with torch.no_grad():
+        p = model(x).log_softmax(1)
+        q = adapted(x).log_softmax(1)
+    return float((p.exp() * (p - q)).sum(1).mean())
+
+
+def test_distilling_the_replayed_digits_keeps_mnist_answers_nearer_the_base(base, fit, splits):
+    model, meta = base
+    mnist = Split(splits["val"].images[-1000:], splits["val"].labels[-1000:])
+    moved = {}
+    for distill in (0.0, 1.0):
+        cfg = FinetuneConfig(**SHORT, distill=distill)
+        adapted = adapt(model, meta, fit, splits["train"], cfg=cfg).model
+        moved[distill] = base_disagreement(base, adapted, mnist)
+    assert moved[0.0] > 0
+    assert moved[1.0] < 0.8 * moved[0.0]
+
+
+class Recorder:
+    """A stand-in network: remembers its input and answers with fixed logits."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.clone())
+        return self.logits[: len(x)].clone().requires_grad_(True)
+
+
+def test_the_objective_warps_only_the_persons_digits_and_distils_only_replayed_ones(splits):
+    images = splits["val"].images[:8].unsqueeze(1)
+    x = normalize(images, "mnist")
+    labels = splits["val"].labels[:8]
+    y = labels + torch.tensor([0, 0, 0, 0, REPLAYED, REPLAYED, REPLAYED, REPLAYED])
+    logits = torch.randn(8, 10)
+    teacher = Recorder(logits[4:])  # the base model answers the replayed digits as the student
+    cfg = FinetuneConfig(elastic=2.0, distill=1.0)
+    student = Recorder(logits)
+    loss = PersonalObjective(teacher, cfg, "mnist")(student, x, y, 0.0)
+    seen = student.seen[0]
+    assert torch.equal(seen[4:], x[4:])  # replayed rows as the loader gave them
+    assert all(not torch.equal(seen[i], x[i]) for i in range(4))  # each person's row warped
+    assert torch.equal(teacher.seen[0], x[4:])
+    # replayed rows fully distilled from a teacher that agrees add nothing: the loss is the
+    # person's rows' cross-entropy alone, averaged over all eight rows
+    person = torch.nn.functional.cross_entropy(logits[:4], labels[:4], reduction="sum")
+    assert float(loss.detach()) == pytest.approx(float(person) / 8, rel=1e-5)
+
+
 @pytest.mark.parametrize(
-    "options", [{"anchor": -1.0}, {"interpolate": 0.0}, {"interpolate": 1.5}, {"layers": "convs"}]
+    "options",
+    [
+        {"anchor": -1.0},
+        {"interpolate": 0.0},
+        {"interpolate": 1.5},
+        {"layers": "convs"},
+        {"distill": 1.5},
+        {"temperature": 0.0},
+        {"elastic": -1.0},
+        {"schedule": "onecycle"},
+    ],
 )
 def test_bad_options_are_one_line_errors(options):
     with pytest.raises(MnistlabError, match="finetune: "):

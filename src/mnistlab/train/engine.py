@@ -30,6 +30,9 @@ from mnistlab.train.optim import build_optimizer, build_scheduler
 from mnistlab.train.outliers import Exposure, OutlierBatches, make_outliers, make_photo_digits
 
 LOG_EVERY = 10  # steps between the rows of a run's steps.jsonl
+# objective(forward, x, y, label_smoothing) -> the batch's loss: what a step minimises when
+# not cross-entropy (train_epochs' `objective`)
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 class Callbacks:
@@ -193,14 +196,17 @@ def train_step(
     index: torch.Tensor,
     average: Callable[[nn.Module], None] | None,
     outliers: Exposure | None = None,
+    objective: BatchLoss | None = None,
 ) -> torch.Tensor:
     """One optimizer step on the batch at `index`; `average` updates the EMA; `outliers` adds
     a batch of non-digits and the outlier-exposure term (and photographed digits, when it
-    has them). Returns the loss as a device tensor (reading it would stall the device once
-    per step)."""
+    has them); `objective` replaces cross-entropy. Returns the loss as a device tensor
+    (reading it would stall the device once per step)."""
     x, y = loader.batch(index)
     with _autocast(cfg, device):
-        if outliers is None:
+        if objective is not None:
+            loss = objective(forward, x, y, cfg.label_smoothing)
+        elif outliers is None:
             loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
         else:
             loss = outliers.loss(forward, x, y, cfg.label_smoothing, cfg.outlier_exposure)
@@ -238,9 +244,10 @@ def step_runner(
     forward: nn.Module,
     loader: DeviceLoader,
     outliers: Exposure | None = None,
+    objective: BatchLoss | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What the loop calls with each batch's index: an eager step, or GraphedSteps."""
-    step = partial(train_step, cfg, device, state, forward, loader)
+    step = partial(train_step, cfg, device, state, forward, loader, objective=objective)
     if cfg.cuda_graph:  # the config keeps outlier exposure out of this
         return GraphedSteps(step, state.optimizer, state.ema, loader.batch_size, device)
     average = state.ema.update_parameters if state.ema is not None else None
@@ -289,13 +296,15 @@ def train_epochs(
     model: nn.Module | None = None,
     make_ema: Callable[[nn.Module, float], WeightEMA] = WeightEMA,
     outliers: torch.Tensor | None = None,
+    objective: BatchLoss | None = None,
 ) -> TrainState:
     """Train `cfg.epochs` epochs (from a resume state if given) and return the final state.
 
     `model` trains a given nn.Module instead of building cfg.model from the registry;
     `make_ema` replaces the weight average (a benchmark compares another one); `outliers`
     ((N, 28, 28) uint8) replaces the outlier set that `cfg.outlier_exposure` > 0 makes from
-    the train split (mnistlab.synth.outliers).
+    the train split (mnistlab.synth.outliers); `objective` replaces the cross-entropy of each
+    batch (a personal fine-tune distils its replayed digits: mnistlab.train.personal).
     Under torchrun (`ctx.active`) every rank takes its shard of each global batch, gradients
     are averaged by DistributedDataParallel, and validation counts are summed over the ranks.
     """
@@ -323,8 +332,12 @@ def train_epochs(
         forward = DistributedDataParallel(state.model, device_ids=ids)
     if cfg.compile:
         forward = torch.compile(forward)
+    if objective is not None and (cfg.outlier_exposure or cfg.cuda_graph):
+        raise MnistlabError(
+            "an objective of its own cannot be combined with outlier exposure or CUDA graphs"
+        )
     outlier_batches = build_outlier_batches(cfg, splits, device, outliers)
-    run_step = step_runner(cfg, device, state, forward, train_loader, outlier_batches)
+    run_step = step_runner(cfg, device, state, forward, train_loader, outlier_batches, objective)
 
     for epoch in range(state.epoch, cfg.epochs):
         train_loader.set_epoch(epoch)

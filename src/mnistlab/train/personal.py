@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.data.augment import AugmentConfig, random_affine
+from mnistlab.data.normalize import NORMALIZATIONS
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import accuracy
@@ -24,6 +27,10 @@ from mnistlab.train.config import TrainConfig, check_fields
 from mnistlab.train.engine import train_epochs
 
 LAYERS = ("all", "norms_head")
+SCHEDULES = ("constant", "cosine")
+# mixed_split marks each replayed MNIST digit by adding this to its label, so that the
+# objective can tell the person's digits from MNIST's after the loader has shuffled them
+REPLAYED = 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,19 @@ class FinetuneConfig:
     # which weights move: "all", or "norms_head" (BatchNorm/LayerNorm affine and the last
     # Linear layer; the convolutions stay the base model's)
     layers: str = "all"
+    # the learning rate over the steps: "constant", or "cosine" (down to 0: the last steps,
+    # small, leave less noise in the weights); a TrainConfig schedule
+    schedule: str = "constant"
+    # Replayed MNIST digits fitted to the base model's answers instead of their labels
+    # (knowledge distillation, Hinton et al. 2015, as in Learning without Forgetting, Li and
+    # Hoiem 2016): weight of the distillation term (0: the labels alone, 1: the base model's
+    # answers alone) and its temperature. The base model's whole answer, not only its class,
+    # is what keeps the rest of MNIST as it was.
+    distill: float = 0.0
+    temperature: float = 2.0
+    # the person's digits, each seen ~100 times, are also warped elastically by up to this
+    # many pixels (0: off) on top of `augment`, so that the few shapes are not learnt by heart
+    elastic: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
@@ -68,6 +88,12 @@ class FinetuneConfig:
             raise MnistlabError("finetune: need anchor >= 0 and interpolate in (0, 1]")
         if self.layers not in LAYERS:
             raise MnistlabError(f"finetune: layers is one of {', '.join(LAYERS)}")
+        if self.schedule not in SCHEDULES:
+            raise MnistlabError(f"finetune: schedule is one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.distill <= 1 or not self.temperature > 0 or not self.elastic >= 0:
+            raise MnistlabError(
+                "finetune: need distill in [0, 1], temperature > 0 and elastic >= 0"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
@@ -99,6 +125,7 @@ def train_config(meta: RunMeta, cfg: FinetuneConfig) -> TrainConfig:
         batch_size=cfg.batch_size,
         optimizer="adam",
         lr=cfg.lr,
+        schedule=cfg.schedule,
         label_smoothing=float(base.get("label_smoothing", 0.0)),
         normalization=meta.normalization,
         augment=dict(cfg.augment) or None,
@@ -111,14 +138,14 @@ def train_config(meta: RunMeta, cfg: FinetuneConfig) -> TrainConfig:
 
 def mixed_split(person: Split, mnist: Split, cfg: FinetuneConfig) -> Split:
     """The person's digits repeated, and replayed MNIST digits, in the shares of cfg: one epoch
-    of it is cfg.steps batches."""
+    of it is cfg.steps batches. A replayed digit's label is its class + REPLAYED."""
     total = cfg.steps * cfg.batch_size
     mine = round(total * cfg.person_share)
     repeat = torch.arange(mine) % len(person)
     generator = torch.Generator().manual_seed(cfg.seed)
     replay = torch.randperm(len(mnist), generator=generator)[: total - mine]
     images = torch.cat([person.images[repeat], mnist.images[replay]])
-    labels = torch.cat([person.labels[repeat], mnist.labels[replay]])
+    labels = torch.cat([person.labels[repeat], mnist.labels[replay] + REPLAYED])
     return Split(images, labels)
 
 
@@ -149,7 +176,11 @@ def adapt(
     base = {name: p.detach().clone() for name, p in net.named_parameters()}
     freeze_all_but(net, cfg.layers)
     hooks = anchor_to(net, base, cfg.anchor)
-    state = train_epochs(train, {"train": mixed, "val": empty}, device, model=FrozenNorms(net))
+    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    objective = PersonalObjective(teacher, cfg, meta.normalization)
+    state = train_epochs(
+        train, {"train": mixed, "val": empty}, device, model=FrozenNorms(net), objective=objective
+    )
     for hook in hooks:
         hook.remove()
     tuned = state.model.net.eval()
@@ -158,6 +189,48 @@ def adapt(
     seconds = time.perf_counter() - start
     after = _accuracy(tuned, held_out, meta.normalization)
     return Adapted(tuned, train, len(fit), before, after, seconds)
+
+
+class PersonalObjective:
+    """A fine-tune batch's loss, the engine's `objective`: cross-entropy on the person's digits
+    (warped again elastically when cfg.elastic), and on the replayed MNIST digits (labels +
+    REPLAYED) a mix of cross-entropy and distillation from `teacher`, the base model, as cfg
+    says. Averaged over the batch's digits, so the shares of the batch weigh as before."""
+
+    def __init__(self, teacher: nn.Module, cfg: FinetuneConfig, normalization: str):
+        self.teacher = teacher
+        self.cfg = cfg
+        self.scale, self.shift = NORMALIZATIONS[normalization]
+        self.warp = AugmentConfig(elastic=cfg.elastic) if cfg.elastic else None
+
+    def __call__(
+        self, forward: nn.Module, x: torch.Tensor, y: torch.Tensor, smoothing: float
+    ) -> torch.Tensor:
+        replayed = y >= REPLAYED
+        labels = torch.where(replayed, y - REPLAYED, y)
+        if self.warp is not None and not bool(replayed.all()):
+            x = self._warped(x, ~replayed)
+        logits = forward(x)
+        rows = F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
+        if self.cfg.distill and bool(replayed.any()):
+            t = self.cfg.temperature
+            with torch.no_grad():
+                target = F.softmax(self.teacher(x[replayed]) / t, dim=1)
+            distilled = F.kl_div(
+                F.log_softmax(logits[replayed] / t, dim=1), target, reduction="none"
+            ).sum(1) * (t * t)  # t^2 keeps its gradients' size as t changes (Hinton et al.)
+            mixed = (1 - self.cfg.distill) * rows[replayed] + self.cfg.distill * distilled
+            rows = rows.masked_scatter(replayed, mixed)
+        return rows.mean()
+
+    def _warped(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """x with the chosen rows warped elastically, in pixel space (the warp fills with 0,
+        which is paper only before normalisation)."""
+        pixels = (x[rows] - self.shift) / (self.scale * 255.0)
+        warped = random_affine(pixels, self.warp) * (self.scale * 255.0) + self.shift
+        out = x.clone()
+        out[rows] = warped.to(out.dtype)
+        return out
 
 
 class FrozenNorms(nn.Module):
@@ -227,6 +300,7 @@ __all__ = [
     "Adapted",
     "FinetuneConfig",
     "FrozenNorms",
+    "PersonalObjective",
     "adapt",
     "anchor_to",
     "freeze_all_but",

@@ -33,8 +33,8 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
     add_model_arg(parser)
     parser.add_argument("images", metavar="DIR", help="DIR/<label>/<name>.png")
     parser.add_argument("--out", required=True, help="the personal model's folder (runs/me)")
-    parser.add_argument("--steps", type=positive_int, help="optimizer steps (default 60)")
-    parser.add_argument("--lr", type=positive_float, help="Adam learning rate (default 5e-4)")
+    parser.add_argument("--steps", type=positive_int, help="optimizer steps (default 120)")
+    parser.add_argument("--lr", type=positive_float, help="peak Adam learning rate (default 7e-4)")
     parser.add_argument(
         "--held-out", type=positive_float, help="share of each class held out (default 0.3)"
     )

@@ -179,7 +179,7 @@ def adapt(
     base = {name: p.detach().clone() for name, p in net.named_parameters()}
     freeze_all_but(net, cfg.layers)
     hooks = anchor_to(net, base, cfg.anchor)
-    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.distill else None
     objective = PersonalObjective(teacher, cfg, meta.normalization)
     state = train_epochs(
         train, {"train": mixed, "val": empty}, device, model=FrozenNorms(net), objective=objective
@@ -200,7 +200,9 @@ class PersonalObjective:
     REPLAYED) a mix of cross-entropy and distillation from `teacher`, the base model, as cfg
     says. Averaged over the batch's digits, so the shares of the batch weigh as before."""
 
-    def __init__(self, teacher: nn.Module, cfg: FinetuneConfig, normalization: str):
+    def __init__(self, teacher: nn.Module | None, cfg: FinetuneConfig, normalization: str):
+        if cfg.distill and teacher is None:
+            raise MnistlabError("finetune: distilling needs the base model as the teacher")
         self.teacher = teacher
         self.cfg = cfg
         self.scale, self.shift = NORMALIZATIONS[normalization]
@@ -215,7 +217,7 @@ class PersonalObjective:
             x = self._warped(x, ~replayed)
         logits = forward(x)
         rows = F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
-        if self.cfg.distill and bool(replayed.any()):
+        if self.teacher is not None and self.cfg.distill and bool(replayed.any()):
             t = self.cfg.temperature
             with torch.no_grad():
                 target = F.softmax(self.teacher(x[replayed]) / t, dim=1)

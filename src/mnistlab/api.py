@@ -61,7 +61,8 @@ def fit(model, **kwargs):
 def finetune(model: str | Path, images: str | Path, out: str | Path, **options):
     """A personal model: `model` adapted to the labelled digits in `images`
     (DIR/<label>/<name>.png), written to `out`; see mnistlab.train.personal.finetune. `options`
-    are FinetuneConfig's (steps, lr, held_out, seed, calibration, ...) and data_dir.
+    are FinetuneConfig's (steps, lr, held_out, seed, calibration, ...), data_dir, and
+    progress (default True: the steps as a bar in a terminal or notebook) and callbacks.
 
     >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
     >>> result.adapted.held_out_after, result.meta.test_acc
@@ -69,7 +70,11 @@ def finetune(model: str | Path, images: str | Path, out: str | Path, **options):
     from mnistlab.train.personal_run import finetune as personal
 
     data_dir = options.pop("data_dir", None)
-    return personal(model, images, out, options, data_dir=data_dir)
+    progress = options.pop("progress", True)
+    callbacks = options.pop("callbacks", None)
+    return personal(
+        model, images, out, options, data_dir=data_dir, callbacks=callbacks, progress=progress
+    )
 
 
 def configure_for_training(device: str = "cpu") -> None:

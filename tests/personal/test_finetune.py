@@ -111,3 +111,20 @@ def test_finetune_of_a_folder_without_digits_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and "no labelled images" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_finetune_shows_its_steps_on_stderr_and_keeps_stdout_json(
+    person_folder, real_data_dir, tmp_path, capsys
+):
+    args = ["finetune", "lenet5", str(person_folder), "--out", str(tmp_path / "me")]
+    args += ["--steps", "3", "--calibration", "none", "--data-dir", str(real_data_dir), "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["adapted"]["steps"] == 3
+    assert "finetune: epoch   1/1" in captured.err
+
+
+def test_finetune_in_python_can_be_quiet(person_folder, real_data_dir, tmp_path, capsys):
+    finetune("lenet5", person_folder, tmp_path / "me", {"steps": 3}, real_data_dir, progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

@@ -10,6 +10,7 @@ fit and digits held out, and the report gives accuracy on the held-out ones befo
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import accuracy
 from mnistlab.runs.meta import RunMeta
 from mnistlab.train.config import TrainConfig, check_fields
-from mnistlab.train.engine import train_epochs
+from mnistlab.train.engine import Callbacks, train_epochs
 
 LAYERS = ("all", "norms_head")
 SCHEDULES = ("constant", "cosine")
@@ -159,9 +160,11 @@ def adapt(
     mnist_train: Split,
     held_out: Split | None = None,
     cfg: FinetuneConfig | None = None,
+    callbacks: Callbacks | Sequence[Callbacks] | None = None,
 ) -> Adapted:
     """Fine-tune a copy of `model` (its record `meta`) on the person's `fit` digits mixed with
-    `mnist_train`; accuracy on `held_out` before and after. `model` itself is left as it was."""
+    `mnist_train`; accuracy on `held_out` before and after. `model` itself is left as it was.
+    `callbacks` see the engine's steps (a progress bar)."""
     import copy
 
     cfg = cfg or FinetuneConfig()
@@ -182,7 +185,12 @@ def adapt(
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.distill else None
     objective = PersonalObjective(teacher, cfg, meta.normalization)
     state = train_epochs(
-        train, {"train": mixed, "val": empty}, device, model=FrozenNorms(net), objective=objective
+        train,
+        {"train": mixed, "val": empty},
+        device,
+        callbacks,
+        model=FrozenNorms(net),
+        objective=objective,
     )
     for hook in hooks:
         hook.remove()

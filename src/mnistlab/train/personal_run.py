@@ -4,6 +4,8 @@ with its card `adapted`, CARD.md); the adapting itself is mnistlab.train.persona
 from __future__ import annotations
 
 import dataclasses
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ from mnistlab.files import write_bytes_atomic
 from mnistlab.runs.folder import save_meta, save_weights
 from mnistlab.runs.meta import Adaptation, RunMeta
 from mnistlab.system import hardware
+from mnistlab.train.engine import CallbackList, Callbacks
 from mnistlab.train.personal import Adapted, FinetuneConfig, adapt
+from mnistlab.train.progress import ProgressBar
 
 
 def personal_bank(
@@ -180,9 +184,13 @@ def finetune(
     out: str | Path,
     config: FinetuneConfig | dict[str, Any] | None = None,
     data_dir: str | Path | None = None,
+    callbacks: Callbacks | Sequence[Callbacks] | None = None,
+    progress: bool = True,
 ) -> FinetuneResult:
     """Adapt `model` (a folder or shipped name) to the labelled digits in `images`
-    (DIR/<label>/<name>.png) and write the personal model's run folder to `out`.
+    (DIR/<label>/<name>.png) and write the personal model's run folder to `out`. `progress`
+    shows the steps as `fit` does (a bar in a terminal or notebook), its closing line on
+    stderr, so that a caller's stdout stays its own.
 
     >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
     >>> result.adapted.held_out_before, result.adapted.held_out_after
@@ -204,7 +212,10 @@ def finetune(
     splits = load_splits(meta.dataset, data_dir)
     # the base bank's digits, found while the base model still has its own bank
     digits = bank_digits_of(base, meta)
-    adapted = adapt(base, meta, fit, splits["train"], held, cfg)
+    every = CallbackList(callbacks).callbacks
+    if progress:
+        every.append(ProgressBar(1, prefix="finetune: ", lines_file=sys.stderr))
+    adapted = adapt(base, meta, fit, splits["train"], held, cfg, every)
     new_meta = write_personal_folder(
         Path(out), adapted, meta, str(model), splits, fit, held, cfg, source=str(images),
         bank_digits=None if digits is None else digits.images,

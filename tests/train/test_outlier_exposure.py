@@ -268,3 +268,13 @@ def test_digit_batchnorm_normalises_everything_with_the_digits_statistics():
         both[6:], by_hand + norm.bias.view(1, -1, 1, 1), rtol=1e-4, atol=1e-4
     )
     assert "forward" not in vars(patched[1])  # the layer is itself again afterwards
+
+
+def test_an_objective_of_its_own_is_refused_beside_outlier_exposure():
+    cfg = TrainConfig.from_dict({"model": "lenet5", "outlier_exposure": 0.5})
+    digits = Split(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64))
+    with pytest.raises(MnistlabError, match="objective of its own"):
+        train_epochs(
+            cfg, {"train": digits, "val": digits}, torch.device("cpu"),
+            objective=lambda forward, x, y, smoothing: forward(x).sum(),
+        )  # fmt: skip

@@ -310,6 +310,10 @@ def train_epochs(
     """
     callbacks = CallbackList(callbacks)
     check_device_options(cfg, device, ctx)
+    if objective is not None and (cfg.outlier_exposure or cfg.cuda_graph):
+        raise MnistlabError(
+            "an objective of its own cannot be combined with outlier exposure or CUDA graphs"
+        )
     rank, world_size = ctx.rank, ctx.world_size
     train_loader = build_train_loader(cfg, splits["train"], device, rank, world_size)
     val_loader = DeviceLoader(
@@ -332,10 +336,6 @@ def train_epochs(
         forward = DistributedDataParallel(state.model, device_ids=ids)
     if cfg.compile:
         forward = torch.compile(forward)
-    if objective is not None and (cfg.outlier_exposure or cfg.cuda_graph):
-        raise MnistlabError(
-            "an objective of its own cannot be combined with outlier exposure or CUDA graphs"
-        )
     outlier_batches = build_outlier_batches(cfg, splits, device, outliers)
     run_step = step_runner(cfg, device, state, forward, train_loader, outlier_batches, objective)
 

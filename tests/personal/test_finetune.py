@@ -57,6 +57,7 @@ def test_the_run_folder_is_a_model_folder_with_its_card(personal_run, person_fol
     assert meta.calibration.threshold is not None  # "not sure" refitted, not dropped
     card = (personal_run / "CARD.md").read_text()
     assert "adapted from lenet5" in card and "on 60 of the person's digits" in card
+    assert "fitted to lenet5's answers, not their labels" in card
     predictor = Predictor.from_path(personal_run)
     assert predictor.predict_image(next((person_folder / "7").iterdir())).guess is not None
     # serve and eval take it like any model folder

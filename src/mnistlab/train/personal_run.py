@@ -152,12 +152,16 @@ def card_text(meta: RunMeta) -> str:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
+    distilled = float((meta.train or {}).get("finetune", {}).get("distill", 0.0))
+    replay = f"{card.replayed_mnist_digits:,} replayed MNIST training digits" + (
+        f" (fitted to {card.base}'s answers, not their labels)" if distilled else ""
+    )
+
     return (
         f"# Personal model adapted from {card.base}\n\n"
         f"- network: {meta.model} {meta.config}\n"
         f"- adapted on {card.fit_digits} of the person's digits ({card.source or 'a folder'}), "
-        f"mixed with {card.replayed_mnist_digits:,} replayed MNIST training digits, "
-        f"{card.steps} steps\n"
+        f"mixed with {replay}, {card.steps} steps\n"
         f"- {card.held_out_digits} of the person's digits held out before training: accuracy "
         f"{pct(card.held_out_acc_before)} before, {pct(card.held_out_acc_after)} after\n"
         f"- MNIST test accuracy: {pct(card.base_test_acc)} before, {pct(meta.test_acc)} after\n"

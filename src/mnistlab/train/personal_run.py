@@ -140,21 +140,20 @@ def write_personal_folder(
         adapted=card,
     )
     save_meta(folder, meta)
-    write_bytes_atomic(folder / "CARD.md", card_text(meta).encode())
+    write_bytes_atomic(folder / "CARD.md", card_text(meta, cfg).encode())
     return meta
 
 
-def card_text(meta: RunMeta) -> str:
-    """CARD.md: what a reader of the folder should know first."""
+def card_text(meta: RunMeta, cfg: FinetuneConfig) -> str:
+    """CARD.md: what a reader of the folder should know first (`cfg`: how it was adapted)."""
     card = meta.adapted
     assert card is not None
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
-    distilled = float((meta.train or {}).get("finetune", {}).get("distill", 0.0))
     replay = f"{card.replayed_mnist_digits:,} replayed MNIST training digits" + (
-        f" (fitted to {card.base}'s answers, not their labels)" if distilled else ""
+        f" (fitted to {card.base}'s answers, not their labels)" if cfg.distill else ""
     )
 
     return (

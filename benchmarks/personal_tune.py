@@ -8,9 +8,9 @@ Writers from --seed on (benchmarks.personal reports writers 0-19: never these), 
 on; MNIST accuracy after adapting is measured on the validation split's second half, plain.
 Each candidate config is scored by the mean error after over the writers whose error before is
 at least 2% (as the report's target), among those whose largest MNIST drop stays within
-MNIST_MARGIN points. The test split is never read. Every config is a change to EARLIER, the
-defaults these sets were judged against ({} is the earlier default), but in the sets of NOW,
-changes to today's defaults.
+MNIST_MARGIN points. The test split is never read. Each set's RULES entry says how it was
+judged: its configs are changes to the defaults of the time ({} is that default), and the
+bounds a candidate had to meet.
 
 Run on 2026-12-06 (benchmarks/results/personal_tune.txt): no config met the margin (0.15
 points, written before the run), so FinetuneConfig's defaults are unchanged (60 steps, lr 5e-4,
@@ -88,6 +88,8 @@ import argparse
 import itertools
 import statistics
 import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -125,10 +127,30 @@ SETS = {
     ],
 }
 MNIST_MARGIN = 0.15  # points, under the target's 0.2
-# FinetuneConfig's defaults when these sets were written and run (before the "distill" run
-# changed them): each set's configs are changes to these, so a rerun repeats what was judged
+# FinetuneConfig's defaults when the first sets were written and run (before the "distill" run
+# changed them): their configs are changes to these, so a rerun repeats what was judged
 EARLIER = {"steps": 60, "lr": 5e-4, "schedule": "constant", "distill": 0.0}
-NOW = ("spend",)  # sets whose configs are changes to today's defaults
+DEFAULT = "the set's default"  # a rule's bound taken from the set's {} on the same writers
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a set's candidates were judged: each config a change to `base`; adopted when its
+    largest MNIST drop is at most `margin` points and its error ratio below `bar` (None: no
+    bar; DEFAULT: the set's own default's numbers), the lowest ratio of those."""
+
+    base: dict[str, Any] = field(default_factory=lambda: dict(EARLIER))
+    margin: float | str = MNIST_MARGIN
+    bar: float | str | None = None
+
+
+RULES = {
+    "grid": Rule(),
+    "anchoring": Rule(),
+    "wise": Rule(),
+    "distill": Rule(margin=DEFAULT, bar=DEFAULT),
+    "spend": Rule(base={}, bar=DEFAULT),  # changes to today's defaults
+}
 
 
 def halves(split: Split) -> tuple[Split, Split]:
@@ -136,6 +158,18 @@ def halves(split: Split) -> tuple[Split, Split]:
     return Split(split.images[:half], split.labels[:half]), Split(
         split.images[half:], split.labels[half:]
     )
+
+
+def adopted(rule: Rule, results: list[tuple[dict, float, float]]) -> str:
+    """The line naming the candidate `rule` adopts from `results`, or the best that did not."""
+    default = next(((r, w) for v, r, w in results if not v), (None, None))
+    margin = default[1] if rule.margin == DEFAULT else rule.margin
+    bar = default[0] if rule.bar == DEFAULT else rule.bar
+    scored = [
+        (bool(v) and w <= margin and (bar is None or r < bar), -r, str(v)) for v, r, w in results
+    ]
+    ok, _, best = max(scored)
+    return f"best: {best}" + ("" if ok else " (none met the rule)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         fit = writer_digits(writer, first, per_class(first.labels, 30, i), i)
         test = writer_digits(writer, second, torch.arange(300 * i, 300 * (i + 1)) % len(second), i)
         writers.append((fit, test))
-    scored = []
+    rule = RULES[args.set]
+    results = []  # (values, error ratio, largest MNIST drop)
     for values in SETS[args.set]:
-        cfg = FinetuneConfig(**values) if args.set in NOW else FinetuneConfig(**(EARLIER | values))
+        cfg = FinetuneConfig(**(rule.base | values))
         rows, seconds = [], []
         for fit, test in writers:
             adapted = adapt(model, meta, fit, splits["train"], test, cfg)
@@ -173,13 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         after = statistics.fmean(r[1] for r in hard) if hard else 0.0
         worst = max(r[2] for r in rows)
         ratio = after / before if before else 0.0
-        if args.set == "distill" and not values:  # the default: its own numbers are the bar
-            margin, bar = worst, ratio
-        elif args.set in NOW and not values:  # the default's ratio is the bar, MNIST as first
-            margin, bar = MNIST_MARGIN, ratio
-        elif args.set not in ("distill", *NOW):
-            margin, bar = MNIST_MARGIN, float("inf")
-        scored.append((worst <= margin and ratio < bar and bool(values), -ratio, str(values)))
+        results.append((values, ratio, worst))
         print(
             f"{values}: hard writers {len(hard)}, error "
             f"{100 * before:.2f}% -> {100 * after:.2f}% ({ratio:.2f}x), "
@@ -187,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             "shared machine)",
             flush=True,
         )
-    ok, _, best = max(scored)
-    print(f"best: {best}" + ("" if ok else " (none met the rule)"))
+    print(adopted(rule, results))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Choosing FinetuneConfig's defaults without the test split or the reported writers.
 
-    python -m benchmarks.personal_tune [--set spend|distill|wise|anchoring|grid] [--writers 10]
-        [--seed 1000]
+    python -m benchmarks.personal_tune [--set restyle|spend|distill|wise|anchoring|grid]
+        [--writers 10] [--seed 1000]
 
 Writers from --seed on (benchmarks.personal reports writers 0-19: never these), each writing
 30 digits of the validation split's first half to fit on and 300 of its second half to measure
@@ -80,6 +80,21 @@ default's ratio on the same writers; otherwise none.
 Outcome (2026-12-06): the default 0.74x, largest drop 0.16 points; lr 1e-3 0.74x / 0.16;
 elastic 0.75 0.69x / 0.24. None within 0.15 points: none adopted. The same default measured
 0.62x / 0.12 on writers 6000-6039: the writer sample again moves it more than any option.
+
+Sixth run, set "restyle" (rule written 2026-12-06T20:42:14Z, before any of its scores was seen;
+results in benchmarks/results/personal_tune_restyle.txt), on 40 new writers (--seed 8000
+--writers 40). A new option, FinetuneConfig.restyle: a share of the replayed MNIST digits
+redrawn in the person's style (lean, width and height measured from the moments of their digits
+against MNIST's same classes: mnistlab.train.style), the model fitted on them to the base
+model's answers for the digits as they were. Explored first on writers 5000-5019 with a scratch
+loop (not judged): the default 0.60x the error over the hard writers, largest MNIST drop 0.16
+points (val half); restyle 0.25-0.5 at lr 7e-4: 0.44-0.48x, 0.20-0.24 points; restyle 0.5 at lr
+5e-4: 0.43x, 0.20 points. Here the default is run beside two candidates, changes to it: restyle
+0.5, and restyle 0.5 at lr 5e-4. Adoption rule: among the two, those whose largest MNIST drop
+on these writers is at most 0.2 points (the target itself: the last run's default measured 0.16
+against the earlier margin of 0.15, and the reported writers on the test split judge the target
+after); of them the lowest error ratio, adopted only if below the default's ratio on the same
+writers; otherwise none.
 """
 
 from __future__ import annotations
@@ -120,6 +135,11 @@ SETS = {
         {"lr": 1e-3},
         {"elastic": 0.75},
     ],
+    "restyle": [
+        {},
+        {"restyle": 0.5},
+        {"restyle": 0.5, "lr": 5e-4},
+    ],
     "distill": [
         {},
         {"steps": 120, "lr": 7e-4, "schedule": "cosine", "distill": 1.0},
@@ -150,6 +170,7 @@ RULES = {
     "wise": Rule(),
     "distill": Rule(margin=DEFAULT, bar=DEFAULT),
     "spend": Rule(base={}, bar=DEFAULT),  # changes to today's defaults
+    "restyle": Rule(base={}, margin=0.2, bar=DEFAULT),
 }
 
 

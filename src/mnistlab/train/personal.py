@@ -26,6 +26,7 @@ from mnistlab.evaluate import accuracy
 from mnistlab.runs.meta import RunMeta
 from mnistlab.train.config import TrainConfig, check_fields
 from mnistlab.train.engine import Callbacks, train_epochs
+from mnistlab.train.style import HandStyle, in_style, measure_style
 
 LAYERS = ("all", "norms_head")
 SCHEDULES = ("constant", "cosine")
@@ -78,6 +79,10 @@ class FinetuneConfig:
     # the person's digits, each seen ~100 times, are also warped elastically by up to this
     # many pixels (0: off) on top of `augment`, so that the few shapes are not learnt by heart
     elastic: float = 0.0
+    # of the replayed MNIST digits, the share redrawn in the person's style (train.style: lean,
+    # width and height measured from their digits' moments), each fitted to the base model's
+    # answer (or label) for the digit as it was: the person's lean learnt on thousands of shapes
+    restyle: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
@@ -98,6 +103,8 @@ class FinetuneConfig:
             raise MnistlabError(
                 "finetune: need distill in [0, 1], temperature > 0 and elastic >= 0"
             )
+        if not 0 <= self.restyle <= 1:
+            raise MnistlabError(f"finetune: restyle must be in [0, 1], got {self.restyle}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
@@ -115,6 +122,7 @@ class Adapted:
     held_out_before: float | None  # accuracy on the held-out digits (None: none held out)
     held_out_after: float | None
     seconds: float
+    style: HandStyle | None = None  # the person's, measured when cfg.restyle
 
 
 def train_config(meta: RunMeta, cfg: FinetuneConfig) -> TrainConfig:
@@ -183,7 +191,8 @@ def adapt(
     freeze_all_but(net, cfg.layers)
     hooks = anchor_to(net, base, cfg.anchor)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.distill else None
-    objective = PersonalObjective(teacher, cfg, meta.normalization)
+    style = measure_style(fit, mnist_train, cfg.seed) if cfg.restyle else None
+    objective = PersonalObjective(teacher, cfg, meta.normalization, style)
     state = train_epochs(
         train,
         {"train": mixed, "val": empty},
@@ -199,19 +208,30 @@ def adapt(
     tuned.requires_grad_(True)  # as the base model's, whatever `layers` froze
     seconds = time.perf_counter() - start
     after = _accuracy(tuned, held_out, meta.normalization)
-    return Adapted(tuned, train, len(fit), before, after, seconds)
+    return Adapted(tuned, train, len(fit), before, after, seconds, style)
 
 
 class PersonalObjective:
     """A fine-tune batch's loss, the engine's `objective`: cross-entropy on the person's digits
     (warped again elastically when cfg.elastic), and on the replayed MNIST digits (labels +
     REPLAYED) a mix of cross-entropy and distillation from `teacher`, the base model, as cfg
-    says. Averaged over the batch's digits, so the shares of the batch weigh as before."""
+    says; cfg.restyle of the replayed digits are redrawn in `style` for the model, while the
+    teacher answers for them as they were. Averaged over the batch's digits, so the shares of
+    the batch weigh as before."""
 
-    def __init__(self, teacher: nn.Module | None, cfg: FinetuneConfig, normalization: str):
+    def __init__(
+        self,
+        teacher: nn.Module | None,
+        cfg: FinetuneConfig,
+        normalization: str,
+        style: HandStyle | None = None,
+    ):
         if cfg.distill and teacher is None:
             raise MnistlabError("finetune: distilling needs the base model as the teacher")
+        if cfg.restyle and style is None:
+            raise MnistlabError("finetune: restyling needs the person's measured style")
         self.teacher = teacher
+        self.style = style
         self.cfg = cfg
         self.scale, self.shift = NORMALIZATIONS[normalization]
         self.warp = AugmentConfig(elastic=cfg.elastic) if cfg.elastic else None
@@ -221,14 +241,20 @@ class PersonalObjective:
     ) -> torch.Tensor:
         replayed = y >= REPLAYED
         labels = torch.where(replayed, y - REPLAYED, y)
+        plain = x  # what the teacher sees: the restyled digits as they were
         if self.warp is not None and not bool(replayed.all()):
             x = self._warped(x, ~replayed)
+        if self.style is not None and self.cfg.restyle and bool(replayed.any()):
+            # the first `restyle` share of the replayed rows (the loader shuffled them)
+            count = round(self.cfg.restyle * int(replayed.sum()))
+            restyled = replayed & (replayed.cumsum(0) <= count)
+            x = self._pixelwise(x, restyled, lambda pixels: in_style(pixels, self.style))
         logits = forward(x)
         rows = F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
         if self.teacher is not None and self.cfg.distill and bool(replayed.any()):
             t = self.cfg.temperature
             with torch.no_grad():
-                target = F.softmax(self.teacher(x[replayed]) / t, dim=1)
+                target = F.softmax(self.teacher(plain[replayed]) / t, dim=1)
             distilled = F.kl_div(
                 F.log_softmax(logits[replayed] / t, dim=1), target, reduction="none"
             ).sum(1) * (t * t)  # t^2 keeps its gradients' size as t changes (Hinton et al.)
@@ -237,12 +263,15 @@ class PersonalObjective:
         return rows.mean()
 
     def _warped(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """x with the chosen rows warped elastically, in pixel space (the warp fills with 0,
+        return self._pixelwise(x, rows, lambda pixels: random_affine(pixels, self.warp))
+
+    def _pixelwise(self, x: torch.Tensor, rows: torch.Tensor, change) -> torch.Tensor:
+        """x with the chosen rows changed by `change` in pixel space, 0..1 (warps fill with 0,
         which is paper only before normalisation)."""
         pixels = (x[rows] - self.shift) / (self.scale * 255.0)
-        warped = random_affine(pixels, self.warp) * (self.scale * 255.0) + self.shift
+        changed = change(pixels) * (self.scale * 255.0) + self.shift
         out = x.clone()
-        out[rows] = warped.to(out.dtype)
+        out[rows] = changed.to(out.dtype)
         return out
 
 

@@ -1,17 +1,18 @@
-"""FinetuneConfig's anchor (L2-SP), interpolate (WiSE-FT), layers, distill and elastic, on short
-real fine-tunes and on the fine-tune's objective itself."""
+"""FinetuneConfig's anchor (L2-SP), interpolate (WiSE-FT), layers, distill, elastic and restyle,
+on short real fine-tunes and on the fine-tune's objective itself."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mnistlab.data.normalize import normalize
+from mnistlab.data.normalize import NORMALIZATIONS, normalize
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import load_model
 from mnistlab.synth.writers import Writer, write_digits
 from mnistlab.train.personal import REPLAYED, FinetuneConfig, PersonalObjective, adapt
+from mnistlab.train.style import HandStyle, in_style
 
 # a writer far from MNIST's hand, so a few steps move the weights
 WRITER = Writer(slant=-0.5, width=0.6, pen=3, top=0.7, habits=("one_flag", "seven_bar"))
@@ -129,6 +130,45 @@ def test_the_objective_warps_only_the_persons_digits_and_distils_only_replayed_o
     assert float(loss.detach()) == pytest.approx(float(person) / 8, rel=1e-5)
 
 
+def test_the_objective_restyles_a_share_of_the_replayed_digits_and_the_teacher_sees_them_plain(
+    splits,
+):
+    x = normalize(splits["val"].images[:8].unsqueeze(1), "mnist")
+    y = splits["val"].labels[:8] + torch.tensor(
+        [0, REPLAYED, 0, REPLAYED, REPLAYED, 0, REPLAYED, 0]
+    )
+    logits = torch.randn(8, 10)
+    teacher, student = Recorder(logits[:4]), Recorder(logits)
+    style = HandStyle(lean=0.4, width=0.7, height=1.0)
+    cfg = FinetuneConfig(restyle=0.5, distill=1.0)
+    PersonalObjective(teacher, cfg, "mnist", style)(student, x, y, 0.0)
+    seen = student.seen[0]
+    replayed = [1, 3, 4, 6]
+    assert torch.equal(teacher.seen[0], x[replayed])  # the teacher answers for the plain digits
+    for row in (0, 2, 5, 7, 4, 6):  # the person's rows, and the second half of the replayed
+        assert torch.equal(seen[row], x[row])
+    for row in (1, 3):  # the first half of the replayed rows, redrawn in the style
+        scale, shift = NORMALIZATIONS["mnist"]
+        pixels = (x[row : row + 1] - shift) / (scale * 255.0)
+        expected = normalize(in_style(pixels, style) * 255.0, "mnist")
+        assert torch.allclose(seen[row], expected[0], atol=1e-4)
+
+
+def test_restyling_needs_the_persons_style():
+    with pytest.raises(MnistlabError, match="style"):
+        PersonalObjective(None, FinetuneConfig(restyle=0.5, distill=0.0), "mnist")
+
+
+def test_adapt_measures_the_persons_style_when_restyling(base, fit, splits):
+    model, meta = base
+    cfg = FinetuneConfig(**SHORT, restyle=0.5)
+    adapted = adapt(model, meta, fit, splits["train"], cfg=cfg)
+    assert adapted.style is not None
+    assert adapted.style.lean < -0.2 and adapted.style.width < 0.85  # WRITER: left, narrow
+    plain = adapt(model, meta, fit, splits["train"], cfg=FinetuneConfig(**SHORT))
+    assert plain.style is None
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -140,6 +180,8 @@ def test_the_objective_warps_only_the_persons_digits_and_distils_only_replayed_o
         {"temperature": 0.0},
         {"elastic": -1.0},
         {"schedule": "onecycle"},
+        {"restyle": 1.5},
+        {"restyle": -0.1},
     ],
 )
 def test_bad_options_are_one_line_errors(options):

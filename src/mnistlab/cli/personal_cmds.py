@@ -81,6 +81,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"held-out digits ({card.held_out_digits}): accuracy {pct(card.held_out_acc_before)} "
         f"before, {pct(card.held_out_acc_after)} after"
     )
+    if card.style:
+        print(f"your hand: {card.style}")
     print(f"MNIST test accuracy: {pct(card.base_test_acc)} before, {pct(meta.test_acc)} after")
     print(f"wrote {result.run_dir} (serve it: mnistlab serve {result.run_dir})")
     return 0

@@ -47,12 +47,12 @@ def _onnxruntime():
     return onnx_modules("--backend onnx")[1]
 
 
-def _session(graph: bytes):
-    """An onnxruntime CPU session with one thread: serve runs one forward pass per process at a
-    time."""
+def _session(graph: bytes, threads: int = 1):
+    """An onnxruntime CPU session, by default with one thread: serve runs one forward pass per
+    process at a time."""
     ort = _onnxruntime()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
@@ -125,10 +125,12 @@ class OnnxDetector:
     uint8 digits, as calibration.detector.detector_scores gives them. A prediction pays the
     detector on every digit, and at one digit per call PyTorch's per-layer overhead is most of
     its cost: 1.09 ms against 0.28 ms on onnxruntime (one thread, this project's 2-core CPU;
-    the scores equal to the printed digits). The session is made on first use in each process."""
+    the scores equal to the printed digits). The session is made on first use in each process,
+    with `threads` threads (more for scoring thousands of digits at once, as calibration does)."""
 
-    def __init__(self, detector: nn.Module):
+    def __init__(self, detector: nn.Module, threads: int = 1):
         _onnxruntime()
+        self.threads = threads
         graph = _DetectorGraph(detector.eval()).eval()
         self._graph = onnx_bytes(graph, ["digit_score"])
         self._session = None
@@ -147,20 +149,21 @@ class OnnxDetector:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = _session(self._graph)
+                    self._session = _session(self._graph, self.threads)
         pixels = np.ascontiguousarray(batch, dtype=np.uint8)[:, None]
         return torch.from_numpy(self._session.run(None, {INPUT: pixels})[0]).float()
 
 
 @functools.cache
-def fast_detector() -> OnnxDetector | None:
+def fast_detector(threads: int = 1) -> OnnxDetector | None:
     """The shipped digit detector on onnxruntime, or None where onnx or onnxruntime is not
     installed (or the graph disagrees with PyTorch): the caller then runs it on PyTorch, with
-    the same scores. Exported once per process (0.6 s); each process still makes its own
-    session."""
+    the same scores. Exported once per process and thread count (0.6 s); each process still
+    makes its own session. `threads`: 1 for serving (one digit at a time per process), the
+    caller's torch threads for scoring a whole split."""
     from mnistlab.calibration.detector import shipped_detector
 
     try:
-        return OnnxDetector(shipped_detector())
+        return OnnxDetector(shipped_detector(), threads)
     except MnistlabError:
         return None

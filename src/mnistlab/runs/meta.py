@@ -35,6 +35,7 @@ class Adaptation:
     source: str = ""  # the folder of the person's digits
     steps: int = 0
     replayed_mnist_digits: int = 0
+    style: str = ""  # the person's hand as measured (train.style), where the fine-tune did
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -454,7 +454,9 @@ def detector_fit(
         pixels = np.ascontiguousarray(pixels)
         key = f"{SHA256} {pixels.shape} ".encode() + hashlib.sha256(pixels).digest()
         found = cached_array(
-            "detector", key, lambda: (fast_detector() or detector_scores)(pixels).numpy()
+            "detector",
+            key,
+            lambda: (fast_detector(torch.get_num_threads()) or detector_scores)(pixels).numpy(),
         )
         return torch.from_numpy(found)
 
@@ -620,7 +622,7 @@ def refit_calibration(
         from mnistlab.inference.onnx_runtime import fast_detector
 
         if detector_available():
-            detected = (fast_detector() or detector_scores)(pixels)
+            detected = (fast_detector(torch.get_num_threads()) or detector_scores)(pixels)
             taken = (detected.double().numpy() < base.detector.threshold) & ~by_cues(counts, limits)
     cal = rule_for(base.score, temperature, logits, counts, limits, taken)
     similarity = None

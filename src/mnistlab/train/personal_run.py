@@ -120,6 +120,7 @@ def write_personal_folder(
         steps=cfg.steps,
         replayed_mnist_digits=cfg.steps * cfg.batch_size
         - round(cfg.steps * cfg.batch_size * cfg.person_share),
+        style=adapted.style.describe() if adapted.style else "",
     )
     meta = RunMeta(
         model=base.model,
@@ -155,12 +156,19 @@ def card_text(meta: RunMeta, cfg: FinetuneConfig) -> str:
     replay = f"{card.replayed_mnist_digits:,} replayed MNIST training digits" + (
         f" (fitted to {card.base}'s answers, not their labels)" if cfg.distill else ""
     )
+    style = (
+        f"- the person's hand, measured from their digits: {card.style}; "
+        f"{cfg.restyle:.0%} of the replayed digits were redrawn in it\n"
+        if card.style
+        else ""
+    )
 
     return (
         f"# Personal model adapted from {card.base}\n\n"
         f"- network: {meta.model} {meta.config}\n"
         f"- adapted on {card.fit_digits} of the person's digits ({card.source or 'a folder'}), "
         f"mixed with {replay}, {card.steps} steps\n"
+        f"{style}"
         f"- {card.held_out_digits} of the person's digits held out before training: accuracy "
         f"{pct(card.held_out_acc_before)} before, {pct(card.held_out_acc_after)} after\n"
         f"- MNIST test accuracy: {pct(card.base_test_acc)} before, {pct(meta.test_acc)} after\n"

@@ -117,7 +117,7 @@ def test_the_objective_warps_only_the_persons_digits_and_distils_only_replayed_o
     y = labels + torch.tensor([0, 0, 0, 0, REPLAYED, REPLAYED, REPLAYED, REPLAYED])
     logits = torch.randn(8, 10)
     teacher = Recorder(logits[4:])  # the base model answers the replayed digits as the student
-    cfg = FinetuneConfig(elastic=2.0, distill=1.0)
+    cfg = FinetuneConfig(elastic=2.0, distill=1.0, restyle=0.0)
     student = Recorder(logits)
     loss = PersonalObjective(teacher, cfg, "mnist")(student, x, y, 0.0)
     seen = student.seen[0]
@@ -165,7 +165,7 @@ def test_adapt_measures_the_persons_style_when_restyling(base, fit, splits):
     adapted = adapt(model, meta, fit, splits["train"], cfg=cfg)
     assert adapted.style is not None
     assert adapted.style.lean < -0.2 and adapted.style.width < 0.85  # WRITER: left, narrow
-    plain = adapt(model, meta, fit, splits["train"], cfg=FinetuneConfig(**SHORT))
+    plain = adapt(model, meta, fit, splits["train"], cfg=FinetuneConfig(**SHORT, restyle=0.0))
     assert plain.style is None
 
 

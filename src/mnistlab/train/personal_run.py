@@ -73,7 +73,13 @@ def calibrate_personal(
         return with_base_reading(cal, base)
     bank = personal_bank(adapted, base, bank_digits, splits["train"])
     cal = refit_calibration(
-        adapted.model, base.calibration, both, base.normalization, where + " (fast refit)", bank
+        adapted.model,
+        base.calibration,
+        both,
+        base.normalization,
+        where + " (fast refit)",
+        bank,
+        same_rows=len(val),
     )
     return with_base_reading(store_bank(folder, cal, bank), base)
 

@@ -65,8 +65,9 @@ def shape_moments(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def measure_style(person: Split, reference: Split, seed: int = 0) -> HandStyle:
-    """The style of `person`'s digits: each digit's moments less the mean of `reference`'s
-    digits of its class (REFERENCE_DIGITS of them, drawn by `seed`), averaged."""
+    """The style of `person`'s digits against the mean moments of `reference`'s digits of the
+    same class (REFERENCE_DIGITS of them, drawn by `seed`): width and height from the spreads
+    (the upright spread does not change with a lean), then the lean, averaged over the digits."""
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(reference), generator=generator)[:REFERENCE_DIGITS]
     moments = shape_moments(reference.images[chosen])
@@ -76,8 +77,13 @@ def measure_style(person: Split, reference: Split, seed: int = 0) -> HandStyle:
         mine = moments[labels == digit]
         if len(mine):
             means[digit] = mine.mean(0)
-    skew, log_width, log_height = (shape_moments(person.images) - means[person.labels]).mean(0)
-    return HandStyle(lean=-float(skew), width=math.exp(log_width), height=math.exp(log_height))
+    mine, theirs = shape_moments(person.images), means[person.labels]
+    log_width, log_height = (mine[:, 1:] - theirs[:, 1:]).mean(0).tolist()
+    # widening by w and heightening by h turn a skew s into (w / h) s (MNIST's digits lean:
+    # their mean skew is not 0), then the lean is taken off it
+    aspect = math.exp(log_width - log_height)
+    lean = float((aspect * theirs[:, 0] - mine[:, 0]).mean())
+    return HandStyle(lean=lean, width=math.exp(log_width), height=math.exp(log_height))
 
 
 def in_style(pixels: torch.Tensor, style: HandStyle) -> torch.Tensor:

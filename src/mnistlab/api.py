@@ -66,6 +66,7 @@ def finetune(model: str | Path, images: str | Path, out: str | Path, **options):
 
     >>> result = mnistlab.finetune("sota-cpu", "my-digits", "runs/me")
     >>> result.adapted.held_out_after, result.meta.test_acc
+    >>> result.adapted.style.describe()  # the person's lean and proportions, as measured
     """
     from mnistlab.train.personal_run import finetune as personal
 

@@ -8,7 +8,7 @@ import torch
 
 from mnistlab.data.splits import Split
 from mnistlab.synth.writers import Writer, write_digits
-from mnistlab.train.style import HandStyle, in_style, measure_style
+from mnistlab.train.style import MOST_LEAN, SCALES, HandStyle, in_style, measure_style
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,9 @@ def test_a_writers_lean_and_width_are_found(digits, splits):
 def test_the_description_reads_as_a_sentence():
     text = HandStyle(lean=0.3, width=0.8, height=1.0).describe()
     assert text == "leaning 17 degrees right of MNIST's, 0.80x as wide and 1.00x as tall"
+
+
+def test_an_odd_measure_is_kept_within_legible_bounds(digits, splits):
+    extreme = HandStyle(lean=2.0, width=0.3, height=1.0)  # a lean of 63 degrees
+    style = measure_style(redrawn(digits, extreme), splits["train"])
+    assert style.lean == MOST_LEAN and style.width == SCALES[0]

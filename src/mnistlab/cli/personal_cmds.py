@@ -38,6 +38,13 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--held-out", type=positive_float, help="share of each class held out (default 0.3)"
     )
+    parser.add_argument(
+        "--restyle",
+        type=float,
+        metavar="SHARE",
+        help="share of the replayed MNIST digits redrawn in your measured lean and proportions "
+        "(default 0: off; docs/personal.md)",
+    )
     parser.add_argument("--seed", type=int, help="the split and the batches (default 0)")
     parser.add_argument(
         "--calibration",
@@ -57,6 +64,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "lr": args.lr,
         "held_out": args.held_out,
+        "restyle": args.restyle,
         "seed": args.seed,
         "calibration": args.calibration,
     }

@@ -20,6 +20,10 @@ from mnistlab.data.augment import warp
 from mnistlab.data.splits import Split
 
 REFERENCE_DIGITS = 10_000  # MNIST digits whose per-class moments the person's are compared with
+# a few odd digits can give an odd measure: beyond these a redrawn digit is no longer legible
+# (45 degrees; half or twice MNIST's width or height).
+MOST_LEAN = 1.0
+SCALES = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,11 @@ def measure_style(person: Split, reference: Split, seed: int = 0) -> HandStyle:
     # their mean skew is not 0), then the lean is taken off it
     aspect = math.exp(log_width - log_height)
     lean = float((aspect * theirs[:, 0] - mine[:, 0]).mean())
-    return HandStyle(lean=lean, width=math.exp(log_width), height=math.exp(log_height))
+    return HandStyle(
+        lean=min(max(lean, -MOST_LEAN), MOST_LEAN),
+        width=min(max(math.exp(log_width), SCALES[0]), SCALES[1]),
+        height=min(max(math.exp(log_height), SCALES[0]), SCALES[1]),
+    )
 
 
 def in_style(pixels: torch.Tensor, style: HandStyle) -> torch.Tensor:

@@ -13,8 +13,10 @@ DIR holds the person's digits as DIR/<label>/<name>.png (what `serve --collect D
 photos and scans of any size work: they are brought to MNIST's form as predict does). Before
 training, a share of each class is held out (fixed seed) and accuracy on it is reported before
 and after. The personal model mixes the person's digits with replayed MNIST training digits,
-so its MNIST accuracy stays close to the model it started from; its calibration and "not sure"
-are refitted on the person's fit digits plus the validation split. Serve it with
+so its MNIST accuracy stays close to the model it started from; the person's lean and
+proportions are measured from their digits (printed) and half the replayed digits are redrawn
+in them, so the lean is learnt on thousands of shapes. Its calibration and "not sure" are
+refitted on the person's fit digits plus the validation split. Serve it with
 `mnistlab serve OUT`."""
 
 
@@ -34,7 +36,7 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", metavar="DIR", help="DIR/<label>/<name>.png")
     parser.add_argument("--out", required=True, help="the personal model's folder (runs/me)")
     parser.add_argument("--steps", type=positive_int, help="optimizer steps (default 120)")
-    parser.add_argument("--lr", type=positive_float, help="peak Adam learning rate (default 7e-4)")
+    parser.add_argument("--lr", type=positive_float, help="peak Adam learning rate (default 3e-4)")
     parser.add_argument(
         "--held-out", type=positive_float, help="share of each class held out (default 0.3)"
     )
@@ -43,7 +45,7 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SHARE",
         help="share of the replayed MNIST digits redrawn in your measured lean and proportions "
-        "(default 0: off; docs/personal.md)",
+        "(default 0.5; 0: off; docs/personal.md)",
     )
     parser.add_argument("--seed", type=int, help="the split and the batches (default 0)")
     parser.add_argument(

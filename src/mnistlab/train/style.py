@@ -78,9 +78,9 @@ def measure_style(person: Split, reference: Split, seed: int = 0) -> HandStyle:
     labels = reference.labels[chosen]
     means = torch.zeros(10, 3)
     for digit in range(10):
-        mine = moments[labels == digit]
-        if len(mine):
-            means[digit] = mine.mean(0)
+        of_digit = moments[labels == digit]
+        if len(of_digit):
+            means[digit] = of_digit.mean(0)
     mine, theirs = shape_moments(person.images), means[person.labels]
     log_width, log_height = (mine[:, 1:] - theirs[:, 1:]).mean(0).tolist()
     # widening by w and heightening by h turn a skew s into (w / h) s (MNIST's digits lean:

@@ -4,7 +4,8 @@ before and after).
 
     python scripts/calibrate_pretrained.py [NAME ...] [--data-dir DIR] [--reading-only]
 
-Temperature, threshold and shape-cue limits are fitted on the 5,000-image validation split,
+Temperature and shape-cue limits are fitted on the 5,000-image validation split, the
+thresholds on it pooled with 2,300 of its digits drawn in the fit families' kinds,
 the score (max probability or energy) picked with non-digits from the tuning seed, and the ECE
 measured on the test set, exactly as `mnistlab calibrate` and training do. Then the string rule
 for read numbers (calibration.reading) is fitted on numbers written with validation digits
@@ -63,6 +64,8 @@ def card_facts(cal: Calibration) -> dict[str, Any]:
         "feature_threshold": cal.features.threshold if cal.features else None,
         "feature_bank_rows": cal.features.rows if cal.features else None,
         "detector_threshold": cal.detector.threshold if cal.detector else None,
+        "detector_confidence_weight": cal.detector.confidence_weight if cal.detector else None,
+        "drawn_digits": cal.tuning.get("drawn_digits", 0),
         "script": SCRIPT,
     }
 
@@ -78,11 +81,18 @@ def card_line(facts: dict[str, Any]) -> str:
     else:
         rule = f"{facts['score']} < {facts['threshold']:.4g}"
     if facts.get("detector_threshold") is not None:
+        weight = facts.get("detector_confidence_weight") or 0
+        weighed = f" plus {weight:g} x the log-odds of its confidence" if weight else ""
         rule += (
-            f", or when mnistlab's digit detector scores it below {facts['detector_threshold']:.4g}"
+            f", or when mnistlab's digit detector's score{weighed} is below "
+            f"{facts['detector_threshold']:.4g}"
         )
+    drawn = facts.get("drawn_digits") or 0
+    where = "the 5,000 validation images"
+    if drawn > 0:
+        where += f" and {drawn:,} of them drawn in the fit families' kinds"
     return (
-        f"{MARK} (`{facts['script']}`, on the 5,000 validation images): temperature "
+        f"{MARK} (`{facts['script']}`, on {where}): temperature "
         f"T = {facts['temperature']:.3f}; test ECE {100 * facts['test_ece_before']:.2f}% "
         f'before scaling, {100 * facts["test_ece_after"]:.2f}% after. "Not sure" (digit '
         f"null, with a reason) when {rule}, or with more "

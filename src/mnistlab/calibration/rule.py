@@ -36,6 +36,7 @@ class NotSure:
     score_name: str = ""
     threshold: float = 0.0
     detected: np.ndarray | None = None  # (N,) float64 detector scores when its rule applies
+    evidence: np.ndarray | None = None  # (N,) what the detector rule compares: detector_evidence
 
     def reasons(self) -> list[str | None]:
         """Per input, why it is not taken for a digit; None: it is (the first rule that
@@ -56,12 +57,19 @@ class NotSure:
                     f"unlike the digits it knows ({self.score_name} {score:.3g} "
                     f"below {self.threshold:.3g})"
                 )
-            elif self.detected is not None and cal.detector is not None:
-                found = float(self.detected[i])
-                out[i] = (
-                    f"does not look like a digit (digit detector score {found:.3g} "
-                    f"below {cal.detector.threshold:.3g})"
-                )
+            elif self.evidence is not None and cal.detector is not None:
+                found, weighed = float(self.detected[i]), float(self.evidence[i])
+                if cal.detector.confidence_weight:
+                    out[i] = (
+                        f"does not look like a digit (digit detector score {found:.3g}; "
+                        f"{weighed:.3g} with the model's confidence weighed in, below "
+                        f"{cal.detector.threshold:.3g})"
+                    )
+                else:
+                    out[i] = (
+                        f"does not look like a digit (digit detector score {found:.3g} "
+                        f"below {cal.detector.threshold:.3g})"
+                    )
         return out
 
 
@@ -102,11 +110,31 @@ def not_sure(
         refused |= (marks > calibration.max_marks) | (loops > calibration.max_loops)
     else:
         counts = None
-    found = None
+    found = evidence = None
     if calibration.detector is not None and detected is not None:
         found = detected.detach().cpu().double().numpy()
-        refused |= found < calibration.detector.threshold
-    return NotSure(refused, calibration, counts, values, name, threshold, found)
+        evidence = detector_evidence(
+            found, logits, calibration.temperature, calibration.detector.confidence_weight
+        )
+        refused |= evidence < calibration.detector.threshold
+    return NotSure(refused, calibration, counts, values, name, threshold, found, evidence)
+
+
+def detector_evidence(
+    detected: np.ndarray, logits: torch.Tensor, temperature: float, weight: float
+) -> np.ndarray:
+    """(N,) float64: what the detector rule compares with its threshold, the detector's score
+    plus `weight` times the log-odds of the model's calibrated top probability. The log-odds
+    is computed as the top logit minus the log-sum-exp of the others (over T), exact where
+    the probability rounds to 1 in float64."""
+    found = np.asarray(detected, np.float64)
+    if not weight or not len(found):
+        return found
+    scaled = logits.detach().cpu().double() / temperature
+    top, best = scaled.max(1)
+    others = scaled.scatter(1, best[:, None], float("-inf"))
+    log_odds = (top - torch.logsumexp(others, 1)).numpy()
+    return found + weight * log_odds
 
 
 @dataclass(frozen=True)

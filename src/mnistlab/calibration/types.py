@@ -58,11 +58,18 @@ class DetectorRule:
     """calibration.detector: "not sure" when the digit detector (mnistlab.calibration.detector,
     one network shipped with mnistlab, separate from every classifier) scores an input below
     `threshold`. `sha256` names the detector weights the threshold was fitted for: other
-    weights would need another threshold, so a mismatch is an error, not a silent change."""
+    weights would need another threshold, so a mismatch is an error, not a silent change.
+
+    `confidence_weight` w weighs the model's own confidence in: the score compared is the
+    detector's plus w times the log-odds of the model's calibrated top probability
+    (rule.detector_evidence), so a digit the detector finds odd but the model reads with
+    certainty is kept, while a shape both find doubtful is refused. 0 (every rule fitted before
+    it existed): the detector alone."""
 
     threshold: float
     sha256: str
     fitted_on: str = ""
+    confidence_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,6 +77,8 @@ class DetectorRule:
     @classmethod
     def from_dict(cls, data: Any, where: str = "model.json") -> DetectorRule:
         _check_rule(data, "detector", DETECTOR_CHECKS, ("threshold", "sha256"), where)
+        if not data.get("confidence_weight", 0.0) >= 0:
+            raise CheckpointError(f"{where}: calibration.detector.confidence_weight must be >= 0")
         return cls(**data)
 
 
@@ -77,6 +86,7 @@ DETECTOR_CHECKS: dict[str, type | tuple[type, ...]] = {
     "threshold": (int, float),
     "sha256": str,
     "fitted_on": str,
+    "confidence_weight": (int, float),
 }
 
 

@@ -35,7 +35,7 @@ from mnistlab.calibration.core import (
     shape_counts,
     threshold_rejecting,
 )
-from mnistlab.calibration.rule import not_sure
+from mnistlab.calibration.rule import detector_evidence, not_sure
 from mnistlab.calibration.types import Calibration, DetectorRule, FeatureRule
 from mnistlab.data.normalize import normalize
 from mnistlab.data.splits import Split
@@ -63,6 +63,17 @@ BANK_SEED = 0  # renders the bank's photos; the report draws test digits, not th
 VAL_PHOTOGRAPHED = 500  # validation digits drawn as photos: the shortcut check
 PHOTO_LIMIT = 0.03  # a feature rule refusing more of those than this is not adopted
 DETECTOR_STEP = 2  # the detector's share of the validation rejects is tried in these steps
+# The false-reject budget holds over the digits as they reach a model, not only as MNIST has
+# them: DRAWN_PER_KIND validation digits (after the VAL_PHOTOGRAPHED ones) are drawn in each
+# kind of the fit families (mnistlab.synth.families.fit_kinds(); the held-out families stay
+# out) and pooled with the validation split, and the thresholds refuse at most
+# allowed_rejects(...) of the pool (issue 22: fitted on the validation split alone, the rules
+# refused digits in any other rendering several times as often as clean ones).
+DRAWN_PER_KIND = 100
+DRAWN_SEED = 0
+# the detector's score is weighed with the model's confidence (DetectorRule.confidence_weight):
+# the fit picks one of these with the detector's share, by the same tuning non-digits
+CONFIDENCE_WEIGHTS = (0.0, 0.5, 1.0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -138,6 +149,36 @@ def photographed(images: np.ndarray, seed: int) -> np.ndarray:
 
 
 _PHOTOGRAPHED: dict[tuple, np.ndarray] = {}
+
+
+def drawn_in_fit_kinds(
+    images: np.ndarray, per_kind: int = DRAWN_PER_KIND, seed: int = DRAWN_SEED
+) -> np.ndarray:
+    """(M, 28, 28) uint8: digits drawn in every kind of the fit families and preprocessed,
+    kind j drawing images[j * per_kind : (j + 1) * per_kind] (fewer kinds when `images` run
+    out), image i of kind j from the rng [seed, j, i]; a drawing preprocessing finds no digit
+    in is left out. Kept on disk between processes, as `photographed` is."""
+    from mnistlab.inference.preprocess import NoDigitError, preprocess
+    from mnistlab.synth import render_digit
+    from mnistlab.synth.families import fit_kinds
+
+    images = np.ascontiguousarray(images)
+    kinds = fit_kinds()
+
+    def draw() -> np.ndarray:
+        out = []
+        for j, kind in enumerate(kinds):
+            for i, digit in enumerate(images[j * per_kind : (j + 1) * per_kind]):
+                try:
+                    drawing = render_digit(kind, digit, np.random.default_rng([seed, j, i]))
+                    out.append(preprocess(drawing).pixels)
+                except NoDigitError:
+                    continue
+        return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)
+
+    digest = hashlib.sha256(images.tobytes()).hexdigest()
+    key = f"{digest} {images.shape} {per_kind} {seed} {' '.join(kinds)}".encode()
+    return cached_array("fit-kinds", key, draw)
 
 
 @torch.inference_mode()
@@ -230,15 +271,21 @@ def by_cues(counts: Counts, limits: dict) -> np.ndarray:
 
 
 def threshold_for(
-    scores: torch.Tensor, counts: Counts, limits: dict, taken: np.ndarray | None = None
+    scores: torch.Tensor,
+    counts: Counts,
+    limits: dict,
+    taken: np.ndarray | None = None,
+    allowed: int | None = None,
 ) -> float:
     """The threshold that, with the cues, refuses allowed_rejects(...) of these validation
-    digits: the cues' own rejects come out of that count first, and so do `taken` ((N,) bool,
-    the digits another rule, the detector's, refuses already)."""
+    digits (or `allowed` of them): the cues' own rejects come out of that count first, and so
+    do `taken` ((N,) bool, the digits another rule, the detector's, refuses already)."""
     out = by_cues(counts, limits)
     if taken is not None:
         out = out | taken
-    count = allowed_rejects(len(scores), FALSE_REJECT, CONFIDENCE) - int(out.sum())
+    if allowed is None:
+        allowed = allowed_rejects(len(scores), FALSE_REJECT, CONFIDENCE)
+    count = allowed - int(out.sum())
     return threshold_rejecting(scores[torch.from_numpy(~out)], count)
 
 
@@ -249,12 +296,14 @@ def rule_for(
     counts: Counts,
     limits: dict,
     taken: np.ndarray | None = None,
+    allowed: int | None = None,
 ) -> Calibration:
     """The logits rule for `score` on these validation digits (see threshold_for)."""
+    scores = digit_score(logits, temperature, score)
     return Calibration(
         temperature=temperature,
         score=score,
-        threshold=threshold_for(digit_score(logits, temperature, score), counts, limits, taken),
+        threshold=threshold_for(scores, counts, limits, taken, allowed),
         false_reject=FALSE_REJECT,
         cues=True,
         max_marks=limits["marks"],
@@ -268,11 +317,12 @@ def with_feature_rule(
     counts: Counts,
     limits: dict,
     taken: np.ndarray | None = None,
+    allowed: int | None = None,
 ) -> Calibration:
     """`cal` (the logits rule, kept as the fallback) with a feature rule on top."""
     rows, dim = features.bank.shape
     rule = FeatureRule(
-        threshold=threshold_for(features.val, counts, limits, taken),
+        threshold=threshold_for(features.val, counts, limits, taken, allowed),
         file=FEATURES,
         rows=int(rows),
         dim=int(dim),
@@ -293,9 +343,15 @@ def fit_calibration(
     photos: tuple[torch.Tensor, np.ndarray] | None = None,
     blanks: dict[str, int] | None = None,
     detector: DetectorFit | None = None,
+    drawn: tuple[torch.Tensor, np.ndarray] | None = None,
 ) -> Calibration:
     """Temperature and rules from validation digits; `tuning` (kind -> (logits, pixels) of
     non-digits) picks the score that rejects more of them. No `tuning`: temperature only.
+
+    `drawn`: (logits, pixels) of validation digits drawn in the fit families' kinds
+    (drawn_in_fit_kinds). The temperature and the cue limits are fitted on the validation
+    split alone; the thresholds on the pool of both, under one budget. `features.val` and
+    `detector.val` then hold the validation split's scores followed by the drawn digits'.
 
     `features` offers the feature rule; it is adopted when it refuses more tuning non-digits
     than the best logits rule and at most PHOTO_LIMIT of `photos` ((logits, pixels) of
@@ -304,16 +360,25 @@ def fit_calibration(
     report counts them, so a kind that rarely reaches the model does not swing the choice).
 
     `detector` offers the detector rule on top of the chosen one: the validation rejects are
-    shared between them, the split (DETECTOR_STEP apart) that refuses the most tuning
-    non-digits is kept if it refuses more than the chosen rule alone, within PHOTO_LIMIT."""
+    shared between them, and the split (DETECTOR_STEP apart) and confidence weight
+    (CONFIDENCE_WEIGHTS) that refuse the most tuning non-digits are kept if they refuse more
+    than the chosen rule alone, within PHOTO_LIMIT."""
     blanks = blanks or {}
     temperature = fit_temperature(val_logits, val_labels)
     ece = ece_before_after(val_logits, val_labels, temperature)
     fitted_on = f"validation split ({len(val_labels):,} images)"
     if not tuning:
         return Calibration(temperature=temperature, fitted_on=fitted_on, val_ece=ece)
-    val_counts = shape_counts(val_pixels)
-    limits = cue_limits(val_counts)
+    clean = len(val_labels)
+    clean_counts = shape_counts(val_pixels)
+    limits = cue_limits(clean_counts)  # cue limits: the digits as MNIST has them
+    if drawn is not None and len(drawn[0]):
+        fitted_on += f" and {len(drawn[0]):,} of its digits drawn in the fit families' kinds"
+        drawn_counts = shape_counts(drawn[1])
+        val_logits = torch.cat([val_logits, drawn[0]])
+        val_counts = tuple(np.concatenate(c) for c in zip(clean_counts, drawn_counts, strict=True))
+    else:
+        val_counts = clean_counts
     others = {kind: (logits, shape_counts(pixels)) for kind, (logits, pixels) in tuning.items()}
     photo_counts = shape_counts(photos[1]) if photos is not None else None
 
@@ -358,46 +423,63 @@ def fit_calibration(
     if detector is not None:
         alone = nondigit_mean(rates["knn" if val_sim is not None else best])
         splits = {}
-        for taken_count in range(
-            DETECTOR_STEP,
-            allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE) + 1,
-            DETECTOR_STEP,
-        ):
-            candidate = with_detector_rule(
-                chosen,
-                best,
-                temperature,
-                val_logits,
-                detector,
-                taken_count,
-                val_counts,
-                limits,
-                features if val_sim is not None else None,
-            )
-            if candidate is None:
-                break
-            splits[taken_count] = (candidate, rates_of(candidate, val_sim is not None))
+        for weight in CONFIDENCE_WEIGHTS:
+            for taken_count in range(
+                DETECTOR_STEP,
+                allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE) + 1,
+                DETECTOR_STEP,
+            ):
+                candidate = with_detector_rule(
+                    chosen,
+                    best,
+                    temperature,
+                    val_logits,
+                    detector,
+                    taken_count,
+                    val_counts,
+                    limits,
+                    features if val_sim is not None else None,
+                    weight,
+                )
+                if candidate is None:
+                    break
+                splits[weight, taken_count] = (
+                    candidate,
+                    rates_of(candidate, val_sim is not None),
+                )
         allowed_splits = {
             k: v for k, v in splits.items() if v[1].get("photographed_val_digits", 0) <= PHOTO_LIMIT
         }
         if allowed_splits:
-            count = max(allowed_splits, key=lambda k: (nondigit_mean(allowed_splits[k][1]), -k))
-            candidate, detector_rates = allowed_splits[count]
-            rates["detector"] = {**detector_rates, "val_digits_to_detector": count}
+            # ties: the smaller weight, then the smaller share
+            weight, count = max(
+                allowed_splits,
+                key=lambda k: (nondigit_mean(allowed_splits[k][1]), -k[0], -k[1]),
+            )
+            candidate, detector_rates = allowed_splits[weight, count]
+            rates["detector"] = {
+                **detector_rates,
+                "val_digits_to_detector": count,
+                "confidence_weight": weight,
+            }
             if nondigit_mean(detector_rates) > alone:
                 chosen, val_detected = candidate, detector.val
                 picked += f"; the digit detector takes {count} of the validation rejects"
+                if weight:
+                    picked += f", its score weighed with the model's confidence ({weight:g})"
+    pooled = refused(chosen, val_logits, val_counts, val_sim, val_detected)
     return dataclasses.replace(
         chosen,
         fitted_on=fitted_on + picked,
-        val_false_reject=float(
-            refused(chosen, val_logits, val_counts, val_sim, val_detected).mean()
-        ),
+        val_false_reject=float(pooled[:clean].mean()),  # the validation split's own digits
         val_ece=ece,
         tuning={
             "seed": TUNING_SEED,
             "confidence": CONFIDENCE,
             "allowed_val_rejects": allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE),
+            "pooled_digits": len(val_logits),
+            "drawn_digits": len(val_logits) - clean,
+            "drawn_refused": float(pooled[clean:].mean()) if len(pooled) > clean else None,
             "nondigit_reject": rates,
         },
     )
@@ -413,9 +495,11 @@ def with_detector_rule(
     counts: Counts,
     limits: dict,
     features: FeatureFit | None,
+    weight: float = 0.0,
 ) -> Calibration | None:
     """`chosen` with a detector rule refusing the `count` validation digits the detector likes
-    least (of those the cues let through) and the other thresholds fitted again on the rest, so
+    least (of those the cues let through; its score weighed with the model's confidence by
+    `weight`, rule.detector_evidence) and the other thresholds fitted again on the rest, so
     all rules together still refuse allowed_rejects(...) of them. None when `count` is more
     than the cues leave."""
     from mnistlab.calibration.detector import SHA256
@@ -423,8 +507,9 @@ def with_detector_rule(
     cue = by_cues(counts, limits)
     if count > allowed_rejects(len(val_logits), FALSE_REJECT, CONFIDENCE) - int(cue.sum()):
         return None
-    threshold = threshold_rejecting(detector.val[torch.from_numpy(~cue)], count)
-    taken = (detector.val.numpy() < threshold) & ~cue
+    evidence = detector_evidence(detector.val.numpy(), val_logits, temperature, weight)
+    threshold = threshold_rejecting(torch.from_numpy(evidence[~cue]), count)
+    taken = (evidence < threshold) & ~cue
     refit = rule_for(score, temperature, val_logits, counts, limits, taken)
     cal = dataclasses.replace(chosen, threshold=refit.threshold)
     if features is not None:
@@ -433,6 +518,7 @@ def with_detector_rule(
         threshold=threshold,
         sha256=SHA256,
         fitted_on=f"refuses {int(taken.sum())} validation digits; the other rules share the rest",
+        confidence_weight=weight,
     )
     return dataclasses.replace(cal, detector=rule)
 
@@ -479,30 +565,44 @@ def calibrate_model(
     device: torch.device | str = "cpu",
     per_kind: int = TUNING_PER_KIND,
     bank_to: str | Path | None = None,
+    drawn_per_kind: int = DRAWN_PER_KIND,
 ) -> Calibration:
     """Fit on `splits["val"]` and report the ECE on `splits["test"]` (when there is one).
 
     `bank_to`: the model folder, where the feature bank is written when the feature rule is
-    adopted (None: only the logits rules are considered)."""
+    adopted (None: only the logits rules are considered). `drawn_per_kind`: validation digits
+    drawn in each fit kind for the thresholds' budget (drawn_in_fit_kinds; 0: none)."""
     val = splits.get("val")
     if val is None or not len(val):
         raise MnistlabError("no validation split to calibrate on")
     val_logits = predict_logits(model, val, meta.normalization, device)
-    tuning = features = photos = nondigits = detector = None
+    tuning = features = photos = nondigits = detector = drawn = None
     if meta.dataset == "mnist":  # non-digits are what MNIST models must refuse
         nondigits = nondigit_pixels(TUNING_SEED, per_kind)
-        photo_pixels = photographed(val.images[:VAL_PHOTOGRAPHED].numpy(), BANK_SEED)
+        images = val.images.numpy()
+        photo_pixels = photographed(images[:VAL_PHOTOGRAPHED], BANK_SEED)
         photos = (logits_of(model, photo_pixels, meta.normalization), photo_pixels)
+        drawn_pixels = drawn_in_fit_kinds(images[VAL_PHOTOGRAPHED:], drawn_per_kind)
+        drawn = (logits_of(model, drawn_pixels, meta.normalization), drawn_pixels)
+        pool = np.concatenate([images, drawn_pixels])  # the thresholds' digits
         tuning = {
             kind: (logits_of(model, pixels, meta.normalization), pixels)
             for kind, (pixels, _) in nondigits.items()
         }
         if bank_to is not None and feature_layer(model) is not None and "train" in splits:
-            features = feature_fit(model, meta, splits, nondigits, photo_pixels, device)
-        detector = detector_fit(val.images.numpy(), nondigits, photo_pixels)
+            features = feature_fit(model, meta, splits, pool, nondigits, photo_pixels, device)
+        detector = detector_fit(pool, nondigits, photo_pixels)
     blanks = {kind: blank for kind, (_, blank) in nondigits.items()} if tuning else None
     cal = fit_calibration(
-        val_logits, val.labels, val.images.numpy(), tuning, features, photos, blanks, detector
+        val_logits,
+        val.labels,
+        val.images.numpy(),
+        tuning,
+        features,
+        photos,
+        blanks,
+        detector,
+        drawn,
     )
     if bank_to is not None:
         cal = store_bank(Path(bank_to), cal, features.bank if features is not None else None)
@@ -519,11 +619,13 @@ def feature_fit(
     model: nn.Module,
     meta: RunMeta,
     splits: dict[str, Split],
+    pool: np.ndarray,
     nondigits: dict[str, tuple[np.ndarray, int]],
     photo_pixels: np.ndarray,
     device: torch.device | str,
 ) -> FeatureFit:
-    """The bank from the train split and the similarities the feature rule is fitted with."""
+    """The bank from the train split and the similarities the feature rule is fitted with:
+    `pool`, the digits the thresholds are fitted on (validation digits, then those drawn)."""
     bank = feature_bank(model, splits["train"], meta.normalization, device)
 
     def similarity(pixels: np.ndarray) -> torch.Tensor:
@@ -533,7 +635,7 @@ def feature_fit(
 
     return FeatureFit(
         bank=bank,
-        val=similarity(splits["val"].images.numpy()),
+        val=similarity(pool),
         tuning={kind: similarity(pixels) for kind, (pixels, _) in nondigits.items()},
         photos=similarity(photo_pixels),
     )
@@ -624,6 +726,11 @@ def refit_calibration(
         return Calibration(temperature=temperature, fitted_on=fitted_on, val_ece=ece)
     counts = shape_counts(pixels)
     limits = cue_limits(counts)
+    # as many validation digits refused as the base calibration refused of its own (a base
+    # fitted on a pool with drawn digits refuses fewer of the split's than the budget allows)
+    allowed = allowed_rejects(len(pixels), FALSE_REJECT, CONFIDENCE)
+    if base.val_false_reject is not None:
+        allowed = min(allowed, round(base.val_false_reject * len(pixels)))
     detected = taken = None
     if base.detector is not None:
         from mnistlab.calibration.detector import detector_available, detector_scores
@@ -632,13 +739,16 @@ def refit_calibration(
             detected = torch.cat(
                 [kept_detector_scores(pixels[:same_rows]), detector_scores(pixels[same_rows:])]
             )
-            taken = (detected.double().numpy() < base.detector.threshold) & ~by_cues(counts, limits)
-    cal = rule_for(base.score, temperature, logits, counts, limits, taken)
+            evidence = detector_evidence(
+                detected.double().numpy(), logits, temperature, base.detector.confidence_weight
+            )
+            taken = (evidence < base.detector.threshold) & ~by_cues(counts, limits)
+    cal = rule_for(base.score, temperature, logits, counts, limits, taken, allowed)
     similarity = None
     if features is not None:
         similarity = nearest_similarity(features, bank)
         fit = FeatureFit(bank=bank, val=similarity, tuning={}, photos=torch.empty(0))
-        cal = with_feature_rule(cal, fit, counts, limits, taken)
+        cal = with_feature_rule(cal, fit, counts, limits, taken, allowed)
     cal = dataclasses.replace(
         cal,
         detector=base.detector if detected is not None else None,

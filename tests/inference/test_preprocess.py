@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import struct
 import time
@@ -96,6 +97,21 @@ def test_uneven_lighting(reference):
     shaded = np.asarray(seven(), dtype=np.float32) / 255 * ramp
     result = preprocess(Image.fromarray(shaded.astype(np.uint8)))
     assert close(result.pixels, reference, 8.0)
+
+
+def test_a_stroke_wider_than_the_background_window_is_not_taken_for_paper():
+    """A marker's stroke half as wide as the crop outlives the background's opening (a window
+    a third of the image wide); before, its middle was then taken for paper and the digit came
+    out as its outline. The background must stay at the paper's level under the stroke, and
+    still follow uneven light."""
+    pp = importlib.import_module("mnistlab.inference.preprocess")
+    work = np.full((120, 120), 0.1, np.float32)  # white ink on black, as _background sees it
+    work[20:100, 30:90] = 0.9  # a stroke 60 px wide
+    assert float(pp._background(work)[60, 60]) < 0.2
+    light = work + np.linspace(0.0, 0.3, 120, dtype=np.float32)[None, :]  # and a lit side
+    light[20:100, 30:90] = 0.9
+    background = pp._background(light)
+    assert float(background[5, 115]) > float(background[5, 5]) + 0.15
 
 
 @pytest.mark.parametrize("fill", [0, 255, 128])

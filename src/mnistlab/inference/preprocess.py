@@ -74,6 +74,11 @@ DOT_AREA = 9  # px: a speck this small or smaller is a dot (a 3x3 block at most)
 # An image whose border is one exact value, as is at least this share of it, is a digital
 # drawing: no noise to estimate (see _is_drawing).
 DRAWING_SHARE = 0.5
+# A background estimate holding values this far from the paper's level towards the ink's kept
+# a stroke, not light (see _background). Chosen on validation digits of the fit families'
+# kinds (seed 0, 200 per kind): 0.5 also caught 2 of 200 shadowed digits; 0.65 caught none, and
+# strokes that fill their box were read right 96.5% of the time instead of 91.5%.
+STROKE_KEPT = 0.65
 
 
 class NoDigitError(MnistlabError):
@@ -527,12 +532,21 @@ def _robust_stats(
 
 def _background(work: np.ndarray) -> np.ndarray:
     """A smooth background (uneven lighting in photos): a morphological opening at low
-    resolution, with a window of a third of the image, wide enough to erase any stroke."""
+    resolution, with a window of a third of the image, wide enough to erase a stroke of any
+    usual pen. A stroke wider than that (a marker filling its box) outlives the opening and
+    would be taken for paper, leaving a hollow outline of the digit: where the opening still
+    holds ink-bright values (above STROKE_KEPT of the way from the paper's level to the ink's),
+    the window is doubled until none is left (at most the whole image: a flat background)."""
     Image = _pil_image()
     height, width = work.shape
     small, _ = _shrink(work, 32)
     radius = max(2, max(small.shape) // 6)
+    paper = float(np.median(_border(small, 1)))
+    kept = paper + STROKE_KEPT * (float(np.percentile(small, 99)) - paper)
     opened = _max_filter(_min_filter(small, radius), radius)
+    while float(opened.max()) > kept and radius < max(small.shape):
+        radius *= 2
+        opened = _max_filter(_min_filter(small, radius), radius)
     smooth = _box_blur(opened, 1)
     if smooth.shape == work.shape:
         return smooth

@@ -153,8 +153,14 @@ def test_calibrate_command_writes_calibration(trained_lenet5, real_data_dir, tmp
     assert cal is not None and cal.to_dict() == printed
     assert cal.temperature > 0 and cal.threshold is not None and cal.test_ece is not None
     assert cal.test_ece[1] <= cal.test_ece[0] + 0.002
-    # the threshold keeps the 95% upper bound on the false-reject rate within 1%: 38 of 5,000
-    assert 0.005 < cal.val_false_reject <= 38 / 5000
+    # the thresholds keep the 95% upper bound on the false-reject rate within 1% over the
+    # validation digits pooled with those drawn in the fit families' kinds
+    tuning = cal.tuning
+    drawn = tuning["drawn_digits"]
+    assert 2000 <= drawn <= 2300 and tuning["pooled_digits"] == 5000 + drawn
+    refused = round(cal.val_false_reject * 5000 + tuning["drawn_refused"] * drawn)
+    assert tuning["allowed_val_rejects"] - 6 <= refused <= tuning["allowed_val_rejects"]
+    assert 0.002 < cal.val_false_reject <= 38 / 5000  # drawn digits take a share of it
     assert (folder / "features.safetensors").is_file() == (cal.features is not None)
     assert not list(folder.glob(".model.json.*"))  # written atomically, no leftovers
 

@@ -83,8 +83,9 @@ def main() -> int:
         before, after = median("before", key), median("after", key)
         rows.append(f"| {name} | {before:.2f} | {after:.2f} | {after / before:.2f}x |")
     errors = sum(r["errors"] for label in runs for r in runs[label])
+    model = f" --model {args.model}" if args.model != "lenet5" else ""
     setup = (
-        f"`python -m benchmarks.serve_compare --ref {commit} --payload {args.payload} "
+        f"`python -m benchmarks.serve_compare --ref {commit}{model} --payload {args.payload} "
         f"--workers {args.workers} --rounds {args.rounds} --duration {args.duration}`: "
         f"`mnistlab serve {args.model} --workers {args.workers}` at {commit} (before) and at "
         f"{head} (after), alternating, {args.rounds} runs each, medians; {errors} errors in all"

@@ -122,19 +122,26 @@ LETTERS = {
 }
 
 
-def test_the_shipped_default_uses_its_bank_and_letters_fall_below_the_threshold(default_folder):
+def test_the_shipped_default_uses_its_bank_and_refuses_letters(default_folder):
+    """Every letter is refused; the feature rule refuses those whose similarity is below its
+    threshold (E, when this was written), the detector the rest (K and N: since the thresholds
+    were fitted on the pool of drawn digits, the detector holds more of the budget)."""
     model, meta = load_folder(default_folder)
     rule = meta.calibration.features
     assert rule is not None and bank_of(model) is not None
     assert tuple(bank_of(model).shape) == (rule.rows, rule.dim)
     predictor = Predictor(model, meta)
+    by_features = 0
     for name, strokes in LETTERS.items():
         pixels = letter(strokes)
         x = normalize(torch.from_numpy(pixels[None, None]), meta.normalization)
         _, similarity = logits_and_similarity(model, x, meta.calibration)
-        assert float(similarity[0]) < rule.threshold, name
         result = predictor.predict_pixels(pixels)[0]
-        assert result.digit is None and "similarity" in result.reason, (name, result.reason)
+        assert result.digit is None, (name, result.guess)
+        below = float(similarity[0]) < rule.threshold
+        assert below == ("similarity" in result.reason), (name, result.reason)
+        by_features += below
+    assert by_features >= 1  # the bank is in use end to end
 
 
 def test_photographed_digits_are_not_refused_more_than_mnist_ones(default_folder, real_data_dir):

@@ -6,11 +6,10 @@ preprocessing); the rule it fits is mnistlab.calibration.rule.not_sure, the one 
 What is tuned, and on what: the temperature and the cue limits see only validation digits, the
 thresholds validation digits as MNIST has them and drawn in the fit families' kinds (never the
 held-out families: mnistlab.synth.families); the choice between the scores also sees
-non-digits rendered from
-TUNING_SEED, and validation digits drawn as photos (a rule that refuses many of those learned
-"went through the preprocessing", not "is no digit"). The feature bank holds training digits,
-as MNIST has them and drawn as photos, the two ways digits reach a model. Reports
-(benchmarks/calibration.py) use test digits and other seeds.
+non-digits rendered from TUNING_SEED, and validation digits drawn as photos (a rule that
+refuses many of those learned "went through the preprocessing", not "is no digit"). The
+feature bank holds training digits, as MNIST has them and drawn as photos, the two ways digits
+reach a model. Reports (benchmarks/calibration.py) use test digits and other seeds.
 """
 
 from __future__ import annotations

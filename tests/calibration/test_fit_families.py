@@ -152,3 +152,7 @@ def test_drawn_digits_come_from_the_fit_kinds_only():
     assert np.array_equal(first, drawn_in_fit_kinds(images, per_kind=3, seed=5))
     assert not np.array_equal(first, drawn_in_fit_kinds(images, per_kind=3, seed=6))
     assert len(drawn_in_fit_kinds(images[:4], per_kind=3, seed=5)) <= 4  # fewer kinds
+    # a kind left out: the others draw the same digits with the same rngs as before
+    left = drawn_in_fit_kinds(images, per_kind=3, seed=5, leave_out=(fit_kinds()[0],))
+    assert len(first) - 3 <= len(left) < len(first)
+    assert np.array_equal(left, first[len(first) - len(left) :])

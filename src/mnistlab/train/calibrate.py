@@ -157,12 +157,17 @@ _PHOTOGRAPHED: dict[tuple, np.ndarray] = {}
 
 
 def drawn_in_fit_kinds(
-    images: np.ndarray, per_kind: int = DRAWN_PER_KIND, seed: int = DRAWN_SEED
+    images: np.ndarray,
+    per_kind: int = DRAWN_PER_KIND,
+    seed: int = DRAWN_SEED,
+    leave_out: tuple[str, ...] = (),
 ) -> np.ndarray:
     """(M, 28, 28) uint8: digits drawn in every kind of the fit families and preprocessed,
     kind j drawing images[j * per_kind : (j + 1) * per_kind] (fewer kinds when `images` run
     out), image i of kind j from the rng [seed, j, i]; a drawing preprocessing finds no digit
-    in is left out. Kept on disk between processes, as `photographed` is."""
+    in is left out. `leave_out`: kinds not drawn (the others draw what they would have drawn;
+    benchmarks/lofo_thresholds.py leaves one family out). Kept on disk between processes, as
+    `photographed` is."""
     from mnistlab.inference.preprocess import NoDigitError, preprocess
     from mnistlab.synth import render_digit
     from mnistlab.synth.families import fit_kinds
@@ -173,6 +178,8 @@ def drawn_in_fit_kinds(
     def draw() -> np.ndarray:
         out = []
         for j, kind in enumerate(kinds):
+            if kind in leave_out:
+                continue
             for i, digit in enumerate(images[j * per_kind : (j + 1) * per_kind]):
                 try:
                     drawing = render_digit(kind, digit, np.random.default_rng([seed, j, i]))
@@ -182,7 +189,8 @@ def drawn_in_fit_kinds(
         return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)
 
     digest = hashlib.sha256(images.tobytes()).hexdigest()
-    key = f"{digest} {images.shape} {per_kind} {seed} {' '.join(kinds)}".encode()
+    drawn_kinds = " ".join(k for k in kinds if k not in leave_out)
+    key = f"{digest} {images.shape} {per_kind} {seed} {drawn_kinds}".encode()
     return cached_array("fit-kinds", key, draw)
 
 
@@ -571,12 +579,14 @@ def calibrate_model(
     per_kind: int = TUNING_PER_KIND,
     bank_to: str | Path | None = None,
     drawn_per_kind: int = DRAWN_PER_KIND,
+    leave_out: tuple[str, ...] = (),
 ) -> Calibration:
     """Fit on `splits["val"]` and report the ECE on `splits["test"]` (when there is one).
 
     `bank_to`: the model folder, where the feature bank is written when the feature rule is
     adopted (None: only the logits rules are considered). `drawn_per_kind`: validation digits
-    drawn in each fit kind for the thresholds' budget (drawn_in_fit_kinds; 0: none)."""
+    drawn in each fit kind for the thresholds' budget (drawn_in_fit_kinds; 0: none), but for
+    the kinds in `leave_out`."""
     val = splits.get("val")
     if val is None or not len(val):
         raise MnistlabError("no validation split to calibrate on")
@@ -587,7 +597,9 @@ def calibrate_model(
         images = val.images.numpy()
         photo_pixels = photographed(images[:VAL_PHOTOGRAPHED], BANK_SEED)
         photos = (logits_of(model, photo_pixels, meta.normalization), photo_pixels)
-        drawn_pixels = drawn_in_fit_kinds(images[VAL_PHOTOGRAPHED:], drawn_per_kind)
+        drawn_pixels = drawn_in_fit_kinds(
+            images[VAL_PHOTOGRAPHED:], drawn_per_kind, leave_out=leave_out
+        )
         drawn = (logits_of(model, drawn_pixels, meta.normalization), drawn_pixels)
         pool = np.concatenate([images, drawn_pixels])  # the thresholds' digits
         tuning = {

@@ -58,18 +58,15 @@ class NotSure:
                     f"below {self.threshold:.3g})"
                 )
             elif self.evidence is not None and cal.detector is not None:
-                found, weighed = float(self.detected[i]), float(self.evidence[i])
-                if cal.detector.confidence_weight:
-                    out[i] = (
-                        f"does not look like a digit (digit detector score {found:.3g}; "
-                        f"{weighed:.3g} with the model's confidence weighed in, below "
-                        f"{cal.detector.threshold:.3g})"
-                    )
-                else:
-                    out[i] = (
-                        f"does not look like a digit (digit detector score {found:.3g} "
-                        f"below {cal.detector.threshold:.3g})"
-                    )
+                weighed = (
+                    f"; {float(self.evidence[i]):.3g} with the model's confidence weighed in,"
+                    if cal.detector.confidence_weight
+                    else ""
+                )
+                out[i] = (
+                    f"does not look like a digit (digit detector score "
+                    f"{float(self.detected[i]):.3g}{weighed} below {cal.detector.threshold:.3g})"
+                )
         return out
 
 

@@ -32,6 +32,7 @@ from benchmarks._report import update_section
 from mnistlab.bench.outcomes import Tally
 from mnistlab.bench.robustness import run_digits
 from mnistlab.data.splits import load_splits
+from mnistlab.errors import MnistlabError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.runs import folder as run_folder
 from mnistlab.runs import resolve_model
@@ -63,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="update docs/RESULTS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)  # explicit, at the entry point
-    source = resolve_model(args.model)
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    try:
+        source = resolve_model(args.model)
+    except MnistlabError as error:
+        parser.error(str(error))
     splits = load_splits("mnist", download=False)
     families = [f for f in FAMILIES if f not in HELD_OUT_FAMILIES and f not in ALWAYS_FIT]
     started = time.time()

@@ -158,3 +158,17 @@ def test_a_thresholded_scan_with_a_few_specks_is_left_alone():
     scan = np.where(small, 1.0, 0.0).astype(np.float32)
     scan[2, 2] = scan[5, 13] = scan[12, 3] = 0.0  # a few specks of dust: not a screen
     assert restore_source(scan) is scan
+
+
+def test_a_small_digit_at_the_edge_of_a_photo_is_not_taken_for_a_cut_out(real_data_dir):
+    """Two validation digits drawn small in a large photo, reaching its edge: padded with the
+    photo's lightest 5% (a cut-out's paper), which lies above the photo's paper by its noise,
+    neither was found at all; the border's median is the paper of such a photo."""
+    from mnistlab.data.splits import load_splits
+    from mnistlab.synth import render_digit
+
+    images = load_splits("mnist", real_data_dir, download=False)["val"].images.numpy()
+    for index, seed in ((1343, [0, 8, 43]), (1398, [0, 8, 98])):
+        photo = render_digit("small-in-photo", images[index], np.random.default_rng(seed))
+        left, top, right, bottom = preprocess(photo).bbox
+        assert right - left < photo.width / 4 and bottom - top < photo.height / 4

@@ -373,14 +373,14 @@ def _with_margin(gray: np.ndarray, cut_out: bool) -> Ink:
 
 def _paper_of_cut_out(gray: np.ndarray) -> float:
     """The paper's level around a digit cut out to its strokes: the extreme of the crop on the
-    side its border lies (which side is ink is decided as _white_on_black decides it). Not the
-    border's median: the edges of a crop cut to the ink of a small source are largely strokes,
-    and their median lies between paper and ink, so the strokes added paper fainter than it
-    really is (validation digits from 6-8 px sources cut tight, enlarged: best guess right
-    85.5% -> 90.2%, refused with a right best guess 14.0% -> 8.0%; the same cut digits on a
-    margin of paper: 96.9%)."""
+    paper's side (_cut_out_has_dark_ink says which). Not the border's median: the edges of a
+    crop cut to the ink of a small source are largely strokes, and their median lies between
+    paper and ink, so the paper added was darker than the paper is and the strokes faded into
+    it (validation digits from 6-8 px sources cut tight, enlarged: best guess right 85.5% ->
+    90.2%, refused with a right best guess 14.0% -> 8.0%; the same cut digits on a margin of
+    paper: 96.9%)."""
     dark_ink = _cut_out_has_dark_ink(gray)
-    step = max(1, max(gray.shape) // COARSE_SIZE)  # a few thousand pixels place a percentile
+    step = max(1, max(gray.shape) // COARSE_SIZE)  # at most ~40,000 pixels place a percentile
     sample = gray[::step, ::step]
     share = 100.0 * PAPER_SHARE
     return float(np.percentile(sample, 100.0 - share if dark_ink else share))

@@ -52,10 +52,6 @@ def calibrated_copy(source: Path, into: Path, splits, leave_out: tuple[str, ...]
     return Predictor.from_path(into)
 
 
-def share(tally: Tally, side: str) -> float:
-    return getattr(tally, side) / tally.images if tally.images else 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="sota-cpu", help="a shipped model's name")
@@ -88,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 total = sum((k.tally for k in report.kinds), Tally())
                 row[name] = {
-                    side: share(total, side) for side in ("right", "wrong", "wasted", "saved")
+                    side: total.share(getattr(total, side))
+                    for side in ("right", "wrong", "wasted", "saved")
                 }
                 row[name]["images"] = total.images
             rows[family] = row

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mnistlab.calibration.rule import string_not_sure
 from mnistlab.calibration.types import Calibration, ReadingRule
@@ -79,6 +80,36 @@ def test_a_four_in_two_strokes_is_read_whole(predictor, val_split, four):
     reading = read_number(predictor, _lifted_4801(val_split, four, [26, four]))
     assert reading.number == "4801"
     assert len(reading.digits) == 4
+
+
+def _sevens(split) -> np.ndarray:
+    return np.flatnonzero(split.labels.numpy() == 7)
+
+
+@pytest.mark.parametrize("seven", [24, 30])
+def test_a_seven_whose_bar_is_written_apart_keeps_its_bar(predictor, val_split, seven):
+    # a 7's bar lifted off the stem is too flat to be a digit; left out, the stem read as a
+    # confident 1 ("70" read "10", sure). These two were read so before _Cutter.attach.
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    j = int(_sevens(val_split)[seven])
+    zero = int(np.flatnonzero(labels == 0)[0])
+    image, _ = render_number(
+        "lifted", [images[j], images[zero]], np.random.default_rng(j), labels=[7, 0]
+    )
+    reading = read_number(predictor, image)
+    assert reading.number == "70"
+
+
+def test_a_hyphen_between_digits_is_left_out(predictor, val_split):
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in (1, 2, 3, 4)]
+    line = np.zeros((28, 4 * 28 + 40), np.uint8)
+    for place, j in enumerate(picks):
+        left = place * 28 + (40 if place >= 2 else 0)
+        line[:, left : left + 28] = np.maximum(line[:, left : left + 28], images[j])
+    line[13:16, 2 * 28 + 8 : 2 * 28 + 32] = 255  # "12-34": a dash in the middle of the gap
+    page = Image.fromarray(255 - np.kron(line, np.ones((3, 3), np.uint8)))
+    assert read_number(predictor, page).number == "1234"
 
 
 def test_a_doubtful_string_is_refused_with_the_weak_digit_marked(predictor, val_split):

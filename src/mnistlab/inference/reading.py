@@ -205,11 +205,12 @@ def read_number(
     ink = find_ink(to_gray(image))
     # boxes in the file's pixels, also when a large image was decoded reduced
     scale = ink.scale * image.info.get(SOURCE_SCALE, 1.0)
-    pieces = _pieces(ink.values)
+    pieces, marks = _pieces_and_marks(ink.values)
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
-    pieces, merged = cutter.merge(pieces)
+    pieces, attached = cutter.attach(pieces, marks)
+    pieces, merged = cutter.merge(pieces, attached)
     spans: list[tuple[int, int, np.ndarray]] = []
     cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
     # segmentation (the merge's choices and the count of digits cut from it)
@@ -274,6 +275,15 @@ def _reading_rule(predictor: Predictor) -> ReadingRule | None:
 
 def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     """(left, right, mask) per digit candidate, left to right."""
+    return _pieces_and_marks(values)[0]
+
+
+def _pieces_and_marks(
+    values: np.ndarray,
+) -> tuple[list[tuple[int, int, np.ndarray]], list[tuple[int, int, np.ndarray]]]:
+    """(left, right, mask) per digit candidate, left to right; and the same for each mark too
+    flat to be a digit on its own (shorter than DASH of the tallest piece): a hyphen, or a
+    stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs."""
     labels, count = ndimage.label(values > INK_LEVEL, structure=np.ones((3, 3), bool))
     if count == 0:
         return []
@@ -299,14 +309,15 @@ def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
                 continue
         groups.append([i + 1])
         spans.append((left, right))
-    pieces = []
+    pieces, marks = [], []
     for members, (left, right) in zip(groups, spans, strict=True):
         mask = np.isin(grown, members)
         rows = np.nonzero(mask.any(axis=1))[0]
-        if rows.size == 0 or (rows[-1] - rows[0] + 1) < DASH * tallest:
+        if rows.size == 0:
             continue
-        pieces.append((left, right, mask))
-    return pieces
+        flat = (rows[-1] - rows[0] + 1) < DASH * tallest
+        (marks if flat else pieces).append((left, right, mask))
+    return pieces, marks
 
 
 class _Cutter:
@@ -324,8 +335,50 @@ class _Cutter:
         self.one_digit = one_digit
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
+    def attach(
+        self, pieces: list[tuple[int, int, np.ndarray]], marks: list[tuple[int, int, np.ndarray]]
+    ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
+        """Give each flat mark to the neighbouring piece it belongs to, if any: a 7's bar or a
+        5's flag written apart from the rest is too flat to be a digit, and left out it leaves
+        a 7 read as a confident 1. A mark goes to the piece (closer than CLOSE, and together no
+        wider than JOINED, as merge's neighbours) whose score as one digit (_part_scores) rises
+        most with it, if it rises at all, against the prior for clear space between them
+        (GAP_PRIOR); other marks are left out (a hyphen, a decimal point). Also, per piece, the
+        log-probability of the choices (a two-way softmax of the best rise, as merge's)."""
+        chosen = [0.0] * len(pieces)
+        if not pieces or not marks:
+            return pieces, chosen
+        tallest = max(_height(mask) for _, _, mask in pieces)
+        pieces = list(pieces)
+        for left, right, mark in marks:
+            near = [
+                i
+                for i, piece in enumerate(pieces)
+                if _gap(piece, (left, right)) < CLOSE * tallest
+                and max(right, piece[1]) - min(left, piece[0]) <= JOINED * tallest
+            ]
+            if not near:
+                continue
+            masks = [pieces[i][2] for i in near]
+            scores = self._part_scores(masks + [m | mark for m in masks], tallest)
+            rises = [
+                scores[len(near) + k]
+                - scores[k]
+                - GAP_PRIOR * _gap(pieces[i], (left, right)) / tallest
+                for k, i in enumerate(near)
+            ]
+            best = int(np.argmax(rises))
+            i, rise = near[best], rises[best]
+            if rise > 0:
+                first, last, mask = pieces[i]
+                pieces[i] = (min(first, left), max(last, right), mask | mark)
+                chosen[i] += -float(np.logaddexp(0.0, -rise))
+            else:
+                chosen[i] += -float(np.logaddexp(0.0, rise))  # the doubt of leaving it out
+        return pieces, chosen
+
     def merge(
-        self, pieces: list[tuple[int, int, np.ndarray]]
+        self, pieces: list[tuple[int, int, np.ndarray]], chosen: list[float] | None = None
     ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
         """Join neighbours that are close and together no wider than a digit, when the join is
         likelier one digit than the two apart are two (a stroke lifted off the page): judged as
@@ -333,11 +386,12 @@ class _Cutter:
         since the classifier alone reads each half of a lifted 4 as a confident 1. Also, per
         piece kept, the log-probability of the choices that made it (joined or left apart, as
         a two-way softmax of the two scores; 0 where there was no choice)."""
+        before = list(chosen) if chosen is not None else [0.0] * len(pieces)
         if len(pieces) < 2:
-            return pieces, [0.0] * len(pieces)
+            return pieces, before
         tallest = max(_height(mask) for _, _, mask in pieces)
-        out, chosen = [pieces[0]], [0.0]
-        for left, right, mask in pieces[1:]:
+        out, chosen = [pieces[0]], [before[0]]
+        for (left, right, mask), prior in zip(pieces[1:], before[1:], strict=True):
             last_left, last_right, last_mask = out[-1]
             gap = left - last_right
             if may_join((last_left, last_right), (left, right), tallest):
@@ -347,11 +401,11 @@ class _Cutter:
                 margin -= GAP_PRIOR * max(0, gap) / tallest
                 if margin > 0:
                     out[-1] = (last_left, max(right, last_right), joined)
-                    chosen[-1] += -float(np.logaddexp(0.0, -margin))
+                    chosen[-1] += prior - float(np.logaddexp(0.0, -margin))
                     continue
                 chosen[-1] += -float(np.logaddexp(0.0, margin))  # the doubt of leaving apart
             out.append((left, right, mask))
-            chosen.append(0.0)
+            chosen.append(prior)
         return out, chosen
 
     def split(
@@ -559,6 +613,11 @@ def may_join(before: tuple[int, int], after: tuple[int, int], tallest: float) ->
     return after[0] - before[1] < CLOSE * tallest and (
         max(after[1], before[1]) - before[0] <= JOINED * tallest
     )
+
+
+def _gap(piece: tuple[int, int, np.ndarray], span: tuple[int, int]) -> int:
+    """Columns of clear space between a piece and a span (0 where they overlap)."""
+    return max(0, span[0] - piece[1], piece[0] - span[1])
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:

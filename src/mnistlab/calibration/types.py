@@ -96,13 +96,14 @@ class ReadingRule:
     "sure". Each digit brings evidence: the log of its calibrated probability, of the one-digit
     network's probability that its part is exactly one digit, of the digit detector's
     probability that it is a digit at all, and of the probability of the cuts and joins that
-    made it, among the reader's other choices (inference.whole). The string's confidence is
+    made it, among the reader's other choices; and -1 for a part cut out of touching ink
+    (inference.whole). The string's confidence is
     sigmoid(bias + sum over digits of weights . evidence) (a logistic fit of "the whole string
     is right" on validation numbers of the `fit_kinds`), and the string is "sure" when it is at
     least `threshold`. `held_out`: number kinds the fit never saw, where the rule was judged.
     Unknown keys are refused, as in the other rules."""
 
-    weights: list[float]  # per evidence: [digit, one digit, detector, segmentation]
+    weights: list[float]  # per evidence: [digit, one digit, detector, segmentation, cut out]
     bias: float
     threshold: float  # calibrated probability that the string is right
     fit_kinds: list[str] = field(default_factory=list)
@@ -122,15 +123,17 @@ class ReadingRule:
             isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
         ):
             raise CheckpointError(
-                f"{where}: calibration.reading.weights must be {EVIDENCE} numbers"
+                f"{where}: calibration.reading.weights must be {EVIDENCE} numbers (a rule "
+                "fitted by an older mnistlab: fit it again, python scripts/"
+                "calibrate_pretrained.py --reading-only NAME)"
             )
         if not 0.0 < data["threshold"] < 1.0:
             raise CheckpointError(f"{where}: calibration.reading.threshold must be in (0, 1)")
         return cls(**data)
 
 
-EVIDENCE = 4  # digit, one digit, detector, segmentation: the per-digit log-probabilities a
-# ReadingRule weighs
+EVIDENCE = 5  # digit, one digit, detector, segmentation (log-probabilities) and cut out (-1
+# or 0): the per-digit evidence a ReadingRule weighs
 READING_CHECKS: dict[str, type | tuple[type, ...]] = {
     "weights": list,
     "bias": (int, float),

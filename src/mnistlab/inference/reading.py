@@ -154,7 +154,7 @@ class Reading:
     verdict: StringVerdict = StringVerdict(None, ())  # the whole string's
     evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
     # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
-    # segmentation) (inference.whole)
+    # segmentation), -1 if cut out of touching ink (inference.whole)
 
     @property
     def sure(self) -> bool:
@@ -214,12 +214,14 @@ def read_number(
     spans: list[tuple[int, int, np.ndarray]] = []
     cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
     # segmentation (the merge's choices and the count of digits cut from it)
+    cut_out: list[bool] = []  # per part: cut from a piece that held several digits
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
     for (left, right, mask), joined in zip(pieces, merged, strict=True):
         parts, count_log_p = cutter.split(left, right, mask, digit_height)
         spans.extend(parts)
         cut_log_p.extend([(joined + count_log_p) / len(parts)] * len(parts))
-    spans, cut_log_p = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS]
+        cut_out.extend([len(parts) > 1] * len(parts))
+    spans, cut_log_p, cut_out = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS], cut_out[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
     masks = [mask for _, _, mask in spans]
@@ -230,6 +232,7 @@ def read_number(
         digit_height,
         cutter.one_digit,
         np.array(cut_log_p),
+        np.array(cut_out, bool),
         predictor.detector,
     )
     verdict = string_not_sure(

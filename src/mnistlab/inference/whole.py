@@ -4,7 +4,10 @@ Each digit of a reading is right only if these hold: the classifier read the par
 calibrated probability), the part is exactly one digit, not half of one or two (the one-digit
 network), it is a digit at all (the digit detector), and the reader's choice of cuts and joins
 that made it was right (its probability among the other choices, inference.reading). Their
-logs, per digit, are what the model's ReadingRule weighs (calibration.rule.string_not_sure);
+logs, per digit, are what the model's ReadingRule weighs (calibration.rule.string_not_sure),
+with one more: -1 for a part cut out of touching ink. Those scores rate a cut by the parts'
+own look, and a wrong cut often leaves two parts that look like digits (a 7 whose bar went to
+its neighbour); the rule's weight for it is the doubt every such part carries.
 mnistlab.train.calibrate_reading fits the weights.
 """
 
@@ -29,14 +32,16 @@ def digit_evidence(
     digit_height: float,
     one_digit: OneDigitNet | None,
     segmentation: np.ndarray,
+    cut_out: np.ndarray,
     detector: Callable[[np.ndarray], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """(N, EVIDENCE) float64 per digit: log P(the guess), log P(one digit), log P(a digit),
-    log P(the segmentation).
+    log P(the segmentation), and -1 where the part was cut out of touching ink (else 0).
 
     `probabilities` (N,) the calibrated probability of each digit's guess; `fields` (N, 28,
     28) uint8 what the classifier saw; `masks` each part's ink; `segmentation` (N,) each
-    part's share of the log-probability of the cuts and joins that made it; `detector`
+    part's share of the log-probability of the cuts and joins that made it; `cut_out` (N,)
+    bool, the parts cut from a piece that held several digits; `detector`
     computes the digit detector's logits (default: the shipped detector in PyTorch)."""
     n = len(fields)
     out = np.zeros((n, EVIDENCE))
@@ -49,6 +54,7 @@ def digit_evidence(
     scores = (detector or detector_scores)(fields)
     out[:, 2] = _log_sigmoid(scores.detach().cpu().double().numpy())
     out[:, 3] = np.minimum(np.asarray(segmentation, np.float64), 0.0)
+    out[:, 4] = -np.asarray(cut_out, np.float64)
     return out
 
 

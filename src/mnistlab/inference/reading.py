@@ -1,8 +1,10 @@
 """Reading a written number on one line: find the ink, cut it into digits, classify each.
 
 Cutting: connected pieces of ink (8-connected) are the candidates. Pieces that overlap
-horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes); dots and dashes
-far smaller than the digits are left out. A piece wider than the digits are tall may be
+horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes); specks are left
+out, and a mark too flat to be a digit (a dash, or a 7's bar written apart from its stem) goes
+to the neighbour that is likelier one digit with it, or is left out. A piece wider than the
+digits are tall may be
 touching digits: cut paths are found along lines at several slants where the ink is thinnest,
 and of all the chains of cuts (none included) the one kept is the one whose parts are likeliest
 digits together: the classifier's log-probabilities summed, weighed by the parts' shapes and

@@ -4,11 +4,11 @@ default shipped model, counted on both sides of "not sure" per rendering.
     python -m benchmarks.outside [--model NAME] [--limit N] [--size 100]
 
 Sources (nothing downloaded):
-- scikit-learn's `load_digits` (UCI optdigits: 1,797 digits of 8x8 px with 17 grey levels,
-  written by 43 people; the data ships in the scikit-learn wheel; `pip install scikit-learn`,
-  in the dev extra), drawn black on white, cut to the ink ("tight") or with a margin of a
-  quarter of the digit's height ("margin"), and enlarged so that the digit is ~SIZE px tall
-  with each of nearest, bilinear, bicubic and Lanczos;
+- scikit-learn's `load_digits` (UCI optdigits' test part: 1,797 digits of 8x8 px with 17 grey
+  levels, written by 13 people; the data ships in the scikit-learn wheel; `pip install
+  scikit-learn`, in the dev extra), drawn black on white, cut to the ink ("tight") or with a
+  margin of a quarter of the digit's height ("margin"), and enlarged so that the digit is ~SIZE
+  px tall with each of nearest, bilinear, bicubic and Lanczos;
 - the digits 0-9 of the handwriting fonts that are installed (Debian: `apt-get install
   fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-rufscript fonts-sjfonts
   fonts-kristi fonts-dancingscript fonts-kaushanscript`), at SIZE px, and at 12 px enlarged

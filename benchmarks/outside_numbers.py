@@ -4,9 +4,9 @@ counted on both sides of "sure" (issue 26).
 
     python -m benchmarks.outside_numbers [--ref REV] [--numbers 200] [--model sota-cpu] [--write]
 
-Digits: scikit-learn's `load_digits` (UCI optdigits, 8x8 px, 43 writers; outside every fit and
-tuning, as in benchmarks.outside), enlarged with bicubic resampling; and, for the "mixed"
-numbers, MNIST test digits beside them (the issue's own trial: "MNIST test digits and other
+Digits: scikit-learn's `load_digits` (UCI optdigits' test part, 8x8 px, 13 writers; outside
+every fit and tuning, as in benchmarks.outside), enlarged with bicubic resampling; and, for the
+"mixed" numbers, MNIST test digits beside them (the issue's own trial: "MNIST test digits and other
 writers' digits on one line"). Layout (this file's own, so that the reader is not judged only
 on the renderer it was tuned with): 2-6 digits, a line height of 40-80 px, each digit its own
 size (+-10%) and baseline (+-5% of the height), gaps of 10-50% of the height, black ink on
@@ -14,7 +14,8 @@ white. The same PNG files are read in a fresh process by this checkout and, with
 earlier commit (a temporary git worktree), one torch thread each.
 
 right: sure and right; wrong: sure and wrong; wasted: not sure, best reading right; saved: not
-sure, best reading wrong; strings: the best reading right, sure or not.
+sure, best reading wrong; strings: the best reading right, sure or not; blank: no ink found
+(counted as not sure and wrong).
 """
 
 from __future__ import annotations
@@ -38,20 +39,26 @@ OUT = Path(__file__).parent / "results" / "outside_numbers.json"
 SOURCES = ("optdigits", "mixed")
 SEED = 2612  # the numbers drawn; fixed before the first run
 
-# run in the child, on whichever mnistlab PYTHONPATH names: each file's reading as JSON
+# run in the child, on whichever mnistlab PYTHONPATH names: each file's reading, and which
+# mnistlab read them, as JSON
 CHILD = """
 import json, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
+import mnistlab
+from mnistlab.errors import MnistlabError
 from mnistlab.inference import Predictor
 from mnistlab.inference.reading import read_number
 predictor = Predictor.from_path(sys.argv[2])
 out = {}
 for f in sorted(Path(sys.argv[1]).glob("*.png")):
-    r = read_number(predictor, f)
-    out[f.stem] = {"number": r.number, "sure": r.sure}
-print(json.dumps(out))
+    try:
+        r = read_number(predictor, f)
+        out[f.stem] = {"number": r.number, "sure": r.sure}
+    except MnistlabError as error:  # no ink found: counted, not fatal
+        out[f.stem] = {"number": "", "sure": False, "error": str(error)}
+print(json.dumps({"mnistlab": mnistlab.__file__, "readings": out}))
 """
 
 
@@ -116,20 +123,28 @@ def draw(folder: Path, source: str, count: int, optdigits, mnist) -> dict[str, s
 
 
 def read_all(src: Path, folder: Path, model: str) -> dict[str, dict]:
+    """Each file's reading by the mnistlab in `src`, in a fresh process (one torch thread, run
+    in `folder`, so that no folder where this script was started shadows a model's name)."""
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", CHILD, str(folder), model],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
+        env=env, capture_output=True, text=True, cwd=folder,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"reading with {src} failed:\n{done.stderr}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"the child read with {out['mnistlab']}, not the mnistlab in {src}")
+    return out["readings"]
 
 
 def counts(readings: dict[str, dict], truths: dict[str, str]) -> dict[str, int]:
-    out = dict.fromkeys(("numbers", "strings", "right", "wrong", "wasted", "saved"), 0)
+    out = dict.fromkeys(("numbers", "strings", "right", "wrong", "wasted", "saved", "blank"), 0)
     for stem, truth in truths.items():
         reading = readings[stem]
         good = reading["number"] == truth
         out["numbers"] += 1
+        out["blank"] += "error" in reading
         out["strings"] += good
         key = ("right" if good else "wrong") if reading["sure"] else ("wasted" if good else "saved")
         out[key] += 1
@@ -154,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     optdigits = (data.images, data.target)
     mnist = (test.images.numpy(), test.labels.numpy())
     record = {
-        "header": f"{header('cpu')}; scikit-learn {sklearn.__version__}; model {args.model}; "
-        f"{args.numbers} numbers per source, seed {SEED}",
+        "command": "python -m benchmarks.outside_numbers " + " ".join(argv or sys.argv[1:]),
+        "header": f"{header('cpu')} (each reader: 1 torch thread); scikit-learn "
+        f"{sklearn.__version__}; model {args.model}; {args.numbers} numbers per source, seed "
+        f"{SEED}",
         "rows": {},
     }
     print(record["header"], flush=True)
@@ -164,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         truths: dict[str, str] = {}
         for source in SOURCES:
             truths.update(draw(folder, source, args.numbers, optdigits, mnist))
-        commits = [("this checkout", ROOT / "src")]
+        commits = [(f"this checkout, {checkout()}", ROOT / "src")]
         earlier = ref_checkout(args.ref, ROOT) if args.ref else nullcontext((None, None))
         with earlier as (commit, tree):
             if tree is not None:
@@ -183,12 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def checkout() -> str:
+    """This checkout's commit, marked when files differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + (" with changes" if dirty else "")
+
+
 def results_section(record: dict) -> str:
     lines = [
         "### Numbers written with other people's digits: the outside check (issue 26)",
         "",
-        f"`python -m benchmarks.outside_numbers`: {record['header']}. optdigits: every digit "
-        "from scikit-learn's load_digits (43 writers, 8x8 px, enlarged); mixed: each digit "
+        f"`{record['command']}`: {record['header']}. optdigits: every digit "
+        "from scikit-learn's load_digits (13 writers, 8x8 px, enlarged); mixed: each digit "
         "from load_digits or the MNIST test split at random. The layout is the script's own, "
         "not mnistlab.synth's. Shares of the numbers.",
         "",

@@ -100,16 +100,43 @@ def test_a_seven_whose_bar_is_written_apart_keeps_its_bar(predictor, val_split, 
     assert reading.number == "70"
 
 
-def test_a_hyphen_between_digits_is_left_out(predictor, val_split):
+@pytest.mark.parametrize(
+    ("rows", "cols", "weighed"),
+    [
+        ((13, 16), (58, 80), False),  # "12-34": a dash in the middle of the gap
+        ((12, 15), (53, 56), True),  # "12- 34": a short dash 1 px from the 2
+        ((21, 24), (54, 56), True),  # "12.34": a point at the 2's foot
+    ],
+)
+def test_a_hyphen_or_a_point_between_digits_is_left_out(predictor, val_split, rows, cols, weighed):
     images, labels = val_split.images.numpy(), val_split.labels.numpy()
     picks = [int(np.flatnonzero(labels == d)[0]) for d in (1, 2, 3, 4)]
     line = np.zeros((28, 4 * 28 + 40), np.uint8)
     for place, j in enumerate(picks):
         left = place * 28 + (40 if place >= 2 else 0)
         line[:, left : left + 28] = np.maximum(line[:, left : left + 28], images[j])
-    line[13:16, 2 * 28 + 8 : 2 * 28 + 32] = 255  # "12-34": a dash in the middle of the gap
+    assert not line[:, cols[0] : cols[1]].any()  # the mark touches no digit's ink
+    line[rows[0] : rows[1], cols[0] : cols[1]] = 255
     page = Image.fromarray(255 - np.kron(line, np.ones((3, 3), np.uint8)))
-    assert read_number(predictor, page).number == "1234"
+    reading = read_number(predictor, page)
+    assert reading.number == "1234"
+    # a mark close enough to be weighed (_Cutter.attach) leaves its doubt in the 2's
+    # segmentation evidence, whichever way it went
+    assert bool(reading.evidence[1, 3] < 0) == weighed
+    assert reading.digits[1].box[2] < 3 * cols[1]  # the 2's box does not take the mark
+
+
+def test_a_string_rule_fitted_by_an_older_mnistlab_loads_but_cannot_read(predictor, val_split):
+    # four weights (before the cut evidence): the model still predicts digits and can be
+    # calibrated again; reading a number names the remedy
+    cal = predictor.meta.calibration
+    record = {**cal.to_dict(), "reading": {**cal.reading.to_dict(), "weights": [1.0] * 4}}
+    older = Calibration.from_dict(record)
+    meta = dataclasses.replace(predictor.meta, calibration=older)
+    old = Predictor(predictor.model, meta)
+    assert old.predict_pixels(val_split.images[:2].numpy())[0].guess == int(val_split.labels[0])
+    with pytest.raises(CheckpointError, match="mnistlab calibrate FOLDER"):
+        read_number(old, _lifted_4801(val_split, 137, [26, 137]))
 
 
 def test_parts_cut_out_of_touching_ink_carry_their_doubt(predictor, val_split):

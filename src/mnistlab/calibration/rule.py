@@ -152,11 +152,12 @@ class StringVerdict:
 def string_not_sure(
     rule: ReadingRule | None, evidence: np.ndarray, refused: np.ndarray
 ) -> StringVerdict:
-    """Whether a read number is sure as a whole. `evidence` (N, EVIDENCE): per digit, the log
-    probabilities the rule weighs (ReadingRule); `refused` (N,) bool: the digits `not_sure`
-    refused. Without a rule the string is sure when every digit is (as before issue 26).
-    A string below the threshold marks its weakest digits (the lowest weighted evidence), the
-    fewest whose evidence, were they certain, would lift the string to the threshold."""
+    """Whether a read number is sure as a whole. `evidence` (N, EVIDENCE): per digit, what the
+    rule weighs (ReadingRule: four log-probabilities and the cut's -1 or 0); `refused` (N,)
+    bool: the digits `not_sure` refused. Without a rule the string is sure when every digit is
+    (as before issue 26). A string below the threshold marks its weakest digits (the lowest
+    weighted evidence), the fewest whose evidence, were they certain, would lift the string to
+    the threshold."""
     doubtful = [int(i) for i in np.flatnonzero(refused)]
     if rule is None or len(evidence) == 0:
         return StringVerdict(None, tuple(doubtful))

@@ -4,12 +4,12 @@ Cutting: connected pieces of ink (8-connected) are the candidates. Pieces that o
 horizontally belong to one digit (a 5 whose bar was lifted, a 4 in two strokes); specks are left
 out, and a mark too flat to be a digit (a dash, or a 7's bar written apart from its stem) goes
 to the neighbour that is likelier one digit with it, or is left out. A piece wider than the
-digits are tall may be
-touching digits: cut paths are found along lines at several slants where the ink is thinnest,
-and of all the chains of cuts (none included) the one kept is the one whose parts are likeliest
-digits together: the classifier's log-probabilities summed, weighed by the parts' shapes and
-by a small network's judgement of whether each part is exactly one digit (inference.one_digit),
-with a small bonus per part (dynamic programming over the cuts, left to right). Close pieces
+digits are tall may be touching digits: cut paths are found along lines at several slants
+where the ink is thinnest, and of all the chains of cuts (none included) the one kept is the
+one whose parts are likeliest digits together: the classifier's log-probabilities summed,
+weighed by the parts' shapes and by a small network's judgement of whether each part is exactly
+one digit (inference.one_digit), with a small bonus per part (dynamic programming over the
+cuts, left to right). Close pieces
 are joined when the join is likelier one digit than the two are two, against a prior that
 pieces with clear space between them are two digits.
 
@@ -50,7 +50,8 @@ from mnistlab.inference.whole import digit_evidence
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
-DASH = 0.4  # ...and those flatter than this share of it (a hyphen, a decimal point)
+DASH = 0.4  # ...and those flatter than this are marks, not digits (a hyphen, a decimal point,
+# a 7's bar written apart): _Cutter.attach gives a mark to a neighbour or leaves it out
 # Below, "heights" are the number's digit height: the median height of its pieces.
 WIDE = 0.55  # a piece wider than this many heights may be several digits (a 1 pressed
 # against a 6 can be only 0.6 heights wide; the one-digit network keeps single digits whole)
@@ -211,11 +212,11 @@ def read_number(
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
-    pieces, attached = cutter.attach(pieces, marks)
-    pieces, merged = cutter.merge(pieces, attached)
+    pieces, attach_log_p = cutter.attach(pieces, marks)
+    pieces, merged = cutter.merge(pieces, attach_log_p)
     spans: list[tuple[int, int, np.ndarray]] = []
     cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
-    # segmentation (the merge's choices and the count of digits cut from it)
+    # segmentation (attach's and merge's choices, and the count of digits cut from it)
     cut_out: list[bool] = []  # per part: cut from a piece that held several digits
     digit_height = float(np.median([_height(mask) for _, _, mask in pieces]))  # this number's
     for (left, right, mask), joined in zip(pieces, merged, strict=True):
@@ -262,9 +263,16 @@ def read_number(
     return Reading(number, digits, verdict, evidence)
 
 
+FIT_AGAIN = (
+    "fit it again: mnistlab calibrate FOLDER (a shipped model: python "
+    "scripts/calibrate_pretrained.py --reading-only NAME)"
+)
+
+
 def _reading_rule(predictor: Predictor) -> ReadingRule | None:
     """The model's string rule, unless it has none or answers every digit (--no-reject);
-    CheckpointError when it was fitted for another digit detector than the one shipped."""
+    CheckpointError when it was fitted for another digit detector than the one shipped, or
+    weighs other evidence than this mnistlab's reader brings."""
     calibration = predictor.meta.calibration
     if calibration is None or calibration.reading is None or not predictor.reject:
         return None
@@ -272,8 +280,12 @@ def _reading_rule(predictor: Predictor) -> ReadingRule | None:
     if rule.detector_sha256 and rule.detector_sha256 != DETECTOR_SHA256:
         raise CheckpointError(
             "the model's string rule for read numbers was fitted with another digit detector "
-            "than the one this mnistlab ships; fit it again "
-            "(python scripts/calibrate_pretrained.py --reading-only NAME)"
+            f"than the one this mnistlab ships; {FIT_AGAIN}"
+        )
+    if len(rule.weights) != EVIDENCE:
+        raise CheckpointError(
+            f"the model's string rule for read numbers weighs {len(rule.weights)} kinds of "
+            f"evidence, this mnistlab's reader brings {EVIDENCE} (an older fit); {FIT_AGAIN}"
         )
     return rule
 
@@ -291,7 +303,7 @@ def _pieces_and_marks(
     stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs."""
     labels, count = ndimage.label(values > INK_LEVEL, structure=np.ones((3, 3), bool))
     if count == 0:
-        return []
+        return [], []
     # faint anti-aliased edges belong to the piece they touch
     grown = ndimage.grey_dilation(labels, size=(3, 3)) * (values > 0)
     slices = ndimage.find_objects(labels)
@@ -345,11 +357,12 @@ class _Cutter:
     ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
         """Give each flat mark to the neighbouring piece it belongs to, if any: a 7's bar or a
         5's flag written apart from the rest is too flat to be a digit, and left out it leaves
-        a 7 read as a confident 1. A mark goes to the piece (closer than CLOSE, and together no
-        wider than JOINED, as merge's neighbours) whose score as one digit (_part_scores) rises
-        most with it, if it rises at all, against the prior for clear space between them
-        (GAP_PRIOR); other marks are left out (a hyphen, a decimal point). Also, per piece, the
-        log-probability of the choices (a two-way softmax of the best rise, as merge's)."""
+        a 7 read as a confident 1. A mark goes to the piece (may_join, as merge's neighbours)
+        whose score as one digit (_part_scores) rises most with it, if it rises at all, against
+        the prior for clear space between them (GAP_PRIOR, chosen for merge and not tuned
+        again here); other marks are left out (a hyphen, a decimal point). Returns the pieces
+        left to right and, per piece, the log-probability of the choices about its marks (a
+        two-way softmax of the best rise, as merge's)."""
         chosen = [0.0] * len(pieces)
         if not pieces or not marks:
             return pieces, chosen
@@ -358,9 +371,8 @@ class _Cutter:
         for left, right, mark in marks:
             near = [
                 i
-                for i, piece in enumerate(pieces)
-                if _gap(piece, (left, right)) < CLOSE * tallest
-                and max(right, piece[1]) - min(left, piece[0]) <= JOINED * tallest
+                for i, (first, last, _) in enumerate(pieces)
+                if may_join((first, last), (left, right), tallest)
             ]
             if not near:
                 continue
@@ -380,18 +392,21 @@ class _Cutter:
                 chosen[i] += -float(np.logaddexp(0.0, -rise))
             else:
                 chosen[i] += -float(np.logaddexp(0.0, rise))  # the doubt of leaving it out
-        return pieces, chosen
+        # a mark left of its piece moves the piece's left edge: merge() takes them in order
+        order = sorted(range(len(pieces)), key=lambda i: pieces[i][0])
+        return [pieces[i] for i in order], [chosen[i] for i in order]
 
     def merge(
-        self, pieces: list[tuple[int, int, np.ndarray]], chosen: list[float] | None = None
+        self, pieces: list[tuple[int, int, np.ndarray]], priors: list[float] | None = None
     ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
-        """Join neighbours that are close and together no wider than a digit, when the join is
-        likelier one digit than the two apart are two (a stroke lifted off the page): judged as
-        the cuts are, by the classifier, the shape priors and the one-digit network together,
-        since the classifier alone reads each half of a lifted 4 as a confident 1. Also, per
-        piece kept, the log-probability of the choices that made it (joined or left apart, as
-        a two-way softmax of the two scores; 0 where there was no choice)."""
-        before = list(chosen) if chosen is not None else [0.0] * len(pieces)
+        """Join neighbours (left to right) that are close and together no wider than a digit,
+        when the join is likelier one digit than the two apart are two (a stroke lifted off the
+        page): judged as the cuts are, by the classifier, the shape priors and the one-digit
+        network together, since the classifier alone reads each half of a lifted 4 as a
+        confident 1. Also, per piece kept, the log-probability of the choices that made it:
+        `priors` (per piece given, attach's; 0 without), plus for each join weighed, joined or
+        left apart, a two-way softmax of the two scores."""
+        before = list(priors) if priors is not None else [0.0] * len(pieces)
         if len(pieces) < 2:
             return pieces, before
         tallest = max(_height(mask) for _, _, mask in pieces)
@@ -612,17 +627,18 @@ def read_files(
     return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
 
 
-def may_join(before: tuple[int, int], after: tuple[int, int], tallest: float) -> bool:
-    """Whether merge() weighs joining two neighbouring pieces (their left and right columns):
-    close, and together no wider than a digit."""
-    return after[0] - before[1] < CLOSE * tallest and (
-        max(after[1], before[1]) - before[0] <= JOINED * tallest
+def may_join(one: tuple[int, int], other: tuple[int, int], tallest: float) -> bool:
+    """Whether merge() weighs joining two neighbouring pieces, or attach() a mark to a piece
+    (their left and right columns, in either order): closer than CLOSE, and together no wider
+    than JOINED."""
+    return _gap(one, other) < CLOSE * tallest and (
+        max(one[1], other[1]) - min(one[0], other[0]) <= JOINED * tallest
     )
 
 
-def _gap(piece: tuple[int, int, np.ndarray], span: tuple[int, int]) -> int:
-    """Columns of clear space between a piece and a span (0 where they overlap)."""
-    return max(0, span[0] - piece[1], piece[0] - span[1])
+def _gap(one: tuple[int, ...], other: tuple[int, ...]) -> int:
+    """Columns of clear space between two spans (left, right, ...); 0 where they overlap."""
+    return max(0, other[0] - one[1], one[0] - other[1])
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:

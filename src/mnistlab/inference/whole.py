@@ -5,9 +5,9 @@ calibrated probability), the part is exactly one digit, not half of one or two (
 network), it is a digit at all (the digit detector), and the reader's choice of cuts and joins
 that made it was right (its probability among the other choices, inference.reading). Their
 logs, per digit, are what the model's ReadingRule weighs (calibration.rule.string_not_sure),
-with one more: -1 for a part cut out of touching ink. Those scores rate a cut by the parts'
-own look, and a wrong cut often leaves two parts that look like digits (a 7 whose bar went to
-its neighbour); the rule's weight for it is the doubt every such part carries.
+with one more: -1 for a part cut out of touching ink. The segmentation evidence rates a cut by
+its parts' own look, and a wrong cut often leaves two parts that look like digits (a 7 whose
+bar went to its neighbour); the rule's weight for the -1 is the doubt every such part carries.
 mnistlab.train.calibrate_reading fits the weights.
 """
 

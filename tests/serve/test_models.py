@@ -162,6 +162,21 @@ def test_bad_model_sets_are_refused_at_start(tmp_path):
     assert (tmp_path / "not-yet").is_dir()
 
 
+def test_a_string_rule_of_an_older_mnistlab_fails_at_start_not_on_a_number(tmp_path, capsys):
+    # four weights: fitted before the reader brought five kinds of evidence
+    copy_model("lenet5", tmp_path / "old")
+    meta = tmp_path / "old" / "model.json"
+    record = json.loads(meta.read_text())
+    record["calibration"]["reading"]["weights"] = [1.0] * 4
+    meta.write_text(json.dumps(record))
+    assert Predictor.from_path(tmp_path / "old").predict_pixels(np.zeros((1, 28, 28), np.uint8))
+    with pytest.raises(MnistlabError, match="mnistlab calibrate FOLDER"):
+        create_app(tmp_path / "old")
+    code = main(["serve", str(tmp_path / "old"), "--port", "0"])
+    err = capsys.readouterr().err
+    assert code != 0 and "weighs 4 kinds of evidence" in err and "Traceback" not in err
+
+
 def test_the_cli_refuses_two_models_of_one_name(tmp_path, capsys):
     for parent in ("x", "y"):
         copy_model("lenet5", tmp_path / parent / "me")

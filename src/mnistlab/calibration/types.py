@@ -121,7 +121,7 @@ class ReadingRule:
         weights = data["weights"]
         # a rule of another length (fitted by an older mnistlab, which weighed fewer kinds of
         # evidence) still loads, so that the model still predicts digits and can be calibrated
-        # again; reading a number with it is refused (inference.reading._reading_rule)
+        # again; reading a number with it is refused (inference.reading.reading_rule)
         if not weights or not all(
             isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
         ):

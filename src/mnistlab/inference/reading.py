@@ -239,7 +239,7 @@ def read_number(
         predictor.detector,
     )
     verdict = string_not_sure(
-        _reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])
+        reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])
     )
     digits = []
     for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
@@ -269,10 +269,11 @@ FIT_AGAIN = (
 )
 
 
-def _reading_rule(predictor: Predictor) -> ReadingRule | None:
+def reading_rule(predictor: Predictor) -> ReadingRule | None:
     """The model's string rule, unless it has none or answers every digit (--no-reject);
     CheckpointError when it was fitted for another digit detector than the one shipped, or
-    weighs other evidence than this mnistlab's reader brings."""
+    weighs other evidence than this mnistlab's reader brings (the server asks at start, so
+    that such a model fails there, not on a client's number)."""
     calibration = predictor.meta.calibration
     if calibration is None or calibration.reading is None or not predictor.reject:
         return None

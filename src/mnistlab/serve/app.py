@@ -28,6 +28,7 @@ from starlette.routing import Route, request_response
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Prediction, PredictionDict, Predictor
 from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
+from mnistlab.inference.reading import reading_rule
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
 from mnistlab.serve.batching import DEFAULT_MAX_WAIT
 from mnistlab.serve.inputs import IMAGE, MANY, ONE, ApiError, Body, Item, image_errors, read_items
@@ -266,6 +267,7 @@ def _predictors(model: ModelSpec | Mapping[str, ModelSpec]) -> dict[str, Predict
     loaded = {}
     for name, spec in specs.items():
         predictor = spec if isinstance(spec, Predictor) else Predictor.from_path(spec)
+        reading_rule(predictor)  # a string rule this reader cannot use fails here, not later
         if name is None:
             name = predictor.name if isinstance(spec, Predictor) else model_name(spec, predictor)
         loaded[name] = predictor

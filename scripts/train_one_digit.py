@@ -44,6 +44,8 @@ NEGATIVES = 16  # at most this many "not one digit" parts kept per piece
 # The reader's own WIDE and CUTS, and every part the reader asks the network about: the parts
 # cut from wide pieces, every narrow piece whole, every join merge() weighs. The weights before
 # 2026-12-06 saw only the first (at WIDE 0.75, CUTS 14) and doubted lone 1s (docs/reading.md).
+# Not yet among them: a piece with a flat mark given to it (reading._Cutter.attach, 2026-12-07);
+# _pieces drops marks here, so the shipped weights never saw a 7 whose bar was written apart.
 
 
 def draw(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:

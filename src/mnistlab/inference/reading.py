@@ -9,9 +9,8 @@ where the ink is thinnest, and of all the chains of cuts (none included) the one
 one whose parts are likeliest digits together: the classifier's log-probabilities summed,
 weighed by the parts' shapes and by a small network's judgement of whether each part is exactly
 one digit (inference.one_digit), with a small bonus per part (dynamic programming over the
-cuts, left to right). Close pieces
-are joined when the join is likelier one digit than the two are two, against a prior that
-pieces with clear space between them are two digits.
+cuts, left to right). Close pieces are joined when the join is likelier one digit than the two
+are two, against a prior that pieces with clear space between them are two digits.
 
 The reading is then judged as a whole (inference.whole, calibration.rule.string_not_sure):
 under the model's ReadingRule it is "sure" only when the calibrated probability that the whole
@@ -398,28 +397,26 @@ class _Cutter:
         return [pieces[i] for i in order], [chosen[i] for i in order]
 
     def merge(
-        self, pieces: list[tuple[int, int, np.ndarray]], priors: list[float] | None = None
+        self, pieces: list[tuple[int, int, np.ndarray]], priors: list[float]
     ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
         """Join neighbours (left to right) that are close and together no wider than a digit,
         when the join is likelier one digit than the two apart are two (a stroke lifted off the
         page): judged as the cuts are, by the classifier, the shape priors and the one-digit
         network together, since the classifier alone reads each half of a lifted 4 as a
         confident 1. Also, per piece kept, the log-probability of the choices that made it:
-        `priors` (per piece given, attach's; 0 without), plus for each join weighed, joined or
+        `priors` (per piece given: attach's choices), plus for each join weighed, joined or
         left apart, a two-way softmax of the two scores."""
-        before = list(priors) if priors is not None else [0.0] * len(pieces)
         if len(pieces) < 2:
-            return pieces, before
+            return pieces, list(priors)
         tallest = max(_height(mask) for _, _, mask in pieces)
-        out, chosen = [pieces[0]], [before[0]]
-        for (left, right, mask), prior in zip(pieces[1:], before[1:], strict=True):
+        out, chosen = [pieces[0]], [priors[0]]
+        for (left, right, mask), prior in zip(pieces[1:], priors[1:], strict=True):
             last_left, last_right, last_mask = out[-1]
-            gap = left - last_right
             if may_join((last_left, last_right), (left, right), tallest):
                 joined = last_mask | mask
                 first, second, together = self._part_scores([last_mask, mask, joined], tallest)
                 margin = together - (first + second) - PART_BONUS
-                margin -= GAP_PRIOR * max(0, gap) / tallest
+                margin -= GAP_PRIOR * _gap((last_left, last_right), (left, right)) / tallest
                 if margin > 0:
                     out[-1] = (last_left, max(right, last_right), joined)
                     chosen[-1] += prior - float(np.logaddexp(0.0, -margin))

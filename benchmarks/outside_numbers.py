@@ -157,15 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="sota-cpu")
     parser.add_argument("--numbers", type=int, default=200, help="numbers per source")
     parser.add_argument("--write", action="store_true", help="also write docs/RESULTS.md")
+    parser.add_argument("--data-dir", help="the MNIST files (default: MNISTLAB_DATA_DIR)")
     args = parser.parse_args(argv)
+    if args.numbers < 1:
+        parser.error("--numbers must be at least 1")
+    revision = ["git", "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"]
+    if args.ref and subprocess.run(revision, cwd=ROOT, capture_output=True).returncode != 0:
+        parser.error(f"--ref {args.ref}: no such commit in this repository")
     import sklearn
     from sklearn.datasets import load_digits
 
     from mnistlab.data.splits import load_splits
+    from mnistlab.errors import MnistlabError
     from mnistlab.system import header
 
     data = load_digits()
-    test = load_splits("mnist", download=False)["test"]
+    try:
+        test = load_splits("mnist", args.data_dir, download=False)["test"]
+    except MnistlabError as error:
+        parser.exit(2, f"outside_numbers: error: {error}\n")
     optdigits = (data.images, data.target)
     mnist = (test.images.numpy(), test.labels.numpy())
     record = {

@@ -59,6 +59,19 @@ CUT_OUT_SPAN = 0.5
 # ...and where the median of its border lies between these fractions of the way from its
 # darkest to its lightest value, the border cannot tell paper from ink (_cut_out_has_dark_ink).
 UNDECIDED_BORDER = (0.3, 0.7)
+# A 1 cut to its ink: an image narrower than BAR_ASPECT of its longer side (no other digit's
+# box is that narrow) holds little or no paper, so neither its border nor its lightest pixels
+# stand for the paper; the page lies beyond all of it (white, or black for light ink). And
+# where BAR_SHARE percent of it is darker than BAR_DARKEST, it is dark ink, however its few
+# light pixels fall, even with no contrast at all (a black-and-white scan cuts a 1 to a solid
+# bar). Found on validation 1s from 6-16 px sources cut tight and enlarged smoothly
+# (resolution family): their lighter tones were taken for the paper, leaving the darkest
+# specks ("3 separate marks"), or for the ink, or the bar was "blank". Deciding dark ink by
+# the mean instead read 14 more of MNIST's own 553 validation 1s (white on black, cut tight)
+# in negative.
+BAR_ASPECT = 0.3
+BAR_DARKEST = 0.5
+BAR_SHARE = 90
 # An image enlarged from a small source by repeating pixels (nearest neighbour: a scan or a
 # screenshot zoomed in) is resampled smoothly from that source first when at least this share
 # of its varied rows and columns repeat the one before (a factor of 2 repeats half of them).
@@ -324,12 +337,15 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
     validation digits, docs/RESULTS.md); a small digit in a large photo comes out sharper than
     at WORK_SIZE."""
     gray = restore_source(_checked_gray(gray))
+    if _is_dark_bar(gray):
+        return _with_margin(gray, cut_out=True)
     ink = _find_ink(gray, COARSE_SIZE)
     left, top, right, bottom = _ink_box(ink.values)
     if _touches_border(ink.values, (left, top, right, bottom)):
         height, width = ink.values.shape
-        cut_out = right - left >= CUT_OUT_SPAN * width and bottom - top >= CUT_OUT_SPAN * height
-        return _with_margin(gray, cut_out)
+        spans = right - left >= CUT_OUT_SPAN * width and bottom - top >= CUT_OUT_SPAN * height
+        # a narrow crop is a 1 cut out, whatever ink the first look found in it
+        return _with_margin(gray, spans or _is_narrow(gray))
     if ink.scale <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
         return ink
     margin = max(right - left, bottom - top)  # room for the background statistics
@@ -342,6 +358,17 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
     except NoDigitError:  # the crop alone looks blank (very faint ink): keep the coarse view
         return ink
     return Ink(fine.values, fine.scale, fine.inverted, (x0, y0))
+
+
+def _is_narrow(gray: np.ndarray) -> bool:
+    """Narrower than any digit's box but a 1's (BAR_ASPECT), and long enough to be one."""
+    height, width = gray.shape
+    return min(height, width) < BAR_ASPECT * max(height, width) and max(height, width) >= MIN_SOURCE
+
+
+def _is_dark_bar(gray: np.ndarray) -> bool:
+    """A narrow image nearly all darker than paper: a 1 of dark ink cut to its ink."""
+    return _is_narrow(gray) and float(np.percentile(gray, BAR_SHARE)) < BAR_DARKEST
 
 
 def _touches_border(values: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -383,7 +410,9 @@ def _paper_of_cut_out(gray: np.ndarray) -> float:
     it (validation digits from 6-8 px sources cut tight, enlarged: best guess right 85.5% ->
     90.2%, refused with a right best guess 14.0% -> 8.0%; the same cut digits on a margin of
     paper: 96.9%)."""
-    dark_ink = _cut_out_has_dark_ink(gray)
+    dark_ink = _is_dark_bar(gray) or _cut_out_has_dark_ink(gray)
+    if _is_narrow(gray):  # a 1 cut to its ink: no paper in it, the page is beyond all of it
+        return 1.0 if dark_ink else 0.0
     step = max(1, max(gray.shape) // COARSE_SIZE)  # at most ~40,000 pixels place a percentile
     sample = gray[::step, ::step]
     share = 100.0 * PAPER_SHARE

@@ -149,6 +149,16 @@ def test_light_ones_on_black_cut_to_their_ink_keep_their_polarity(real_data_dir)
     assert right >= 0.975 * len(ones), right
 
 
+def test_a_one_from_a_one_pixel_source_is_not_blank():
+    """A 1 one pixel wide in its source, cut to its ink and enlarged smoothly: a column of
+    greys, from the stroke's ends (lighter) to its middle, with no paper to stand out from."""
+    column = np.array([138, 135, 125, 115, 107, 99, 94, 89, 84, 79, 69, 92, 133, 143], np.uint8)
+    shown = Image.fromarray(column[:, None]).resize((15, 106), Image.BILINEAR)
+    cut = preprocess(shown)
+    assert cut.inverted
+    assert mnistlab.load("lenet5").predict_image(shown).digit == 1
+
+
 def test_a_black_bar_reads_as_a_one_and_a_light_strip_stays_blank():
     """A black-and-white scan cuts a 1 to a solid black bar: no contrast inside it, yet a 1.
     A strip of plain paper, as light as paper is, is still blank."""

@@ -45,7 +45,7 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
-from mnistlab.inference.whole import digit_evidence
+from mnistlab.inference.whole import digit_evidence, log_sigmoid
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
@@ -389,9 +389,9 @@ class _Cutter:
             if rise > 0:
                 first, last, mask = pieces[i]
                 pieces[i] = (min(first, left), max(last, right), mask | mark)
-                chosen[i] += -float(np.logaddexp(0.0, -rise))
+                chosen[i] += float(log_sigmoid(rise))
             else:
-                chosen[i] += -float(np.logaddexp(0.0, rise))  # the doubt of leaving it out
+                chosen[i] += float(log_sigmoid(-rise))  # the doubt of leaving it out
         # a mark left of its piece moves the piece's left edge: merge() takes them in order
         order = sorted(range(len(pieces)), key=lambda i: pieces[i][0])
         return [pieces[i] for i in order], [chosen[i] for i in order]
@@ -419,9 +419,9 @@ class _Cutter:
                 margin -= GAP_PRIOR * _gap((last_left, last_right), (left, right)) / tallest
                 if margin > 0:
                     out[-1] = (last_left, max(right, last_right), joined)
-                    chosen[-1] += prior - float(np.logaddexp(0.0, -margin))
+                    chosen[-1] += prior + float(log_sigmoid(margin))
                     continue
-                chosen[-1] += -float(np.logaddexp(0.0, margin))  # the doubt of leaving apart
+                chosen[-1] += float(log_sigmoid(-margin))  # the doubt of leaving apart
             out.append((left, right, mask))
             chosen.append(prior)
         return out, chosen
@@ -558,7 +558,7 @@ class _Cutter:
         if self.one_digit is not None:
             shapes = [part_shape(mask, digit_height) for mask in masks]
             odds = one_digit_log_odds(self.one_digit, fields, np.array(shapes))
-            scores += ONE_DIGIT_WEIGHT * -np.logaddexp(0.0, -odds)  # log P(one digit)
+            scores += ONE_DIGIT_WEIGHT * log_sigmoid(odds)  # log P(one digit)
         # the classifier's log-probability is at most 0: only parts still above `floor` need it
         worth = np.flatnonzero(scores >= floor)
         if worth.size:

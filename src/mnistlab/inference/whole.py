@@ -50,13 +50,15 @@ def digit_evidence(
     out[:, 0] = np.log(np.maximum(np.asarray(probabilities, np.float64), TINY))
     if one_digit is not None:
         shapes = np.array([part_shape(mask, digit_height) for mask in masks])
-        out[:, 1] = _log_sigmoid(one_digit_log_odds(one_digit, fields, shapes))
+        out[:, 1] = log_sigmoid(one_digit_log_odds(one_digit, fields, shapes))
     scores = (detector or detector_scores)(fields)
-    out[:, 2] = _log_sigmoid(scores.detach().cpu().double().numpy())
+    out[:, 2] = log_sigmoid(scores.detach().cpu().double().numpy())
     out[:, 3] = np.minimum(np.asarray(segmentation, np.float64), 0.0)
     out[:, 4] = -np.asarray(cut_out, np.float64)
     return out
 
 
-def _log_sigmoid(logits: np.ndarray) -> np.ndarray:
+def log_sigmoid(logits: np.ndarray | float) -> np.ndarray:
+    """log(sigmoid(x)), without overflow: the log-probability of a two-way choice whose log-odds
+    is x (float64)."""
     return -np.logaddexp(0.0, -np.asarray(logits, np.float64))

@@ -22,7 +22,7 @@ from mnistlab.synth.numbers import (
 )
 from mnistlab.train.calibrate_reading import FIT_SEED
 
-RULE = ReadingRule(weights=[1.0, 1.0, 0.0, 0.0, 0.0], bias=2.0, threshold=0.8)
+RULE = ReadingRule(weights=[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], bias=2.0, threshold=0.8)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,9 @@ def predictor():
 
 
 def test_string_rule_marks_the_weakest_digits_only():
-    evidence = np.array([[-0.01, -0.01, 0, 0, 0], [-2.0, -0.5, 0, -1.0, -1], [-0.02, 0, 0, 0, 0]])
+    evidence = np.array(
+        [[-0.01, -0.01, 0, 0, 0, 0], [-2.0, -0.5, 0, -1.0, -1, -1], [-0.02, 0, 0, 0, 0, 0]]
+    )
     verdict = string_not_sure(RULE, evidence, np.zeros(3, bool))
     assert verdict.confidence == pytest.approx(1 / (1 + np.exp(-(2.0 - 2.54))))
     assert verdict.doubtful == (1,) and not verdict.sure
@@ -127,10 +129,10 @@ def test_a_hyphen_or_a_point_between_digits_is_left_out(predictor, val_split, ro
 
 
 def test_a_string_rule_fitted_by_an_older_mnistlab_loads_but_cannot_read(predictor, val_split):
-    # four weights (before the cut evidence): the model still predicts digits and can be
-    # calibrated again; reading a number names the remedy
+    # five weights (before the neighbours' evidence): the model still predicts digits and can
+    # be calibrated again; reading a number names the remedy
     cal = predictor.meta.calibration
-    record = {**cal.to_dict(), "reading": {**cal.reading.to_dict(), "weights": [1.0] * 4}}
+    record = {**cal.to_dict(), "reading": {**cal.reading.to_dict(), "weights": [1.0] * 5}}
     older = Calibration.from_dict(record)
     meta = dataclasses.replace(predictor.meta, calibration=older)
     old = Predictor(predictor.model, meta)
@@ -150,6 +152,22 @@ def test_parts_cut_out_of_touching_ink_carry_their_doubt(predictor, val_split):
         cut = np.concatenate([r.evidence[:, 4] for r in readings])
         assert set(cut.tolist()) <= {0.0, -1.0}
         assert bool((cut == -1).any()) is cut_seen, kind
+
+
+def test_a_digit_unlike_its_nearest_training_digits_carries_its_doubt(predictor, val_split):
+    # the sixth evidence: -1 unless all ten training digits nearest a part, in the model's
+    # features, are of the class it was read as. "36" (jitter, the fit's seed): its 3 is read
+    # as an 8 with probability 0.95, and one of its ten neighbours is not an 8
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    numbers = dict(draw_numbers(images, labels, "jitter", 300, FIT_SEED, (2, 8)))
+    reading = read_number(predictor, numbers["36"])
+    assert reading.number == "86"
+    assert reading.evidence[:, 5].tolist() == [-1.0, 0.0]  # the 6, read right, agrees
+    # a model without a feature bank brings no such evidence: 0 for every part
+    bare = dataclasses.replace(predictor.meta.calibration, features=None)
+    meta = dataclasses.replace(predictor.meta, calibration=bare)
+    plain = read_number(Predictor(predictor.model, meta), numbers["36"])
+    assert (plain.evidence[:, 5] == 0).all()
 
 
 def test_a_doubtful_string_is_refused_with_the_weak_digit_marked(predictor, val_split):

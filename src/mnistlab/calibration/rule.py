@@ -153,7 +153,7 @@ def string_not_sure(
     rule: ReadingRule | None, evidence: np.ndarray, refused: np.ndarray
 ) -> StringVerdict:
     """Whether a read number is sure as a whole. `evidence` (N, EVIDENCE): per digit, what the
-    rule weighs (ReadingRule: four log-probabilities and the cut's -1 or 0); `refused` (N,)
+    rule weighs (ReadingRule: four log-probabilities, then two -1-or-0 flags); `refused` (N,)
     bool: the digits `not_sure` refused. Without a rule the string is sure when every digit is
     (as before issue 26). A string below the threshold marks its weakest digits (the lowest
     weighted evidence), the fewest whose evidence, were they certain, would lift the string to

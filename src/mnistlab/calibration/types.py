@@ -131,8 +131,8 @@ class ReadingRule:
         return cls(**data)
 
 
-EVIDENCE = 5  # digit, one digit, detector, segmentation (log-probabilities) and cut out (-1
-# or 0): the per-digit evidence a ReadingRule weighs
+EVIDENCE = 6  # digit, one digit, detector, segmentation (log-probabilities), cut out and
+# unlike its neighbours (-1 or 0 each): the per-digit evidence a ReadingRule weighs
 READING_CHECKS: dict[str, type | tuple[type, ...]] = {
     "weights": list,
     "bias": (int, float),

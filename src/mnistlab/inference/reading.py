@@ -45,7 +45,7 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
-from mnistlab.inference.whole import digit_evidence, log_sigmoid
+from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
@@ -156,7 +156,7 @@ class Reading:
     verdict: StringVerdict = StringVerdict(None, ())  # the whole string's
     evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
     # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
-    # segmentation), -1 if cut out of touching ink (inference.whole)
+    # segmentation), -1 if cut out of touching ink, -1 if unlike its neighbours (inference.whole)
 
     @property
     def sure(self) -> bool:
@@ -236,6 +236,7 @@ def read_number(
         np.array(cut_log_p),
         np.array(cut_out, bool),
         predictor.detector,
+        neighbours_agreeing(predictor, np.stack(fields), np.array([p.guess for p in predictions])),
     )
     verdict = string_not_sure(
         reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])

@@ -129,16 +129,33 @@ def test_a_hyphen_or_a_point_between_digits_is_left_out(predictor, val_split, ro
 
 
 def test_a_string_rule_fitted_by_an_older_mnistlab_loads_but_cannot_read(predictor, val_split):
-    # five weights (before the neighbours' evidence): the model still predicts digits and can
-    # be calibrated again; reading a number names the remedy
+    # four weights (before the cut evidence): the model still predicts digits and can be
+    # calibrated again; reading a number names the remedy
     cal = predictor.meta.calibration
-    record = {**cal.to_dict(), "reading": {**cal.reading.to_dict(), "weights": [1.0] * 5}}
+    record = {**cal.to_dict(), "reading": {**cal.reading.to_dict(), "weights": [1.0] * 4}}
     older = Calibration.from_dict(record)
     meta = dataclasses.replace(predictor.meta, calibration=older)
     old = Predictor(predictor.model, meta)
     assert old.predict_pixels(val_split.images[:2].numpy())[0].guess == int(val_split.labels[0])
     with pytest.raises(CheckpointError, match="mnistlab calibrate FOLDER"):
         read_number(old, _lifted_4801(val_split, 137, [26, 137]))
+
+
+def test_a_string_rule_fitted_before_the_neighbours_evidence_reads_as_it_did(predictor, val_split):
+    # five weights: a rule that does not weigh the sixth evidence, which a personal model made
+    # before it carries; it reads on, as if its sixth weight were 0
+    cal = predictor.meta.calibration
+    five = [*cal.reading.weights[:5]]
+    older = dataclasses.replace(cal, reading=dataclasses.replace(cal.reading, weights=five))
+    zero = dataclasses.replace(cal, reading=dataclasses.replace(cal.reading, weights=[*five, 0]))
+    image = _lifted_4801(val_split, 137, [26, 137])
+    read = [
+        read_number(
+            Predictor(predictor.model, dataclasses.replace(predictor.meta, calibration=c)), image
+        )
+        for c in (older, zero)
+    ]
+    assert read[0].to_dict() == read[1].to_dict()
 
 
 def test_parts_cut_out_of_touching_ink_carry_their_doubt(predictor, val_split):

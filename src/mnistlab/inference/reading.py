@@ -19,6 +19,7 @@ string is right reaches the rule's threshold; otherwise its weakest digits are m
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,6 +284,11 @@ def reading_rule(predictor: Predictor) -> ReadingRule | None:
             "the model's string rule for read numbers was fitted with another digit detector "
             f"than the one this mnistlab ships; {FIT_AGAIN}"
         )
+    if len(rule.weights) == EVIDENCE - 1:
+        # fitted before the neighbours' evidence (the last): the other five mean what they
+        # meant then, and such a rule is one that does not weigh it (train.calibrate_reading
+        # fits exactly that where the evidence does not help), so it reads as it did
+        return dataclasses.replace(rule, weights=[*rule.weights, 0.0])
     if len(rule.weights) != EVIDENCE:
         raise CheckpointError(
             f"the model's string rule for read numbers weighs {len(rule.weights)} kinds of "

@@ -177,6 +177,22 @@ def test_a_string_rule_of_an_older_mnistlab_fails_at_start_not_on_a_number(tmp_p
     assert code != 0 and "weighs 4 kinds of evidence" in err and "Traceback" not in err
 
 
+def test_a_watched_run_folder_with_an_older_string_rule_is_unavailable_with_the_remedy(runs):
+    # the same rule in a folder written into --runs while serving: a 409 naming the remedy on
+    # any route that names it (was: it loaded, and each number read with it was a 400 "this
+    # image could not be processed", with a traceback in the log); the others answer as before
+    copy_model("lenet5", runs / "old")
+    meta = runs / "old" / "model.json"
+    record = json.loads(meta.read_text())
+    record["calibration"]["reading"]["weights"] = [1.0] * 4
+    meta.write_text(json.dumps(record))
+    with TestClient(create_app("lenet5", runs_dir=runs), raise_server_exceptions=False) as client:
+        body = assert_error(client.get("/api/model?model=old"), 409, "model_unavailable")
+        assert "mnistlab calibrate FOLDER" in body["message"]
+        assert_error(client.post("/api/read?model=old"), 409, "model_unavailable")
+        assert probabilities(client) == pytest.approx(direct("lenet5"), abs=1e-6)
+
+
 def test_the_cli_refuses_two_models_of_one_name(tmp_path, capsys):
     for parent in ("x", "y"):
         copy_model("lenet5", tmp_path / parent / "me")

@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.reading import reading_rule
 from mnistlab.runs.names import META
 from mnistlab.serve.batching import DEFAULT_MAX_WAIT, MicroBatcher
 from mnistlab.serve.inputs import ApiError
@@ -175,7 +176,11 @@ class Shelf:
 
     def _load(self, name: str, folder: Path) -> Predictor:
         try:
-            return self.prepare(Predictor.from_path(folder))
+            predictor = Predictor.from_path(folder)
+            # a string rule this reader cannot use makes the folder unavailable, as a model
+            # given at start fails there (not a misleading 400 on each number read with it)
+            reading_rule(predictor)
+            return self.prepare(predictor)
         except (MnistlabError, OSError, ValueError) as exc:
             message = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
             raise ApiError(

@@ -96,8 +96,7 @@ def fit_reading_rule(observed: list[Observed], sure_wrong: float = SURE_WRONG) -
     x = np.stack([o.evidence.sum(axis=0) for o in observed])  # (M, EVIDENCE)
     y = np.array([o.right for o in observed], np.float64)
     digits_sure = np.array([not o.refused.any() and o.number != "" for o in observed])
-    fits = [_fit(x, y, digits_sure, sure_wrong, weigh) for weigh in (False, True)]
-    without, weighed = fits
+    without, weighed = (_fit(x, y, digits_sure, sure_wrong, weigh) for weigh in (False, True))
     chosen = weighed if weighed.wasted < without.wasted else without
     sure = digits_sure & (chosen.confidence >= chosen.threshold)
     kinds = sorted({o.kind for o in observed}, key=lambda k: FIT_NUMBER_KINDS.index(k))

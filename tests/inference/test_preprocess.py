@@ -280,6 +280,23 @@ def test_a_small_digit_in_a_whole_photo_is_found_again_up_close(reference):
     assert coarse.values.shape[1] == COARSE_SIZE  # at that size alone it would be ~4 px wide
 
 
+@pytest.mark.parametrize("place", [(1552, 300), (1100, 1139), (-18, 500), (800, -9)])
+def test_a_small_digit_at_the_edge_of_a_whole_photo_is_found_again_up_close(reference, place):
+    """The same 7 reaching the photo's right, bottom, left or top edge: the first look's ink
+    touches the border, so the digit is looked at with paper added around it; it must still
+    be looked at up close (it was read from ~11 px wide, a blur: correlation 0.09-0.36)."""
+    small = seven().resize((90, 72), Image.LANCZOS)
+    photo = Image.new("L", (1600, 1200), 250)
+    photo.paste(small, place)
+    rng = np.random.default_rng(3)
+    noisy = np.asarray(photo, dtype=np.float32) + rng.normal(0, 4, (1200, 1600))
+    result = preprocess(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
+    assert close(result.pixels, reference, 8.0)
+    assert smooth_correlation(result.pixels, reference) > 0.9
+    left, top, right, bottom = result.bbox
+    assert 28 <= right - left <= 36 and 48 <= bottom - top <= 58, result.bbox  # the 7's ink
+
+
 def test_a_drawing_takes_the_short_path_to_the_same_digit(reference, monkeypatch):
     """A clean PNG drawing (one exact background value) skips the noise statistics; a photo
     of it (noise on every pixel) does not. Both give the same digit."""

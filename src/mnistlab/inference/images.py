@@ -54,7 +54,9 @@ def reduce_early(image):
     """Box-average a large decoded image by an integer factor to at most 2 x WORK_SIZE on its
     longer side, before any per-pixel work in NumPy: the float copies that follow would cost
     ~30 bytes per source pixel (a 30-megapixel PNG: ~1 GB), the reduced image a few MB. The
-    analysis itself reduces to WORK_SIZE by area averaging anyway, so the digit is the same."""
+    analysis reduces to WORK_SIZE by area averaging anyway; a digit or a number that is small in
+    the photo is looked at again in a crop of this image (inference.preprocess), so it is read
+    at up to 2 x WORK_SIZE's detail, not the file's."""
     factor = max(image.size) // (2 * WORK_SIZE)
     if factor < 2:
         return image

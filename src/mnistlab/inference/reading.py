@@ -45,7 +45,7 @@ from mnistlab.inference.one_digit import (
     shipped_one_digit,
 )
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_ink
+from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_line_ink
 from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
@@ -205,9 +205,9 @@ def read_number(
 
     Raises ImageError for unreadable input and NoDigitError when there is no ink."""
     image = open_image(source, max_pixels)
-    ink = find_ink(to_gray(image))
+    ink = find_line_ink(to_gray(image))
     # boxes in the file's pixels, also when a large image was decoded reduced
-    scale = ink.scale * image.info.get(SOURCE_SCALE, 1.0)
+    decoded = image.info.get(SOURCE_SCALE, 1.0)
     pieces, marks = _pieces_and_marks(ink.values)
     if not pieces:
         raise NoDigitError()
@@ -246,7 +246,10 @@ def read_number(
     for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
-        source_box = tuple(int(round(v * scale)) for v in box)
+        origin = ink.origin * 2
+        source_box = tuple(
+            int(round((o + v * ink.scale) * decoded)) for o, v in zip(origin, box, strict=True)
+        )
         doubted = i in verdict.doubtful and prediction.digit is not None
         digits.append(
             ReadDigit(

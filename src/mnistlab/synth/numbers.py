@@ -11,11 +11,16 @@ from mnistlab.synth import render as r
 from mnistlab.synth.lift import LIFTED_DIGITS, lift
 
 # New kinds go at the end: a kind's place seeds its numbers (benchmarks draw [seed, place, i]).
-NUMBER_KINDS = ("gaps", "touching", "jitter", "lifted", "widths", "slanted")
+NUMBER_KINDS = ("gaps", "touching", "jitter", "lifted", "widths", "slanted", "in-photo")
 # The string "sure" rule is fitted on numbers of FIT_NUMBER_KINDS only (validation digits) and
-# judged on the others, whole kinds it never saw; fixed before any tuning (issue 26).
+# judged on the others, whole kinds it never saw; fixed before any tuning (issue 26). "in-photo"
+# came later (2026-12-07) and was never fitted either; but the reader's closer look at a small
+# number (inference.preprocess.find_line_ink) was made after seeing validation numbers pasted
+# into a page this way, so it does not judge that step as untouched.
 FIT_NUMBER_KINDS = ("gaps", "touching", "jitter")
-HELD_OUT_NUMBER_KINDS = ("lifted", "widths", "slanted")
+HELD_OUT_NUMBER_KINDS = ("lifted", "widths", "slanted", "in-photo")
+PHOTO_DIGIT_HEIGHT = (16.0, 40.0)  # px: an "in-photo" number's digits (4-8 mm on a page)
+PHOTO_SIDE = (1000, 1600)  # ...on a whole photo of the page this many px wide (3:4)
 WIDTHS = (-0.4, 0.0, 0.6, 1.0)  # per digit of a "widths" number: px of a 28 px digit its
 # strokes are thinned (negative) or thickened by (MNIST's strokes are ~2.5 px wide)
 SLOPE = (4.0, 9.0)  # degrees a "slanted" line rises or falls (either way)
@@ -37,7 +42,9 @@ def render_number(
     - "lifted": as "gaps", with every 4, 5 and 7 written in two strokes that do not meet (pass
       `labels`; synth.lift);
     - "widths": as "gaps", each digit with its own pen, from thinner to much broader;
-    - "slanted": as "gaps", the line rising or falling 4-9 degrees.
+    - "slanted": as "gaps", the line rising or falling 4-9 degrees;
+    - "in-photo": as "gaps", written small (digits 16-40 px tall) somewhere on a whole photo of
+      the page, 1000-1600 px wide, with a little noise: what a phone camera sends.
     """
     if kind not in NUMBER_KINDS:
         raise ValueError(f"unknown number kind {kind!r}; expected one of {NUMBER_KINDS}")
@@ -54,8 +61,43 @@ def render_number(
     )
     boxes = [(left, top, left + a.shape[1], top + a.shape[0]) for a, top, left in placed]
     ink = ink[:, : max(b[2] for b in boxes) + boxes[0][0]]  # the left margin on the right too
+    if kind == "in-photo":
+        return _in_photo(ink, boxes, rng)
     sheet = r.paper(*ink.shape, rng)
     return r.to_image(r.compose(ink, sheet, r.dark_ink(rng))), boxes
+
+
+def _in_photo(
+    ink: np.ndarray, boxes: list[tuple[int, int, int, int]], rng: np.random.Generator
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """The line's ink reduced to digits PHOTO_DIGIT_HEIGHT tall and placed somewhere in a whole
+    photo of the page (as synth.digits' small-in-photo places one digit)."""
+    side = int(rng.uniform(*PHOTO_SIDE))
+    frame = (int(side * 0.75), side)
+    tallest = max(bottom - top for _, top, _, bottom in boxes)
+    factor = min(
+        float(rng.uniform(*PHOTO_DIGIT_HEIGHT)) / tallest,
+        0.9 * frame[1] / ink.shape[1],  # a long number still fits the frame
+        0.9 * frame[0] / ink.shape[0],
+    )
+    size = (max(1, round(ink.shape[1] * factor)), max(1, round(ink.shape[0] * factor)))
+    small = np.asarray(Image.fromarray(ink).resize(size, Image.LANCZOS), dtype=np.float32)
+    top = int(rng.integers(0, frame[0] - size[1] + 1))
+    left = int(rng.integers(0, frame[1] - size[0] + 1))
+    placed = np.zeros(frame, np.float32)
+    placed[top : top + size[1], left : left + size[0]] = np.clip(small, 0.0, 1.0)
+    sheet = r.paper(*frame, rng)
+    image = r.add_noise(r.to_image(r.compose(placed, sheet, r.dark_ink(rng))), 6.0, rng)
+    moved = [
+        (
+            left + int(round(x0 * factor)),
+            top + int(round(y0 * factor)),
+            left + int(round(x1 * factor)),
+            top + int(round(y1 * factor)),
+        )
+        for x0, y0, x1, y1 in boxes
+    ]
+    return image, moved
 
 
 def lay_out(

@@ -163,13 +163,13 @@ def preprocess_array(gray: np.ndarray) -> Preprocessed:
     ink = find_digit_ink(gray)
     left, top, right, bottom = _ink_box(ink.values)
     pixels = field_from_ink(ink.values[top:bottom, left:right])
-    x0, y0 = ink.origin
+    x0, y0, x1, y1 = ink.in_source((left, top, right, bottom))
     height, width = np.shape(gray)
     bbox = (  # inside the image: the ink of a cut-out digit may fade past its edge
-        max(0, int(round(x0 + left * ink.scale))),
-        max(0, int(round(y0 + top * ink.scale))),
-        min(width, int(round(x0 + right * ink.scale))),
-        min(height, int(round(y0 + bottom * ink.scale))),
+        max(0, int(round(x0))),
+        max(0, int(round(y0))),
+        min(width, int(round(x1))),
+        min(height, int(round(y1))),
     )
     return Preprocessed(pixels, ink.inverted, bbox)
 
@@ -183,6 +183,17 @@ class Ink:
     scale: float  # source pixels per working pixel
     inverted: bool  # the source had dark ink on a light background
     origin: tuple[int, int] = (0, 0)  # the source pixel (x, y) at values[0, 0]
+
+    def in_source(self, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+        """A (left, top, right, bottom) box of `values` in the pixels of the array searched."""
+        x0, y0 = self.origin
+        left, top, right, bottom = box
+        return (
+            x0 + left * self.scale,
+            y0 + top * self.scale,
+            x0 + right * self.scale,
+            y0 + bottom * self.scale,
+        )
 
 
 def find_ink(gray: np.ndarray, work_size: int = WORK_SIZE) -> Ink:
@@ -360,10 +371,10 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
         ink = _with_margin(gray, cut_out)
         if cut_out:
             return ink
-        # Not a cut-out: a speck or a shadow at the edge of a whole photo reached the border at
-        # the first look. The digit in it is as small as in any whole photo, so it is looked at
-        # closely too (it was read from ~11 px: 3 of the 5 small-in-photo validation digits
-        # refused with a right best guess, seed 11, were refused by the detector for it).
+        # Not a cut-out: the digit (or a speck or shadow) reached the edge of a whole photo at
+        # the first look. The digit is as small as in any whole photo, so it is looked at
+        # closely too (it was read from ~11 px: all 5 small-in-photo validation digits refused
+        # with a right best guess, seed 11, had come this way).
     return _refined(gray, ink)
 
 
@@ -373,7 +384,7 @@ def _refined(gray: np.ndarray, ink: Ink) -> Ink:
     left, top, right, bottom = _ink_box(ink.values)
     if ink.scale <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
         return ink
-    return _closer_look(gray, ink, max(right - left, bottom - top), WORK_SIZE)
+    return _closer_look(gray, ink, max(right - left, bottom - top))
 
 
 def find_line_ink(gray: np.ndarray) -> Ink:
@@ -386,16 +397,17 @@ def find_line_ink(gray: np.ndarray) -> Ink:
     ink = _find_ink(gray, WORK_SIZE)
     left, top, right, bottom = _ink_box(ink.values)
     margin = bottom - top  # a line's height: room for the background statistics
-    spans = max(right - left, bottom - top) + 2 * margin
-    if ink.scale <= 1.0 or spans >= CLOSER_SHARE * max(ink.values.shape):
+    extent = max(right - left, bottom - top) + 2 * margin
+    if ink.scale <= 1.0 or extent >= CLOSER_SHARE * max(ink.values.shape):
         return ink
-    return _closer_look(gray, ink, margin, WORK_SIZE)
+    return _closer_look(gray, ink, margin)
 
 
-def _closer_look(gray: np.ndarray, ink: Ink, margin: int, work_size: int) -> Ink:
+def _closer_look(gray: np.ndarray, ink: Ink, margin: int) -> Ink:
     """`ink` (found in `gray` reduced) found again in a crop of `gray` around it, `margin`
-    working pixels wider on every side, at up to `work_size`; `ink` itself where the crop
-    alone looks blank (very faint ink: keep the coarse view)."""
+    working pixels wider on every side, at up to WORK_SIZE; `ink` itself where the crop alone
+    looks blank (very faint ink: keep the coarse view) or takes the other side for ink (the
+    crop's border may be mostly stroke where the ink reached the image's edge)."""
     left, top, right, bottom = _ink_box(ink.values)
     origin_x, origin_y = ink.origin
     x0 = int(max(0, origin_x + (left - margin) * ink.scale))
@@ -405,8 +417,10 @@ def _closer_look(gray: np.ndarray, ink: Ink, margin: int, work_size: int) -> Ink
     if x1 <= x0 or y1 <= y0:
         return ink
     try:
-        fine = _find_ink(gray[y0:y1, x0:x1], work_size)
+        fine = _find_ink(gray[y0:y1, x0:x1], WORK_SIZE)
     except NoDigitError:
+        return ink
+    if fine.inverted != ink.inverted:
         return ink
     return Ink(fine.values, fine.scale, fine.inverted, (x0, y0))
 

@@ -246,10 +246,7 @@ def read_number(
     for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
-        origin = ink.origin * 2
-        source_box = tuple(
-            int(round((o + v * ink.scale) * decoded)) for o, v in zip(origin, box, strict=True)
-        )
+        source_box = tuple(int(round(v * decoded)) for v in ink.in_source(box))
         doubted = i in verdict.doubtful and prediction.digit is not None
         digits.append(
             ReadDigit(

@@ -2,9 +2,10 @@
 "sure" as a whole.
 
 Numbers are written with VALIDATION digits (never test digits) in the FIT_NUMBER_KINDS only;
-HELD_OUT_NUMBER_KINDS (whole kinds: lifted strokes, mixed pens, a slanted line) are left out of
-the fit so that they can judge it. Each number is read once, with the model's digit rules but
-no string rule, keeping the evidence its digits bring (inference.whole). A logistic fit of
+HELD_OUT_NUMBER_KINDS (whole kinds: lifted strokes, mixed pens, a slanted line, a number small
+in a whole photo) are left out of the fit so that they can judge it. Each number is read once,
+with the model's digit rules but no string rule, keeping the evidence its digits bring
+(inference.whole). A logistic fit of
 "the whole string is right" on the summed evidence gives the calibrated confidence (weights
 kept non-negative: more doubt about any digit never makes the string likelier); the threshold
 is the lowest confidence at which at most SURE_WRONG of the fit numbers are sure and wrong.

@@ -12,6 +12,7 @@ from torch import nn
 
 from mnistlab.data.splits import load_splits
 from mnistlab.inference import NoDigitError, Predictor, preprocess
+from mnistlab.inference.predictor import as_pixel_batch
 from mnistlab.models import create_model
 
 META = {"model": "lenet5", "config": {}, "normalization": "mnist", "dataset": "mnist"}
@@ -46,6 +47,21 @@ def test_prediction_fields():
         assert [p for _, p in r.top_k] == sorted([p for _, p in r.top_k], reverse=True)
         assert r.pixels.shape == (28, 28)
     assert predictor.predict_pixels(np.zeros((0, 28, 28), np.uint8)) == []
+
+
+def test_read_only_pixels_are_answered_without_touching_them():
+    """A read-only batch (a memory-mapped dataset) is copied before torch wraps it: torch
+    would warn that writing to it is undefined, and the caller's array stays as it was."""
+    torch.manual_seed(0)
+    predictor = Predictor(create_model("lenet5"), META)
+    frozen = digits()
+    frozen.flags.writeable = False
+    assert as_pixel_batch(frozen).flags.writeable
+    writable = predictor.predict_pixels(digits())
+    assert [r.probabilities for r in predictor.predict_pixels(frozen)] == [
+        r.probabilities for r in writable
+    ]
+    assert not frozen.flags.writeable and np.array_equal(frozen, digits())
 
 
 def test_uses_the_models_normalization():

@@ -307,7 +307,9 @@ def as_pixel_batch(pixels: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         batch = batch[None]
     if batch.ndim != 3 or batch.shape[1:] != (28, 28):
         raise ValueError(f"expected (N, 28, 28) pixels, got {batch.shape}")
-    return batch
+    # a read-only array (a memory-mapped dataset, a frozen test fixture) is copied: torch wraps
+    # it only with a UserWarning about undefined behaviour
+    return batch if batch.flags.writeable else batch.copy()
 
 
 def bare_model_meta(model: nn.Module, given: dict[str, Any] | None) -> RunMeta:

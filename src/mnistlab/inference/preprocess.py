@@ -409,11 +409,9 @@ def _closer_look(gray: np.ndarray, ink: Ink, margin: int) -> Ink:
     looks blank (very faint ink: keep the coarse view) or takes the other side for ink (the
     crop's border may be mostly stroke where the ink reached the image's edge)."""
     left, top, right, bottom = _ink_box(ink.values)
-    origin_x, origin_y = ink.origin
-    x0 = int(max(0, origin_x + (left - margin) * ink.scale))
-    y0 = int(max(0, origin_y + (top - margin) * ink.scale))
-    x1 = int(min(gray.shape[1], np.ceil(origin_x + (right + margin) * ink.scale)))
-    y1 = int(min(gray.shape[0], np.ceil(origin_y + (bottom + margin) * ink.scale)))
+    box = ink.in_source((left - margin, top - margin, right + margin, bottom + margin))
+    x0, y0 = int(max(0, box[0])), int(max(0, box[1]))
+    x1, y1 = int(min(gray.shape[1], np.ceil(box[2]))), int(min(gray.shape[0], np.ceil(box[3])))
     if x1 <= x0 or y1 <= y0:
         return ink
     try:

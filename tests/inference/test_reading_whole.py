@@ -18,6 +18,7 @@ from mnistlab.synth.numbers import (
     FIT_NUMBER_KINDS,
     HELD_OUT_NUMBER_KINDS,
     draw_numbers,
+    number_picks,
     render_number,
 )
 from mnistlab.train.calibrate_reading import FIT_SEED
@@ -225,3 +226,14 @@ def test_a_string_rule_fitted_for_another_detector_is_refused(predictor, val_spl
     meta = dataclasses.replace(predictor.meta, calibration=dataclasses.replace(cal, reading=other))
     with pytest.raises(CheckpointError, match="another digit detector"):
         read_number(Predictor(predictor.model, meta), _lifted_4801(val_split, 137, [26, 137]))
+
+
+def test_number_picks_names_the_digits_draw_numbers_writes(val_split):
+    """benchmarks.reading_frontier reads each misread digit again as MNIST pixels: the indices
+    it is given must be the very digits of each drawn number."""
+    images, labels = val_split.images.numpy(), val_split.labels.numpy()
+    for kind in ("gaps", "lifted"):
+        picks = list(number_picks(len(images), kind, 5, 77))
+        truths = [truth for truth, _ in draw_numbers(images, labels, kind, 5, 77)]
+        assert truths == ["".join(str(labels[j]) for j in chosen) for chosen in picks]
+        assert all(2 <= len(chosen) <= 8 for chosen in picks)

@@ -40,3 +40,53 @@ def test_the_neighbours_evidence_is_weighed_only_where_it_refuses_fewer_right_st
     else:
         assert rule.weights[-1] == 0 and "evidence left out" in rule.fitted_on
         assert with_it >= without
+
+
+def test_observed_readings_keep_each_digits_evidence_and_refusal(real_data_dir):
+    """observe() reads real validation numbers without the string rule: one row of evidence
+    and one refusal flag per digit read, and most of them right (a reader that broke would
+    read none)."""
+    from mnistlab.data.splits import load_splits
+    from mnistlab.inference.predictor import Predictor
+    from mnistlab.train.calibrate_reading import observe
+
+    val = load_splits("mnist", real_data_dir, download=False)["val"]
+    seen = observe(Predictor.from_path(None), val, ("gaps",), 6, seed=31)
+    assert len(seen) == 6 and {o.kind for o in seen} == {"gaps"}
+    for o in seen:
+        assert o.evidence.shape == (len(o.number), EVIDENCE)
+        assert o.refused.shape == (len(o.number),)
+        assert 2 <= len(o.truth) <= 8
+    assert sum(o.right for o in seen) >= 5
+
+
+def test_the_hindsight_bound_keeps_the_surest_strings_up_to_the_share_sure_and_wrong():
+    """benchmarks.reading_frontier's bound: with the threshold chosen on the numbers
+    themselves, the fewest right strings refused at a given share sure and wrong."""
+    from benchmarks.reading_frontier import hindsight
+
+    from mnistlab.calibration.types import ReadingRule
+
+    rule = ReadingRule(weights=[1.0, 0, 0, 0, 0, 0], bias=0.0, threshold=0.5)
+
+    def number(p: float, right: bool, refused: bool = False) -> Observed:
+        evidence = np.zeros((1, EVIDENCE))
+        evidence[0, 0] = np.log(p)
+        return Observed("gaps", "7", "7" if right else "1", evidence, np.array([refused]))
+
+    # by confidence: right, wrong, right, right, wrong, right; and a right one a digit refused
+    seen = [
+        number(1.0, True),
+        number(0.99, False),
+        number(0.9, True),
+        number(0.8, True),
+        number(0.5, False),
+        number(0.3, True),
+        number(1.0, True, refused=True),
+    ]
+    # no wrong string sure: only the first is kept, 4 of the 5 right ones refused
+    assert hindsight(seen, rule, 0.0) == pytest.approx(4 / 7)
+    # one of seven: down to just above the second wrong one, 2 refused (0.3 and the refused)
+    assert hindsight(seen, rule, 1 / 7) == pytest.approx(2 / 7)
+    # everything allowed: only the digit rules' refusal is left
+    assert hindsight(seen, rule, 1.0) == pytest.approx(1 / 7)

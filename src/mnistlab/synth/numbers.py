@@ -186,6 +186,17 @@ def _pen(alpha: np.ndarray, radius: float, height: float) -> np.ndarray:
     return r.thicken(grown, scaled) if radius > 0 else r.thin(alpha, scaled)
 
 
+def number_picks(
+    pool: int, kind: str, count: int, seed: int, lengths: tuple[int, int] = (2, 8)
+) -> Iterator[np.ndarray]:
+    """The indices, into a pool of `pool` digits, of each number's digits as draw_numbers
+    picks them (from the rng [seed, 1000 + the kind's place])."""
+    rng = np.random.default_rng([seed, 1000 + NUMBER_KINDS.index(kind)])
+    for _ in range(count):
+        length = int(rng.integers(lengths[0], lengths[1] + 1))
+        yield rng.integers(0, pool, size=length)
+
+
 def draw_numbers(
     images: np.ndarray,
     labels: np.ndarray,
@@ -199,10 +210,7 @@ def draw_numbers(
     [seed, 1000 + the kind's place], each image from [seed, place, i]. The one recipe of the
     benchmarks and of fitting the string rule (on the validation split)."""
     k = NUMBER_KINDS.index(kind)
-    rng = np.random.default_rng([seed, 1000 + k])
-    for i in range(count):
-        length = int(rng.integers(lengths[0], lengths[1] + 1))
-        chosen = rng.integers(0, len(images), size=length)
+    for i, chosen in enumerate(number_picks(len(images), kind, count, seed, lengths)):
         digits = [int(labels[j]) for j in chosen]
         image, _ = render_number(
             kind, [images[j] for j in chosen], np.random.default_rng([seed, k, i]), labels=digits

@@ -16,6 +16,7 @@ is the lowest confidence at which at most SURE_WRONG of the fit numbers are sure
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.data.splits import Split
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError
-from mnistlab.inference.reading import read_number
+from mnistlab.inference.reading import Reading, read_number
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, draw_numbers
 
 FIT_COUNT = 300  # numbers per fit kind
@@ -63,23 +64,34 @@ def without_string_rule(predictor: Predictor) -> Predictor:
     return Predictor(predictor.model, meta, predictor.forward, predictor.detector, predictor.reject)
 
 
+def readings(
+    predictor: Predictor, split: Split, kinds: tuple[str, ...], count: int, seed: int
+) -> Iterator[tuple[str, str, Reading | None]]:
+    """(kind, truth, reading) for `count` numbers of each kind, drawn from `split` with `seed`
+    and read without string rule; the reading is None where no ink was found."""
+    reader = without_string_rule(predictor)
+    images, labels = split.images.numpy(), split.labels.numpy()
+    for kind in kinds:
+        for truth, image in draw_numbers(images, labels, kind, count, seed, LENGTHS):
+            try:
+                yield kind, truth, read_number(reader, image)
+            except NoDigitError:
+                yield kind, truth, None
+
+
+def observed(kind: str, truth: str, reading: Reading | None) -> Observed:
+    """What the string rule needs of one reading (readings())."""
+    if reading is None:
+        return Observed(kind, truth, "", np.zeros((0, EVIDENCE)), np.zeros(0, bool))
+    refused = np.array([d.digit is None for d in reading.digits], bool)
+    return Observed(kind, truth, reading.number, reading.evidence, refused)
+
+
 def observe(
     predictor: Predictor, split: Split, kinds: tuple[str, ...], count: int, seed: int
 ) -> list[Observed]:
     """`count` numbers of each kind, drawn from `split` with `seed`, read without string rule."""
-    reader = without_string_rule(predictor)
-    images, labels = split.images.numpy(), split.labels.numpy()
-    out = []
-    for kind in kinds:
-        for truth, image in draw_numbers(images, labels, kind, count, seed, LENGTHS):
-            try:
-                reading = read_number(reader, image)
-            except NoDigitError:
-                out.append(Observed(kind, truth, "", np.zeros((0, EVIDENCE)), np.zeros(0, bool)))
-                continue
-            refused = np.array([d.digit is None for d in reading.digits], bool)
-            out.append(Observed(kind, truth, reading.number, reading.evidence, refused))
-    return out
+    return [observed(*r) for r in readings(predictor, split, kinds, count, seed)]
 
 
 def fit_reading(predictor: Predictor, val: Split, count: int = FIT_COUNT) -> ReadingRule:

@@ -239,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def bullets(title: str, per_seed: dict[int, str]) -> list[str]:
+    return ["", title, "", *(f"- seed {s}: {text}" for s, text in per_seed.items())]
+
+
 def table(args, result: dict, seeds: list[int], others) -> list[str]:
     def pair(cell: dict) -> str:
         return f"{100 * cell['wrong']:.2f}% / {100 * cell['wasted']:.1f}%"
@@ -274,18 +278,15 @@ def table(args, result: dict, seeds: list[int], others) -> list[str]:
             + " | ".join(pair(result["mean evidence"][str(s)]) for s in seeds)
             + " |"
         )
-    lines += [
-        "",
+    lines += bullets(
         "The misread digits (in strings of the right length), read again as MNIST pixels:",
-        "",
-    ]
-    for s in seeds:
-        a = result["as pixels"][str(s)]
-        lines.append(
-            f"- seed {s}: {a['misread']} misread; as pixels {a['right as pixels']} read right "
-            f"(lost by the reader's pipeline), {a['same wrong digit as pixels']} misread the "
-            "same way (the model's own error: a reader can only refuse it)."
-        )
+        {
+            s: f"{a['misread']} misread; as pixels {a['right as pixels']} read right (lost by "
+            f"the reader's pipeline), {a['same wrong digit as pixels']} misread the same way "
+            "(the model's own error: a reader can only refuse it)."
+            for s, a in ((s, result["as pixels"][str(s)]) for s in seeds)
+        },
+    )
     plain = result["plain digits"]
     lines += [
         "",
@@ -304,20 +305,17 @@ def table(args, result: dict, seeds: list[int], others) -> list[str]:
             f"{m.recipe or m.model} seed {m.seed}, test {100 * (m.test_acc or 0):.2f}%"
             for m in others
         )
-        lines += [
-            "",
+        lines += bullets(
             f"Independently trained models (--others: {described}; `mnistlab train --recipe "
             "sota-cpu --seed S`) on the check numbers' digits:",
-            "",
-        ]
-        for s in seeds:
-            a = result["agreement"][str(s)]
-            lines.append(
-                f"- seed {s}: of {a['misread']} misread digits, every model gives the read "
-                f"(wrong) digit >= 0.5 for {100 * a['misread >= 0.5']:.0f}% and >= 0.9 for "
+            {
+                s: f"of {a['misread']} misread digits, every model gives the read (wrong) digit "
+                f">= 0.5 for {100 * a['misread >= 0.5']:.0f}% and >= 0.9 for "
                 f"{100 * a['misread >= 0.9']:.0f}%; of {a['read right']} digits read right, "
                 f"{100 * a['read right >= 0.9']:.2f}% pass >= 0.9."
-            )
+                for s, a in ((s, result["agreement"][str(s)]) for s in seeds)
+            },
+        )
     return lines
 
 

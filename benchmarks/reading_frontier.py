@@ -9,9 +9,10 @@ again with that budget moved, and judged on numbers of every kind from two other
 check seeds). Three views:
 
 - *fitted*: the rule fitted at each budget, as calibrate_reading would ship it;
-- *hindsight*: the 1% rule's confidence, its threshold chosen on the check numbers themselves
-  for the fewest right strings refused at a given share sure and wrong: no threshold on this
-  evidence can do better on these numbers (an upper bound, not a result);
+- *hindsight*: the 1% rule's confidence (its weights as fitted), its threshold chosen on the
+  check numbers themselves for the fewest right strings refused at a given share sure and
+  wrong: no threshold on that confidence can do better on these numbers (a best case, not a
+  result);
 - *agreement* (with --others, models trained independently, e.g. `mnistlab train --recipe
   sota-cpu --seed 1 --out DIR`): how many misread digits every model reads the same wrong way,
   and the rule fitted again with the models' mean probability as the digit's evidence.
@@ -33,7 +34,7 @@ import torch
 
 from benchmarks._report import update_section
 from mnistlab.calibration.rule import string_not_sure
-from mnistlab.data.splits import load_splits
+from mnistlab.data.splits import Split, load_splits
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, NUMBER_KINDS, number_picks
@@ -57,7 +58,7 @@ PLAIN_REFUSED = (0.006, 0.02)  # shares of digits: ~3% and ~10% of five-digit st
 
 
 @dataclasses.dataclass
-class Numbers:
+class SeedReadings:
     """Readings of one seed: what the rule needs, and each digit's pixels, guess and source."""
 
     seen: list[Observed]
@@ -66,8 +67,11 @@ class Numbers:
     sources: list[np.ndarray]  # per number: the split's index of each written digit
 
 
-def record(predictor: Predictor, split, kinds, count: int, seed: int) -> Numbers:
-    numbers = Numbers([], [], [], [])
+def record(
+    predictor: Predictor, split: Split, kinds: tuple[str, ...], count: int, seed: int
+) -> SeedReadings:
+    """`count` numbers of each kind from `split` and `seed`, read without the string rule."""
+    numbers = SeedReadings([], [], [], [])
     for kind in kinds:
         picks = number_picks(len(split.labels), kind, count, seed, LENGTHS)
         for chosen, (_, truth, reading) in zip(
@@ -85,7 +89,7 @@ def record(predictor: Predictor, split, kinds, count: int, seed: int) -> Numbers
     return numbers
 
 
-def misread_as_pixels(predictor: Predictor, numbers: Numbers, split) -> dict[str, int]:
+def misread_as_pixels(predictor: Predictor, numbers: SeedReadings, split) -> dict[str, int]:
     """The digits misread (in strings of the right length), and how the model reads the same
     digits given as MNIST pixels: right (the reader's pipeline lost it), or the same wrong
     digit (the model's own error, whatever the reader does)."""
@@ -113,10 +117,11 @@ def shares(seen: list[Observed], rule) -> dict[str, float]:
 
 def hindsight(seen: list[Observed], rule, sure_wrong: float) -> float:
     """The fewest right strings refused (share of all) with at most `sure_wrong` of the numbers
-    sure and wrong, the threshold on `rule`'s confidence chosen on these very numbers."""
+    sure and wrong, the threshold on `rule`'s confidence (its weights as fitted) chosen on these
+    very numbers: the best case for a threshold, not a result."""
     confidence = np.array(
         [
-            string_not_sure(rule, o.evidence, o.refused).confidence or 0.0
+            string_not_sure(rule, o.evidence, o.refused).confidence
             if o.number and not o.refused.any()
             else -1.0  # refused by the digit rules whatever the threshold
             for o in seen
@@ -126,7 +131,10 @@ def hindsight(seen: list[Observed], rule, sure_wrong: float) -> float:
     order = np.argsort(-confidence, kind="stable")
     wrong_sure = np.cumsum(~right[order])
     right_sure = np.cumsum(right[order])
-    allowed = np.flatnonzero((wrong_sure <= sure_wrong * len(seen)) & (confidence[order] >= 0))
+    ranked = confidence[order]
+    # a threshold keeps all of a run of equal confidences or none: cut only between runs
+    between = np.append(ranked[:-1] > ranked[1:], True)
+    allowed = np.flatnonzero((wrong_sure <= sure_wrong * len(seen)) & (ranked >= 0) & between)
     kept = int(right_sure[allowed[-1]]) if len(allowed) else 0
     return (int(right.sum()) - kept) / len(seen)
 
@@ -141,14 +149,16 @@ def plain_digits_bound(predictor: Predictor, split) -> dict[str, float]:
     confidence = np.array([a.confidence for a in answers])
     wrong = np.array([a.guess for a in answers]) != split.labels.numpy()
     out: dict[str, float] = {"digits": len(wrong), "errors": int(wrong.sum())}
+    least_sure_first = np.argsort(confidence, kind="stable")
     for refused in PLAIN_REFUSED:
-        refuse = confidence <= np.quantile(confidence, refused)
+        refuse = np.zeros(len(wrong), bool)
+        refuse[least_sure_first[: round(refused * len(wrong))]] = True
         out[f"caught at {refused}"] = int((wrong & refuse).sum())
         out[f"wrong and answered at {refused}"] = float((wrong & ~refuse).mean())
     return out
 
 
-def probabilities(predictor: Predictor, numbers: Numbers) -> list[np.ndarray]:
+def probabilities(predictor: Predictor, numbers: SeedReadings) -> list[np.ndarray]:
     """Per number, (N, 10): `predictor`'s calibrated probabilities of each read digit."""
     sizes = [len(p) for p in numbers.pixels]
     pixels = np.concatenate(numbers.pixels) if sum(sizes) else np.zeros((0, 28, 28), np.uint8)
@@ -156,7 +166,7 @@ def probabilities(predictor: Predictor, numbers: Numbers) -> list[np.ndarray]:
     return np.split(found.reshape(-1, 10), np.cumsum(sizes)[:-1])
 
 
-def agreement(numbers: Numbers, probs: list[list[np.ndarray]]) -> dict[str, float]:
+def agreement(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> dict[str, float]:
     """Of the digits misread (in strings of the right length) and of those read right: the
     share that every model gives the read digit at least each probability in AGREE."""
     lowest: dict[bool, list[float]] = {True: [], False: []}
@@ -173,7 +183,7 @@ def agreement(numbers: Numbers, probs: list[list[np.ndarray]]) -> dict[str, floa
     return out
 
 
-def with_mean_evidence(numbers: Numbers, probs: list[list[np.ndarray]]) -> list[Observed]:
+def with_mean_evidence(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> list[Observed]:
     """The readings with each digit's first evidence, log P(guess), taken from the models'
     mean probability instead of the one model's."""
     out = []
@@ -240,10 +250,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bullets(title: str, per_seed: dict[int, str]) -> list[str]:
+    """A paragraph `title` and one list item per check seed."""
     return ["", title, "", *(f"- seed {s}: {text}" for s, text in per_seed.items())]
 
 
-def table(args, result: dict, seeds: list[int], others) -> list[str]:
+def table(args, result: dict, seeds: list[int], other_metas: list) -> list[str]:
     def pair(cell: dict) -> str:
         return f"{100 * cell['wrong']:.2f}% / {100 * cell['wasted']:.1f}%"
 
@@ -255,7 +266,8 @@ def table(args, result: dict, seeds: list[int], others) -> list[str]:
         f"of sure-and-wrong fit numbers moved, and judged on {args.count} validation numbers "
         "of every kind per check seed: sure and wrong / wasted (refused, best reading right), "
         "shares of all numbers. Hindsight: the 1% rule's threshold chosen on the check numbers "
-        "themselves, the fewest wasted at that share sure and wrong (a bound, not a result).",
+        "themselves, the fewest wasted at that share sure and wrong (a best case for a threshold "
+        "on that confidence, not a result).",
         "",
         "| rule | " + " | ".join(f"seed {s}" for s in seeds) + " |",
         "|---|" + "---|" * len(seeds),
@@ -274,7 +286,7 @@ def table(args, result: dict, seeds: list[int], others) -> list[str]:
         )
     if result["mean evidence"]:
         lines.append(
-            f"| fitted, budget 1%, mean probability of {len(others) + 1} models | "
+            f"| fitted, budget 1%, mean probability of {len(other_metas) + 1} models | "
             + " | ".join(pair(result["mean evidence"][str(s)]) for s in seeds)
             + " |"
         )
@@ -303,7 +315,7 @@ def table(args, result: dict, seeds: list[int], others) -> list[str]:
     if result["mean evidence"]:
         described = "; ".join(
             f"{m.recipe or m.model} seed {m.seed}, test {100 * (m.test_acc or 0):.2f}%"
-            for m in others
+            for m in other_metas
         )
         lines += bullets(
             f"Independently trained models (--others: {described}; `mnistlab train --recipe "

@@ -90,3 +90,7 @@ def test_the_hindsight_bound_keeps_the_surest_strings_up_to_the_share_sure_and_w
     assert hindsight(seen, rule, 1 / 7) == pytest.approx(2 / 7)
     # everything allowed: only the digit rules' refusal is left
     assert hindsight(seen, rule, 1.0) == pytest.approx(1 / 7)
+    # a right and a wrong string of equal confidence: a threshold keeps both or neither
+    tied = [number(0.9, True), number(0.9, False), number(0.8, True)]
+    assert hindsight(tied, rule, 0.0) == pytest.approx(2 / 3)
+    assert hindsight(tied, rule, 1 / 3) == pytest.approx(0.0)

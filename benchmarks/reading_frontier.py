@@ -6,7 +6,7 @@ right strings refused (issue 26), on validation numbers only.
 The shipped rule (mnistlab.train.calibrate_reading) is fitted on FIT_COUNT numbers of each fit
 kind (seed FIT_SEED) with at most 1% of them sure and wrong. Here the same readings are fitted
 again with that budget moved, and judged on numbers of every kind from two other seeds (the
-check seeds). Three views:
+check seeds). What it reports:
 
 - *fitted*: the rule fitted at each budget, as calibrate_reading would ship it;
 - *hindsight*: the 1% rule's confidence (its weights as fitted), its threshold chosen on the
@@ -15,7 +15,11 @@ check seeds). Three views:
   result);
 - *agreement* (with --others, models trained independently, e.g. `mnistlab train --recipe
   sota-cpu --seed 1 --out DIR`): how many misread digits every model reads the same wrong way,
-  and the rule fitted again with the models' mean probability as the digit's evidence.
+  and the rule fitted again with the models' mean probability as the digit's evidence;
+- *as pixels*: each misread digit read again as the plain MNIST digit it was written from
+  (the model's own error, or lost by the reader), and the model's errors on the plain
+  validation digits with the share of them its confidence can refuse;
+- *marking*: where the 1% rule puts its "?" in the numbers it refuses.
 
 The test split is not read.
 """
@@ -139,6 +143,33 @@ def hindsight(seen: list[Observed], rule, sure_wrong: float) -> float:
     return (int(right.sum()) - kept) / len(seen)
 
 
+def marking(seen: list[Observed], rule) -> dict[str, float]:
+    """Of the numbers the rule refuses: for those misread (of the right length), how often every
+    misread digit is among the digits marked "?", and how many are marked; for those read right,
+    how many digits are marked (a "?" on a right digit sends the user to check it for nothing)."""
+    caught = marked_misread = marked_right = refused_misread = refused_right = 0
+    for o in seen:
+        if not o.number:
+            continue
+        doubtful = set(string_not_sure(rule, o.evidence, o.refused).doubtful)
+        if not doubtful:
+            continue  # sure
+        if o.right:
+            refused_right += 1
+            marked_right += len(doubtful)
+        elif len(o.number) == len(o.truth):
+            wrong = {k for k, (a, b) in enumerate(zip(o.number, o.truth, strict=True)) if a != b}
+            refused_misread += 1
+            caught += int(wrong <= doubtful)
+            marked_misread += len(doubtful)
+    return {
+        "refused misread": refused_misread,
+        "every misread digit marked": caught / max(refused_misread, 1),
+        "marks per refused misread": marked_misread / max(refused_misread, 1),
+        "marks per refused right": marked_right / max(refused_right, 1),
+    }
+
+
 def plain_digits_bound(predictor: Predictor, split) -> dict[str, float]:
     """The same model on the split's digits as MNIST pixels, no reader in between: refusing the
     least confident share of digits (the calibrated top probability), how many of its errors
@@ -222,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     rules = {b: fit_reading_rule(fit.seen, b) for b in BUDGETS}
     result: dict = {"fitted": {}, "hindsight": {}, "agreement": {}, "mean evidence": {}}
     result["plain digits"] = plain_digits_bound(predictor, val)
+    result["marking"] = {str(s): marking(c.seen, rules[0.01]) for s, c in checks.items()}
     result["as pixels"] = {str(s): misread_as_pixels(predictor, c, val) for s, c in checks.items()}
     for budget, rule in rules.items():
         result["fitted"][str(budget)] = {
@@ -297,6 +329,16 @@ def table(args, result: dict, seeds: list[int], other_metas: list) -> list[str]:
             f"the reader's pipeline), {a['same wrong digit as pixels']} misread the same way "
             "(the model's own error: a reader can only refuse it)."
             for s, a in ((s, result["as pixels"][str(s)]) for s in seeds)
+        },
+    )
+    lines += bullets(
+        'Where the 1% rule puts its "?" (the weakest digits, until the rest would be sure):',
+        {
+            s: f"of {m['refused misread']} refused numbers misread (of the right length), every "
+            f"misread digit is marked in {100 * m['every misread digit marked']:.0f}%, with "
+            f"{m['marks per refused misread']:.2f} marks on average; a refused number read "
+            f"right has {m['marks per refused right']:.2f}."
+            for s, m in ((s, result["marking"][str(s)]) for s in seeds)
         },
     )
     plain = result["plain digits"]

@@ -94,3 +94,28 @@ def test_the_hindsight_bound_keeps_the_surest_strings_up_to_the_share_sure_and_w
     tied = [number(0.9, True), number(0.9, False), number(0.8, True)]
     assert hindsight(tied, rule, 0.0) == pytest.approx(2 / 3)
     assert hindsight(tied, rule, 1 / 3) == pytest.approx(0.0)
+
+
+def test_marking_counts_whether_the_question_mark_lands_on_the_misread_digit():
+    from benchmarks.reading_frontier import marking
+
+    from mnistlab.calibration.types import ReadingRule
+
+    rule = ReadingRule(weights=[1.0, 0, 0, 0, 0, 0], bias=3.0, threshold=0.9)
+
+    def number(truth: str, read: str, probabilities: list[float]) -> Observed:
+        evidence = np.zeros((len(read), EVIDENCE))
+        evidence[:, 0] = np.log(probabilities)
+        return Observed("gaps", truth, read, evidence, np.zeros(len(read), bool))
+
+    seen = [
+        number("12", "17", [0.99, 0.2]),  # refused, the misread 7 marked
+        number("12", "72", [0.99, 0.2]),  # refused, but the right 2 marked, not the 7
+        number("34", "34", [0.3, 0.99]),  # refused though right: one mark
+        number("56", "56", [0.99, 0.99]),  # sure
+    ]
+    found = marking(seen, rule)
+    assert found["refused misread"] == 2
+    assert found["every misread digit marked"] == pytest.approx(0.5)
+    assert found["marks per refused misread"] == pytest.approx(1.0)
+    assert found["marks per refused right"] == pytest.approx(1.0)

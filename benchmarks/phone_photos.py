@@ -1,0 +1,212 @@
+"""Digits in a phone's photo of a whole page: a 4000x3000 JPEG with one handwritten digit
+somewhere on it, 20-90 px tall (a digit 2-8 mm tall on a page that fills the frame), answered
+as `mnistlab predict --json` answers it; beside it, the same digit cropped around with a margin
+(what a user sends who crops first).
+
+    python -m benchmarks.phone_photos [--ref REV] [--digits 100] [--model sota-cpu] [--write]
+
+MNIST test digits (seed 2613, fixed before the first run), drawn as dark ink of MNIST's
+stroke on paper of a random tone with sensor noise (sigma 4 grey levels), saved as JPEG
+(quality 90). The files are read in a fresh process by this checkout and, with --ref, by an
+earlier commit (a temporary git worktree), one torch thread each. The finer look at a digit
+too small for the first look (inference.preprocess._finer_look) was designed on validation
+digits drawn this way; these are test digits, read for the report only.
+
+right: answered the right digit; guess: the best guess right, "not sure" or not; not sure:
+refused; no digit: no ink found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks._report import ref_checkout, update_section
+from benchmarks.outside_numbers import checkout
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).parent / "results" / "phone_photos.json"
+SEED = 2613
+FRAME = (3000, 4000)  # a 12-megapixel phone photo, landscape
+BANDS = ((20, 30), (30, 50), (50, 90))  # the digit's height in the photo, px
+MARGIN = 150  # px of page kept around the digit in the cropped copy
+
+CHILD = """
+import json, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+import mnistlab
+from mnistlab.errors import MnistlabError
+from mnistlab.inference import Predictor
+predictor = Predictor.from_path(sys.argv[2])
+out = {}
+for f in sorted(Path(sys.argv[1]).glob("*.jpg")):
+    try:
+        a = predictor.predict(f)
+        out[f.stem] = {"digit": a.digit, "guess": a.guess}
+    except MnistlabError as error:  # no ink found: counted, not fatal
+        out[f.stem] = {"digit": None, "guess": None, "error": str(error)}
+print(json.dumps({"mnistlab": mnistlab.__file__, "answers": out}))
+"""
+
+
+def photograph(digit: np.ndarray, height: float, rng: np.random.Generator):
+    """(the whole photo, the digit cropped with MARGIN px of page) as PIL images."""
+    from mnistlab.synth import render
+
+    alpha = render.crop_to_ink(render.ink_alpha(digit, height))
+    top = int(rng.integers(MARGIN, FRAME[0] - alpha.shape[0] - MARGIN))
+    left = int(rng.integers(MARGIN, FRAME[1] - alpha.shape[1] - MARGIN))
+    page = np.empty((*FRAME, 3), np.float32)
+    page[:] = rng.uniform(225, 250, size=3)
+    page += rng.normal(0, 4, (*FRAME, 1)).astype(np.float32)
+    region = page[top : top + alpha.shape[0], left : left + alpha.shape[1]]
+    region[:] = (
+        region * (1 - alpha[..., None]) + np.array([30, 30, 60], np.float32) * alpha[..., None]
+    )
+    photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+    box = (
+        left - MARGIN,
+        top - MARGIN,
+        left + alpha.shape[1] + MARGIN,
+        top + alpha.shape[0] + MARGIN,
+    )
+    return photo, photo.crop(box)
+
+
+def draw(folder: Path, count: int, test) -> dict[str, int]:
+    """`count` digits per band as JPEG files in `folder` ({band}-{i}-whole / -cropped);
+    {file stem without the view: true digit}."""
+    images, labels = test
+    truths = {}
+    for b, (low, high) in enumerate(BANDS):
+        rng = np.random.default_rng([SEED, b])
+        for i in range(count):
+            j = int(rng.integers(len(labels)))
+            views = photograph(images[j], float(rng.uniform(low, high)), rng)
+            stem = f"{low}-{high}px-{i:03d}"
+            for view, image in zip(("whole", "cropped"), views, strict=True):
+                buffer = io.BytesIO()
+                image.save(buffer, "JPEG", quality=90)
+                (folder / f"{stem}-{view}.jpg").write_bytes(buffer.getvalue())
+            truths[stem] = int(labels[j])
+    return truths
+
+
+def answer_all(src: Path, folder: Path, model: str) -> dict[str, dict]:
+    """Each file's answer by the mnistlab in `src`, in a fresh process (one torch thread)."""
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), model],
+        env=env, capture_output=True, text=True, cwd=folder,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"answering with {src} failed:\n{done.stderr}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"the child answered with {out['mnistlab']}, not the mnistlab in {src}")
+    return out["answers"]
+
+
+def counts(answers: dict[str, dict], truths: dict[str, int], band: str, view: str) -> dict:
+    out = dict.fromkeys(("digits", "right", "guess", "not sure", "no digit"), 0)
+    for stem, truth in truths.items():
+        if not stem.startswith(band):
+            continue
+        answer = answers[f"{stem}-{view}"]
+        out["digits"] += 1
+        out["right"] += answer["digit"] == truth
+        out["guess"] += answer["guess"] == truth
+        out["no digit"] += "error" in answer
+        out["not sure"] += "error" not in answer and answer["digit"] is None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ref", help="also answer with an earlier commit (any git revision)")
+    parser.add_argument("--model", default="sota-cpu")
+    parser.add_argument("--digits", type=int, default=100, help="digits per height band")
+    parser.add_argument("--write", action="store_true", help="also write docs/RESULTS.md")
+    parser.add_argument("--data-dir", help="the MNIST files (default: MNISTLAB_DATA_DIR)")
+    args = parser.parse_args(argv)
+    if args.digits < 1:
+        parser.error("--digits must be at least 1")
+    revision = ["git", "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"]
+    if args.ref and subprocess.run(revision, cwd=ROOT, capture_output=True).returncode != 0:
+        parser.error(f"--ref {args.ref}: no such commit in this repository")
+    from mnistlab.data.splits import load_splits
+    from mnistlab.errors import MnistlabError
+    from mnistlab.system import header
+
+    try:
+        test = load_splits("mnist", args.data_dir, download=False)["test"]
+    except MnistlabError as error:
+        parser.exit(2, f"phone_photos: error: {error}\n")
+    record = {
+        "command": "python -m benchmarks.phone_photos " + " ".join(argv or sys.argv[1:]),
+        "header": f"{header('cpu')} (each reader: 1 torch thread); model {args.model}; "
+        f"{args.digits} test digits per band, seed {SEED}",
+        "rows": {},
+    }
+    print(record["header"], flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        truths = draw(folder, args.digits, (test.images.numpy(), test.labels.numpy()))
+        readers = [(f"this checkout, {checkout()}", ROOT / "src")]
+        earlier = ref_checkout(args.ref, ROOT) if args.ref else nullcontext((None, None))
+        with earlier as (commit, tree):
+            if tree is not None:
+                readers.append((commit, tree / "src"))
+            for label, src in readers:
+                answers = answer_all(src, folder, args.model)
+                for low, high in BANDS:
+                    for view in ("whole", "cropped"):
+                        row = counts(answers, truths, f"{low}-{high}px", view)
+                        name = f"{low}-{high} px, {view} ({label})"
+                        record["rows"][name] = row
+                        print(f"{name}: {row}", flush=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    if args.write:
+        update_section("phone-photos", results_section(record))
+    return 0
+
+
+def results_section(record: dict) -> str:
+    lines = [
+        "### A digit in a phone's photo of a whole page",
+        "",
+        f"`{record['command']}`: {record['header']}. A 4000x3000 JPEG (quality 90) of paper "
+        "with sensor noise and one MNIST test digit 20-90 px tall; 'cropped': the same digit "
+        f"with {MARGIN} px of the page around it. Shares of the digits.",
+        "",
+        "| digit height, view (reader) | digits | right | best guess right | not sure | "
+        "no digit found |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in record["rows"].items():
+        n = max(1, row["digits"])
+        lines.append(
+            f"| {name} | {row['digits']} | "
+            + " | ".join(
+                f"{100 * row[k] / n:.0f}%" for k in ("right", "guess", "not sure", "no digit")
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

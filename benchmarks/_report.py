@@ -5,15 +5,19 @@ Each script owns one section, fenced by HTML comments, and rewrites only that se
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "RESULTS.md"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "RESULTS.md"
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -62,3 +66,50 @@ def ref_checkout(ref: str, root: Path) -> Iterator[tuple[str, Path]]:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(tree)], cwd=root, capture_output=True
             )
+
+
+def is_commit(ref: str) -> bool:
+    """Whether `ref` names a commit of this repository."""
+    revision = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+    return subprocess.run(revision, cwd=ROOT, capture_output=True).returncode == 0
+
+
+def checkout() -> str:
+    """This checkout's commit, marked when files differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + (" with changes" if dirty else "")
+
+
+@contextmanager
+def readers(ref: str | None) -> Iterator[list[tuple[str, Path]]]:
+    """(label, the src folder of an mnistlab) for this checkout and, with `ref`, an earlier
+    commit's temporary worktree, for side-by-side runs in child processes (run_child)."""
+    found = [(f"this checkout, {checkout()}", ROOT / "src")]
+    if ref is None:
+        yield found
+        return
+    with ref_checkout(ref, ROOT) as (commit, tree):
+        yield [*found, (commit, tree / "src")]
+
+
+def run_child(code: str, src: Path, folder: Path, *args: str) -> dict:
+    """Run `code` (a Python program printing one JSON object as its last line, with the key
+    "mnistlab": the mnistlab.__file__ it used) in a fresh process on the mnistlab in `src`,
+    one torch thread, started in `folder` (so that no folder named like a model shadows it)."""
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder), *args],
+        env=env, capture_output=True, text=True, cwd=folder,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the child on {src} failed:\n{done.stderr}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"the child ran {out['mnistlab']}, not the mnistlab in {src}")
+    return out

@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from benchmarks._report import ref_checkout, update_section
+from benchmarks._report import is_commit, readers, run_child, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results" / "outside_numbers.json"
 SOURCES = ("optdigits", "mixed")
 SEED = 2612  # the numbers drawn; fixed before the first run
@@ -123,19 +119,8 @@ def draw(folder: Path, source: str, count: int, optdigits, mnist) -> dict[str, s
 
 
 def read_all(src: Path, folder: Path, model: str) -> dict[str, dict]:
-    """Each file's reading by the mnistlab in `src`, in a fresh process (one torch thread, run
-    in `folder`, so that no folder where this script was started shadows a model's name)."""
-    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), model],
-        env=env, capture_output=True, text=True, cwd=folder,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"reading with {src} failed:\n{done.stderr}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
-        raise SystemExit(f"the child read with {out['mnistlab']}, not the mnistlab in {src}")
-    return out["readings"]
+    """Each file's reading by the mnistlab in `src`, in a fresh process."""
+    return run_child(CHILD, src, folder, model)["readings"]
 
 
 def counts(readings: dict[str, dict], truths: dict[str, str]) -> dict[str, int]:
@@ -161,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.numbers < 1:
         parser.error("--numbers must be at least 1")
-    revision = ["git", "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"]
-    if args.ref and subprocess.run(revision, cwd=ROOT, capture_output=True).returncode != 0:
+    if args.ref and not is_commit(args.ref):
         parser.error(f"--ref {args.ref}: no such commit in this repository")
     import sklearn
     from sklearn.datasets import load_digits
@@ -191,11 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         truths: dict[str, str] = {}
         for source in SOURCES:
             truths.update(draw(folder, source, args.numbers, optdigits, mnist))
-        commits = [(f"this checkout, {checkout()}", ROOT / "src")]
-        earlier = ref_checkout(args.ref, ROOT) if args.ref else nullcontext((None, None))
-        with earlier as (commit, tree):
-            if tree is not None:
-                commits.append((commit, tree / "src"))
+        with readers(args.ref) as commits:
             for label, src in commits:
                 readings = read_all(src, folder, args.model)
                 for source in SOURCES:
@@ -208,18 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         update_section("outside-numbers", results_section(record))
     return 0
-
-
-def checkout() -> str:
-    """This checkout's commit, marked when files differ from it."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return git("rev-parse", "--short", "HEAD") + (" with changes" if dirty else "")
 
 
 def results_section(record: dict) -> str:

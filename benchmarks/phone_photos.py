@@ -21,20 +21,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import subprocess
 import sys
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from benchmarks._report import ref_checkout, update_section
-from benchmarks.outside_numbers import checkout
+from benchmarks._report import is_commit, readers, run_child, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results" / "phone_photos.json"
 SEED = 2613
 FRAME = (3000, 4000)  # a 12-megapixel phone photo, landscape
@@ -105,18 +100,8 @@ def draw(folder: Path, count: int, test) -> dict[str, int]:
 
 
 def answer_all(src: Path, folder: Path, model: str) -> dict[str, dict]:
-    """Each file's answer by the mnistlab in `src`, in a fresh process (one torch thread)."""
-    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), model],
-        env=env, capture_output=True, text=True, cwd=folder,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"answering with {src} failed:\n{done.stderr}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
-        raise SystemExit(f"the child answered with {out['mnistlab']}, not the mnistlab in {src}")
-    return out["answers"]
+    """Each file's answer by the mnistlab in `src`, in a fresh process."""
+    return run_child(CHILD, src, folder, model)["answers"]
 
 
 def counts(answers: dict[str, dict], truths: dict[str, int], band: str, view: str) -> dict:
@@ -143,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.digits < 1:
         parser.error("--digits must be at least 1")
-    revision = ["git", "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"]
-    if args.ref and subprocess.run(revision, cwd=ROOT, capture_output=True).returncode != 0:
+    if args.ref and not is_commit(args.ref):
         parser.error(f"--ref {args.ref}: no such commit in this repository")
     from mnistlab.data.splits import load_splits
     from mnistlab.errors import MnistlabError
@@ -164,12 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         truths = draw(folder, args.digits, (test.images.numpy(), test.labels.numpy()))
-        readers = [(f"this checkout, {checkout()}", ROOT / "src")]
-        earlier = ref_checkout(args.ref, ROOT) if args.ref else nullcontext((None, None))
-        with earlier as (commit, tree):
-            if tree is not None:
-                readers.append((commit, tree / "src"))
-            for label, src in readers:
+        with readers(args.ref) as answering:
+            for label, src in answering:
                 answers = answer_all(src, folder, args.model)
                 for low, high in BANDS:
                     for view in ("whole", "cropped"):

@@ -91,7 +91,7 @@ def readers(ref: str | None) -> Iterator[list[tuple[str, Path]]]:
     """(label, the src folder of an mnistlab) for this checkout and, with `ref`, an earlier
     commit's temporary worktree, for side-by-side runs in child processes (run_child)."""
     found = [(f"this checkout, {checkout()}", ROOT / "src")]
-    if ref is None:
+    if not ref:
         yield found
         return
     with ref_checkout(ref, ROOT) as (commit, tree):

@@ -42,15 +42,15 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 import mnistlab
-from mnistlab.errors import MnistlabError
 from mnistlab.inference import Predictor
+from mnistlab.inference.preprocess import NoDigitError
 predictor = Predictor.from_path(sys.argv[2])
 out = {}
 for f in sorted(Path(sys.argv[1]).glob("*.jpg")):
     try:
         a = predictor.predict(f)
         out[f.stem] = {"digit": a.digit, "guess": a.guess}
-    except MnistlabError as error:  # no ink found: counted, not fatal
+    except NoDigitError as error:  # no ink found: counted, not fatal (anything else is)
         out[f.stem] = {"digit": None, "guess": None, "error": str(error)}
 print(json.dumps({"mnistlab": mnistlab.__file__, "answers": out}))
 """

@@ -280,28 +280,40 @@ def test_a_small_digit_in_a_whole_photo_is_found_again_up_close(reference):
     assert coarse.values.shape[1] == COARSE_SIZE  # at that size alone it would be ~4 px wide
 
 
-def _tiny_seven_photo(with_seven: bool = True) -> Image.Image:
-    """A 3200x2400 photo of paper with sensor noise and, where asked, a 7 about 30 px tall
-    (its strokes ~3 px): at COARSE_SIZE, 2 px of faint grey."""
+def _tiny_seven_photo(place: tuple[int, int] | None = (2100, 700)) -> Image.Image:
+    """A 3200x2400 photo of paper with sensor noise and, at `place` (None: none), a 7 about
+    30 px tall (its strokes ~3 px): at COARSE_SIZE, 2 px of faint grey."""
     photo = Image.new("L", (3200, 2400), 245)
-    if with_seven:
-        photo.paste(seven().resize((56, 45), Image.LANCZOS), (2100, 700))
+    if place is not None:
+        photo.paste(seven().resize((56, 45), Image.LANCZOS), place)
     rng = np.random.default_rng(4)
     noisy = np.asarray(photo, dtype=np.float32) + rng.normal(0, 4, (2400, 3200))
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-def test_a_digit_too_small_for_the_first_look_is_looked_for_at_finer_sizes(reference):
+@pytest.mark.parametrize("place", [(2100, 700), (3150, 700)])
+def test_a_digit_too_small_for_the_first_look_is_looked_for_at_finer_sizes(reference, place):
     """A digit a few millimetres tall on a page a phone photographed whole: nothing at the
-    coarse size, so the ink is looked for again at finer sizes, then up close."""
-    result = preprocess(_tiny_seven_photo())
-    assert smooth_correlation(result.pixels, reference) > 0.85
-    left, top, right, bottom = result.bbox
-    # the 7's ink spans x 11-28, y 7-38 of its 56x45 px
-    assert abs(left - 2111) <= 6 and abs(right - 2128) <= 6, result.bbox
-    assert abs(top - 707) <= 6 and abs(bottom - 738) <= 6, result.bbox
-    with pytest.raises(NoDigitError):  # the same paper without the 7 is still blank
-        preprocess(_tiny_seven_photo(with_seven=False))
+    coarse size, so the ink is looked for again at finer sizes, then up close. Near the
+    photo's edge (3150: 20 px from it) the finer look's ink reaches the border, and the look
+    with paper added (at the coarse size) sees nothing: the digit is still looked at up close
+    from where the finer look found it."""
+    photo = _tiny_seven_photo(place)
+    with pytest.raises(NoDigitError):  # the premise: at the first look it is not there
+        find_ink(np.asarray(photo, dtype=np.float32) / 255.0, COARSE_SIZE)
+    result = preprocess(photo)
+    # the 7's ink spans x 11-30, y 7-38 of its 56x45 px
+    left, top, right, _ = result.bbox
+    assert abs(left - (place[0] + 11)) <= 4 and abs(right - (place[0] + 30)) <= 4, result.bbox
+    assert abs(top - (place[1] + 7)) <= 4, result.bbox
+    if place == (2100, 700):  # in the open it reads as the large 7 does
+        assert abs(result.bbox[3] - (place[1] + 38)) <= 4, result.bbox
+        assert smooth_correlation(result.pixels, reference) > 0.85
+
+
+def test_blank_paper_in_a_large_photo_is_still_blank():
+    with pytest.raises(NoDigitError):
+        preprocess(_tiny_seven_photo(None))
 
 
 @pytest.mark.parametrize("place", [(1552, 300), (1100, 1139), (-18, 500), (800, -9)])

@@ -363,13 +363,22 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
         if _is_narrow(gray) and float(np.ptp(gray)) >= MIN_CONTRAST:
             return _with_margin(gray, cut_out=True)
         ink = _finer_look(gray)
+        finer = True
+    else:
+        finer = False
     left, top, right, bottom = _ink_box(ink.values)
     if _touches_border(ink.values, (left, top, right, bottom)):
         height, width = ink.values.shape
         spans = right - left >= CUT_OUT_SPAN * width and bottom - top >= CUT_OUT_SPAN * height
         # a narrow crop is a 1 cut out, whatever ink the first look found in it
         cut_out = spans or _is_narrow(gray)
-        ink = _with_margin(gray, cut_out)
+        try:
+            ink = _with_margin(gray, cut_out)
+        except NoDigitError:
+            # a digit only a finer look found, at the photo's edge: the margin's look at
+            # COARSE_SIZE cannot see it either, so it is looked at up close from where it was
+            if cut_out or not finer:
+                raise
         if cut_out:
             return ink
         # Not a cut-out: the digit (or a speck or shadow) reached the edge of a whole photo at

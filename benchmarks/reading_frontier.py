@@ -63,11 +63,11 @@ PLAIN_REFUSED = (0.006, 0.02)  # shares of digits: ~3% and ~10% of five-digit st
 
 @dataclasses.dataclass
 class SeedReadings:
-    """Readings of one seed: what the rule needs, and each digit's pixels, guess and source."""
+    """Readings of one seed: what the rule needs, and each digit's pixels and source (the
+    digits read are the characters of each Observed's number: Reading.number joins guesses)."""
 
     seen: list[Observed]
     pixels: list[np.ndarray]  # per number: (N, 28, 28) uint8, what the model saw
-    guesses: list[np.ndarray]  # per number: (N,) int
     sources: list[np.ndarray]  # per number: the split's index of each written digit
 
 
@@ -75,7 +75,7 @@ def record(
     predictor: Predictor, split: Split, kinds: tuple[str, ...], count: int, seed: int
 ) -> SeedReadings:
     """`count` numbers of each kind from `split` and `seed`, read without the string rule."""
-    numbers = SeedReadings([], [], [], [])
+    numbers = SeedReadings([], [], [])
     for kind in kinds:
         picks = number_picks(len(split.labels), kind, count, seed, LENGTHS)
         for chosen, (_, truth, reading) in zip(
@@ -88,7 +88,6 @@ def record(
                 if digits
                 else np.zeros((0, 28, 28), np.uint8)
             )
-            numbers.guesses.append(np.array([d.guess for d in digits], int))
             numbers.sources.append(chosen)
     return numbers
 
@@ -205,8 +204,7 @@ def agreement(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> dict[str,
         if len(o.number) != len(o.truth):
             continue
         for k, (read, truth) in enumerate(zip(o.number, o.truth, strict=True)):
-            guess = numbers.guesses[i][k]
-            lowest[read == truth].append(min(float(p[i][k, guess]) for p in probs))
+            lowest[read == truth].append(min(float(p[i][k, int(read)]) for p in probs))
     out = {"misread": len(lowest[False]), "read right": len(lowest[True])}
     for level in AGREE:
         for side, name in ((False, "misread"), (True, "read right")):
@@ -222,7 +220,7 @@ def with_mean_evidence(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> 
         evidence = o.evidence.copy()
         if len(evidence):
             mean = np.mean([p[i] for p in probs], axis=0)
-            guess = numbers.guesses[i]
+            guess = np.array([int(c) for c in o.number])
             evidence[:, 0] = np.log(np.clip(mean[np.arange(len(guess)), guess], 1e-12, 1.0))
         out.append(dataclasses.replace(o, evidence=evidence))
     return out

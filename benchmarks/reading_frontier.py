@@ -240,7 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         others = [Predictor.from_path(o) for o in args.others.split(",") if o]
     except MnistlabError as error:
         parser.error(str(error))
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(
+            f"--seeds {args.seeds}: expected comma-separated whole numbers, e.g. 2601,2603"
+        )
+    if args.count < 1:
+        parser.error("--count must be at least 1")
     val = load_splits("mnist", download=False)["val"]
     started = time.time()
     print(f"{header('cpu')}; model {args.model}", flush=True)

@@ -333,7 +333,7 @@ def train_epochs(
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        forward = DistributedDataParallel(state.model, device_ids=ids)
+        forward = DistributedDataParallel(state.model, device_ids=ids, process_group=ctx.group)
     if cfg.compile:
         forward = torch.compile(forward)
     outlier_batches = build_outlier_batches(cfg, splits, device, outliers)

@@ -258,9 +258,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         # a caller of main() gets its thread count back afterwards
         with thread_setting(threads, device.type, shared=ctx.active) as governor:
             code = _train(args, ctx, device, governor)
-        # every rank reaches here before any leaves the group: a rank that tears gloo down while
-        # rank 0 still writes the run folder made rank 0 abort at exit ("terminate called
-        # without an active exception", seen in 1 of 5 killed-and-resumed runs)
+        # every rank reaches here before any leaves the group, so that none tears its
+        # connections down while a peer is still in a collective (the abort at exit this was
+        # first taken for is explained, and avoided, in distributed.setup)
         distributed.barrier(ctx)
         return code
     finally:

@@ -79,7 +79,7 @@ def setup(device_request: str = "auto") -> tuple[DistContext, torch.device]:
         # that group outlives destroy_process_group and its gloo threads live on into the
         # interpreter's shutdown. A thread that drops the last collective's tensors then needs
         # the GIL, which shutdown refuses: "terminate called without an active exception"
-        # (SIGABRT) in about 1 in 7 two-process runs on a busy 2-core machine, after the run
+        # (SIGABRT) in 7 of 90 two-process runs beside a busy process on 2 cores, after the run
         # had finished. This group is freed with the context, in teardown's caller, and its
         # threads are joined while the interpreter is alive.
         ctx = DistContext(ctx.rank, ctx.world_size, ctx.local_rank, group=dist.new_group())

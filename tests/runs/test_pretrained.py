@@ -97,6 +97,25 @@ def test_unknown_name_lists_the_known_ones(tmp_path, capsys):
     assert err.count("\n") == 1 and "pretrained models: " + ", ".join(SHIPPED) in err
 
 
+@pytest.mark.parametrize("command", ["predict", "read"])
+def test_a_misspelt_model_before_images_is_an_error_not_a_missing_image(
+    command, tmp_path, capsys, monkeypatch
+):
+    """`predict lenet a.png` once answered a.png with the default model and called "lenet" a
+    missing file; a word with no extension that names nothing is a model written wrong."""
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "a.png"
+    Image.new("L", (28, 28), 255).save(image)
+    assert main([command, "lenet", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lenet: no such model folder" in err
+    assert "did you mean lenet5?" in err
+    # an image without its file is still that image's own error, the others answered
+    assert main([command, "missing.png", str(image)]) == 1
+    out = capsys.readouterr().out
+    assert "missing.png" in out and "a.png" in out
+
+
 def test_damaged_shipped_weights_are_one_line(tmp_path):
     copy = tmp_path / "lenet5"
     shutil.copytree(WEIGHTS_DIR / "lenet5", copy)

@@ -10,6 +10,7 @@ both picks the folder (and says so), as a path the user typed should never be si
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -98,8 +99,10 @@ def resolve_model(spec: str | Path | None, notify: Callable[[str], None] | None 
     if path.exists():
         raise CheckpointError(f"{spec}: not a folder; give a model folder or a pretrained name")
     known = ", ".join(list_pretrained()) or "none shipped"
+    close = difflib.get_close_matches(str(spec), list_pretrained(), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
     raise CheckpointError(
-        f"{spec}: no such model folder and no pretrained model of that name; "
+        f"{spec}: no such model folder and no pretrained model of that name{hint}; "
         f"pretrained models: {known} (see `mnistlab models`)"
     )
 

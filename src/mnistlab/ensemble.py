@@ -60,6 +60,7 @@ def save_ensemble(
                 "seed": meta.seed,
                 "test_acc": meta.test_acc,
                 "val_acc": meta.val_acc,
+                "full_train": meta.full_train,  # RunMeta.full_train reads it
                 "source": str(folder),
             }
         )
@@ -109,9 +110,12 @@ def evaluate_ensemble(
     model = Ensemble(models).to(dev).eval()
     norm = metas[0].normalization
     splits = load_splits(metas[0].dataset, data_dir, mirrors=mirrors)
+    # a member trained on all 60,000 images has seen the validation split: no validation
+    # accuracy for the ensemble then, as for that member itself
+    seen_val = any(m.full_train for m in metas)
     result = {
         "members": len(models),
-        "val_acc": accuracy(model, splits["val"], norm, dev),
+        "val_acc": None if seen_val else accuracy(model, splits["val"], norm, dev),
         "accuracy": accuracy(model, splits["test"], norm, dev),
         "member_test_acc": [m.test_acc for m in metas],
     }

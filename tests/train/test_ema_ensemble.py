@@ -86,7 +86,7 @@ def test_batchnorm_refresh_gives_the_data_statistics():
     torch.testing.assert_close(bn.running_var, features.var(1), atol=1e-4, rtol=1e-3)
 
 
-def _save_member(folder, seed):
+def _save_member(folder, seed, full_train=False):
     torch.manual_seed(seed)
     model = create_model("lenet5")
     checkpoint.save_weights(folder, model)
@@ -101,7 +101,8 @@ def _save_member(folder, seed):
                 "dataset": "mnist",
                 "seed": seed,
                 "test_acc": 0.1,
-                "val_acc": 0.1,
+                "val_acc": None if full_train else 0.1,
+                "train": {"full_train": True} if full_train else None,
             }
         ),
     )
@@ -131,6 +132,27 @@ def test_saved_ensemble_reloads(tmp_path):
     )
     original = predict_logits(Ensemble(models), split, "mnist")
     torch.testing.assert_close(predict_logits(loaded, split, "mnist"), original)
+
+
+def test_an_ensemble_with_a_member_that_saw_the_validation_split(tmp_path, real_data_dir, capsys):
+    """A member trained with --full-train has seen the validation split: the ensemble reports
+    no validation accuracy, and eval --split val and calibrate refuse it, as for the member."""
+    from mnistlab.cli import main
+
+    _save_member(tmp_path / "a", 0)
+    _save_member(tmp_path / "b", 1, full_train=True)
+    args = ["--data-dir", str(real_data_dir), "--device", "cpu"]
+    ens = tmp_path / "ens"
+    assert (
+        main(["ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(ens), *args]) == 0
+    )
+    assert "no validation accuracy" in capsys.readouterr().out
+    meta = checkpoint.read_meta(ens)
+    assert meta.val_acc is None and meta.full_train and meta.test_acc is not None
+    assert main(["eval", str(ens), "--split", "val", *args]) != 0
+    assert "evaluate it on --split test" in capsys.readouterr().err
+    assert main(["calibrate", str(ens), "--data-dir", str(real_data_dir)]) != 0
+    assert "stays uncalibrated" in capsys.readouterr().err
 
 
 def test_ensemble_member_path_cannot_escape(tmp_path):

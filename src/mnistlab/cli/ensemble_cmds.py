@@ -52,6 +52,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"ensemble of {result['members']}: test acc {100 * result['accuracy']:.2f}% "
         f"(members: {members})"
     )
+    if result["val_acc"] is None:
+        print(
+            "no validation accuracy: a member was trained on all 60,000 training images "
+            "(--full-train), validation split included"
+        )
     if "accuracy_tta" in result:
         print(f"with test-time augmentation: {100 * result['accuracy_tta']:.2f}%")
     if args.out:

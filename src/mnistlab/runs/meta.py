@@ -98,8 +98,12 @@ class RunMeta(Mapping):
 
     @property
     def full_train(self) -> bool:
-        """Trained on all 60,000 training images (so the validation split was seen)."""
-        return bool((self.train or {}).get("full_train"))
+        """Trained on all 60,000 training images (so the validation split was seen); for an
+        ensemble, any of its members."""
+        members = self.members or []
+        return bool((self.train or {}).get("full_train")) or any(
+            bool(m.get("full_train")) for m in members
+        )
 
     @property
     def recipe(self) -> str | None:

@@ -62,6 +62,15 @@ def test_answers_without_importing_torch(argv, code, expected):
     [
         (["predict"], "the following arguments are required"),
         (["predict", "--bogus", "x.png"], "unrecognized arguments: --bogus"),
+        # the command's own help, and the option meant
+        (
+            ["predict", "--top-kk", "3", "x.png"],
+            "did you mean --top-k? (see mnistlab predict --help)",
+        ),
+        (
+            ["data", "verify", "--dat-dir", "x"],
+            "did you mean --data-dir? (see mnistlab data verify",
+        ),
         (["read", "--max-pixels", "x", "x.png"], "--max-pixels"),
         (["serve", "--port", "99999"], "--port"),
         (["eval"], "the following arguments are required"),

@@ -126,6 +126,13 @@ def test_verify_reports_expected_and_actual_md5(
     assert sum(line.startswith("ok ") for line in lines) == 3
 
 
+def test_verify_of_a_folder_without_the_files_says_to_fetch_them(tmp_path, capsys):
+    assert main(["data", "verify", "--data-dir", str(tmp_path)]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("4 of 4 files missing; run `mnistlab data fetch`"), last
+    assert "delete" not in last  # nothing is there to delete
+
+
 def test_fetch_all_four_files_into_an_empty_folder(runs, module_mirror, official_md5):
     run = runs["fetch"]
     assert run.returncode == 0, run.stderr

@@ -32,6 +32,8 @@ class Commands(argparse._SubParsersAction):
         if options is not None:
             options(self._name_parser_map[values[0]])
         super().__call__(parser, namespace, values, option_string)
+        if not hasattr(namespace, CHOSEN):  # the innermost command sets it first
+            setattr(namespace, CHOSEN, self._name_parser_map[values[0]])
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,6 +47,31 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        # argparse reports an unknown option from the top parser ("see mnistlab --help");
+        # the command it was given to has the help that lists the right one
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = vars(parsed).pop(CHOSEN, None) or self
+        if extras:
+            command.error(f"unrecognized arguments: {' '.join(extras)}{_closest(command, extras)}")
+        return parsed
+
+
+CHOSEN = "_mnistlab_command_parser"  # the parser of the command given (set while parsing)
+
+
+def _closest(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """'; did you mean --epochs?' for a misspelt option, else ''."""
+    import difflib
+
+    known = [s for action in parser._actions for s in action.option_strings]
+    for word in extras:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""
 
 
 def add_data_args(parser: argparse.ArgumentParser, mirrors: bool = True) -> None:

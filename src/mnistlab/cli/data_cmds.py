@@ -103,10 +103,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else:
             print(f"FAILED  {check.name}  {check.problem}  {check.path or ''}".rstrip())
     failed = sum(not c.ok for c in checks)
+    damaged = sum(not c.ok and bool(c.actual_md5) for c in checks)
+    if failed and not damaged:  # nothing there to delete: they were never fetched
+        print(
+            f"{failed} of {len(checks)} files missing; run `mnistlab data fetch`, or give "
+            "--data-dir the folder that holds them"
+        )
+        return 1
     if failed:
         print(
-            f"{failed} of {len(checks)} files failed; delete them and run `mnistlab data "
-            "fetch`, or copy good files into the data folder"
+            f"{failed} of {len(checks)} files failed; delete the damaged ones and run "
+            "`mnistlab data fetch`, or copy good files into the data folder"
         )
         return 1
     print(f"all {len(checks)} files match the official checksums")

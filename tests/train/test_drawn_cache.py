@@ -3,6 +3,9 @@ drawn again, a read-only cache only costs the time, and a changed source draws a
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 from mnistlab.train import drawn_cache
@@ -62,3 +65,27 @@ def test_changed_source_draws_anew(tmp_path, monkeypatch):
     monkeypatch.setattr(drawn_cache, "source_fingerprint", lambda: "another source")
     cached_array("photographed", b"k", build)
     assert calls == [1, 1]
+
+
+def test_another_source_s_arrays_go_once_unused_for_a_day(tmp_path, monkeypatch):
+    """An upgrade or an edited checkout draws anew; the arrays it replaced are never read again
+    and went on taking ~4 MB each time, so a write removes them a day after their last use."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "mnistlab" / "drawn"
+    folder.mkdir(parents=True)
+    day_ago = time.time() - drawn_cache.STALE_AFTER - 60
+    old_source = folder / "fit-kinds-0123456789ab-ffff.npy"
+    old_style = folder / "nondigits-ffff.npy"  # named before names carried their source
+    recent = folder / "photographed-ba9876543210-ffff.npy"  # another install, in use
+    for path in (old_source, old_style, recent):
+        np.save(path, np.zeros(3))
+    for path in (old_source, old_style):
+        os.utime(path, (day_ago, day_ago))
+    build, calls = _counting(np.ones(3))
+    cached_array("photographed", b"k", build)
+    (own,) = folder.glob(f"photographed-{drawn_cache.source_fingerprint()[:12]}-*.npy")
+    assert not old_source.exists() and not old_style.exists() and recent.exists()
+    os.utime(own, (day_ago, day_ago))
+    assert np.array_equal(cached_array("photographed", b"k", build), np.ones(3))
+    assert calls == [1] and time.time() - own.stat().st_mtime < 60  # a read marks it used
+    assert drawn_cache.remove_stale(folder, drawn_cache.source_fingerprint()[:12]) == []

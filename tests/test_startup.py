@@ -71,6 +71,7 @@ def test_answers_without_importing_torch(argv, code, expected):
             ["data", "verify", "--dat-dir", "x"],
             "did you mean --data-dir? (see mnistlab data verify",
         ),
+        (["--json", "models"], "the command's options go after it (mnistlab models --json ...)"),
         (["read", "--max-pixels", "x", "x.png"], "--max-pixels"),
         (["serve", "--port", "99999"], "--port"),
         (["eval"], "the following arguments are required"),

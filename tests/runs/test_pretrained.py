@@ -110,10 +110,11 @@ def test_a_misspelt_model_before_images_is_an_error_not_a_missing_image(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lenet: no such model folder" in err
     assert "did you mean lenet5?" in err
-    # an image without its file is still that image's own error, the others answered
-    assert main([command, "missing.png", str(image)]) == 1
-    out = capsys.readouterr().out
-    assert "missing.png" in out and "a.png" in out
+    # a missing image or folder is still that input's own error, the others answered
+    for missing in ("missing.png", "scans/", "scan1"):
+        assert main([command, missing, str(image)]) == 1
+        out = capsys.readouterr().out
+        assert missing.rstrip("/") in out and "a.png" in out
 
 
 def test_damaged_shipped_weights_are_one_line(tmp_path):

@@ -89,3 +89,7 @@ def test_another_source_s_arrays_go_once_unused_for_a_day(tmp_path, monkeypatch)
     assert np.array_equal(cached_array("photographed", b"k", build), np.ones(3))
     assert calls == [1] and time.time() - own.stat().st_mtime < 60  # a read marks it used
     assert drawn_cache.remove_stale(folder, drawn_cache.source_fingerprint()[:12]) == []
+    # the predecessor was still in use when this source first wrote: a later read removes it
+    os.utime(recent, (day_ago, day_ago))
+    cached_array("photographed", b"k", build)
+    assert calls == [1] and not recent.exists() and own.exists()

@@ -153,6 +153,13 @@ def test_an_ensemble_with_a_member_that_saw_the_validation_split(tmp_path, real_
     assert "evaluate it on --split test" in capsys.readouterr().err
     assert main(["calibrate", str(ens), "--data-dir", str(real_data_dir)]) != 0
     assert "stays uncalibrated" in capsys.readouterr().err
+    # an ensemble saved before members recorded full_train: a member without a val accuracy
+    older = meta.to_dict()
+    for member in older["members"]:
+        del member["full_train"]
+    assert RunMeta.from_dict(older).full_train
+    del older["members"][1]
+    assert not RunMeta.from_dict(older).full_train
 
 
 def test_ensemble_member_path_cannot_escape(tmp_path):

@@ -62,13 +62,17 @@ CHOSEN = "_mnistlab_command_parser"  # the parser of the command given (set whil
 
 
 def _closest(parser: argparse.ArgumentParser, extras: list[str]) -> str:
-    """'; did you mean --epochs?' for a misspelt option, else ''."""
+    """'; did you mean --epochs?' for a misspelt option, where to put one given before the
+    command, else ''."""
     import difflib
 
     known = [s for action in parser._actions for s in action.option_strings]
     for word in extras:
+        option = word.split("=")[0]
+        if option in known:  # given before the command's name, where only mnistlab's own go
+            return f"; the command's options go after it ({parser.prog} {option} ...)"
         if word.startswith("--"):
-            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            close = difflib.get_close_matches(option, known, n=1)
             if close:
                 return f"; did you mean {close[0]}?"
     return ""

@@ -232,10 +232,17 @@ def split_model_and_inputs(words: list[str]) -> tuple[str | None, list[str]]:
 
 
 def _looks_like_a_model(word: str) -> bool:
-    """A word that names nothing here and has no file extension: not an image (they have
-    one), so a model name or run folder written wrong."""
+    """A bare word (no folder, no file extension) that names nothing here and is close to a
+    shipped model's name: a model name written wrong, not a missing image (a missing folder
+    or file stays that input's own error, the others answered)."""
+    import difflib
+
+    from mnistlab.runs.pretrained import list_pretrained
+
     path = Path(word)
-    return not path.exists() and not path.suffix
+    if path.exists() or path.suffix or len(path.parts) != 1 or word.startswith("-"):
+        return False
+    return bool(difflib.get_close_matches(word, list_pretrained(), n=1))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

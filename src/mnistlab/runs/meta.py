@@ -100,9 +100,10 @@ class RunMeta(Mapping):
     def full_train(self) -> bool:
         """Trained on all 60,000 training images (so the validation split was seen); for an
         ensemble, any of its members."""
+        # ensembles saved before members recorded it: a member without a validation accuracy
         members = self.members or []
         return bool((self.train or {}).get("full_train")) or any(
-            bool(m.get("full_train")) for m in members
+            bool(m.get("full_train")) or ("val_acc" in m and m["val_acc"] is None) for m in members
         )
 
     @property

@@ -18,6 +18,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.system import resolve_device
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+TIMEOUT = dt.timedelta(minutes=10)  # how long a collective waits for a rank that hangs
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def setup(device_request: str = "auto") -> tuple[DistContext, torch.device]:
         torch.cuda.set_device(device)
     if ctx.world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=dt.timedelta(minutes=10))
+        dist.init_process_group(backend, timeout=TIMEOUT)
     if ctx.world_size > 1:
         # A group of our own, not the default one. torch 2.13's DistributedDataParallel leaves
         # references to the default group behind (10 of them, whatever group it is given), so
@@ -82,7 +83,8 @@ def setup(device_request: str = "auto") -> tuple[DistContext, torch.device]:
         # (SIGABRT) in 7 of 90 two-process runs beside a busy process on 2 cores, after the run
         # had finished. This group is freed with the context, in teardown's caller, and its
         # threads are joined while the interpreter is alive.
-        ctx = DistContext(ctx.rank, ctx.world_size, ctx.local_rank, group=dist.new_group())
+        group = dist.new_group(timeout=TIMEOUT)  # its own default would be gloo's 30 minutes
+        ctx = DistContext(ctx.rank, ctx.world_size, ctx.local_rank, group=group)
     return ctx, device
 
 

@@ -9,9 +9,9 @@ changed renderer or preprocessing draws them anew. The cache sits beside the dat
 (`$XDG_CACHE_HOME/mnistlab/drawn/`); a folder that cannot be written only costs the time.
 
 One source's arrays take about 4 MB. Those of another source (an earlier mnistlab, other library
-versions, an edited checkout) are never read by this one, so each write removes theirs once
-they have gone unused for STALE_AFTER: an upgrade does not leave its predecessor's behind, and
-two installs used side by side by the same person each keep theirs.
+versions, an edited checkout) are never read by this one, so each use of the cache removes
+theirs once they have gone unused for STALE_AFTER: an upgrade does not leave its predecessor's
+behind, and two installs used side by side by the same person each keep theirs.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def cached_array(name: str, key: bytes, build: Callable[[], np.ndarray]) -> np.n
     digest = hashlib.sha256(key + source.encode()).hexdigest()[:32]
     folder = cache_root() / "drawn"
     path = folder / f"{name}-{source[:SOURCE_CHARS]}-{digest}.npy"
+    with contextlib.suppress(OSError):  # a missing or read-only folder: nothing to remove
+        remove_stale(folder, source[:SOURCE_CHARS])  # ~200 stat calls at most: well under 1 ms
     try:
         array = np.load(path, allow_pickle=False)
         with contextlib.suppress(OSError):
@@ -73,7 +75,6 @@ def cached_array(name: str, key: bytes, build: Callable[[], np.ndarray]) -> np.n
     np.save(buffer, array, allow_pickle=False)
     with contextlib.suppress(OSError):  # a read-only cache: draw them each time
         write_bytes_atomic(path, buffer.getvalue(), durable=False)
-        remove_stale(folder, source[:SOURCE_CHARS])
     return array
 
 

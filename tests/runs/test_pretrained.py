@@ -110,6 +110,7 @@ def test_a_misspelt_model_before_images_is_an_error_not_a_missing_image(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lenet: no such model folder" in err
     assert "did you mean lenet5?" in err
+    assert main([command, "lenet"]) == 2 and "did you mean lenet5?" in capsys.readouterr().err
     # a missing image or folder is still that input's own error, the others answered
     for missing in ("missing.png", "scans/", "scan1"):
         assert main([command, missing, str(image)]) == 1

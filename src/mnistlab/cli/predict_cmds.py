@@ -222,7 +222,7 @@ def split_model_and_inputs(words: list[str]) -> tuple[str | None, list[str]]:
         if len(words) == 1:
             raise MnistlabError(f"{words[0]} is a model; give the images to predict after it")
         return words[0], words[1:]
-    if len(words) > 1 and _looks_like_a_model(words[0]):
+    if words and _looks_like_a_model(words[0]):
         # a misspelt model name ("lenet") was taken for a missing image, and the images after
         # it were answered by the default model: say what it is instead
         from mnistlab.runs.pretrained import resolve_model

@@ -196,3 +196,17 @@ def test_killed_two_process_run_resumes(tmp_path, real_data_dir):
     rows = metrics.read_text().splitlines()
     assert meta["complete"] and meta["epochs_completed"] == 2 and meta["world_size"] == 2
     assert len(rows) == 2 and rows[0] == first
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--runs", "0"], "--runs must be at least 1"), (["--ref", "nosuch"], "nosuch")],
+)
+def test_the_exit_benchmark_s_mistakes_are_one_line(argv, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.torchrun_exit", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

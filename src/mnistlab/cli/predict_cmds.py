@@ -235,14 +235,12 @@ def _looks_like_a_model(word: str) -> bool:
     """A bare word (no folder, no file extension) that names nothing here and is close to a
     shipped model's name: a model name written wrong, not a missing image (a missing folder
     or file stays that input's own error, the others answered)."""
-    import difflib
-
-    from mnistlab.runs.pretrained import list_pretrained
+    from mnistlab.runs.pretrained import closest_pretrained
 
     path = Path(word)
     if path.exists() or path.suffix or len(path.parts) != 1 or word.startswith("-"):
         return False
-    return bool(difflib.get_close_matches(word, list_pretrained(), n=1))
+    return closest_pretrained(word) is not None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

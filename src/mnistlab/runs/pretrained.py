@@ -99,12 +99,18 @@ def resolve_model(spec: str | Path | None, notify: Callable[[str], None] | None 
     if path.exists():
         raise CheckpointError(f"{spec}: not a folder; give a model folder or a pretrained name")
     known = ", ".join(list_pretrained()) or "none shipped"
-    close = difflib.get_close_matches(str(spec), list_pretrained(), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    close = closest_pretrained(str(spec))
+    hint = f" (did you mean {close}?)" if close else ""
     raise CheckpointError(
         f"{spec}: no such model folder and no pretrained model of that name{hint}; "
         f"pretrained models: {known} (see `mnistlab models`)"
     )
+
+
+def closest_pretrained(word: str) -> str | None:
+    """The shipped name `word` most likely misspells, if any is close."""
+    close = difflib.get_close_matches(word, list_pretrained(), n=1)
+    return close[0] if close else None
 
 
 def is_model_spec(text: str) -> bool:

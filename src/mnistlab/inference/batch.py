@@ -123,11 +123,12 @@ def predict_files(
 
 def _with_steps(path: Path, max_pixels: int):
     """(pixels, the steps strip) for one image: the same preprocessing, its stages kept."""
-    from mnistlab.inference.images import open_image, to_gray
+    from mnistlab.inference.images import open_with_detail, to_gray
     from mnistlab.inference.preprocess import field_from_ink, find_digit_ink, steps_image
 
-    gray = to_gray(open_image(path, max_pixels))
-    ink = find_digit_ink(gray)  # once: the same ink makes the field and the strip
+    image, detail = open_with_detail(path, max_pixels)
+    gray = to_gray(image)
+    ink = find_digit_ink(gray, detail)  # once: the same ink makes the field and the strip
     pixels = field_from_ink(ink.values)
     return pixels, steps_image(gray, ink.values, pixels)
 

@@ -6,6 +6,7 @@ Pillow is imported lazily so that `import mnistlab` works without the `[image]` 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,14 +51,15 @@ def _describe(source: ImageSource) -> str:
 REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr")
 
 
-def reduce_early(image):
+def reduce_early(image, factor: int | None = None):
     """Box-average a large decoded image by an integer factor to at most 2 x WORK_SIZE on its
     longer side, before any per-pixel work in NumPy: the float copies that follow would cost
     ~30 bytes per source pixel (a 30-megapixel PNG: ~1 GB), the reduced image a few MB. The
     analysis reduces to WORK_SIZE by area averaging anyway; a digit or a number that is small in
-    the photo is looked at again in a crop of this image (inference.preprocess), so it is read
-    at up to 2 x WORK_SIZE's detail, not the file's."""
-    factor = max(image.size) // (2 * WORK_SIZE)
+    the photo is looked at again in a crop of the file itself where open_with_detail opened it
+    (FullDetail), else in a crop of this image. `factor`: reduce by this much instead."""
+    if factor is None:
+        factor = max(image.size) // (2 * WORK_SIZE)
     if factor < 2:
         return image
     if image.mode in ("P", "PA"):  # a palette cannot be averaged; its colours can
@@ -112,6 +114,105 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
         raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
     except Exception as exc:  # truncated data, bad EXIF, broken palettes: all "unreadable"
         raise ImageError(f"{_describe(source)}: cannot decode the image ({_reason(exc)})") from None
+
+
+# EXIF orientation tag: 1 means the pixels are stored upright
+ORIENTATION = 0x0112
+
+
+class FullDetail:
+    """The file behind an image that open_image decoded reduced, decoded again where a closer
+    look needs the file's own pixels. A digit 20-30 px tall in a 4000x3000 JPEG (decoded at
+    1/4) is 5-7 px tall in the decoded image, too few to read; the region of the file around it
+    has all of them. Only a region is kept: the whole file is decoded again (grey, for a JPEG)
+    and cropped, so one call costs one full decode and the region's pixels."""
+
+    def __init__(
+        self, reopen: Callable[[], Any], decoded_size: tuple[int, int], scale: float, owned: bool
+    ) -> None:
+        self._reopen = reopen  # the file as a PIL image
+        self._owned = owned  # reopen() opened it anew (else it is the caller's: not changed)
+        self.scale = scale  # file pixels per decoded pixel
+        self._size = tuple(v * scale for v in decoded_size)  # the file's upright size, roughly
+
+    def gray_region(
+        self, box: tuple[float, float, float, float], longest: int | None = None
+    ) -> np.ndarray | None:
+        """The region `box` (left, top, right, bottom, in the decoded image's pixels) of the
+        file at the file's resolution, or, with `longest`, box-averaged to about that many
+        pixels on its longer side where the file has more (never fewer than it has), as
+        to_gray gives it; None when the file cannot be decoded again (the caller keeps its
+        reduced view)."""
+        Image, ImageOps = _pil()
+        left, top, right, bottom = (v * self.scale for v in box)
+        reduce = 1  # file pixels per pixel wanted, whole
+        if longest is not None:
+            reduce = max(1, int(max(right - left, bottom - top) // longest))
+        try:
+            image = self._reopen()
+            if self._owned and image.format == "JPEG":
+                # grey, at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps `reduce`
+                image.draft("L", (image.width // reduce, image.height // reduce))
+            image.load()
+            if image.getexif().get(ORIENTATION, 1) != 1:
+                image = ImageOps.exif_transpose(image)
+            decoded = image.width / self._size[0]  # 1, or a JPEG's draft scale
+            if abs(image.height - self._size[1] * decoded) > self.scale:
+                return None  # not the image decoded (a caller's image changed since)
+            still = int(reduce * decoded)  # this image's pixels per pixel wanted
+            if still >= 2:  # before the crop: no full-size copy
+                image = reduce_early(image, still)
+                decoded = image.width / self._size[0]
+            crop = (
+                max(0, int(np.floor(left * decoded))),
+                max(0, int(np.floor(top * decoded))),
+                min(image.width, int(np.ceil(right * decoded))),
+                min(image.height, int(np.ceil(bottom * decoded))),
+            )
+            if crop[2] <= crop[0] or crop[3] <= crop[1]:
+                return None
+            whole = crop == (0, 0, image.width, image.height)
+            return to_gray(image if whole else image.crop(crop))
+        except Exception:  # noqa: BLE001 - the file read once; if it no longer does, the
+            # reduced view stands (a stream that changed, a decoder's odd frame)
+            return None
+
+
+def open_with_detail(
+    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Any, FullDetail | None]:
+    """open_image, and a FullDetail of the file where it was decoded reduced (None otherwise,
+    or for a stream that cannot be read again)."""
+    Image, _ = _pil()
+    start = None
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        try:
+            start = source.tell()
+        except (OSError, ValueError):  # a pipe: read once only
+            start = None
+    image = open_image(source, max_pixels)
+    scale = float(image.info.get(SOURCE_SCALE, 1.0))
+    if scale <= 1.0:
+        return image, None
+    if isinstance(source, Image.Image):
+        original = source
+        return image, FullDetail(lambda: original, image.size, scale, owned=False)
+    if isinstance(source, (str, Path)):
+        path = source
+        return image, FullDetail(lambda: Image.open(path), image.size, scale, owned=True)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        reopen_bytes = lambda: Image.open(io.BytesIO(data))  # noqa: E731
+        return image, FullDetail(reopen_bytes, image.size, scale, owned=True)
+    if start is None:
+        return image, None
+    stream = source
+
+    def reopen_stream():
+        stream.seek(start)
+        return Image.open(stream)
+
+    return image, FullDetail(reopen_stream, image.size, scale, owned=True)
 
 
 def _reason(exc: Exception) -> str:

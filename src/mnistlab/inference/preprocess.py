@@ -18,9 +18,10 @@ from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
     WORK_SIZE,
+    FullDetail,
     ImageError,
     ImageSource,
-    open_image,
+    open_with_detail,
     to_gray,
 )
 
@@ -42,6 +43,8 @@ FINE = 4
 # crop around it at up to WORK_SIZE (see find_digit_ink).
 COARSE_SIZE = 200
 FINER_SIZES = (WORK_SIZE, 2 * WORK_SIZE)  # where COARSE_SIZE found no ink (_finer_look)
+FINEST_LOOK = 4 * WORK_SIZE  # ...and then in the file, where it was decoded reduced,
+TILE = WORK_SIZE  # tile by tile (_tiled_look)
 REFINE_BELOW = 80
 # A line of digits (mnistlab read) is looked for again the same way where it and a margin of
 # its height span less than this share of the reduced image's longer side (find_line_ink).
@@ -150,8 +153,8 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pre
 
     Raises ImageError (or ImageTooLargeError) for unreadable input and NoDigitError for a blank one.
     """
-    image = open_image(source, max_pixels)
-    digit = preprocess_array(to_gray(image))
+    image, detail = open_with_detail(source, max_pixels)
+    digit = preprocess_array(to_gray(image), detail)
     scale = image.info.get(SOURCE_SCALE, 1.0)
     if scale == 1.0:
         return digit
@@ -159,9 +162,10 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pre
     return Preprocessed(digit.pixels, digit.inverted, bbox)  # type: ignore[arg-type]
 
 
-def preprocess_array(gray: np.ndarray) -> Preprocessed:
-    """The same, for a float (H, W) grayscale array in 0..1 (0 = black)."""
-    ink = find_digit_ink(gray)
+def preprocess_array(gray: np.ndarray, detail: FullDetail | None = None) -> Preprocessed:
+    """The same, for a float (H, W) grayscale array in 0..1 (0 = black); `detail`: the file it
+    was decoded from, reduced (find_digit_ink)."""
+    ink = find_digit_ink(gray, detail)
     left, top, right, bottom = _ink_box(ink.values)
     pixels = field_from_ink(ink.values[top:bottom, left:right])
     x0, y0, x1, y1 = ink.in_source((left, top, right, bottom))
@@ -346,13 +350,14 @@ def _block_size(gray: np.ndarray) -> float | None:
     return size if size >= 1.5 else None
 
 
-def find_digit_ink(gray: np.ndarray) -> Ink:
+def find_digit_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
     """The ink of the one digit in an image: found at COARSE_SIZE, and where the digit turns
     out small there (a whole photo of a page), found again in a crop around it at full working
-    resolution. Most images are analysed at COARSE_SIZE only: 3.7x fewer pixels than
-    WORK_SIZE, and the same accuracy on every kind of `mnistlab bench robustness` (measured on
-    validation digits, docs/RESULTS.md); a small digit in a large photo comes out sharper than
-    at WORK_SIZE."""
+    resolution (from the file's own pixels, where `gray` was decoded from it reduced and
+    `detail` can decode it again). Most images are analysed at COARSE_SIZE only: 3.7x fewer
+    pixels than WORK_SIZE, and the same accuracy on every kind of `mnistlab bench robustness`
+    (measured on validation digits, docs/RESULTS.md); a small digit in a large photo comes out
+    sharper than at WORK_SIZE."""
     gray = restore_source(_checked_gray(gray))
     if _is_dark_bar(gray):
         return _with_margin(gray, cut_out=True)
@@ -362,7 +367,7 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
         # a 1 cut to its ink may have no paper to stand out from: on a page it would
         if _is_narrow(gray) and float(np.ptp(gray)) >= MIN_CONTRAST:
             return _with_margin(gray, cut_out=True)
-        ink = _finer_look(gray)
+        ink = _finer_look(gray, detail)
         finer = True
     else:
         finer = False
@@ -385,69 +390,134 @@ def find_digit_ink(gray: np.ndarray) -> Ink:
         # the first look. The digit is as small as in any whole photo, so it is looked at
         # closely too (it was read from ~11 px: all 5 small-in-photo validation digits refused
         # with a right best guess, seed 11, had come this way).
-    return _refined(gray, ink)
+    return _refined(gray, ink, detail)
 
 
-def _finer_look(gray: np.ndarray) -> Ink:
+def _finer_look(
+    gray: np.ndarray, detail: FullDetail | None = None, looked: int = COARSE_SIZE
+) -> Ink:
     """The ink of an image in which COARSE_SIZE showed none, looked for at FINER_SIZES while
     the image is larger than the last look: a digit a few millimetres tall on a whole page a
     phone photographed is 1-3 px at COARSE_SIZE, thinner than its strokes' blur (validation
-    digits 30-50 px tall in a 4000x3000 JPEG: 42 of 60 "no digit found"). A blank image pays
-    these looks too, and is still blank."""
-    looked = COARSE_SIZE
+    digits 30-50 px tall in a 4000x3000 JPEG: 42 of 60 "no digit found"). Where `gray` was
+    decoded reduced, the last look is at the file's own pixels, reduced to FINEST_LOOK only
+    (a digit 20-30 px tall in that JPEG is 5-7 px in the 1000 px it was decoded to). A blank
+    image pays these looks too, and is still blank. `looked`: the size already looked at."""
     for size in FINER_SIZES:
+        if size <= looked:
+            continue
         if max(gray.shape) <= looked:
             break
         try:
             return _find_ink(gray, size)
         except NoDigitError:
             looked = size
+    if detail is not None and max(gray.shape) * detail.scale > looked:
+        height, width = gray.shape
+        full = detail.gray_region((0, 0, width, height), FINEST_LOOK)
+        if full is not None:
+            work, scale = _shrink(restore_source(_checked_gray(full)), FINEST_LOOK)
+            ink = _tiled_look(work)
+            per_pixel = full.shape[1] / width  # full's pixels per pixel of `gray`
+            x0, y0 = ink.origin
+            return Ink(
+                ink.values,
+                ink.scale * scale / per_pixel,
+                ink.inverted,
+                (x0 * scale / per_pixel, y0 * scale / per_pixel),
+            )
     raise NoDigitError()
 
 
-def _refined(gray: np.ndarray, ink: Ink) -> Ink:
+def _tiled_look(work: np.ndarray) -> Ink:
+    """The ink in `work` (a whole photo at FINEST_LOOK) looked for tile by tile (TILE px,
+    overlapping by half): a digit 10-15 px tall is too small a share of the whole image for
+    the ink's threshold (_extract_ink's Otsu split falls inside the paper's noise), but not of
+    a tile's (validation digits 20-30 px tall in a 4000x3000 JPEG). The tile holding the most
+    ink wins, and the ink is found again around it, with a margin of its size."""
+    height, width = work.shape
+    best: tuple[float, tuple[int, int, int, int]] | None = None
+    for top in range(0, max(1, height - TILE // 2), TILE // 2):
+        for left in range(0, max(1, width - TILE // 2), TILE // 2):
+            tile = work[top : top + TILE, left : left + TILE]
+            try:
+                found = _find_ink(tile, TILE)
+            except NoDigitError:
+                continue
+            amount = float(found.values.sum())
+            if best is None or amount > best[0]:
+                x0, y0, x1, y1 = _ink_box(found.values)
+                best = (amount, (left + x0, top + y0, left + x1, top + y1))
+    if best is None:
+        raise NoDigitError()
+    x0, y0, x1, y1 = best[1]
+    margin = max(x1 - x0, y1 - y0)
+    left, top = max(0, x0 - margin), max(0, y0 - margin)
+    around = work[top : y1 + margin, left : x1 + margin]
+    ink = _find_ink(around, WORK_SIZE)
+    return Ink(ink.values, ink.scale, ink.inverted, (left, top))
+
+
+def _refined(gray: np.ndarray, ink: Ink, detail: FullDetail | None) -> Ink:
     """`ink`, found again at full working resolution in a crop around it where it is small
     (fewer than REFINE_BELOW working pixels: a digit in a whole photo of a page)."""
     left, top, right, bottom = _ink_box(ink.values)
-    if ink.scale <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
+    if _finest(ink, detail) <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
         return ink
-    return _closer_look(gray, ink, max(right - left, bottom - top))
+    return _closer_look(gray, ink, max(right - left, bottom - top), detail)
 
 
-def find_line_ink(gray: np.ndarray) -> Ink:
+def _finest(ink: Ink, detail: FullDetail | None) -> float:
+    """File pixels per working pixel of `ink`: above 1, a closer look has more to see."""
+    return ink.scale * (detail.scale if detail is not None else 1.0)
+
+
+def find_line_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
     """find_ink for a line of digits (a number). Where the line and a margin of its height fill
     less than CLOSER_SHARE of a reduced image's longer side (a number in a whole photo of a
     page), it is found again in a crop around it, at up to WORK_SIZE: read from the whole
     photo, its digits were ~14 px tall (validation numbers 60 px tall in a 1600x1200 page: 38
     of 60 strings right, 5 sure, against 58 and 55 for the same numbers alone)."""
     gray = restore_source(_checked_gray(gray))
-    ink = _find_ink(gray, WORK_SIZE)
+    try:
+        ink = _find_ink(gray, WORK_SIZE)
+        whole = True
+    except NoDigitError:  # a number a few millimetres tall in a whole photo: look closer
+        ink = _finer_look(gray, detail, looked=WORK_SIZE)
+        whole = False  # found in a part of the image: small in it, whatever its share here
     left, top, right, bottom = _ink_box(ink.values)
     margin = bottom - top  # a line's height: room for the background statistics
     extent = max(right - left, bottom - top) + 2 * margin
-    if ink.scale <= 1.0 or extent >= CLOSER_SHARE * max(ink.values.shape):
+    if _finest(ink, detail) <= 1.0 or (whole and extent >= CLOSER_SHARE * max(ink.values.shape)):
         return ink
-    return _closer_look(gray, ink, margin)
+    return _closer_look(gray, ink, margin, detail)
 
 
-def _closer_look(gray: np.ndarray, ink: Ink, margin: int) -> Ink:
+def _closer_look(gray: np.ndarray, ink: Ink, margin: int, detail: FullDetail | None) -> Ink:
     """`ink` (found in `gray` reduced) found again in a crop of `gray` around it, `margin`
     working pixels wider on every side, at up to WORK_SIZE; `ink` itself where the crop alone
     looks blank (very faint ink: keep the coarse view) or takes the other side for ink (the
-    crop's border may be mostly stroke where the ink reached the image's edge)."""
+    crop's border may be mostly stroke where the ink reached the image's edge). With `detail`
+    (`gray` is a file decoded reduced), the crop is the file's own pixels there."""
     left, top, right, bottom = _ink_box(ink.values)
     box = ink.in_source((left - margin, top - margin, right + margin, bottom + margin))
     x0, y0 = int(max(0, box[0])), int(max(0, box[1]))
     x1, y1 = int(min(gray.shape[1], np.ceil(box[2]))), int(min(gray.shape[0], np.ceil(box[3])))
     if x1 <= x0 or y1 <= y0:
         return ink
+    region, per_pixel = gray[y0:y1, x0:x1], 1.0  # region pixels per pixel of `gray`
+    if detail is not None:
+        full = detail.gray_region((x0, y0, x1, y1))
+        if full is not None:
+            region = restore_source(_checked_gray(full))
+            per_pixel = full.shape[1] / (x1 - x0)
     try:
-        fine = _find_ink(gray[y0:y1, x0:x1], WORK_SIZE)
+        fine = _find_ink(region, WORK_SIZE)
     except NoDigitError:
         return ink
     if fine.inverted != ink.inverted:
         return ink
-    return Ink(fine.values, fine.scale, fine.inverted, (x0, y0))
+    return Ink(fine.values, fine.scale / per_pixel, fine.inverted, (x0, y0))
 
 
 def _is_narrow(gray: np.ndarray) -> bool:

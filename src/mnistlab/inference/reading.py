@@ -35,7 +35,7 @@ from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
     ImageSource,
-    open_image,
+    open_with_detail,
     to_gray,
 )
 from mnistlab.inference.one_digit import (
@@ -204,8 +204,8 @@ def read_number(
     """Read the number written in an image (path, bytes, file object or PIL image).
 
     Raises ImageError for unreadable input and NoDigitError when there is no ink."""
-    image = open_image(source, max_pixels)
-    ink = find_line_ink(to_gray(image))
+    image, detail = open_with_detail(source, max_pixels)
+    ink = find_line_ink(to_gray(image), detail)
     # boxes in the file's pixels, also when a large image was decoded reduced
     decoded = image.info.get(SOURCE_SCALE, 1.0)
     pieces, marks = _pieces_and_marks(ink.values)

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mnistlab.data.splits import load_splits
 from mnistlab.inference import NoDigitError, Predictor, open_image, preprocess, preprocess_array
@@ -61,8 +61,40 @@ def test_a_digit_20_30_px_tall_in_a_12_megapixel_jpeg_is_read(predictor, test_sp
         answer = predictor.predict(data)
         right += answer.digit == int(test_split.labels[j])
         box = preprocess(data).bbox  # in the file's pixels
-        assert abs(box[0] - left) <= 4 and abs(box[1] - top) <= 4, (box, left, top)
+        drawn = (left, top, left + alpha.shape[1], top + alpha.shape[0])
+        # within a few px of soft edges
+        assert all(abs(a - b) <= 6 for a, b in zip(box, drawn, strict=True)), (box, drawn)
     assert right >= 7, right
+
+
+def test_a_callers_jpeg_image_is_read_at_its_own_pixels_and_left_as_it_was(test_split):
+    """An opened (not yet decoded) 4000x3000 JPEG passed as a PIL image: read as the file is,
+    and the caller's image is not reduced by the reading (Pillow's draft mode changes it)."""
+    rng = np.random.default_rng(36)
+    alpha = render.crop_to_ink(render.ink_alpha(test_split.images[0].numpy(), 24.0))
+    data, _ = photo_jpeg(alpha, rng)
+    image = Image.open(io.BytesIO(data))
+    as_image, as_file = preprocess(image), preprocess(data)
+    assert image.size == (4000, 3000)
+    # decoded whole and box-averaged, not at a JPEG's draft scale: within a pixel or three
+    assert all(abs(a - b) <= 3 for a, b in zip(as_image.bbox, as_file.bbox, strict=True))
+    assert np.abs(as_image.pixels.astype(int) - as_file.pixels.astype(int)).mean() < 12
+
+
+def test_specks_on_a_blank_page_are_no_digit(predictor):
+    """Dust 4-10 px across on a whole-page photo: the tile-by-tile look does not take a speck,
+    or specks far apart, for a digit (a review found both answered: "8891", not sure)."""
+    rng = np.random.default_rng(37)
+    alpha = np.zeros((2600, 3600), np.float32)
+    for _ in range(15):
+        side = int(rng.integers(4, 11))
+        y, x = int(rng.integers(0, 2600 - side)), int(rng.integers(0, 3600 - side))
+        alpha[y : y + side, x : x + side] = 1.0
+    data, _ = photo_jpeg(alpha, rng)
+    with pytest.raises(NoDigitError):
+        preprocess(data)
+    with pytest.raises(NoDigitError):
+        read_number(predictor, data)
 
 
 def test_the_premise_decoded_reduced_the_digit_is_lost():
@@ -130,14 +162,15 @@ def test_every_kind_of_source_is_decoded_again_alike(tmp_path):
     box = (100, 50, 140, 75)  # decoded pixels: the image was halved (2000 -> 1000)
     want = page[100:150, 200:280].astype(np.float32) / 255.0
     for source in (data, path, str(path), stream, Image.open(io.BytesIO(data))):
-        image, detail = open_with_detail(source)
+        opened = open_with_detail(source)
+        image, detail = opened.image, opened.detail
         assert max(image.size) == 1000 and detail is not None and detail.scale == 2.0
         region = detail.gray_region(box)
         assert region is not None and np.array_equal(region, want), type(source)
         assert detail.gray_region(box, longest=40).shape == (25, 40)  # halved again
     small = io.BytesIO()
     Image.fromarray(page[:300, :300]).save(small, "PNG")
-    assert open_with_detail(small.getvalue())[1] is None
+    assert open_with_detail(small.getvalue()).detail is None
 
     class Pipe(io.RawIOBase):  # a stream that cannot seek back
         def __init__(self, payload: bytes) -> None:
@@ -151,7 +184,37 @@ def test_every_kind_of_source_is_decoded_again_alike(tmp_path):
             b[: len(chunk)] = chunk
             return len(chunk)
 
-        def tell(self) -> int:
-            raise OSError("not seekable")
+        def seekable(self) -> bool:
+            return False
 
-    assert open_with_detail(io.BufferedReader(Pipe(data)))[1] is None
+    assert open_with_detail(io.BufferedReader(Pipe(data))).detail is None
+
+
+@pytest.mark.parametrize(
+    ("box", "width", "decodes"),
+    [((2000, 1500, 3400, 3400), 120, 0), ((2000, 1500, 2020, 1530), 3, 1)],
+)
+def test_the_file_is_decoded_again_only_where_it_has_more_to_see(box, width, decodes):
+    """A large digit in a large image is read from the image as decoded (the file, decoded
+    again, would cost a second full decode: ~0.4 s and ~40 MB more for a 5400x5400 PNG);
+    a small one in the same image is read from the file."""
+    from mnistlab.inference.images import FullDetail
+    from mnistlab.inference.preprocess import find_digit_ink
+
+    image = Image.new("L", (5400, 5400), 245)
+    left, top, right, bottom = box
+    ImageDraw.Draw(image).line(
+        [(left, top), (right, top), ((left + right) // 2, bottom)], 30, width
+    )
+    opened = open_with_detail(image)
+    assert opened.detail is not None
+    calls = []
+
+    def reopen():
+        calls.append(1)
+        return image
+
+    scale = opened.detail.scale
+    detail = FullDetail(reopen, opened.image.size, scale, owned=False, closes=False)
+    find_digit_ink(to_gray(opened.image), detail)
+    assert len(calls) == decodes

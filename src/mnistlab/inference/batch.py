@@ -126,7 +126,8 @@ def _with_steps(path: Path, max_pixels: int):
     from mnistlab.inference.images import open_with_detail, to_gray
     from mnistlab.inference.preprocess import field_from_ink, find_digit_ink, steps_image
 
-    image, detail = open_with_detail(path, max_pixels)
+    opened = open_with_detail(path, max_pixels)
+    image, detail = opened.image, opened.detail
     gray = to_gray(image)
     ink = find_digit_ink(gray, detail)  # once: the same ink makes the field and the strip
     pixels = field_from_ink(ink.values)

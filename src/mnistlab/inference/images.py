@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,6 +48,8 @@ def _describe(source: ImageSource) -> str:
     return str(source) if isinstance(source, (str, Path)) else "image"
 
 
+# Pillow's names for a JPEG file (a phone's photo with a depth map or a preview is "MPO")
+JPEG_FORMATS = ("JPEG", "MPO")
 # Modes Pillow's reduce() handles; others (palette, 1-bit, 16-bit) are small or rare enough.
 REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr")
 
@@ -101,7 +104,7 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
         )
     if width == 0 or height == 0:
         raise ImageError(f"{_describe(source)}: image has no pixels")
-    if image.format == "JPEG":
+    if image.format in JPEG_FORMATS and image is not source:  # a caller's image stays as it is
         # Decode at 1/2, 1/4 or 1/8 scale when that still leaves WORK_SIZE pixels: much faster.
         image.draft(image.mode, (WORK_SIZE, WORK_SIZE))
     try:
@@ -124,14 +127,21 @@ class FullDetail:
     """The file behind an image that open_image decoded reduced, decoded again where a closer
     look needs the file's own pixels. A digit 20-30 px tall in a 4000x3000 JPEG (decoded at
     1/4) is 5-7 px tall in the decoded image, too few to read; the region of the file around it
-    has all of them. Only a region is kept: the whole file is decoded again (grey, for a JPEG)
-    and cropped, so one call costs one full decode and the region's pixels."""
+    has all of them. Each call decodes the whole file again (grey, and at a JPEG's reduced scale
+    where that still gives the pixels asked for) and keeps only the region."""
 
     def __init__(
-        self, reopen: Callable[[], Any], decoded_size: tuple[int, int], scale: float, owned: bool
+        self,
+        reopen: Callable[[], Any],
+        decoded_size: tuple[int, int],
+        scale: float,
+        owned: bool,
+        closes: bool,
     ) -> None:
         self._reopen = reopen  # the file as a PIL image
         self._owned = owned  # reopen() opened it anew (else it is the caller's: not changed)
+        self._closes = closes  # ...from a file of its own, closed after (a caller's stream is
+        # not: Pillow's close() closes the stream it read)
         self.scale = scale  # file pixels per decoded pixel
         self._size = tuple(v * scale for v in decoded_size)  # the file's upright size, roughly
 
@@ -139,80 +149,101 @@ class FullDetail:
         self, box: tuple[float, float, float, float], longest: int | None = None
     ) -> np.ndarray | None:
         """The region `box` (left, top, right, bottom, in the decoded image's pixels) of the
-        file at the file's resolution, or, with `longest`, box-averaged to about that many
-        pixels on its longer side where the file has more (never fewer than it has), as
+        file at the file's resolution, or, with `longest`, box-averaged by a whole factor to
+        between `longest` and twice that on its longer side where the file has more, as
         to_gray gives it; None when the file cannot be decoded again (the caller keeps its
         reduced view)."""
-        Image, ImageOps = _pil()
+        _, ImageOps = _pil()
         left, top, right, bottom = (v * self.scale for v in box)
         reduce = 1  # file pixels per pixel wanted, whole
         if longest is not None:
             reduce = max(1, int(max(right - left, bottom - top) // longest))
         try:
             image = self._reopen()
-            if self._owned and image.format == "JPEG":
-                # grey, at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps `reduce`
-                image.draft("L", (image.width // reduce, image.height // reduce))
-            image.load()
-            if image.getexif().get(ORIENTATION, 1) != 1:
-                image = ImageOps.exif_transpose(image)
-            decoded = image.width / self._size[0]  # 1, or a JPEG's draft scale
-            if abs(image.height - self._size[1] * decoded) > self.scale:
-                return None  # not the image decoded (a caller's image changed since)
-            still = int(reduce * decoded)  # this image's pixels per pixel wanted
-            if still >= 2:  # before the crop: no full-size copy
-                image = reduce_early(image, still)
-                decoded = image.width / self._size[0]
-            crop = (
-                max(0, int(np.floor(left * decoded))),
-                max(0, int(np.floor(top * decoded))),
-                min(image.width, int(np.ceil(right * decoded))),
-                min(image.height, int(np.ceil(bottom * decoded))),
-            )
-            if crop[2] <= crop[0] or crop[3] <= crop[1]:
-                return None
-            whole = crop == (0, 0, image.width, image.height)
-            return to_gray(image if whole else image.crop(crop))
-        except Exception:  # noqa: BLE001 - the file read once; if it no longer does, the
-            # reduced view stands (a stream that changed, a decoder's odd frame)
+        except Exception:  # noqa: BLE001 - it opened once; if it no longer does (a file
+            # replaced, a stream changed), the reduced view stands
             return None
-
-
-def open_with_detail(
-    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[Any, FullDetail | None]:
-    """open_image, and a FullDetail of the file where it was decoded reduced (None otherwise,
-    or for a stream that cannot be read again)."""
-    Image, _ = _pil()
-    start = None
-    if hasattr(source, "read") and hasattr(source, "seek"):
         try:
-            start = source.tell()
-        except (OSError, ValueError):  # a pipe: read once only
-            start = None
+            try:
+                if self._owned and image.format in JPEG_FORMATS:
+                    # grey, at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps `reduce`
+                    image.draft("L", (image.width // reduce, image.height // reduce))
+                image.load()
+                upright = image
+                if image.getexif().get(ORIENTATION, 1) != 1:
+                    upright = ImageOps.exif_transpose(image)
+            except Exception:  # noqa: BLE001 - as above: it decoded once, and may not again
+                return None
+            return self._crop(upright, (left, top, right, bottom), reduce)
+        finally:
+            if self._closes:
+                image.close()
+
+    def _crop(
+        self, image, box: tuple[float, float, float, float], reduce: int
+    ) -> np.ndarray | None:
+        decoded = image.width / self._size[0]  # 1, or a JPEG's draft scale
+        if abs(image.height - self._size[1] * decoded) > self.scale:
+            return None  # not the image decoded (a caller's image changed since)
+        still = int(reduce * decoded)  # this image's pixels per pixel wanted
+        if still >= 2:  # before the crop: no full-size copy
+            image = reduce_early(image, still)
+            decoded = image.width / self._size[0]
+        left, top, right, bottom = box
+        crop = (
+            max(0, int(np.floor(left * decoded))),
+            max(0, int(np.floor(top * decoded))),
+            min(image.width, int(np.ceil(right * decoded))),
+            min(image.height, int(np.ceil(bottom * decoded))),
+        )
+        if crop[2] <= crop[0] or crop[3] <= crop[1]:
+            return None
+        whole = crop == (0, 0, image.width, image.height)
+        return to_gray(image if whole else image.crop(crop))
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An image as open_image decodes it, and the file behind it where it was decoded
+    reduced (None otherwise, or for a stream that cannot be read again)."""
+
+    image: Any  # PIL.Image.Image
+    detail: FullDetail | None
+
+
+def open_with_detail(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Opened:
+    """open_image, and a FullDetail of the file where it was decoded reduced."""
+    Image, _ = _pil()
     image = open_image(source, max_pixels)
     scale = float(image.info.get(SOURCE_SCALE, 1.0))
     if scale <= 1.0:
-        return image, None
+        return Opened(image, None)
     if isinstance(source, Image.Image):
         original = source
-        return image, FullDetail(lambda: original, image.size, scale, owned=False)
+        detail = FullDetail(lambda: original, image.size, scale, owned=False, closes=False)
+        return Opened(image, detail)
     if isinstance(source, (str, Path)):
         path = source
-        return image, FullDetail(lambda: Image.open(path), image.size, scale, owned=True)
-    if isinstance(source, (bytes, bytearray, memoryview)):
+
+        def reopen():
+            return Image.open(path)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        reopen_bytes = lambda: Image.open(io.BytesIO(data))  # noqa: E731
-        return image, FullDetail(reopen_bytes, image.size, scale, owned=True)
-    if start is None:
-        return image, None
-    stream = source
 
-    def reopen_stream():
-        stream.seek(start)
-        return Image.open(stream)
+        def reopen():
+            return Image.open(io.BytesIO(data))
+    elif hasattr(source, "seekable") and source.seekable():
+        stream = source
 
-    return image, FullDetail(reopen_stream, image.size, scale, owned=True)
+        def reopen_stream():
+            stream.seek(0)  # where Pillow reads an image from
+            return Image.open(stream)
+
+        detail = FullDetail(reopen_stream, image.size, scale, owned=True, closes=False)
+        return Opened(image, detail)
+    else:
+        return Opened(image, None)  # a pipe: read once only
+    return Opened(image, FullDetail(reopen, image.size, scale, owned=True, closes=True))
 
 
 def _reason(exc: Exception) -> str:

@@ -45,6 +45,8 @@ COARSE_SIZE = 200
 FINER_SIZES = (WORK_SIZE, 2 * WORK_SIZE)  # where COARSE_SIZE found no ink (_finer_look)
 FINEST_LOOK = 4 * WORK_SIZE  # ...and then in the file, where it was decoded reduced,
 TILE = WORK_SIZE  # tile by tile (_tiled_look)
+TILED_INK = 12  # px of the file: ink found there is a digit's only when its strong ink is this
+# tall or wide (the digits this look is for are 20 px and taller; dust is specks of a few px)
 REFINE_BELOW = 80
 # A line of digits (mnistlab read) is looked for again the same way where it and a margin of
 # its height span less than this share of the reduced image's longer side (find_line_ink).
@@ -153,7 +155,8 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pre
 
     Raises ImageError (or ImageTooLargeError) for unreadable input and NoDigitError for a blank one.
     """
-    image, detail = open_with_detail(source, max_pixels)
+    opened = open_with_detail(source, max_pixels)
+    image, detail = opened.image, opened.detail
     digit = preprocess_array(to_gray(image), detail)
     scale = image.info.get(SOURCE_SCALE, 1.0)
     if scale == 1.0:
@@ -187,7 +190,7 @@ class Ink:
     values: np.ndarray  # (h, w) float32 0..1 at working resolution; background and noise are 0
     scale: float  # source pixels per working pixel
     inverted: bool  # the source had dark ink on a light background
-    origin: tuple[int, int] = (0, 0)  # the source pixel (x, y) at values[0, 0]
+    origin: tuple[float, float] = (0, 0)  # the source pixel (x, y) at values[0, 0]
 
     def in_source(self, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
         """A (left, top, right, bottom) box of `values` in the pixels of the array searched."""
@@ -417,8 +420,8 @@ def _finer_look(
         full = detail.gray_region((0, 0, width, height), FINEST_LOOK)
         if full is not None:
             work, scale = _shrink(restore_source(_checked_gray(full)), FINEST_LOOK)
-            ink = _tiled_look(work)
             per_pixel = full.shape[1] / width  # full's pixels per pixel of `gray`
+            ink = _tiled_look(work, scale / per_pixel * detail.scale)
             x0, y0 = ink.origin
             return Ink(
                 ink.values,
@@ -429,12 +432,15 @@ def _finer_look(
     raise NoDigitError()
 
 
-def _tiled_look(work: np.ndarray) -> Ink:
-    """The ink in `work` (a whole photo at FINEST_LOOK) looked for tile by tile (TILE px,
-    overlapping by half): a digit 10-15 px tall is too small a share of the whole image for
-    the ink's threshold (_extract_ink's Otsu split falls inside the paper's noise), but not of
-    a tile's (validation digits 20-30 px tall in a 4000x3000 JPEG). The tile holding the most
-    ink wins, and the ink is found again around it, with a margin of its size."""
+def _tiled_look(work: np.ndarray, file_per_work: float) -> Ink:
+    """The ink in `work` (a whole photo at FINEST_LOOK; `file_per_work` of the file's pixels per
+    pixel) looked for tile by tile (TILE px, overlapping by half): a digit 10-15 px tall is too
+    small a share of the whole image for the ink's threshold (_extract_ink's Otsu split falls
+    inside the paper's noise), but not of a tile's (validation digits 20-30 px tall in a
+    4000x3000 JPEG). In each tile the largest connected piece of ink counts, and only where it
+    is at least TILED_INK of the file's pixels tall or wide: dust and specks are not a digit. The
+    piece with the most ink wins, and the ink is found again around it, with a margin of its
+    size."""
     height, width = work.shape
     best: tuple[float, tuple[int, int, int, int]] | None = None
     for top in range(0, max(1, height - TILE // 2), TILE // 2):
@@ -444,9 +450,10 @@ def _tiled_look(work: np.ndarray) -> Ink:
                 found = _find_ink(tile, TILE)
             except NoDigitError:
                 continue
-            amount = float(found.values.sum())
+            amount, (x0, y0, x1, y1) = _largest_piece(found.values)
+            if max(x1 - x0, y1 - y0) * file_per_work < TILED_INK:
+                continue
             if best is None or amount > best[0]:
-                x0, y0, x1, y1 = _ink_box(found.values)
                 best = (amount, (left + x0, top + y0, left + x1, top + y1))
     if best is None:
         raise NoDigitError()
@@ -456,6 +463,25 @@ def _tiled_look(work: np.ndarray) -> Ink:
     around = work[top : y1 + margin, left : x1 + margin]
     ink = _find_ink(around, WORK_SIZE)
     return Ink(ink.values, ink.scale, ink.inverted, (left, top))
+
+
+def _largest_piece(values: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
+    """(its ink, its box) of the 8-connected piece of strong ink (at least half the strokes'
+    level: not the soft edges _ink_values keeps around them) in `values` that holds the most."""
+    from scipy import ndimage  # lazily: `mnistlab predict` starts without scipy
+
+    labels, count = ndimage.label(values >= 0.5, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return 0.0, (0, 0, 0, 0)
+    amounts = ndimage.sum(values, labels, index=np.arange(1, count + 1))
+    biggest = int(np.argmax(amounts)) + 1
+    rows, cols = np.nonzero(labels == biggest)
+    return float(amounts[biggest - 1]), (
+        int(cols.min()),
+        int(rows.min()),
+        int(cols.max()) + 1,
+        int(rows.max()) + 1,
+    )
 
 
 def _refined(gray: np.ndarray, ink: Ink, detail: FullDetail | None) -> Ink:
@@ -477,12 +503,17 @@ def find_line_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
     less than CLOSER_SHARE of a reduced image's longer side (a number in a whole photo of a
     page), it is found again in a crop around it, at up to WORK_SIZE: read from the whole
     photo, its digits were ~14 px tall (validation numbers 60 px tall in a 1600x1200 page: 38
-    of 60 strings right, 5 sure, against 58 and 55 for the same numbers alone)."""
+    of 60 strings right, 5 sure, against 58 and 55 for the same numbers alone). Where `gray`
+    was decoded reduced from a file (`detail`), the crop is the file's own pixels, and a line
+    not seen at all is looked for as _finer_look looks for a digit (a number 20-30 px tall in a
+    4000x3000 JPEG is 5-7 px tall as decoded)."""
     gray = restore_source(_checked_gray(gray))
     try:
         ink = _find_ink(gray, WORK_SIZE)
         whole = True
     except NoDigitError:  # a number a few millimetres tall in a whole photo: look closer
+        if detail is None:
+            raise
         ink = _finer_look(gray, detail, looked=WORK_SIZE)
         whole = False  # found in a part of the image: small in it, whatever its share here
     left, top, right, bottom = _ink_box(ink.values)
@@ -506,8 +537,8 @@ def _closer_look(gray: np.ndarray, ink: Ink, margin: int, detail: FullDetail | N
     if x1 <= x0 or y1 <= y0:
         return ink
     region, per_pixel = gray[y0:y1, x0:x1], 1.0  # region pixels per pixel of `gray`
-    if detail is not None:
-        full = detail.gray_region((x0, y0, x1, y1))
+    if detail is not None and max(x1 - x0, y1 - y0) < WORK_SIZE:  # the file has more to see
+        full = detail.gray_region((x0, y0, x1, y1), WORK_SIZE)  # _find_ink reduces to that
         if full is not None:
             region = restore_source(_checked_gray(full))
             per_pixel = full.shape[1] / (x1 - x0)

@@ -204,7 +204,8 @@ def read_number(
     """Read the number written in an image (path, bytes, file object or PIL image).
 
     Raises ImageError for unreadable input and NoDigitError when there is no ink."""
-    image, detail = open_with_detail(source, max_pixels)
+    opened = open_with_detail(source, max_pixels)
+    image, detail = opened.image, opened.detail
     ink = find_line_ink(to_gray(image), detail)
     # boxes in the file's pixels, also when a large image was decoded reduced
     decoded = image.info.get(SOURCE_SCALE, 1.0)

@@ -9,24 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnistlab.data.splits import load_splits
-from mnistlab.inference import NoDigitError, Predictor, open_image, preprocess, preprocess_array
+from mnistlab.inference import NoDigitError, open_image, preprocess, preprocess_array
 from mnistlab.inference.images import open_with_detail, to_gray
 from mnistlab.inference.reading import read_number
 from mnistlab.synth import render
 from mnistlab.synth.numbers import lay_out
 
 FRAME = (3000, 4000)  # a 12-megapixel phone photo, landscape
-
-
-@pytest.fixture(scope="module")
-def test_split(real_data_dir):
-    return load_splits("mnist", real_data_dir, download=False)["test"]
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor.from_path(None)
 
 
 def photo_jpeg(alpha: np.ndarray | None, rng: np.random.Generator) -> tuple[bytes, tuple]:

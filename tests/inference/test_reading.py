@@ -14,21 +14,10 @@ from mnistlab.cli import main
 from mnistlab.data.splits import load_splits
 from mnistlab.errors import CheckpointError
 from mnistlab.inference import one_digit
-from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import NoDigitError, field_from_ink, preprocess
 from mnistlab.inference.reading import read_number
 from mnistlab.synth import FAMILIES, render_digit, render_number
 from mnistlab.synth.numbers import HELD_OUT_NUMBER_KINDS, NUMBER_KINDS
-
-
-@pytest.fixture(scope="module")
-def test_split(real_data_dir):
-    return load_splits("mnist", real_data_dir, download=False)["test"]
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor.from_path(None)
 
 
 def numbers(split, kind: str, count: int, seed: int):

@@ -31,11 +31,6 @@ def val_split(real_data_dir):
     return load_splits("mnist", real_data_dir, download=False)["val"]
 
 
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor.from_path(None)
-
-
 def test_string_rule_marks_the_weakest_digits_only():
     evidence = np.array(
         [[-0.01, -0.01, 0, 0, 0, 0], [-2.0, -0.5, 0, -1.0, -1, -1], [-0.02, 0, 0, 0, 0, 0]]

@@ -442,10 +442,16 @@ def _tiled_look(work: np.ndarray, file_per_work: float) -> Ink:
     piece with the most ink wins, and the ink is found again around it, with a margin of its
     size."""
     height, width = work.shape
+    # A tile whose values, averaged over 3x3 px, span less than MIN_CONTRAST cannot hold ink
+    # (_extract_ink asks at least that of the ink above its background): skipped, a blank
+    # page's tiles mostly are.
+    smooth = _box_blur(work, 1)
     best: tuple[float, tuple[int, int, int, int]] | None = None
     for top in range(0, max(1, height - TILE // 2), TILE // 2):
         for left in range(0, max(1, width - TILE // 2), TILE // 2):
             tile = work[top : top + TILE, left : left + TILE]
+            if float(np.ptp(smooth[top : top + TILE, left : left + TILE])) < MIN_CONTRAST:
+                continue
             try:
                 found = _find_ink(tile, TILE)
             except NoDigitError:

@@ -5,6 +5,7 @@ Each script owns one section, fenced by HTML comments, and rewrites only that se
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -72,6 +73,14 @@ def is_commit(ref: str) -> bool:
     """Whether `ref` names a commit of this repository."""
     revision = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
     return subprocess.run(revision, cwd=ROOT, capture_output=True).returncode == 0
+
+
+def commit_ref(ref: str) -> str:
+    """argparse's `type` for a --ref option: `ref` itself where it names a commit (else the
+    option's one-line error)."""
+    if not is_commit(ref):
+        raise argparse.ArgumentTypeError(f"{ref}: no such commit in this repository")
+    return ref
 
 
 def checkout() -> str:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._report import is_commit, readers
+from benchmarks._report import commit_ref, readers
 
 TRAIN = ["--model", "mlp", "--epochs", "1", "--batch-size", "500", "--device", "cpu", "--quiet"]
 
@@ -64,13 +64,13 @@ def which_mnistlab(src: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40, help="runs per checkout")
-    parser.add_argument("--ref", help="also run an earlier commit (any git revision)")
+    parser.add_argument(
+        "--ref", type=commit_ref, help="also run an earlier commit (any git revision)"
+    )
     parser.add_argument("--data-dir", help="the MNIST files (default: MNISTLAB_DATA_DIR)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    if args.ref and not is_commit(args.ref):
-        parser.error(f"--ref {args.ref}: no such commit in this repository")
     from mnistlab.system import header
 
     print(f"torchrun_exit: {header()}; {args.runs} runs per checkout", flush=True)

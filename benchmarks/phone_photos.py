@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.digits < 1 or args.numbers < 0:
         parser.error("--digits must be at least 1 and --numbers at least 0")
+    if args.write and args.split != "test":
+        parser.error("--write reports test digits only; drop --write for a --split val check")
     from mnistlab.data.splits import load_splits
     from mnistlab.errors import MnistlabError
     from mnistlab.system import header

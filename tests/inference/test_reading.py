@@ -127,7 +127,6 @@ def test_read_cli_json_and_errors(tmp_path, test_split, capsys):
     assert truth in capsys.readouterr().out
 
 
-@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_api_read(predictor, test_split):
     from fastapi.testclient import TestClient
 

@@ -14,8 +14,6 @@ from mnistlab.cli import main
 from mnistlab.inference.folders import load_image_folder
 from mnistlab.serve import create_app
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
 
 def canvas_png(size: int = 280) -> str:
     """A drawn 1 on a white canvas, as the page sends it (a PNG data URL)."""

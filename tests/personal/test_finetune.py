@@ -16,8 +16,6 @@ from mnistlab.serve import create_app
 from mnistlab.train.personal import FinetuneConfig
 from mnistlab.train.personal_run import finetune
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
 
 def test_the_config_rejects_unknown_keys_by_name():
     with pytest.raises(MnistlabError, match="unknown option 'stpes'.*'steps'"):

@@ -17,10 +17,9 @@ from mnistlab.inference import Predictor
 from mnistlab.models import create_model
 from mnistlab.serve import create_app
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
-    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),  # tested on purpose
-]
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::PIL.Image.DecompressionBombWarning"  # tested on purpose
+)
 
 MAX_BODY = 100_000
 META = {
@@ -381,7 +380,7 @@ def test_each_route_is_registered_once_and_documented(client):
 @pytest.mark.parametrize("base", ["httptools", "h11"])
 def test_real_server_refuses_oversized_headers_and_stays_up(app, base, monkeypatch, live_server):
     """httptools has no header size cap of its own: the protocol adds one (16 KB)."""
-    import httpx
+    import httpx2
 
     from mnistlab.serve import protocol, run
 
@@ -395,7 +394,7 @@ def test_real_server_refuses_oversized_headers_and_stays_up(app, base, monkeypat
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 40_000)
             answer = _read_until_closed(sock)
         assert answer.split(b"\r\n")[0].split()[1] in (b"431", b"400"), answer[:200]
-        assert httpx.get(url + "/healthz", timeout=2).status_code == 200
+        assert httpx2.get(url + "/healthz", timeout=2).status_code == 200
         assert run.MAX_HEADER_BYTES < 40_000
 
 
@@ -403,21 +402,21 @@ def test_concurrent_requests_to_a_real_server_share_forward_passes(app, live_ser
     """32 clients at once: fewer forward passes than digits, every answer a digit."""
     import concurrent.futures
 
-    import httpx
+    import httpx2
 
     pixels = np.zeros(784)
     pixels[300:320] = 255
     with live_server(app) as url:
-        before = httpx.get(url + "/api/model").json()["batching"]
+        before = httpx2.get(url + "/api/model").json()["batching"]
 
         def ask(_):
-            with httpx.Client(timeout=20) as http:
+            with httpx2.Client(timeout=20) as http:
                 return [http.post(url + "/api/predict", json={"pixels": pixels.tolist()})
                         for _ in range(8)]  # fmt: skip
 
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             answers = [a for batch in pool.map(ask, range(32)) for a in batch]
-        after = httpx.get(url + "/api/model").json()["batching"]
+        after = httpx2.get(url + "/api/model").json()["batching"]
     assert all(a.status_code == 200 and a.json()["digit"] in range(10) for a in answers)
     digits, batches = after["digits"] - before["digits"], after["batches"] - before["batches"]
     assert digits == 256 and batches < digits, (digits, batches)

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
@@ -36,9 +36,9 @@ def server():
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(url + "/healthz", timeout=2)
+            httpx2.get(url + "/healthz", timeout=2)
             break
-        except httpx.TransportError:
+        except httpx2.TransportError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
     yield proc, url
@@ -68,7 +68,7 @@ def test_forty_near_limit_images_at_once_stay_under_the_memory_ceiling(server):
     statuses: list[int] = []
 
     def send() -> None:
-        with httpx.Client(timeout=120) as client:
+        with httpx2.Client(timeout=120) as client:
             answer = client.post(url + "/api/predict", files={"file": ("big.png", body)})
             statuses.append(answer.status_code)
             assert answer.headers["content-type"].startswith("application/json")
@@ -85,7 +85,7 @@ def test_forty_near_limit_images_at_once_stay_under_the_memory_ceiling(server):
     print(f"40 near-limit images: {statuses.count(200)} answered, {statuses.count(503)} told to "
           f"retry; server peak RSS {peak / 1024:.0f} MB")  # fmt: skip
     assert peak < RSS_CEILING_KB
-    assert httpx.get(url + "/healthz", timeout=2).status_code == 200
+    assert httpx2.get(url + "/healthz", timeout=2).status_code == 200
 
 
 @pytest.mark.slow
@@ -94,7 +94,7 @@ def test_silent_connections_are_cut_and_health_answers_meanwhile(server):
     host, port = url.removeprefix("http://").split(":")
     silent = [socket.create_connection((host, int(port))) for _ in range(500)]
     start = time.monotonic()
-    assert httpx.get(url + "/healthz", timeout=1).status_code == 200
+    assert httpx2.get(url + "/healthz", timeout=1).status_code == 200
     assert time.monotonic() - start < 1
     partial = socket.create_connection((host, int(port)))
     partial.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\n")  # headers never finished

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-import httpx
+import httpx2
 from PIL import Image, ImageDraw
 
 
@@ -36,12 +36,12 @@ def test_serve_with_no_model_uses_the_shipped_default(tmp_path):
         ImageDraw.Draw(image).line([(80, 60), (200, 60), (120, 240)], fill=255, width=22)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx2.Client(base_url=url, timeout=30) as client:
             for _ in range(100):  # uvicorn starts listening just after the banner
                 try:
                     assert client.get("/healthz").status_code == 200
                     break
-                except httpx.ConnectError:
+                except httpx2.ConnectError:
                     time.sleep(0.1)
             model = client.get("/api/model").json()
             assert model["model"] == "convnet"

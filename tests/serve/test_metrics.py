@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 import torch
 
@@ -67,15 +67,15 @@ def observed():
 
 def test_metrics_count_requests_by_route_and_status(observed, live_server):
     with live_server(observed()) as url:
-        before = httpx.get(url + "/metrics").text
+        before = httpx2.get(url + "/metrics").text
         for _ in range(3):
-            assert httpx.post(url + "/api/predict", json={"pixels": STROKE}).status_code == 200
-        assert httpx.post(url + "/api/predict", json={"pixels": [1, 2]}).status_code == 400
-        too_big = httpx.post(url + "/api/predict", content=b"x" * 200_000,
+            assert httpx2.post(url + "/api/predict", json={"pixels": STROKE}).status_code == 200
+        assert httpx2.post(url + "/api/predict", json={"pixels": [1, 2]}).status_code == 400
+        too_big = httpx2.post(url + "/api/predict", content=b"x" * 200_000,
                              headers={"content-type": "image/png"})  # fmt: skip
         assert too_big.status_code == 413  # answered before routing, still named by its route
-        assert httpx.get(url + "/nowhere/123").status_code == 404
-        answer = httpx.get(url + "/metrics")
+        assert httpx2.get(url + "/nowhere/123").status_code == 404
+        answer = httpx2.get(url + "/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     text = answer.text
     for name in NAMES:
@@ -97,16 +97,16 @@ def test_an_overloaded_server_counts_its_503s(observed, live_server):
     full = Admission(max_active=0, max_waiting=0, pixel_budget=10**9)  # no room for anyone
     with live_server(observed(full)) as url:
         for _ in range(2):
-            answer = httpx.post(url + "/api/predict", json={"pixels": STROKE})
+            answer = httpx2.post(url + "/api/predict", json={"pixels": STROKE})
             assert answer.status_code == 503 and answer.json()["error"] == "overloaded"
-        text = httpx.get(url + "/metrics").text
+        text = httpx2.get(url + "/metrics").text
     assert sample(text, "mnistlab_http_requests_total", route="/api/predict", status="503") == 2
     assert sample(text, "mnistlab_admission_rejected_total") == 2
 
 
 def test_metrics_answer_get_only(observed, live_server):
     with live_server(observed()) as url:
-        answer = httpx.post(url + "/metrics", content=b"")
+        answer = httpx2.post(url + "/metrics", content=b"")
     assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
 
 
@@ -124,8 +124,8 @@ def test_metrics_answer_get_only(observed, live_server):
 def test_request_id_is_echoed_when_safe_and_made_otherwise(observed, live_server, given, kept):
     headers = {} if given is None else {"X-Request-ID": given}
     with live_server(observed()) as url:
-        first = httpx.get(url + "/healthz", headers=headers).headers["x-request-id"]
-        second = httpx.get(url + "/healthz", headers=headers).headers["x-request-id"]
+        first = httpx2.get(url + "/healthz", headers=headers).headers["x-request-id"]
+        second = httpx2.get(url + "/healthz", headers=headers).headers["x-request-id"]
     if kept:
         assert first == second == given
     else:
@@ -166,9 +166,9 @@ def two_workers(tmp_path):
         url, deadline = match.group(1), time.monotonic() + 60
         while True:
             try:
-                httpx.get(url + "/healthz", timeout=2)
+                httpx2.get(url + "/healthz", timeout=2)
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 assert time.monotonic() < deadline, "the server did not answer"
                 time.sleep(0.1)
         yield proc, url, lines
@@ -182,11 +182,11 @@ def test_two_workers_show_one_sum_whichever_answers(two_workers, tmp_path):
     count = 12
     for index in range(count):  # a new connection each: the kernel picks the worker
         headers = {"X-Request-ID": f"trace-{index}"}
-        answer = httpx.post(url + "/api/predict", json={"pixels": STROKE}, headers=headers)
+        answer = httpx2.post(url + "/api/predict", json={"pixels": STROKE}, headers=headers)
         assert answer.status_code == 200 and answer.headers["x-request-id"] == f"trace-{index}"
     answering: set[str] = set()  # the pid of the worker that answered each scrape
     for _ in range(80):
-        text = httpx.get(url + "/metrics").text
+        text = httpx2.get(url + "/metrics").text
         total = sample(text, "mnistlab_http_requests_total", route="/api/predict", status="200")
         assert total == count
         busy = re.findall(r'mnistlab_http_requests_in_flight\{pid="(\d+)"\} 1\.0', text)

@@ -18,8 +18,6 @@ from mnistlab.inference import Predictor
 from mnistlab.runs import resolve_model
 from mnistlab.serve import collect, create_app, models
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
 SEVEN = (np.eye(28)[::-1] * 255).ravel().tolist()  # a slanting stroke, as 784 values
 
 

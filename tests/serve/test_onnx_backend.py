@@ -8,8 +8,6 @@ import pytest
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.predictor import Predictor
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
 
 @pytest.fixture(scope="module")
 def digits(real_data_dir):

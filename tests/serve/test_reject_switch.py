@@ -10,8 +10,6 @@ from PIL import Image, ImageDraw
 
 from mnistlab.serve import create_app
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
 
 def _scribble() -> bytes:
     """A circle crossed twice: refused by the shipped model as no digit."""

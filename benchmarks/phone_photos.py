@@ -47,7 +47,7 @@ import torch
 torch.set_num_threads(1)
 import mnistlab
 from mnistlab.inference import Predictor
-from mnistlab.inference.preprocess import NoDigitError
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.reading import read_number
 predictor = Predictor.from_path(sys.argv[2])
 out = {}

@@ -37,7 +37,8 @@ from safetensors.torch import save as save_safetensors_bytes
 from mnistlab.calibration.detector import WIDTH, DigitDetector, as_input
 from mnistlab.data.splits import load_splits
 from mnistlab.files import write_bytes_atomic
-from mnistlab.inference.preprocess import NoDigitError, preprocess
+from mnistlab.inference.field import NoDigitError
+from mnistlab.inference.preprocess import preprocess
 from mnistlab.synth import FAMILIES, render_digit
 from mnistlab.synth.families import HELD_OUT_FAMILIES, fit_kinds
 from mnistlab.synth.letters import written_letter

@@ -21,8 +21,9 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from mnistlab.data.splits import load_splits
 from mnistlab.inference import one_digit
+from mnistlab.inference.field import NoDigitError, field_from_ink
 from mnistlab.inference.images import WORK_SIZE, open_image, to_gray
-from mnistlab.inference.preprocess import NoDigitError, _shrink, field_from_ink, find_ink
+from mnistlab.inference.preprocess import _shrink, find_ink
 from mnistlab.inference.reading import (
     CUTS,
     WIDE,

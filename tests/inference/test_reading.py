@@ -14,7 +14,8 @@ from mnistlab.cli import main
 from mnistlab.data.splits import load_splits
 from mnistlab.errors import CheckpointError
 from mnistlab.inference import one_digit
-from mnistlab.inference.preprocess import NoDigitError, field_from_ink, preprocess
+from mnistlab.inference.field import NoDigitError, field_from_ink
+from mnistlab.inference.preprocess import preprocess
 from mnistlab.inference.reading import read_number
 from mnistlab.synth import FAMILIES, render_digit, render_number
 from mnistlab.synth.numbers import HELD_OUT_NUMBER_KINDS, NUMBER_KINDS

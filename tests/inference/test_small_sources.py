@@ -12,7 +12,8 @@ from scipy import ndimage
 
 import mnistlab
 from mnistlab.inference import preprocess
-from mnistlab.inference.preprocess import NoDigitError, restore_source
+from mnistlab.inference.field import NoDigitError
+from mnistlab.inference.restore import restore_source
 
 
 def _small_seven(size: int = 12) -> Image.Image:

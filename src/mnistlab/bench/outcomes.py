@@ -12,8 +12,9 @@ from dataclasses import dataclass, fields
 
 from PIL import Image
 
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Prediction, Predictor
-from mnistlab.inference.preprocess import NoDigitError, preprocess
+from mnistlab.inference.preprocess import preprocess
 
 
 @dataclass(frozen=True)

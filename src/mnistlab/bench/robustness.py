@@ -20,8 +20,8 @@ import numpy as np
 
 from mnistlab.bench.outcomes import HEADER, Tally, answer_images, cells, tally
 from mnistlab.data.splits import Split
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError
 from mnistlab.synth import DIGIT_KINDS, NONDIGIT_KINDS, NUMBER_KINDS, render_digit
 from mnistlab.synth.families import HELD_OUT_FAMILIES, family_of
 from mnistlab.synth.nondigits import render_nondigit

@@ -18,9 +18,9 @@ _PUBLIC = {
     "to_gray": "mnistlab.inference.images",
     "Prediction": "mnistlab.inference.predictor",
     "Predictor": "mnistlab.inference.predictor",
-    "NoDigitError": "mnistlab.inference.preprocess",
+    "NoDigitError": "mnistlab.inference.field",
     "Preprocessed": "mnistlab.inference.preprocess",
-    "pixels_from_values": "mnistlab.inference.preprocess",
+    "pixels_from_values": "mnistlab.inference.field",
     "preprocess": "mnistlab.inference.preprocess",
     "preprocess_array": "mnistlab.inference.preprocess",
 }
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from mnistlab.inference.field import NoDigitError, pixels_from_values
     from mnistlab.inference.images import (
         DEFAULT_MAX_PIXELS,
         ImageError,
@@ -48,12 +49,6 @@ if TYPE_CHECKING:
         to_gray,
     )
     from mnistlab.inference.predictor import Prediction, Predictor
-    from mnistlab.inference.preprocess import (
-        NoDigitError,
-        Preprocessed,
-        pixels_from_values,
-        preprocess,
-        preprocess_array,
-    )
+    from mnistlab.inference.preprocess import Preprocessed, preprocess, preprocess_array
 
 make_lazy(__name__, _PUBLIC)

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageError
 from mnistlab.inference.predictor import DEFAULT_TOP_K, Predictor
-from mnistlab.inference.preprocess import NoDigitError, preprocess
+from mnistlab.inference.preprocess import preprocess
 
 BATCH = 256  # images per forward pass
 
@@ -123,8 +124,9 @@ def predict_files(
 
 def _with_steps(path: Path, max_pixels: int):
     """(pixels, the steps strip) for one image: the same preprocessing, its stages kept."""
+    from mnistlab.inference.field import field_from_ink
     from mnistlab.inference.images import open_with_detail, to_gray
-    from mnistlab.inference.preprocess import field_from_ink, find_digit_ink, steps_image
+    from mnistlab.inference.preprocess import find_digit_ink, steps_image
 
     opened = open_with_detail(path, max_pixels)
     image, detail = opened.image, opened.detail

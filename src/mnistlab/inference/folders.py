@@ -13,8 +13,9 @@ import torch
 
 from mnistlab.data.splits import Split
 from mnistlab.errors import MnistlabError
+from mnistlab.inference.field import SIZE, NoDigitError
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS, ImageError
-from mnistlab.inference.preprocess import SIZE, NoDigitError, preprocess
+from mnistlab.inference.preprocess import preprocess
 
 DIGITS = tuple(str(d) for d in range(10))
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from mnistlab.errors import MnistlabError
+from mnistlab.inference.field import SIZE
 from mnistlab.inference.images import ImageError, ImageTooLargeError
-from mnistlab.inference.preprocess import SIZE, preprocess
+from mnistlab.inference.preprocess import preprocess
 
 ACCEPTED = (
     "predict takes an image (a file path, bytes, a binary file, a PIL image or a 2-D grayscale "

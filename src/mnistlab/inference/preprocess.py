@@ -1,19 +1,18 @@
 """Real images into MNIST's form: the one preprocessing used by the CLI, the API and the page.
 
-LeCun's procedure for MNIST: white ink on black; the digit's bounding box scaled so that its longer
-side is 20 px, keeping the aspect ratio, with anti-aliasing; then placed in a 28x28 field so that
-its centre of mass is at the centre. Real images first need the ink found: polarity, an uneven
-background, noise and specks.
+Real images first need the ink found: polarity, an uneven background, noise and specks, a digit
+small in a whole photo, a digit cut out tight. The source's own artefacts (pixel blocks, a
+print's dots) are undone first (inference.restore), and the ink found is shaped into MNIST's
+28x28 field as LeCun's procedure made MNIST's digits (inference.field).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
+from mnistlab.inference.field import MIN_CONTRAST, NoDigitError, field_from_ink
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -24,20 +23,11 @@ from mnistlab.inference.images import (
     open_with_detail,
     to_gray,
 )
+from mnistlab.inference.restore import MIN_SOURCE, piece_sizes, restore_source
 
-SIZE = 28  # the MNIST field
-BOX = 20  # the digit's longer side inside it
-# Below this contrast (0..1) between ink and background an image counts as blank.
-MIN_CONTRAST = 0.1
-# ...and the ink must also stand this many noise standard deviations above the background.
+# Ink must stand MIN_CONTRAST (inference.field) and this many noise standard deviations above
+# the background.
 MIN_SNR = 8.0
-# MNIST's stroke width by stroke_width(): 10th-90th percentile 1.42-2.68 px over 5,000 training
-# digits (median 1.94). Wider or narrower strokes are eroded or dilated back into this range,
-# to the given targets, at FINE times the field's resolution.
-STROKE_RANGE = (1.1, 3.2)
-STROKE_TARGET_THICK = 2.8
-STROKE_TARGET_THIN = 1.3
-FINE = 4
 # A single digit is first looked for with the image reduced to COARSE_SIZE px on its longer
 # side; if its ink spans fewer than REFINE_BELOW of those pixels, it is looked for again in a
 # crop around it at up to WORK_SIZE (see find_digit_ink).
@@ -83,28 +73,6 @@ UNDECIDED_BORDER = (0.3, 0.7)
 BAR_ASPECT = 0.3
 BAR_DARKEST = 0.5
 BAR_SHARE = 90
-# An image enlarged from a small source by repeating pixels (nearest neighbour: a scan or a
-# screenshot zoomed in) is resampled smoothly from that source first when at least this share
-# of its varied rows and columns repeat the one before (a factor of 2 repeats half of them).
-BLOCKY_SHARE = 0.45
-MIN_SOURCE = 6  # px: no digit can be read from fewer rows (or columns, lying down)...
-MIN_SOURCE_SIDE = 2  # ...and a tight crop of a 1 may be this narrow (a 1 from an 8-px source)
-SAME_LEVEL = 1.0 / 255  # rows this close are the same (one level of an 8-bit image)
-# A print of only two levels (black and white dots, a fax, a dithered printout): at least this
-# share of its pixels at exactly its darkest or lightest value.
-TWO_LEVEL_SHARE = 0.995
-# ...made of dots: at least this share of its pixels in specks of one level among the other
-# (a dithered paper tone). The dots are averaged by a Gaussian of half their typical spacing
-# (a low-pass at the screen's period, as descreening is done), DOT_SIGMA to MAX_DOT_SIGMA
-# source pixels.
-DOTS_SHARE = 0.005
-DOT_SIGMA = 1.0
-MAX_DOT_SIGMA = 3.0  # a stroke of a digit 24 px tall is ~3 px wide: wider would erase it
-DOT_SIGMA_SHARE = 24  # ...and at most the image's shorter side over this (strokes are ~1/8 of
-# a digit's height: a small print's strokes would be smeared into its loops)
-MIN_DOTS = 8  # a screen has dozens of dots; a thresholded scan a few specks (loops, corners
-# of paper a tight crop cuts off, noise), which a blur would only soften
-DOT_AREA = 9  # px: a speck this small or smaller is a dot (a 3x3 block at most)
 # An image whose border is one exact value, as is at least this share of it, is a digital
 # drawing: no noise to estimate (see _is_drawing).
 DRAWING_SHARE = 0.5
@@ -113,13 +81,6 @@ DRAWING_SHARE = 0.5
 # kinds (seed 0, 200 per kind): 0.5 also caught 2 of 200 shadowed digits; 0.65 caught none, and
 # strokes that fill their box were read right 96.5% of the time instead of 91.5%.
 STROKE_KEPT = 0.65
-
-
-class NoDigitError(MnistlabError):
-    """The image is blank: there is no ink to recognise."""
-
-    def __init__(self, message: str = "no digit found: the image is blank"):
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -225,132 +186,6 @@ def _find_ink(gray: np.ndarray, work_size: int) -> Ink:
         return Ink(_drawing_ink(work), scale, inverted)
     work, inverted = _white_on_black(work)
     return Ink(_extract_ink(work), scale, inverted)
-
-
-def restore_source(gray: np.ndarray) -> np.ndarray:
-    """`gray` as its source looked, resampled smoothly, when it is a small image enlarged by
-    repeating pixels or a two-level print whose greys are dots; else `gray` itself.
-
-    MNIST's digits were reduced from fine scans with anti-aliasing. Pixel blocks are hard steps
-    no MNIST digit has, and the "not sure" rules rightly find them strange (validation digits
-    from 8-14 px sources enlarged 6-10x by nearest neighbour: 18% refused although the best
-    guess was right, 1% after this). The dots of a dithered or screened print are read as
-    specks of ink all over the paper; averaged over the screen's period they are the greys
-    they stand for (descreening)."""
-    height, width = gray.shape
-    row_block = _block_size(gray)
-    col_block = _block_size(gray.T) if row_block is not None else None
-    source = gray
-    if _enlarged(row_block, col_block, gray.shape):
-        # one pixel per block, from each block's centre: (h, w), the source as it was
-        rows = ((np.arange(round(height / row_block)) + 0.5) * row_block).astype(np.intp)
-        cols = ((np.arange(round(width / col_block)) + 0.5) * col_block).astype(np.intp)
-        source = gray[np.ix_(np.minimum(rows, height - 1), np.minimum(cols, width - 1))]
-    source = _descreened(source)
-    if source is gray:
-        return gray
-    if source.shape != gray.shape:
-        Image = _pil_image()
-        source = np.asarray(Image.fromarray(source).resize((width, height), Image.BICUBIC))
-    return np.clip(np.asarray(source, dtype=np.float32), 0.0, 1.0)
-
-
-def _enlarged(row_block: float | None, col_block: float | None, shape) -> bool:
-    """Whether blocks of these sizes are pixels enlarged by a viewer: square blocks (the
-    same factor both ways) of a source at least MIN_SOURCE px long and MIN_SOURCE_SIDE wide
-    (cut to its ink, a digit from a 7 px source can be 4 px wide, a 1 two). A drawing of
-    straight strokes repeats its rows or columns too, in runs as long as the strokes."""
-    if row_block is None or col_block is None:
-        return False
-    square = max(row_block, col_block) <= 1.5 * min(row_block, col_block)
-    sides = sorted((shape[0] / row_block, shape[1] / col_block))
-    return square and sides[1] >= MIN_SOURCE and sides[0] >= MIN_SOURCE_SIDE
-
-
-def _some_rows_repeat(gray: np.ndarray, probes: int = 24) -> bool:
-    """A cheap first look (a served page pays it on every canvas): of `probes` pairs of
-    neighbouring rows across the middle of the image, do at least 5 varied ones repeat? An
-    enlargement by 2 repeats half of its rows, so it passes but for 1 in 1,000 images (the
-    binomial tail); a smooth image or a drawing repeats only its blank rows."""
-    height = gray.shape[0]
-    start, span = height // 5, max(1, (3 * height) // 5 - 1)
-    rows = start + np.arange(probes) * span // (probes - 1)  # (probes,), across the middle
-    first, second = gray[rows], gray[rows + 1]  # (probes, W) each
-    varied = np.ptp(first, axis=1) > SAME_LEVEL
-    repeats = (np.abs(second - first) <= SAME_LEVEL).all(axis=1) & varied
-    return int(repeats.sum()) >= 5
-
-
-def _maybe_two_level(sample: np.ndarray) -> bool:
-    """A cheap first look at every 16th pixel: hardly any between its darkest and lightest."""
-    low, high = sample.min(), sample.max()
-    between = np.count_nonzero((sample > low) & (sample < high))
-    return between <= (1.0 - TWO_LEVEL_SHARE) * sample.size + 1
-
-
-def _descreened(gray: np.ndarray) -> np.ndarray:
-    """A two-level print made of dots (dithered, screened: many small specks of one level
-    among the other, where a drawing or a thresholded scan has solid strokes) low-passed at
-    the dots' spacing; else `gray`."""
-    if min(gray.shape) < 3 or not _maybe_two_level(gray[::4, ::4]):
-        return gray
-    low, high = float(gray.min()), float(gray.max())
-    if high - low < MIN_CONTRAST:
-        return gray
-    dark = gray == low
-    if np.count_nonzero(dark | (gray == high)) < TWO_LEVEL_SHARE * gray.size:
-        return gray
-    from scipy import ndimage
-
-    # specks of either level: the paper's tone as dark dots, a stroke's grey as light holes;
-    # 8-connected, so the diagonal steps of a thin binarised stroke are one stroke, not dots
-    specks = [_specks(dark, ndimage), _specks(~dark, ndimage)]
-    count = max(n for n, _ in specks)
-    if sum(pixels for _, pixels in specks) < DOTS_SHARE * gray.size or count < MIN_DOTS:
-        return gray
-    # dots spread evenly are sqrt(area / dots) apart; a Gaussian of half that leaves a
-    # screen's ripple at a few percent of its contrast
-    widest = min(MAX_DOT_SIGMA, min(gray.shape) / DOT_SIGMA_SHARE)
-    sigma = float(np.clip(0.5 * np.sqrt(gray.size / count), DOT_SIGMA, max(DOT_SIGMA, widest)))
-    # mirrored at the border without repeating its pixels: a dot in a corner (an ordered
-    # dither's darkest threshold sits there) would otherwise weigh as several and read as ink
-    return ndimage.gaussian_filter(gray, sigma, mode="mirror")
-
-
-def _specks(mask: np.ndarray, ndimage) -> tuple[int, int]:
-    """(how many, how many pixels): the 8-connected pieces of `mask` of at most DOT_AREA
-    pixels (a dot of a screen, enlarged up to 3x)."""
-    sizes = _piece_sizes(mask, ndimage)
-    small = sizes <= DOT_AREA
-    return int(small.sum()), int(sizes[small].sum())
-
-
-def _piece_sizes(mask: np.ndarray, ndimage) -> np.ndarray:
-    """The pixel count of each 8-connected piece of `mask` (none: empty): 8-connected, so the
-    diagonal steps of a thin stroke are one piece."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if not count:
-        return np.zeros(0, np.intp)
-    return np.bincount(labels.ravel())[1:]
-
-
-def _block_size(gray: np.ndarray) -> float | None:
-    """The rows per source row when the varied rows (not one flat value: the digit's, not
-    the blank paper's) repeat in blocks of at least 2, else None. A non-integer enlargement
-    repeats rows floor(f) or ceil(f) times; blank source rows merge into longer runs, so the
-    size comes from the runs of varied rows near the typical length."""
-    if gray.shape[0] < 4 or not _some_rows_repeat(gray):
-        return None
-    same = (np.abs(np.diff(gray, axis=0)) <= SAME_LEVEL).all(axis=1)  # (H - 1,)
-    varied = np.ptp(gray, axis=1) > SAME_LEVEL  # (H,)
-    pairs = varied[1:] & varied[:-1]
-    if pairs.sum() < 4 or same[pairs].mean() < BLOCKY_SHARE:
-        return None
-    starts = np.concatenate([[0], np.flatnonzero(~same) + 1, [gray.shape[0]]])
-    lengths = np.diff(starts)[varied[starts[:-1]]]
-    typical = lengths[lengths <= 1.5 * np.median(lengths)]
-    size = float(typical.mean())
-    return size if size >= 1.5 else None
 
 
 def find_digit_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
@@ -641,7 +476,7 @@ def _pieces(mask: np.ndarray, smallest: int) -> int:
     """How many 8-connected pieces of `mask` have at least `smallest` pixels."""
     from scipy import ndimage
 
-    return int(np.count_nonzero(_piece_sizes(mask, ndimage) >= smallest))
+    return int(np.count_nonzero(piece_sizes(mask, ndimage) >= smallest))
 
 
 def _border(gray: np.ndarray, edge: int) -> np.ndarray:
@@ -656,34 +491,6 @@ def _ink_box(values: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(values.any(axis=1))
     cols = np.flatnonzero(values.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def field_from_ink(crop: np.ndarray) -> np.ndarray:
-    """Ink cropped to one digit -> the (28, 28) uint8 field, as MNIST's digits were made."""
-    if not (crop > 0).any():
-        raise NoDigitError()
-    rows, cols = np.nonzero(crop > 0)
-    crop = crop[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    return _center_of_mass_field(_fit_box(crop))
-
-
-def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """784 numbers already in MNIST's form (white on black; 0..255, or 0..1 when none exceeds 1)
-    -> (28, 28) uint8. These are used as they are: no cropping or centring."""
-    try:
-        array = np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError, OverflowError):
-        raise ImageError("pixels must be a flat list of 784 numbers") from None
-    if array.size != SIZE * SIZE:
-        raise ImageError(f"expected {SIZE * SIZE} pixel values (28x28), got {array.size}")
-    low, high = float(array.min()), float(array.max())  # NaN or inf shows up in one of them
-    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
-        raise ImageError("pixel values must be finite numbers between 0 and 255")
-    if high <= 1.0:
-        array, high = array * 255.0, high * 255.0
-    if high < 255.0 * MIN_CONTRAST:
-        raise NoDigitError()
-    return np.rint(array).astype(np.uint8).reshape(SIZE, SIZE)
 
 
 def _pil_image():
@@ -870,80 +677,6 @@ def _otsu(values: np.ndarray) -> float:
         between = (total_m * back - total_w * mass[:-1]) ** 2 / (back * fore)
     between = np.nan_to_num(between, nan=-1.0, posinf=-1.0)
     return float(edges[int(np.argmax(between)) + 1])
-
-
-def _fit_box(digit: np.ndarray) -> np.ndarray:
-    """Scale so the longer side is BOX px, keeping the aspect ratio, anti-aliased; a stroke far
-    wider or narrower than MNIST's is brought back inside MNIST's range (STROKE_RANGE)."""
-    box = _resize_longer(digit, BOX)
-    measured = stroke_width(box)
-    low, high = STROKE_RANGE
-    if low <= measured <= high or measured == 0:
-        return box
-    from scipy import ndimage
-
-    # erode or dilate at FINE times the resolution, so the change can be a fraction of a pixel
-    target = STROKE_TARGET_THICK if measured > high else STROKE_TARGET_THIN
-    radius = int(round(abs(measured - target) * FINE / 2))
-    if not radius:
-        return box
-    fine = _resize_longer(digit, BOX * FINE)
-    change = ndimage.grey_erosion if measured > high else ndimage.grey_dilation
-    changed = change(fine, footprint=disc(radius))
-    # erosion also dims a soft stroke's centre: give the ink back its full strength
-    peak = float(np.percentile(changed, 99.5))
-    return _downsample(np.clip(changed / max(peak, 1e-6), 0.0, 1.0))
-
-
-def _resize_longer(digit: np.ndarray, longer: int) -> np.ndarray:
-    Image = _pil_image()
-    height, width = digit.shape
-    factor = longer / max(height, width)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    resized = Image.fromarray(digit.astype(np.float32)).resize(size, Image.LANCZOS)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
-
-
-def _downsample(fine: np.ndarray) -> np.ndarray:
-    Image = _pil_image()
-    height, width = fine.shape
-    size = (max(1, round(width / FINE)), max(1, round(height / FINE)))
-    small = Image.fromarray(fine).resize(size, Image.BOX)
-    return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
-
-
-def stroke_width(ink: np.ndarray) -> float:
-    """Mean stroke width in pixels: twice the ink's area over its outline's length (a long
-    stroke of width w and length L has area wL and outline 2L). The outline is counted on the
-    ink thresholded at 0.5, along rows and columns. 0 for no ink."""
-    mask = np.pad(ink > 0.5, 1)
-    outline = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(
-        mask[:, 1:] != mask[:, :-1]
-    )
-    return 2.0 * float(ink.sum()) / outline if outline else 0.0
-
-
-def disc(radius: int) -> np.ndarray:
-    """A round footprint of `radius` px for grey erosion and dilation."""
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return x * x + y * y <= radius * radius + radius
-
-
-def _center_of_mass_field(box: np.ndarray) -> np.ndarray:
-    """Place the box in a 28x28 field with its centre of mass at (14, 14), as MNIST's are."""
-    height, width = box.shape
-    total = float(box.sum())
-    if total <= 0:
-        raise NoDigitError()
-    cy = float((box.sum(axis=1) * np.arange(height)).sum()) / total
-    cx = float((box.sum(axis=0) * np.arange(width)).sum()) / total
-    top, left = int(round(SIZE / 2 - cy)), int(round(SIZE / 2 - cx))
-    field = np.zeros((SIZE, SIZE), dtype=np.float32)
-    # Clip the paste to the field: a lopsided digit may stick out by a pixel or two.
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + height, SIZE), min(left + width, SIZE)
-    field[y0:y1, x0:x1] = box[y0 - top : y1 - top, x0 - left : x1 - left]
-    return np.rint(field * 255.0).astype(np.uint8)
 
 
 def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.rule import StringVerdict, string_not_sure
 from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.errors import CheckpointError
+from mnistlab.inference.field import NoDigitError, field_from_ink
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -45,7 +46,7 @@ from mnistlab.inference.one_digit import (
     shipped_one_digit,
 )
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError, field_from_ink, find_line_ink
+from mnistlab.inference.preprocess import find_line_ink
 from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
 INK_LEVEL = 0.25  # ink values above this form the pieces

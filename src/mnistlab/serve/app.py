@@ -25,9 +25,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, request_response
 
+from mnistlab.inference.field import NoDigitError, pixels_from_values
 from mnistlab.inference.images import DEFAULT_MAX_PIXELS
 from mnistlab.inference.predictor import Prediction, PredictionDict, Predictor
-from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
+from mnistlab.inference.preprocess import preprocess
 from mnistlab.inference.reading import reading_rule
 from mnistlab.serve.admission import Admission, Overloaded, declared_pixels
 from mnistlab.serve.batching import DEFAULT_MAX_WAIT

@@ -124,8 +124,9 @@ class Store:
         self.lock = threading.Lock()
 
     def __call__(self, label: str, image: bytes, pixels: Any) -> Path:
+        from mnistlab.inference.field import NoDigitError, pixels_from_values
         from mnistlab.inference.images import open_image
-        from mnistlab.inference.preprocess import NoDigitError, pixels_from_values, preprocess
+        from mnistlab.inference.preprocess import preprocess
 
         with image_errors("not_an_image" if pixels is None else "invalid_pixels"):
             canvas = open_image(image, MAX_CANVAS_PIXELS)

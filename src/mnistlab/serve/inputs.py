@@ -31,8 +31,8 @@ def image_errors(bad_code: str = "not_an_image") -> Iterator[None]:
     """Turn what reading a client's image can raise into 4xx ApiErrors: too many pixels 413,
     unreadable 400 `bad_code`, and anything unforeseen (a bug) logged and answered 400, never a
     500. NoDigitError passes through: a blank image is an answer, not an error."""
+    from mnistlab.inference.field import NoDigitError
     from mnistlab.inference.images import ImageError, ImageTooLargeError
-    from mnistlab.inference.preprocess import NoDigitError
 
     try:
         yield

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError
 from mnistlab.inference.reading import ReadingDict, read_number
 from mnistlab.serve.inputs import Item, image_errors
 

@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from mnistlab.inference.preprocess import NoDigitError, field_from_ink, preprocess
+from mnistlab.inference.field import NoDigitError, field_from_ink
+from mnistlab.inference.preprocess import preprocess
 from mnistlab.synth import render as r
 
 CANVAS = 56  # digits are pasted at 28 px into this; drawn strokes use CANVAS * 2

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from mnistlab.inference.preprocess import disc
+from mnistlab.inference.field import disc
 
 BOX = 20  # an MNIST digit's longer side inside its 28x28 field
 

@@ -85,7 +85,8 @@ CONFIDENCE_WEIGHTS = (0.0, 0.5, 1.0)
 def nondigit_pixels(seed: int, per_kind: int) -> dict[str, tuple[np.ndarray, int]]:
     """kind -> ((n, 28, 28) uint8 preprocessed non-digits, how many preprocessing itself
     found no digit in), `per_kind` rendered per kind from `seed`. Cached: it costs seconds."""
-    from mnistlab.inference.preprocess import NoDigitError, preprocess
+    from mnistlab.inference.field import NoDigitError
+    from mnistlab.inference.preprocess import preprocess
     from mnistlab.synth.nondigits import NONDIGIT_KINDS, render_nondigit
 
     def draw(kind: str, offset: int) -> np.ndarray:
@@ -168,7 +169,8 @@ def drawn_in_fit_kinds(
     in is left out. `leave_out`: kinds not drawn (the others draw what they would have drawn;
     benchmarks/lofo_thresholds.py leaves one family out). Kept on disk between processes, as
     `photographed` is."""
-    from mnistlab.inference.preprocess import NoDigitError, preprocess
+    from mnistlab.inference.field import NoDigitError
+    from mnistlab.inference.preprocess import preprocess
     from mnistlab.synth import render_digit
     from mnistlab.synth.families import fit_kinds
 

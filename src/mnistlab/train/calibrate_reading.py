@@ -25,8 +25,8 @@ from scipy.optimize import minimize
 from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.data.splits import Split
+from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.preprocess import NoDigitError
 from mnistlab.inference.reading import Reading, read_number
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, draw_numbers
 

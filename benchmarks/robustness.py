@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "",
             f"{args.numbers} numbers of 2-8 test digits per kind and seed "
-            "(`mnistlab read`; a string counts only when every digit is right). strings right: "
+            "(`mnistlab read`; a string counts only when every digit is right, and every sign: "
+            "a minus, a decimal point, in the signs kind; digits right: at their place in a "
+            "string of the right number of digits). strings right: "
             "the best reading, sure or not; sure and wrong; wasted: not sure though the best "
             "reading was right; saved: not sure and it was wrong (summed over seeds). * a kind "
             "the string rule's fit left out (mnistlab.synth.numbers.HELD_OUT_NUMBER_KINDS).",

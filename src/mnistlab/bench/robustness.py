@@ -224,17 +224,18 @@ def run_numbers(
                 reading = read_number(predictor, image)
             except NoDigitError:
                 outcomes.append("blank")
-                digits += len(truth)
+                digits += len(_digits_of(truth))
                 continue
-            found, right = reading.number, reading.number == truth
+            right = reading.number == truth  # signs too ("-12.5", the "signs" kind)
             outcomes.append(
                 ("right" if right else "wrong")
                 if reading.sure
                 else ("wasted" if right else "saved")
             )
-            digits += len(truth)
-            if len(found) == len(truth):
-                digits_right += sum(int(a == b) for a, b in zip(found, truth, strict=True))
+            found, written = _digits_of(reading.number), _digits_of(truth)
+            digits += len(written)
+            if len(found) == len(written):
+                digits_right += sum(int(a == b) for a, b in zip(found, written, strict=True))
         counts = Tally(len(outcomes), **{o: outcomes.count(o) for o in OUTCOMES})
         result = NumberResult(kind, kind in HELD_OUT_NUMBER_KINDS, counts, digits, digits_right)
         results.append(result.to_dict())
@@ -248,6 +249,11 @@ def run_numbers(
 
 
 OUTCOMES = ("right", "wrong", "wasted", "saved", "blank")
+
+
+def _digits_of(number: str) -> str:
+    """The digits of a number as read or written, without its signs."""
+    return "".join(c for c in number if c.isdigit())
 
 
 def format_digits(report: DigitsReport) -> str:

@@ -13,6 +13,8 @@ together are joined, touching digits are split where the model is surest of the 
 each digit goes through the same preprocessing and model as `predict`. A piece the model is
 not sure is a digit still gives its best guess to the number, and is named on the line
 ("not sure of digit 3"; in --json: sure false, that digit's digit null with its reason).
+A minus sign and a decimal point are part of the number ("-12.5"; in --json also under
+signs, with their boxes); two decimal points make it not sure.
 Exit status: 0 when every file could be read, 1 when any could not (the others are still
 read), 2 for a bad model or flag."""
 
@@ -40,8 +42,9 @@ def _read_options(read: argparse.ArgumentParser) -> None:
     read.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON array: per image its path, number (a string), sure, and digits "
-        "(box [left, top, right, bottom], digit, guess, confidence, reason)",
+        help="print one JSON array: per image its path, number (a string), sure, digits "
+        "(box [left, top, right, bottom], digit, guess, confidence, reason), signs (box, "
+        "sign), marked, confidence and reason",
     )
     add_max_pixels_arg(read)
     add_no_reject_arg(read)

@@ -47,10 +47,12 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import find_line_ink
+from mnistlab.inference.signs import Sign, SignDict, find_signs
 from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
 INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
+SPECK_DASH = 0.2  # ...unless at least this share long: a thin minus sign (inference.signs)
 DASH = 0.4  # ...and those flatter than this are marks, not digits (a hyphen, a decimal point,
 # a 7's bar written apart): _Cutter.attach gives a mark to a neighbour or leaves it out
 # Below, "heights" are the number's digit height: the median height of its pieces.
@@ -113,6 +115,9 @@ class ReadingDict(TypedDict):
     """one entry per digit, left to right"""
     marked: str | None
     """`number` with each digit that is not sure as "?" ("48?1"); null: no ink"""
+    signs: list[SignDict]
+    """a minus sign and a decimal point found among the digits, left to right (also in
+    `number`)"""
     confidence: float | None
     """calibrated probability that the whole string is right; null: no ink, or the model has
     no string rule (calibration.reading)"""
@@ -159,22 +164,28 @@ class Reading:
     evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
     # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
     # segmentation), -1 if cut out of touching ink, -1 if unlike its neighbours (inference.whole)
+    signs: tuple[Sign, ...] = ()  # a minus sign, a decimal point: also in `number` and `marked`
+    doubt: str | None = None  # why the signs make the reading not sure, if they do
 
     @property
     def sure(self) -> bool:
-        return all(d.digit is not None for d in self.digits)
+        return self.doubt is None and all(d.digit is not None for d in self.digits)
 
     @property
     def marked(self) -> str:
         """The number with each digit that is not sure as "?"."""
-        return "".join(str(d.digit) if d.digit is not None else "?" for d in self.digits)
+        return with_signs(
+            [str(d.digit) if d.digit is not None else "?" for d in self.digits], self.signs
+        )
 
     @property
     def reason(self) -> str | None:
-        """Why the reading is not sure: the whole string's doubt first, else the first doubtful
-        digit's reason."""
+        """Why the reading is not sure: the signs' doubt or the whole string's first, else the
+        first doubtful digit's reason."""
         if self.sure:
             return None
+        if self.doubt is not None:
+            return self.doubt
         verdict = self.verdict
         if verdict.confidence is not None and verdict.confidence < (verdict.threshold or 0.0):
             return string_reason(verdict)
@@ -187,9 +198,18 @@ class Reading:
             "sure": self.sure,
             "digits": [d.to_dict() for d in self.digits],
             "marked": self.marked,
+            "signs": [sign.to_dict() for sign in self.signs],
             "confidence": self.verdict.confidence,
             "reason": self.reason,
         }
+
+
+def with_signs(characters: list[str], signs: list[Sign] | tuple[Sign, ...]) -> str:
+    """One character per digit, with each sign before the digit it stands before."""
+    out = list(characters)
+    for sign in sorted(signs, key=lambda sign: sign.before, reverse=True):
+        out.insert(sign.before, sign.sign)
+    return "".join(out)
 
 
 def string_reason(verdict: StringVerdict) -> str:
@@ -210,11 +230,11 @@ def read_number(
     ink = find_line_ink(to_gray(image), detail)
     # boxes in the file's pixels, also when a large image was decoded reduced
     decoded = image.info.get(SOURCE_SCALE, 1.0)
-    pieces, marks = _pieces_and_marks(ink.values)
+    pieces, marks, dashes = _pieces_and_marks(ink.values)
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
-    pieces, attach_log_p = cutter.attach(pieces, marks)
+    pieces, attach_log_p, left_out = cutter.attach(pieces, marks)
     pieces, merged = cutter.merge(pieces, attach_log_p)
     spans: list[tuple[int, int, np.ndarray]] = []
     cut_log_p: list[float] = []  # per part: its share of the log-probability of its piece's
@@ -244,15 +264,24 @@ def read_number(
     verdict = string_not_sure(
         reading_rule(predictor), evidence, np.array([p.digit is None for p in predictions])
     )
-    digits = []
-    for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
+
+    def source_box(mask: np.ndarray) -> tuple[int, int, int, int]:
         rows, cols = np.nonzero(mask)
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
-        source_box = tuple(int(round(v * decoded)) for v in ink.in_source(box))
+        return tuple(int(round(v * decoded)) for v in ink.in_source(box))  # type: ignore[return-value]
+
+    signs = [
+        Sign(source_box(mask), sign, before)
+        for sign, before, mask in find_signs(
+            ink.values, masks, [mask for _, _, mask in left_out + dashes], digit_height
+        )
+    ]
+    digits = []
+    for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         doubted = i in verdict.doubtful and prediction.digit is not None
         digits.append(
             ReadDigit(
-                source_box,  # type: ignore[arg-type]
+                source_box(mask),
                 None if doubted else prediction.digit,
                 prediction.guess,
                 prediction.confidence,
@@ -262,8 +291,14 @@ def read_number(
                 pixels,
             )
         )
-    number = "".join(str(d.guess) for d in digits)
-    return Reading(number, digits, verdict, evidence)
+    number = with_signs([str(d.guess) for d in digits], signs)
+    points = sum(sign.sign == "." for sign in signs)
+    doubt = (
+        f"{points} decimal points: one may be a stray mark"
+        if points > 1 and predictor.reject
+        else None
+    )
+    return Reading(number, digits, verdict, evidence, tuple(signs), doubt)
 
 
 FIT_AGAIN = (
@@ -304,26 +339,32 @@ def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     return _pieces_and_marks(values)[0]
 
 
-def _pieces_and_marks(
-    values: np.ndarray,
-) -> tuple[list[tuple[int, int, np.ndarray]], list[tuple[int, int, np.ndarray]]]:
+Spans = list[tuple[int, int, np.ndarray]]  # (left, right, mask) each, left to right
+
+
+def _pieces_and_marks(values: np.ndarray) -> tuple[Spans, Spans, Spans]:
     """(left, right, mask) per digit candidate, left to right; and the same for each mark too
     flat to be a digit on its own (shorter than DASH of the tallest piece): a hyphen, or a
-    stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs."""
+    stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs; and
+    for each dash thinner than a speck but too long for one (SPECK_DASH), which only a minus
+    sign can be (inference.signs; the cutter never sees them)."""
     labels, count = ndimage.label(values > INK_LEVEL, structure=np.ones((3, 3), bool))
     if count == 0:
-        return [], []
+        return [], [], []
     # faint anti-aliased edges belong to the piece they touch
     grown = ndimage.grey_dilation(labels, size=(3, 3)) * (values > 0)
     slices = ndimage.find_objects(labels)
     tallest = max(s[0].stop - s[0].start for s in slices)
     groups: list[list[int]] = []  # label numbers, merged when they overlap horizontally
     spans: list[tuple[int, int]] = []
+    dashes: Spans = []
     order = sorted(range(count), key=lambda i: slices[i][1].start)
     for i in order:
         rows, cols = slices[i]
         height = rows.stop - rows.start
         if height < SPECK * tallest:
+            if cols.stop - cols.start >= SPECK_DASH * tallest:
+                dashes.append((cols.start, cols.stop, grown == i + 1))
             continue
         left, right = cols.start, cols.stop
         if groups:
@@ -343,7 +384,7 @@ def _pieces_and_marks(
             continue
         flat = (rows[-1] - rows[0] + 1) < DASH * tallest
         (marks if flat else pieces).append((left, right, mask))
-    return pieces, marks
+    return pieces, marks, dashes
 
 
 class _Cutter:
@@ -361,22 +402,21 @@ class _Cutter:
         self.one_digit = one_digit
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
-    def attach(
-        self, pieces: list[tuple[int, int, np.ndarray]], marks: list[tuple[int, int, np.ndarray]]
-    ) -> tuple[list[tuple[int, int, np.ndarray]], list[float]]:
+    def attach(self, pieces: Spans, marks: Spans) -> tuple[Spans, list[float], Spans]:
         """Give each flat mark to the neighbouring piece it belongs to, if any: a 7's bar or a
         5's flag written apart from the rest is too flat to be a digit, and left out it leaves
         a 7 read as a confident 1. A mark goes to the piece (may_join, as merge's neighbours)
         whose score as one digit (_part_scores) rises most with it, if it rises at all, against
         the prior for clear space between them (GAP_PRIOR, chosen for merge and not tuned
         again here); other marks are left out (a hyphen, a decimal point). Returns the pieces
-        left to right and, per piece, the log-probability of the choices about its marks (a
-        two-way softmax of the best rise, as merge's)."""
+        left to right, per piece the log-probability of the choices about its marks (a
+        two-way softmax of the best rise, as merge's), and the marks left out."""
         chosen = [0.0] * len(pieces)
         if not pieces or not marks:
-            return pieces, chosen
+            return pieces, chosen, list(marks)
         tallest = max(_height(mask) for _, _, mask in pieces)
         pieces = list(pieces)
+        left_out: Spans = []
         for left, right, mark in marks:
             near = [
                 i
@@ -384,6 +424,7 @@ class _Cutter:
                 if may_join((first, last), (left, right), tallest)
             ]
             if not near:
+                left_out.append((left, right, mark))
                 continue
             masks = [pieces[i][2] for i in near]
             scores = self._part_scores(masks + [m | mark for m in masks], tallest)
@@ -401,9 +442,10 @@ class _Cutter:
                 chosen[i] += float(log_sigmoid(rise))
             else:
                 chosen[i] += float(log_sigmoid(-rise))  # the doubt of leaving it out
+                left_out.append((left, right, mark))
         # a mark left of its piece moves the piece's left edge: merge() takes them in order
         order = sorted(range(len(pieces)), key=lambda i: pieces[i][0])
-        return [pieces[i] for i in order], [chosen[i] for i in order]
+        return [pieces[i] for i in order], [chosen[i] for i in order], left_out
 
     def merge(
         self, pieces: list[tuple[int, int, np.ndarray]], priors: list[float]
@@ -630,7 +672,7 @@ def read_files(
     def read(path, entry: dict[str, Any]) -> None:
         entry.update(read_number(predictor, path, max_pixels).to_dict())
 
-    empty = {"number": None, "sure": None, "digits": [], "marked": None}
+    empty = {"number": None, "sure": None, "digits": [], "marked": None, "signs": []}
     return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
 
 

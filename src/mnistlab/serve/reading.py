@@ -23,6 +23,7 @@ def read_item(predictor: Predictor, item: Item, max_pixels: int) -> ReadingDict:
             "sure": None,
             "digits": [],
             "marked": None,
+            "signs": [],
             "confidence": None,
             "reason": None,
             "message": str(exc),

@@ -62,6 +62,12 @@
         : d.digit + " " + Math.round(100 * d.confidence) + "%";
       context.fillText(label, left, Math.max(12, top - 4));
     }
+    context.strokeStyle = context.fillStyle = "#6b6b6b";  // a minus sign, a decimal point
+    for (const s of result.signs || []) {
+      const [left, top, right, bottom] = s.box;
+      context.strokeRect(left, top, right - left, bottom - top);
+      context.fillText(s.sign, left, Math.max(12, top - 4));
+    }
   }
 
   function clearNumber() {

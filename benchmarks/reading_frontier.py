@@ -99,9 +99,9 @@ def misread_as_pixels(predictor: Predictor, numbers: SeedReadings, split) -> dic
     out = {"misread": 0, "right as pixels": 0, "same wrong digit as pixels": 0}
     images = split.images.numpy()
     for o, chosen in zip(numbers.seen, numbers.sources, strict=True):
-        if len(o.number) != len(o.truth):
+        if len(o.digits_read) != len(o.digits_written):
             continue
-        for k, (read, truth) in enumerate(zip(o.number, o.truth, strict=True)):
+        for k, (read, truth) in enumerate(zip(o.digits_read, o.digits_written, strict=True)):
             if read == truth:
                 continue
             guess = predictor.predict_pixels(images[chosen[k]][None], reject=False)[0].guess
@@ -125,7 +125,7 @@ def hindsight(seen: list[Observed], rule, sure_wrong: float) -> float:
     confidence = np.array(
         [
             string_not_sure(rule, o.evidence, o.refused).confidence
-            if o.number and not o.refused.any()
+            if o.digits_sure
             else -1.0  # refused by the digit rules whatever the threshold
             for o in seen
         ]
@@ -156,8 +156,9 @@ def marking(seen: list[Observed], rule) -> dict[str, float]:
         if o.right:
             refused_right += 1
             marked_right += len(doubtful)
-        elif len(o.number) == len(o.truth):
-            wrong = {k for k, (a, b) in enumerate(zip(o.number, o.truth, strict=True)) if a != b}
+        elif len(o.digits_read) == len(o.digits_written):
+            pairs = zip(o.digits_read, o.digits_written, strict=True)
+            wrong = {k for k, (a, b) in enumerate(pairs) if a != b}
             refused_misread += 1
             caught += int(wrong <= doubtful)
             marked_misread += len(doubtful)
@@ -201,9 +202,9 @@ def agreement(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> dict[str,
     share that every model gives the read digit at least each probability in AGREE."""
     lowest: dict[bool, list[float]] = {True: [], False: []}
     for i, o in enumerate(numbers.seen):
-        if len(o.number) != len(o.truth):
+        if len(o.digits_read) != len(o.digits_written):
             continue
-        for k, (read, truth) in enumerate(zip(o.number, o.truth, strict=True)):
+        for k, (read, truth) in enumerate(zip(o.digits_read, o.digits_written, strict=True)):
             lowest[read == truth].append(min(float(p[i][k, int(read)]) for p in probs))
     out = {"misread": len(lowest[False]), "read right": len(lowest[True])}
     for level in AGREE:
@@ -220,7 +221,7 @@ def with_mean_evidence(numbers: SeedReadings, probs: list[list[np.ndarray]]) -> 
         evidence = o.evidence.copy()
         if len(evidence):
             mean = np.mean([p[i] for p in probs], axis=0)
-            guess = np.array([int(c) for c in o.number])
+            guess = np.array([int(c) for c in o.digits_read])
             evidence[:, 0] = np.log(np.clip(mean[np.arange(len(guess)), guess], 1e-12, 1.0))
         out.append(dataclasses.replace(o, evidence=evidence))
     return out

@@ -4,12 +4,16 @@ never made up from a speck, and in every form of the answer (Python, JSON, the A
 from __future__ import annotations
 
 import io
+import json
+import re
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnistlab.inference.reading import read_number
+from mnistlab.cli import main
+from mnistlab.inference.reading import read_number, with_signs
+from mnistlab.inference.signs import Sign, find_signs
 from mnistlab.synth.numbers import draw_numbers
 
 SLOT = 12  # px: the width of a sign's place between two 28 px digits
@@ -43,15 +47,18 @@ def written(split, text: str, seed: int = 0, speck: int | None = None) -> Image.
 @pytest.mark.parametrize("text", ["12.5", "3.14", "0.75", "-42", "-7.25", "12-34", "99.9"])
 def test_signs_drawn_by_hand_are_read(predictor, test_split, text):
     reading = read_number(predictor, written(test_split, text))
-    assert reading.number == text
+    assert reading.number == text and reading.sure
     assert [sign.sign for sign in reading.signs] == [c for c in text if c in ".-"]
     assert len(reading.digits) == sum(c.isdigit() for c in text)
     answer = reading.to_dict()
-    assert answer["number"] == text and answer["marked"].replace("?", "0").count(".") == text.count(
-        "."
-    )
+    assert answer["number"] == text and _layout(answer["marked"]) == _layout(text)
     for sign, box in zip(answer["signs"], reading.signs, strict=True):
         assert sign == {"box": list(box.box), "sign": box.sign}
+
+
+def _layout(number: str) -> str:
+    """Where the signs stand among the digits: "-12.5" -> "-d.d"."""
+    return re.sub(r"[0-9?]+", "d", number)
 
 
 def test_a_faint_speck_where_a_point_would_be_is_no_point(predictor, test_split):
@@ -60,12 +67,23 @@ def test_a_faint_speck_where_a_point_would_be_is_no_point(predictor, test_split)
     assert read_number(predictor, written(test_split, "12.5", speck=110)).number == "125"
 
 
-def test_two_points_make_the_number_not_sure_unless_every_answer_is_wanted(predictor, test_split):
-    image = written(test_split, "1.2.3")
+@pytest.mark.parametrize(
+    ("text", "number", "reason"),
+    [
+        ("1.2.3", "1.2.3", "more than one decimal point: one may be a stray mark"),
+        (".75", "75", "a mark before the first digit may be a decimal point (left out)"),
+        ("5.-3", "5.-3", "two signs side by side: one may be a stray mark"),
+    ],
+)
+def test_signs_no_number_has_make_it_not_sure_unless_every_answer_is_wanted(
+    predictor, test_split, text, number, reason
+):
+    image = written(test_split, text)
     reading = read_number(predictor, image)
-    assert reading.number == "1.2.3" and not reading.sure
-    assert reading.reason == "2 decimal points: one may be a stray mark"
-    assert read_number(predictor.with_rejection(False), image).sure
+    assert (reading.number, reading.sure, reading.reason) == (number, False, reason)
+    assert all(d.digit is not None for d in reading.digits)  # the digits themselves are sure
+    lenient = read_number(predictor.with_rejection(False), image)
+    assert (lenient.number, lenient.sure, lenient.reason) == (number, True, None)
 
 
 def test_written_signs_are_read_and_none_is_made_up(predictor, test_split):
@@ -73,10 +91,9 @@ def test_written_signs_are_read_and_none_is_made_up(predictor, test_split):
     images, labels = test_split.images.numpy(), test_split.labels.numpy()
     signs_right = 0
     for truth, image in draw_numbers(images, labels, "signs", 30, seed=7):
-        reading = read_number(predictor, image)
-        signs_right += [c for c in reading.number if c in ".-"] == [c for c in truth if c in ".-"]
+        signs_right += _layout(read_number(predictor, image).number) == _layout(truth)
     assert signs_right >= 29
-    for kind in ("gaps", "touching", "jitter"):
+    for kind in ("gaps", "touching", "jitter", "widths", "slanted"):
         for _, image in draw_numbers(images, labels, kind, 30, seed=7):
             number = read_number(predictor, image).number
             assert "." not in number and "-" not in number, (kind, number)
@@ -101,3 +118,84 @@ def test_the_api_answers_signs(predictor, test_split):
         "/api/read", content=blank.getvalue(), headers={"Content-Type": "image/png"}
     )
     assert empty.status_code == 200 and empty.json()["signs"] == []
+    buffer = io.BytesIO()
+    written(test_split, "1.2.3").save(buffer, "PNG")
+    doubted = client.post(
+        "/api/read", files={"file": ("n.png", buffer.getvalue(), "image/png")}
+    ).json()
+    assert doubted["sure"] is False and "decimal point" in doubted["reason"]
+    lenient = client.post(
+        "/api/read?reject=false", files={"file": ("n.png", buffer.getvalue(), "image/png")}
+    ).json()
+    assert lenient["sure"] is True and lenient["number"] == "1.2.3"
+
+
+def test_the_cli_prints_the_signs(test_split, tmp_path, capsys):
+    written(test_split, "-7.25").save(tmp_path / "n.png")
+    assert main(["read", str(tmp_path / "n.png"), "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["number"] == "-7.25" and [s["sign"] for s in entry["signs"]] == ["-", "."]
+    Image.new("L", (90, 40), 255).save(tmp_path / "blank.png")
+    main(["read", str(tmp_path / "blank.png"), "--json"])
+    (blank,) = json.loads(capsys.readouterr().out)
+    assert blank["status"] == "no_digit" and blank["signs"] == [] and blank["number"] is None
+
+
+# Model-free: find_signs on ink drawn as rectangles. Digits 40 px tall (rows 20-60), 24 wide,
+# 20 apart: the gaps are columns 44-64 and 88-108, the space before the first 0-20.
+def _line(*marks: tuple[int, int, int, int], digits: int = 3, mark_ink: float = 1.0):
+    """(ink, digit masks, mark masks); each mark (top, bottom, left, right) in px."""
+    values = np.zeros((100, 40 + 44 * digits), np.float32)
+    masks = []
+    for i in range(digits):
+        mask = np.zeros(values.shape, bool)
+        mask[20:60, 20 + 44 * i : 44 + 44 * i] = True
+        values[mask] = 1.0
+        masks.append(mask)
+    found = []
+    for top, bottom, left, right in marks:
+        mask = np.zeros(values.shape, bool)
+        mask[top:bottom, left:right] = True
+        values[mask] = mark_ink
+        found.append(mask)
+    return values, masks, found
+
+
+def _signs(*marks, **kwargs):
+    values, digits, found = _line(*marks, **kwargs)
+    result = find_signs(values, digits, found, 40.0)
+    return [(m.sign, m.before) for m in result.signs], result.doubt
+
+
+def test_find_signs_by_shape_and_place():
+    assert _signs((54, 59, 50, 56)) == ([(".", 1)], None)  # on the baseline
+    assert _signs((37, 42, 48, 60)) == ([("-", 1)], None)  # a dash at mid-height
+    assert _signs((37, 42, 4, 16)) == ([("-", 0)], None)  # a minus before the number
+    assert _signs((54, 59, 50, 56), mark_ink=0.5) == ([], None)  # fainter than the strokes
+    assert _signs((24, 29, 50, 56)) == ([], None)  # a round mark up high: no point
+    assert _signs((75, 80, 50, 56)) == ([], None)  # well under the line: no point
+    assert _signs((54, 59, 45, 50)) == ([], None)  # against the digit: a piece of it
+    assert _signs((54, 59, 160, 166)) == ([], None)  # after the last digit: a full stop
+    assert _signs((30, 59, 50, 56)) == ([], None)  # tall and narrow: neither
+    assert _signs((54, 59, 50, 56), (54, 59, 94, 100)) == (
+        [(".", 1), (".", 2)],
+        "more than one decimal point: one may be a stray mark",
+    )
+    assert _signs((54, 59, 8, 14)) == (
+        [],
+        "a mark before the first digit may be a decimal point (left out)",
+    )
+    assert _signs((54, 59, 50, 56), digits=1) == ([], None)  # one digit: nothing between
+    values, digits, _ = _line()
+    assert find_signs(values, digits, [], 40.0).signs == []
+
+
+def test_with_signs_keeps_each_sign_before_its_digit_left_to_right():
+    def sign(character: str, before: int) -> Sign:
+        return Sign((0, 0, 1, 1), character, before)
+
+    assert with_signs(list("125"), [sign(".", 2)]) == "12.5"
+    assert with_signs(list("53"), [sign(".", 1), sign("-", 1)]) == "5.-3"
+    assert with_signs(list("42"), [sign("-", 0)]) == "-42"
+    assert with_signs(list("1234"), [sign("-", 0), sign("-", 2), sign(".", 3)]) == "-12-3.4"
+    assert with_signs([], []) == ""

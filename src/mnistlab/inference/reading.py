@@ -110,7 +110,8 @@ class ReadingDict(TypedDict):
     number: str | None
     """the best reading, left to right; null: no ink"""
     sure: bool | None
-    """false when any digit is not sure, or the whole string is not; null: no ink"""
+    """false when any digit is not sure, or the whole string is not (its digits together, or
+    signs no number has: two decimal points, a point before the first digit); null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
     marked: str | None
@@ -119,8 +120,9 @@ class ReadingDict(TypedDict):
     """a minus sign and a decimal point found among the digits, left to right (also in
     `number`)"""
     confidence: float | None
-    """calibrated probability that the whole string is right; null: no ink, or the model has
-    no string rule (calibration.reading)"""
+    """calibrated probability that the whole string's digits are right (its signs are judged
+    by shape, without a probability); null: no ink, or the model has no string rule
+    (calibration.reading)"""
     reason: str | None
     """why `sure` is false, if it is"""
     message: NotRequired[str | None]
@@ -205,11 +207,27 @@ class Reading:
 
 
 def with_signs(characters: list[str], signs: list[Sign] | tuple[Sign, ...]) -> str:
-    """One character per digit, with each sign before the digit it stands before."""
-    out = list(characters)
-    for sign in sorted(signs, key=lambda sign: sign.before, reverse=True):
-        out.insert(sign.before, sign.sign)
+    """One character per digit, with each sign (left to right) before the digit it stands
+    before."""
+    out = []
+    for i, character in enumerate([*characters, ""]):
+        out += [sign.sign for sign in signs if sign.before == i]
+        out.append(character)
     return "".join(out)
+
+
+def no_reading() -> ReadingDict:
+    """The answer where no ink was found (the server adds its message): a new dict each time,
+    its lists the caller's own."""
+    return {
+        "number": None,
+        "sure": None,
+        "digits": [],
+        "marked": None,
+        "signs": [],
+        "confidence": None,
+        "reason": None,
+    }
 
 
 def string_reason(verdict: StringVerdict) -> str:
@@ -270,12 +288,8 @@ def read_number(
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
         return tuple(int(round(v * decoded)) for v in ink.in_source(box))  # type: ignore[return-value]
 
-    signs = [
-        Sign(source_box(mask), sign, before)
-        for sign, before, mask in find_signs(
-            ink.values, masks, [mask for _, _, mask in left_out + dashes], digit_height
-        )
-    ]
+    found = find_signs(ink.values, masks, [mask for _, _, mask in left_out + dashes], digit_height)
+    signs = [Sign(source_box(mark.mask), mark.sign, mark.before) for mark in found.signs]
     digits = []
     for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
         doubted = i in verdict.doubtful and prediction.digit is not None
@@ -292,12 +306,7 @@ def read_number(
             )
         )
     number = with_signs([str(d.guess) for d in digits], signs)
-    points = sum(sign.sign == "." for sign in signs)
-    doubt = (
-        f"{points} decimal points: one may be a stray mark"
-        if points > 1 and predictor.reject
-        else None
-    )
+    doubt = found.doubt if predictor.reject else None  # --no-reject: every answer is wanted
     return Reading(number, digits, verdict, evidence, tuple(signs), doubt)
 
 
@@ -672,8 +681,7 @@ def read_files(
     def read(path, entry: dict[str, Any]) -> None:
         entry.update(read_number(predictor, path, max_pixels).to_dict())
 
-    empty = {"number": None, "sure": None, "digits": [], "marked": None, "signs": []}
-    return each_file(inputs, {**empty, "confidence": None, "reason": None}, read)
+    return each_file(inputs, dict(no_reading()), read)
 
 
 def may_join(one: tuple[int, int], other: tuple[int, int], tallest: float) -> bool:

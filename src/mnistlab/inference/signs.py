@@ -11,7 +11,8 @@ with no doubt shown. A left-out mark is a sign only when its shape and place say
   thick, near the digits' mid-height, before the first digit or with clear space on both sides.
 
 Anything else stays left out, as before (a speck, a stroke of a digit broken off: those lie
-against a digit, or are not round, or not at the baseline). The limits below were chosen on
+against a digit, or are not round, or not at the baseline, or are fainter than the strokes);
+so does a mark after the last digit (a full stop). The limits below were chosen on
 validation numbers (seed 2601): synth's "signs" numbers for the signs found, and 100 numbers of
 each other kind for no sign found where none was written; docs/reading.md gives the counts.
 """
@@ -26,7 +27,8 @@ from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 # All in the number's digit height (the median height of its pieces).
 POINT_MAX = 0.4  # a point is at most this wide and tall...
 POINT_ROUND = 2.0  # ...no more than this many times as wide as tall, or as tall as wide...
-POINT_LOW = 0.7  # ...its centre at least this far down the neighbouring digits' height
+POINT_LOW = 0.7  # ...its centre at least this far down the neighbouring digits' height...
+POINT_HIGH = 1.2  # ...and no farther (a point sits on the baseline, not under the line)
 DASH_LENGTH = (0.22, 0.95)  # a minus sign is this long...
 DASH_THICK = 0.25  # ...at most this thick...
 DASH_FLAT = 1.8  # ...at least this many times as long as thick (its grey edges count)...
@@ -60,26 +62,56 @@ class Sign:
         return {"box": list(self.box), "sign": self.sign}
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A sign found: "." or "-", the index of the digit it stands before, its ink."""
+
+    sign: str
+    before: int
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class Found:
+    signs: list[Mark]  # left to right
+    doubt: str | None  # why the signs make the reading not sure, if they do
+
+
 def find_signs(
     values: np.ndarray, digits: list[np.ndarray], marks: list[np.ndarray], digit_height: float
-) -> list[tuple[str, int, np.ndarray]]:
-    """(sign, the index of the digit it stands before, its mask) for each of `marks` (masks of
-    ink no digit took) that is a decimal point or a minus sign among `digits` (masks, left to
-    right), left to right; `values` is the ink (0..1) they are masks of."""
+) -> Found:
+    """The decimal points and minus signs among `marks` (masks of ink no digit took), placed
+    among `digits` (masks, left to right); `values` is the ink (0..1) they are masks of. Signs
+    no number has make a doubt: more than one decimal point, two signs side by side, or a
+    point before the first digit (".5" is a number, but so is a speck before "5": it is left
+    out of the number and the reading is not sure)."""
     if not digits or not marks or digit_height <= 0:
-        return []  # most numbers: nothing was left out
+        return Found([], None)  # most numbers: nothing was left out
     spans = [_columns(mask) for mask in digits]
     dark = float(np.median([np.percentile(values[mask], 90) for mask in digits]))
-    found = []
+    found: list[Mark] = []
+    leading_point = False
     for mark in marks:
         if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
             continue
-        left, right = _columns(mark)
+        left, _ = _columns(mark)
         before = sum(1 for first, _ in spans if first < left)  # digits to its left
         sign = _sign_of(mark, digits, spans, before, digit_height)
-        if sign is not None:
-            found.append((sign, before, mark))
-    return sorted(found, key=lambda item: _columns(item[2])[0])
+        if sign == "." and before == 0:
+            leading_point = True
+        elif sign is not None:
+            found.append(Mark(sign, before, mark))
+    found.sort(key=lambda mark: _columns(mark.mask)[0])
+    places = [mark.before for mark in found]
+    if sum(mark.sign == "." for mark in found) > 1:
+        doubt: str | None = "more than one decimal point: one may be a stray mark"
+    elif len(set(places)) < len(places):
+        doubt = "two signs side by side: one may be a stray mark"
+    elif leading_point:
+        doubt = "a mark before the first digit may be a decimal point (left out)"
+    else:
+        doubt = None
+    return Found(found, doubt)
 
 
 def _sign_of(
@@ -89,32 +121,29 @@ def _sign_of(
     before: int,
     height: float,
 ) -> str | None:
+    """ "." or "-" if the mark is one where it stands, else None (see the module)."""
     left, right = _columns(mark)
     top, bottom = _rows(mark)
     width, tall = (right - left) / height, (bottom - top) / height
     clear_left = (left - spans[before - 1][1]) / height if before > 0 else None
     clear_right = (spans[before][0] - right) / height if before < len(spans) else None
-    clear = all(c is None or c >= CLEAR for c in (clear_left, clear_right))
-    between = clear_left is not None and clear_right is not None
+    if clear_right is None or any(c is not None and c < CLEAR for c in (clear_left, clear_right)):
+        return None  # after the last digit (a full stop), or against a digit (a piece of it)
     # how far down the neighbouring digits' height its centre lies (a slanted line moves;
     # a sign before the first digit takes the first two: one short digit is no baseline)
     near = (0, 1) if before == 0 else (before - 1, before)
-    neighbours = [digits[i] for i in near if 0 <= i < len(digits)]
+    neighbours = [digits[i] for i in near if i < len(digits)]
     tops, bottoms = zip(*(_rows(mask) for mask in neighbours), strict=True)
     band_top, band_bottom = float(np.mean(tops)), float(np.mean(bottoms))
     down = ((top + bottom) / 2 - band_top) / max(band_bottom - band_top, 1.0)
     if (
-        between
-        and clear
-        and max(width, tall) <= POINT_MAX
+        max(width, tall) <= POINT_MAX
         and max(width, tall) <= POINT_ROUND * max(min(width, tall), 1e-9)
-        and down >= POINT_LOW
+        and POINT_LOW <= down <= POINT_HIGH
     ):
         return "."
     if (
-        clear
-        and (between or before == 0)
-        and DASH_LENGTH[0] <= width <= DASH_LENGTH[1]
+        DASH_LENGTH[0] <= width <= DASH_LENGTH[1]
         and tall <= DASH_THICK
         and width >= DASH_FLAT * tall
         and DASH_MIDDLE[0] <= down <= DASH_MIDDLE[1]

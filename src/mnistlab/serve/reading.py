@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
-from mnistlab.inference.reading import ReadingDict, read_number
+from mnistlab.inference.reading import ReadingDict, no_reading, read_number
 from mnistlab.serve.inputs import Item, image_errors
 
 ReadOut = ReadingDict  # the answer's one definition: its schema is generated from it
@@ -18,14 +18,5 @@ def read_item(predictor: Predictor, item: Item, max_pixels: int) -> ReadingDict:
         with image_errors():
             reading = read_number(predictor, item.image, max_pixels)
     except NoDigitError as exc:
-        return {
-            "number": None,
-            "sure": None,
-            "digits": [],
-            "marked": None,
-            "signs": [],
-            "confidence": None,
-            "reason": None,
-            "message": str(exc),
-        }
+        return {**no_reading(), "message": str(exc)}
     return {**reading.to_dict(), "message": None}

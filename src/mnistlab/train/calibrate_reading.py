@@ -48,10 +48,25 @@ class Observed:
     number: str  # the best reading ("" when no ink was found)
     evidence: np.ndarray  # (N, EVIDENCE) per digit (inference.whole.digit_evidence)
     refused: np.ndarray  # (N,) bool: digits the digit rules refused
+    doubted: bool = False  # the reading's signs made it not sure (two decimal points)
 
     @property
     def right(self) -> bool:
-        return self.number == self.truth
+        return self.number == self.truth  # signs too: "-12.5"
+
+    @property
+    def digits_read(self) -> str:
+        """The digits of `number`, one per row of `evidence` (signs left out)."""
+        return "".join(c for c in self.number if c.isdigit())
+
+    @property
+    def digits_written(self) -> str:
+        return "".join(c for c in self.truth if c.isdigit())
+
+    @property
+    def digits_sure(self) -> bool:
+        """Read, and sure by the digit rules and the signs (the string rule aside)."""
+        return self.number != "" and not self.refused.any() and not self.doubted
 
 
 def without_string_rule(predictor: Predictor) -> Predictor:
@@ -84,7 +99,9 @@ def observed(kind: str, truth: str, reading: Reading | None) -> Observed:
     if reading is None:
         return Observed(kind, truth, "", np.zeros((0, EVIDENCE)), np.zeros(0, bool))
     refused = np.array([d.digit is None for d in reading.digits], bool)
-    return Observed(kind, truth, reading.number, reading.evidence, refused)
+    return Observed(
+        kind, truth, reading.number, reading.evidence, refused, reading.doubt is not None
+    )
 
 
 def observe(
@@ -108,7 +125,7 @@ def fit_reading_rule(observed: list[Observed], sure_wrong: float = SURE_WRONG) -
     right strings, lenet5's 249 -> 228, but fast's 133 -> 158, so fast's leaves it out)."""
     x = np.stack([o.evidence.sum(axis=0) for o in observed])  # (M, EVIDENCE)
     y = np.array([o.right for o in observed], np.float64)
-    digits_sure = np.array([not o.refused.any() and o.number != "" for o in observed])
+    digits_sure = np.array([o.digits_sure for o in observed])
     without, weighed = (_fit(x, y, digits_sure, sure_wrong, weigh) for weigh in (False, True))
     chosen = weighed if weighed.wasted < without.wasted else without
     sure = digits_sure & (chosen.confidence >= chosen.threshold)
@@ -194,7 +211,7 @@ def judge(observed: list[Observed], rule: ReadingRule | None) -> dict[str, dict[
         if o.number == "":
             counts["blank"] += 1
             continue
-        sure = string_not_sure(rule, o.evidence, o.refused).sure
+        sure = o.digits_sure and string_not_sure(rule, o.evidence, o.refused).sure
         counts[
             ("right" if o.right else "wrong") if sure else ("wasted" if o.right else "saved")
         ] += 1

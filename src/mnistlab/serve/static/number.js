@@ -50,7 +50,9 @@
     }
     byId("number").textContent = result.number;
     const doubtful = result.digits.filter((d) => d.digit === null).length;
-    say(doubtful ? "not sure of " + doubtful + " of the digits (boxed in red)" : "");
+    // not sure of the whole (its signs, say) though of every digit: the reason says why
+    say(doubtful ? "not sure of " + doubtful + " of the digits (boxed in red)"
+      : result.sure === false ? "not sure: " + result.reason : "");
     context.lineWidth = 2;
     context.font = "14px system-ui, sans-serif";
     for (const d of result.digits) {

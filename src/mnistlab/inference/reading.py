@@ -88,6 +88,9 @@ GAP_PRIOR = 40.0  # log-odds against joining two pieces per digit height of clea
 # (558 -> 564 and 567 -> 574 of 600; no kind worse): docs/reading.md
 
 
+Pieces = list[tuple[int, int, np.ndarray]]  # (left, right, mask) of ink, left to right
+
+
 class ReadDigitDict(TypedDict):
     """One digit of a reading as JSON: the one definition of its fields (ReadDigit.to_dict
     makes it; the server's OpenAPI schema is generated from it)."""
@@ -348,10 +351,7 @@ def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     return _pieces_and_marks(values)[0]
 
 
-Spans = list[tuple[int, int, np.ndarray]]  # (left, right, mask) each, left to right
-
-
-def _pieces_and_marks(values: np.ndarray) -> tuple[Spans, Spans, Spans]:
+def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces]:
     """(left, right, mask) per digit candidate, left to right; and the same for each mark too
     flat to be a digit on its own (shorter than DASH of the tallest piece): a hyphen, or a
     stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs; and
@@ -366,7 +366,7 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Spans, Spans, Spans]:
     tallest = max(s[0].stop - s[0].start for s in slices)
     groups: list[list[int]] = []  # label numbers, merged when they overlap horizontally
     spans: list[tuple[int, int]] = []
-    dashes: Spans = []
+    dashes: Pieces = []
     order = sorted(range(count), key=lambda i: slices[i][1].start)
     for i in order:
         rows, cols = slices[i]
@@ -411,7 +411,7 @@ class _Cutter:
         self.one_digit = one_digit
         self.cuts = cuts  # cut paths kept per piece (and lines tried per slant)
 
-    def attach(self, pieces: Spans, marks: Spans) -> tuple[Spans, list[float], Spans]:
+    def attach(self, pieces: Pieces, marks: Pieces) -> tuple[Pieces, list[float], Pieces]:
         """Give each flat mark to the neighbouring piece it belongs to, if any: a 7's bar or a
         5's flag written apart from the rest is too flat to be a digit, and left out it leaves
         a 7 read as a confident 1. A mark goes to the piece (may_join, as merge's neighbours)
@@ -425,7 +425,7 @@ class _Cutter:
             return pieces, chosen, list(marks)
         tallest = max(_height(mask) for _, _, mask in pieces)
         pieces = list(pieces)
-        left_out: Spans = []
+        left_out: Pieces = []
         for left, right, mark in marks:
             near = [
                 i

@@ -152,11 +152,11 @@ def marking(seen: list[Observed], rule) -> dict[str, float]:
             continue
         doubtful = set(string_not_sure(rule, o.evidence, o.refused).doubtful)
         if not doubtful:
-            continue  # sure
+            continue  # sure by its digits (a reading doubted by its signs has no "?" to weigh)
         if o.right:
             refused_right += 1
             marked_right += len(doubtful)
-        elif len(o.digits_read) == len(o.digits_written):
+        elif len(o.digits_read) == len(o.digits_written) and o.digits_read != o.digits_written:
             pairs = zip(o.digits_read, o.digits_written, strict=True)
             wrong = {k for k, (a, b) in enumerate(pairs) if a != b}
             refused_misread += 1

@@ -185,7 +185,12 @@ def test_find_signs_by_shape_and_place():
         [],
         "a mark before the first digit may be a decimal point (left out)",
     )
-    assert _signs((54, 59, 50, 56), digits=1) == ([], None)  # one digit: nothing between
+    assert _signs((37, 42, 4, 16), digits=1) == ([("-", 0)], None)  # "-5"
+    assert _signs((37, 42, 48, 60), (54, 59, 50, 56))[1] == (
+        "two signs side by side: one may be a stray mark"
+    )
+    # marks given right to left come out left to right
+    assert _signs((54, 59, 94, 100), (37, 42, 4, 16)) == ([("-", 0), (".", 2)], None)
     values, digits, _ = _line()
     assert find_signs(values, digits, [], 40.0).signs == []
 

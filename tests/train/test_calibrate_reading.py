@@ -54,8 +54,8 @@ def test_observed_readings_keep_each_digits_evidence_and_refusal(real_data_dir):
     seen = observe(Predictor.from_path(None), val, ("gaps",), 6, seed=31)
     assert len(seen) == 6 and {o.kind for o in seen} == {"gaps"}
     for o in seen:
-        assert o.evidence.shape == (len(o.number), EVIDENCE)
-        assert o.refused.shape == (len(o.number),)
+        assert o.evidence.shape == (len(o.digits_read), EVIDENCE)  # one row per digit
+        assert o.refused.shape == (len(o.digits_read),)
         assert 2 <= len(o.truth) <= 8
     assert sum(o.right for o in seen) >= 5
 

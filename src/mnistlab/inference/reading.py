@@ -114,7 +114,8 @@ class ReadingDict(TypedDict):
     """the best reading, left to right; null: no ink"""
     sure: bool | None
     """false when any digit is not sure, or the whole string is not (its digits together, or
-    signs no number has: two decimal points, a point before the first digit); null: no ink"""
+    signs no number has: two decimal points, two signs side by side, a point before the first
+    digit); null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
     marked: str | None

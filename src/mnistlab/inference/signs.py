@@ -12,9 +12,13 @@ with no doubt shown. A left-out mark is a sign only when its shape and place say
 
 Anything else stays left out, as before (a speck, a stroke of a digit broken off: those lie
 against a digit, or are not round, or not at the baseline, or are fainter than the strokes);
-so does a mark after the last digit (a full stop). The limits below were chosen on
-validation numbers (seed 2601): synth's "signs" numbers for the signs found, and 100 numbers of
-each other kind for no sign found where none was written; docs/reading.md gives the counts.
+so does a mark after the last digit (a full stop). Signs no number has make the reading not
+sure (find_signs): more than one point, two signs side by side, a point before the first
+digit (left out of the number: a speck before "75" looks as ".75" does).
+
+The limits below were chosen on validation numbers (seeds 2601 and 2603): synth's "signs"
+numbers for the signs found, and numbers of every other kind for no sign found where none was
+written; checked on seed 2604. docs/reading.md gives the counts.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Observed:
     number: str  # the best reading ("" when no ink was found)
     evidence: np.ndarray  # (N, EVIDENCE) per digit (inference.whole.digit_evidence)
     refused: np.ndarray  # (N,) bool: digits the digit rules refused
-    doubted: bool = False  # the reading's signs made it not sure (two decimal points)
+    doubted: bool = False  # the reading's signs made it not sure (Reading.doubt)
 
     @property
     def right(self) -> bool:

@@ -22,6 +22,7 @@ from mnistlab.bench.outcomes import HEADER, Tally, answer_images, cells, tally
 from mnistlab.data.splits import Split
 from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
+from mnistlab.inference.signs import digits_of
 from mnistlab.synth import DIGIT_KINDS, NONDIGIT_KINDS, NUMBER_KINDS, render_digit
 from mnistlab.synth.families import HELD_OUT_FAMILIES, family_of
 from mnistlab.synth.nondigits import render_nondigit
@@ -224,7 +225,7 @@ def run_numbers(
                 reading = read_number(predictor, image)
             except NoDigitError:
                 outcomes.append("blank")
-                digits += len(_digits_of(truth))
+                digits += len(digits_of(truth))
                 continue
             right = reading.number == truth  # signs too ("-12.5", the "signs" kind)
             outcomes.append(
@@ -232,7 +233,7 @@ def run_numbers(
                 if reading.sure
                 else ("wasted" if right else "saved")
             )
-            found, written = _digits_of(reading.number), _digits_of(truth)
+            found, written = digits_of(reading.number), digits_of(truth)
             digits += len(written)
             if len(found) == len(written):
                 digits_right += sum(int(a == b) for a, b in zip(found, written, strict=True))
@@ -249,11 +250,6 @@ def run_numbers(
 
 
 OUTCOMES = ("right", "wrong", "wasted", "saved", "blank")
-
-
-def _digits_of(number: str) -> str:
-    """The digits of a number as read or written, without its signs."""
-    return "".join(c for c in number if c.isdigit())
 
 
 def format_digits(report: DigitsReport) -> str:

@@ -35,12 +35,19 @@ class NoDigitError(MnistlabError):
         super().__init__(message)
 
 
+def ink_box(values: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the nonzero values; right and bottom exclusive."""
+    rows = np.flatnonzero(values.any(axis=1))
+    cols = np.flatnonzero(values.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def field_from_ink(crop: np.ndarray) -> np.ndarray:
     """Ink cropped to one digit -> the (28, 28) uint8 field, as MNIST's digits were made."""
     if not (crop > 0).any():
         raise NoDigitError()
-    rows, cols = np.nonzero(crop > 0)
-    crop = crop[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    left, top, right, bottom = ink_box(crop > 0)
+    crop = crop[top:bottom, left:right]
     return _center_of_mass_field(_fit_box(crop))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnistlab.inference.field import MIN_CONTRAST, NoDigitError, field_from_ink
+from mnistlab.inference.field import MIN_CONTRAST, NoDigitError, field_from_ink, ink_box
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -130,7 +130,7 @@ def preprocess_array(gray: np.ndarray, detail: FullDetail | None = None) -> Prep
     """The same, for a float (H, W) grayscale array in 0..1 (0 = black); `detail`: the file it
     was decoded from, reduced (find_digit_ink)."""
     ink = find_digit_ink(gray, detail)
-    left, top, right, bottom = _ink_box(ink.values)
+    left, top, right, bottom = ink_box(ink.values)
     pixels = field_from_ink(ink.values[top:bottom, left:right])
     x0, y0, x1, y1 = ink.in_source((left, top, right, bottom))
     height, width = np.shape(gray)
@@ -209,7 +209,7 @@ def find_digit_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
         finer = True
     else:
         finer = False
-    left, top, right, bottom = _ink_box(ink.values)
+    left, top, right, bottom = ink_box(ink.values)
     if _touches_border(ink.values, (left, top, right, bottom)):
         height, width = ink.values.shape
         spans = right - left >= CUT_OUT_SPAN * width and bottom - top >= CUT_OUT_SPAN * height
@@ -328,7 +328,7 @@ def _largest_piece(values: np.ndarray) -> tuple[float, tuple[int, int, int, int]
 def _refined(gray: np.ndarray, ink: Ink, detail: FullDetail | None) -> Ink:
     """`ink`, found again at full working resolution in a crop around it where it is small
     (fewer than REFINE_BELOW working pixels: a digit in a whole photo of a page)."""
-    left, top, right, bottom = _ink_box(ink.values)
+    left, top, right, bottom = ink_box(ink.values)
     if _finest(ink, detail) <= 1.0 or max(right - left, bottom - top) >= REFINE_BELOW:
         return ink
     return _closer_look(gray, ink, max(right - left, bottom - top), detail)
@@ -357,7 +357,7 @@ def find_line_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
             raise
         ink = _finer_look(gray, detail, looked=WORK_SIZE)
         whole = False  # found in a part of the image: small in it, whatever its share here
-    left, top, right, bottom = _ink_box(ink.values)
+    left, top, right, bottom = ink_box(ink.values)
     margin = bottom - top  # a line's height: room for the background statistics
     extent = max(right - left, bottom - top) + 2 * margin
     if _finest(ink, detail) <= 1.0 or (whole and extent >= CLOSER_SHARE * max(ink.values.shape)):
@@ -371,7 +371,7 @@ def _closer_look(gray: np.ndarray, ink: Ink, margin: int, detail: FullDetail | N
     looks blank (very faint ink: keep the coarse view) or takes the other side for ink (the
     crop's border may be mostly stroke where the ink reached the image's edge). With `detail`
     (`gray` is a file decoded reduced), the crop is the file's own pixels there."""
-    left, top, right, bottom = _ink_box(ink.values)
+    left, top, right, bottom = ink_box(ink.values)
     box = ink.in_source((left - margin, top - margin, right + margin, bottom + margin))
     x0, y0 = int(max(0, box[0])), int(max(0, box[1]))
     x1, y1 = int(min(gray.shape[1], np.ceil(box[2]))), int(min(gray.shape[0], np.ceil(box[3])))
@@ -484,13 +484,6 @@ def _border(gray: np.ndarray, edge: int) -> np.ndarray:
     return np.concatenate(
         [gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(), gray[:, -edge:].ravel()]
     )
-
-
-def _ink_box(values: np.ndarray) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of the nonzero values; right and bottom exclusive."""
-    rows = np.flatnonzero(values.any(axis=1))
-    cols = np.flatnonzero(values.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def _pil_image():

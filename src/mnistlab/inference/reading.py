@@ -31,7 +31,7 @@ from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.rule import StringVerdict, string_not_sure
 from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.errors import CheckpointError
-from mnistlab.inference.field import NoDigitError, field_from_ink
+from mnistlab.inference.field import NoDigitError, field_from_ink, ink_box
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -700,8 +700,8 @@ def _gap(one: tuple[int, ...], other: tuple[int, ...]) -> int:
 
 
 def _columns(mask: np.ndarray) -> tuple[int, int]:
-    cols = np.nonzero(mask.any(axis=0))[0]
-    return int(cols[0]), int(cols[-1]) + 1
+    left, _, right, _ = ink_box(mask)
+    return left, right
 
 
 def _best_chain(scores: dict[tuple[int, int], float], count: int) -> list[tuple[int, int]]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
+from mnistlab.inference.field import ink_box
+
 # All in the number's digit height (the median height of its pieces).
 POINT_MAX = 0.4  # a point is at most this wide and tall...
 POINT_ROUND = 2.0  # ...no more than this many times as wide as tall, or as tall as wide...
@@ -91,23 +93,23 @@ def find_signs(
     out of the number and the reading is not sure)."""
     if not digits or not marks or digit_height <= 0:
         return Found([], None)  # most numbers: nothing was left out
-    spans = [_columns(mask) for mask in digits]
+    boxes = [ink_box(mask) for mask in digits]  # (left, top, right, bottom) each
     dark = float(np.median([np.percentile(values[mask], 90) for mask in digits]))
-    found: list[Mark] = []
+    found: list[tuple[int, Mark]] = []  # (left column, sign)
     leading_point = False
     for mark in marks:
         if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
             continue
-        left, _ = _columns(mark)
-        before = sum(1 for first, _ in spans if first < left)  # digits to its left
-        sign = _sign_of(mark, digits, spans, before, digit_height)
+        box = ink_box(mark)
+        before = sum(1 for first, *_ in boxes if first < box[0])  # digits to its left
+        sign = _sign_of(box, boxes, before, digit_height)
         if sign == "." and before == 0:
             leading_point = True
         elif sign is not None:
-            found.append(Mark(sign, before, mark))
-    found.sort(key=lambda mark: _columns(mark.mask)[0])
-    places = [mark.before for mark in found]
-    if sum(mark.sign == "." for mark in found) > 1:
+            found.append((box[0], Mark(sign, before, mark)))
+    signs = [mark for _, mark in sorted(found, key=lambda item: item[0])]
+    places = [mark.before for mark in signs]
+    if sum(mark.sign == "." for mark in signs) > 1:
         doubt: str | None = "more than one decimal point: one may be a stray mark"
     elif len(set(places)) < len(places):
         doubt = "two signs side by side: one may be a stray mark"
@@ -115,30 +117,29 @@ def find_signs(
         doubt = "a mark before the first digit may be a decimal point (left out)"
     else:
         doubt = None
-    return Found(found, doubt)
+    return Found(signs, doubt)
 
 
 def _sign_of(
-    mark: np.ndarray,
-    digits: list[np.ndarray],
-    spans: list[tuple[int, int]],
+    box: tuple[int, int, int, int],
+    digits: list[tuple[int, int, int, int]],
     before: int,
     height: float,
 ) -> str | None:
-    """ "." or "-" if the mark is one where it stands, else None (see the module)."""
-    left, right = _columns(mark)
-    top, bottom = _rows(mark)
+    """ "." or "-" if the mark with ink `box` is one where it stands among the `digits` (their
+    ink boxes, left to right), else None (see the module)."""
+    left, top, right, bottom = box
     width, tall = (right - left) / height, (bottom - top) / height
-    clear_left = (left - spans[before - 1][1]) / height if before > 0 else None
-    clear_right = (spans[before][0] - right) / height if before < len(spans) else None
+    clear_left = (left - digits[before - 1][2]) / height if before > 0 else None
+    clear_right = (digits[before][0] - right) / height if before < len(digits) else None
     if clear_right is None or any(c is not None and c < CLEAR for c in (clear_left, clear_right)):
         return None  # after the last digit (a full stop), or against a digit (a piece of it)
     # how far down the neighbouring digits' height its centre lies (a slanted line moves;
     # a sign before the first digit takes the first two: one short digit is no baseline)
     near = (0, 1) if before == 0 else (before - 1, before)
     neighbours = [digits[i] for i in near if i < len(digits)]
-    tops, bottoms = zip(*(_rows(mask) for mask in neighbours), strict=True)
-    band_top, band_bottom = float(np.mean(tops)), float(np.mean(bottoms))
+    band_top = float(np.mean([digit[1] for digit in neighbours]))
+    band_bottom = float(np.mean([digit[3] for digit in neighbours]))
     down = ((top + bottom) / 2 - band_top) / max(band_bottom - band_top, 1.0)
     if (
         max(width, tall) <= POINT_MAX
@@ -156,11 +157,6 @@ def _sign_of(
     return None
 
 
-def _columns(mask: np.ndarray) -> tuple[int, int]:
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(cols[-1]) + 1
-
-
-def _rows(mask: np.ndarray) -> tuple[int, int]:
-    rows = np.flatnonzero(mask.any(axis=1))
-    return int(rows[0]), int(rows[-1]) + 1
+def digits_of(number: str) -> str:
+    """The digits of a number as read or written, its signs left out ("-12.5" -> "125")."""
+    return "".join(c for c in number if c.isdigit())

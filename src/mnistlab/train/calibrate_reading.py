@@ -28,6 +28,7 @@ from mnistlab.data.splits import Split
 from mnistlab.inference.field import NoDigitError
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.reading import Reading, read_number
+from mnistlab.inference.signs import digits_of
 from mnistlab.synth.numbers import FIT_NUMBER_KINDS, HELD_OUT_NUMBER_KINDS, draw_numbers
 
 FIT_COUNT = 300  # numbers per fit kind
@@ -57,11 +58,11 @@ class Observed:
     @property
     def digits_read(self) -> str:
         """The digits of `number`, one per row of `evidence` (signs left out)."""
-        return "".join(c for c in self.number if c.isdigit())
+        return digits_of(self.number)
 
     @property
     def digits_written(self) -> str:
-        return "".join(c for c in self.truth if c.isdigit())
+        return digits_of(self.truth)
 
     @property
     def digits_sure(self) -> bool:

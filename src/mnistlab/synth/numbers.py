@@ -254,7 +254,8 @@ def _pen_stroke(length: float, width: float, degrees: float) -> np.ndarray:
     turn = np.radians(degrees)
     dx, dy = half * np.cos(turn), -half * np.sin(turn)
     centre = side / 2
-    ImageDraw.Draw(canvas).line(
+    draw = ImageDraw.Draw(canvas)
+    draw.line(
         [(centre - dx, centre - dy), (centre + dx, centre + dy)],
         fill=255,
         width=max(1, int(round(width * scale))),
@@ -262,9 +263,7 @@ def _pen_stroke(length: float, width: float, degrees: float) -> np.ndarray:
     )
     radius = width * scale / 2  # round caps: PIL's lines end square
     for cx, cy in ((centre - dx, centre - dy), (centre + dx, centre + dy)):
-        ImageDraw.Draw(canvas).ellipse(
-            (cx - radius, cy - radius, cx + radius, cy + radius), fill=255
-        )
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
     small = canvas.resize((max(1, side // scale), max(1, side // scale)), Image.BOX)
     return r.crop_to_ink(np.asarray(small, dtype=np.float32) / 255.0)
 

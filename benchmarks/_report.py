@@ -122,3 +122,33 @@ def run_child(code: str, src: Path, folder: Path, *args: str) -> dict:
     if not Path(out["mnistlab"]).resolve().is_relative_to(src.resolve()):
         raise SystemExit(f"the child ran {out['mnistlab']}, not the mnistlab in {src}")
     return out
+
+
+# run in the child, on whichever mnistlab PYTHONPATH names: each PNG file's reading, and which
+# mnistlab read them, as JSON ("doubted": not sure for its signs; False before they were read)
+READ_NUMBERS = """
+import json, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+import mnistlab
+from mnistlab.errors import MnistlabError
+from mnistlab.inference import Predictor
+from mnistlab.inference.reading import read_number
+predictor = Predictor.from_path(sys.argv[2])
+out = {}
+for f in sorted(Path(sys.argv[1]).glob("*.png")):
+    try:
+        r = read_number(predictor, f)
+        out[f.stem] = {"number": r.number, "sure": r.sure,
+                       "doubted": getattr(r, "doubt", None) is not None}
+    except MnistlabError as error:  # no ink found: counted, not fatal
+        out[f.stem] = {"number": "", "sure": False, "doubted": False, "error": str(error)}
+print(json.dumps({"mnistlab": mnistlab.__file__, "readings": out}))
+"""
+
+
+def read_numbers(src: Path, folder: Path, model: str) -> dict[str, dict]:
+    """Each PNG file's reading in `folder` by the mnistlab in `src` with `model`, in a fresh
+    process (run_child): {file stem: {"number", "sure", "doubted"[, "error"]}}."""
+    return run_child(READ_NUMBERS, src, folder, model)["readings"]

@@ -29,33 +29,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks._report import commit_ref, readers, run_child, update_section
+from benchmarks._report import commit_ref, read_numbers, readers, update_section
 
 OUT = Path(__file__).parent / "results" / "outside_numbers.json"
 SOURCES = ("optdigits", "mixed")
 SEED = 2612  # the numbers drawn; fixed before the first run
-
-# run in the child, on whichever mnistlab PYTHONPATH names: each file's reading, and which
-# mnistlab read them, as JSON
-CHILD = """
-import json, sys
-from pathlib import Path
-import torch
-torch.set_num_threads(1)
-import mnistlab
-from mnistlab.errors import MnistlabError
-from mnistlab.inference import Predictor
-from mnistlab.inference.reading import read_number
-predictor = Predictor.from_path(sys.argv[2])
-out = {}
-for f in sorted(Path(sys.argv[1]).glob("*.png")):
-    try:
-        r = read_number(predictor, f)
-        out[f.stem] = {"number": r.number, "sure": r.sure}
-    except MnistlabError as error:  # no ink found: counted, not fatal
-        out[f.stem] = {"number": "", "sure": False, "error": str(error)}
-print(json.dumps({"mnistlab": mnistlab.__file__, "readings": out}))
-"""
 
 
 def ink_of_optdigit(values: np.ndarray, height: int) -> np.ndarray:
@@ -118,11 +96,6 @@ def draw(folder: Path, source: str, count: int, optdigits, mnist) -> dict[str, s
     return truths
 
 
-def read_all(src: Path, folder: Path, model: str) -> dict[str, dict]:
-    """Each file's reading by the mnistlab in `src`, in a fresh process."""
-    return run_child(CHILD, src, folder, model)["readings"]
-
-
 def counts(readings: dict[str, dict], truths: dict[str, str]) -> dict[str, int]:
     out = dict.fromkeys(("numbers", "strings", "right", "wrong", "wasted", "saved", "blank"), 0)
     for stem, truth in truths.items():
@@ -177,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             truths.update(draw(folder, source, args.numbers, optdigits, mnist))
         with readers(args.ref) as commits:
             for label, src in commits:
-                readings = read_all(src, folder, args.model)
+                readings = read_numbers(src, folder, args.model)
                 for source in SOURCES:
                     mine = {k: v for k, v in truths.items() if k.startswith(source)}
                     row = counts(readings, mine)

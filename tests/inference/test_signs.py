@@ -1,4 +1,4 @@
-"""A minus sign and a decimal point in a read number (inference.signs): read where written,
+"""A minus sign, a decimal point and a colon in a read number (inference.signs): read where written,
 never made up from a speck, and in every form of the answer (Python, JSON, the API)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnistlab.cli import main
-from mnistlab.inference.reading import read_number, with_signs
-from mnistlab.inference.signs import Sign, find_signs
+from mnistlab.inference.reading import _pieces_and_marks, read_number, with_signs
+from mnistlab.inference.signs import Sign, find_signs, stacked_dots
 from mnistlab.synth.numbers import draw_numbers
 
 SLOT = 12  # px: the width of a sign's place between two 28 px digits
@@ -38,17 +38,22 @@ def written(split, text: str, seed: int = 0, speck: int | None = None) -> Image.
             draw.ellipse((3, 21, 8, 26), fill=255 if speck is None else speck)
         elif character == "-":
             draw.rectangle((1, 13, 10, 15), fill=255)
+        elif character == ":":
+            draw.ellipse((3, 10, 8, 15), fill=255)
+            draw.ellipse((3, 21, 8, 26), fill=255)
         parts.append(np.asarray(slot))
     strip = np.pad(np.concatenate(parts, axis=1), 10)
     image = Image.fromarray(255 - strip)  # dark ink on white paper
     return image.resize((image.width * 4, image.height * 4), Image.BICUBIC)
 
 
-@pytest.mark.parametrize("text", ["12.5", "3.14", "0.75", "-42", "-7.25", "12-34", "99.9"])
+@pytest.mark.parametrize(
+    "text", ["12.5", "3.14", "0.75", "-42", "-7.25", "12-34", "99.9", "12:30", "9:45"]
+)
 def test_signs_drawn_by_hand_are_read(predictor, test_split, text):
     reading = read_number(predictor, written(test_split, text))
     assert reading.number == text and reading.sure
-    assert [sign.sign for sign in reading.signs] == [c for c in text if c in ".-"]
+    assert [sign.sign for sign in reading.signs] == [c for c in text if c in ".-:"]
     assert len(reading.digits) == sum(c.isdigit() for c in text)
     answer = reading.to_dict()
     assert answer["number"] == text and _layout(answer["marked"]) == _layout(text)
@@ -96,7 +101,7 @@ def test_written_signs_are_read_and_none_is_made_up(predictor, test_split):
     for kind in ("gaps", "touching", "jitter", "widths", "slanted"):
         for _, image in draw_numbers(images, labels, kind, 30, seed=7):
             number = read_number(predictor, image).number
-            assert "." not in number and "-" not in number, (kind, number)
+            assert not set(number) & set(".-:"), (kind, number)
 
 
 def test_the_api_answers_signs(predictor, test_split):
@@ -143,8 +148,9 @@ def test_the_cli_prints_the_signs(test_split, tmp_path, capsys):
 
 # Model-free: find_signs on ink drawn as rectangles. Digits 40 px tall (rows 20-60), 24 wide,
 # 20 apart: the gaps are columns 44-64 and 88-108, the space before the first 0-20.
-def _line(*marks: tuple[int, int, int, int], digits: int = 3, mark_ink: float = 1.0):
-    """(ink, digit masks, mark masks); each mark (top, bottom, left, right) in px."""
+def _line(*marks, digits: int = 3, mark_ink: float = 1.0):
+    """(ink, digit masks, mark masks); each mark (top, bottom, left, right) in px, or a list of
+    such boxes for a mark of several pieces (a colon's two dots)."""
     values = np.zeros((100, 40 + 44 * digits), np.float32)
     masks = []
     for i in range(digits):
@@ -153,17 +159,20 @@ def _line(*marks: tuple[int, int, int, int], digits: int = 3, mark_ink: float = 
         values[mask] = 1.0
         masks.append(mask)
     found = []
-    for top, bottom, left, right in marks:
+    for mark in marks:
         mask = np.zeros(values.shape, bool)
-        mask[top:bottom, left:right] = True
+        for top, bottom, left, right in mark if isinstance(mark, list) else [mark]:
+            mask[top:bottom, left:right] = True
         values[mask] = mark_ink
         found.append(mask)
     return values, masks, found
 
 
-def _signs(*marks, **kwargs):
-    values, digits, found = _line(*marks, **kwargs)
-    result = find_signs(values, digits, found, 40.0)
+def _signs(*marks, pairs=(), **kwargs):
+    """(sign, before) of each sign found, and the doubt; `pairs`: marks the reader found to be
+    two dots stacked (each a list of two boxes)."""
+    values, digits, found = _line(*marks, *pairs, **kwargs)
+    result = find_signs(values, digits, found[: len(marks)], 40.0, found[len(marks) :])
     return [(m.sign, m.before) for m in result.signs], result.doubt
 
 
@@ -195,6 +204,35 @@ def test_find_signs_by_shape_and_place():
     assert find_signs(values, digits, [], 40.0).signs == []
 
 
+def test_a_colon_is_two_dots_one_above_the_other_between_digits():
+    upper, lower = (30, 35, 50, 56), (54, 59, 50, 56)  # 0.31 and 0.89 down the digits
+    assert _signs(pairs=[[upper, lower]]) == ([(":", 1)], None)
+    assert _signs((54, 59, 94, 100), pairs=[[upper, lower]]) == ([(":", 1), (".", 2)], None)
+    # dots stacked that are no colon where they stand are left out, and said so: no digit
+    # took them, and a colon left out silently would read 12:30 as a sure 1230
+    stray = ([], "two dots one above the other were left out: no colon stands there")
+    assert _signs(pairs=[[(30, 35, 6, 12), (54, 59, 6, 12)]]) == stray  # before the number
+    assert _signs(pairs=[[(30, 35, 160, 166), (54, 59, 160, 166)]]) == stray  # after it
+    assert _signs(pairs=[[(8, 13, 50, 56), lower]]) == stray  # the upper dot above the digits
+    assert _signs(pairs=[[(30, 35, 45, 51), (54, 59, 45, 51)]]) == stray  # against a digit
+    assert _signs(pairs=[[upper, lower]], mark_ink=0.5) == stray  # fainter than the strokes
+
+
+def test_stacked_dots_are_no_digit_for_the_reader():
+    dot, low_dot = (50, 30, 56, 35), (50, 54, 56, 59)  # (left, top, right, bottom)
+    assert stacked_dots([dot, low_dot], 40.0) and stacked_dots([low_dot, dot], 40.0)
+    assert not stacked_dots([(50, 20, 53, 37), (50, 42, 53, 59)], 40.0)  # a broken 1: thin
+    assert not stacked_dots([dot, (50, 37, 56, 42)], 40.0)  # no clear space between
+    assert not stacked_dots([dot, low_dot, (50, 44, 56, 49)], 40.0)  # three dots
+    assert not stacked_dots([dot], 40.0)
+    values, _, _ = _line([(30, 35, 50, 56), (54, 59, 50, 56)])
+    pieces, marks, _, pairs = _pieces_and_marks(values)
+    assert (len(pieces), len(marks), len(pairs)) == (3, 0, 1)  # the colon: as tall as a digit
+    values, _, _ = _line([(22, 38, 50, 53), (42, 58, 50, 53)])  # a 1 broken in two
+    pieces, marks, _, pairs = _pieces_and_marks(values)
+    assert (len(pieces), len(marks), len(pairs)) == (4, 0, 0)
+
+
 def test_with_signs_keeps_each_sign_before_its_digit_left_to_right():
     def sign(character: str, before: int) -> Sign:
         return Sign((0, 0, 1, 1), character, before)
@@ -204,3 +242,4 @@ def test_with_signs_keeps_each_sign_before_its_digit_left_to_right():
     assert with_signs(list("42"), [sign("-", 0)]) == "-42"
     assert with_signs(list("1234"), [sign("-", 0), sign("-", 2), sign(".", 3)]) == "-12-3.4"
     assert with_signs([], []) == ""
+    assert with_signs(list("1230"), [sign(":", 2)]) == "12:30"

@@ -13,9 +13,10 @@ together are joined, touching digits are split where the model is surest of the 
 each digit goes through the same preprocessing and model as `predict`. A piece the model is
 not sure is a digit still gives its best guess to the number, and is named on the line
 ("not sure of digit 3"; in --json: sure false, that digit's digit null with its reason).
-A minus sign and a decimal point are part of the number ("-12.5"; in --json also under
-signs, with their boxes); signs no number has (two decimal points, two signs side by side, a
-point before the first digit, which is left out) make it not sure.
+A minus sign, a decimal point and a colon are part of the number ("-12.5", "12:30"; in --json
+also under signs, with their boxes); signs no number has (two decimal points, two signs side
+by side, a point before the first digit, which is left out, two dots stacked where no colon
+stands) make it not sure.
 Exit status: 0 when every file could be read, 1 when any could not (the others are still
 read), 2 for a bad model or flag."""
 

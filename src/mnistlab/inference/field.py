@@ -17,6 +17,7 @@ from mnistlab.inference.images import ImageError
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the digit's longer side inside it
+INK_LEVEL = 0.25  # ink values above this form a number's pieces (reading) and signs' dots
 # Below this contrast (0..1) between ink and background an image counts as blank.
 MIN_CONTRAST = 0.1
 # MNIST's stroke width by stroke_width(): 10th-90th percentile 1.42-2.68 px over 5,000 training

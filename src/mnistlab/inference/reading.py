@@ -31,7 +31,7 @@ from mnistlab.calibration.detector import SHA256 as DETECTOR_SHA256
 from mnistlab.calibration.rule import StringVerdict, string_not_sure
 from mnistlab.calibration.types import EVIDENCE, ReadingRule
 from mnistlab.errors import CheckpointError
-from mnistlab.inference.field import NoDigitError, field_from_ink, ink_box
+from mnistlab.inference.field import INK_LEVEL, NoDigitError, field_from_ink, ink_box
 from mnistlab.inference.images import (
     DEFAULT_MAX_PIXELS,
     SOURCE_SCALE,
@@ -47,10 +47,9 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import find_line_ink
-from mnistlab.inference.signs import Sign, SignDict, find_signs
+from mnistlab.inference.signs import Sign, SignDict, find_signs, stacked_dots
 from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
-INK_LEVEL = 0.25  # ink values above this form the pieces
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
 SPECK_DASH = 0.2  # ...unless at least this share long: a thin minus sign (inference.signs)
 DASH = 0.4  # ...and those flatter than this are marks, not digits (a hyphen, a decimal point,
@@ -121,8 +120,8 @@ class ReadingDict(TypedDict):
     marked: str | None
     """`number` with each digit that is not sure as "?" ("48?1"); null: no ink"""
     signs: list[SignDict]
-    """a minus sign and a decimal point found among the digits, left to right (also in
-    `number`)"""
+    """a minus sign, a decimal point and a colon found among the digits, left to right (also
+    in `number`)"""
     confidence: float | None
     """calibrated probability that the whole string's digits are right (its signs are judged
     by shape, without a probability); null: no ink, or the model has no string rule
@@ -252,7 +251,7 @@ def read_number(
     ink = find_line_ink(to_gray(image), detail)
     # boxes in the file's pixels, also when a large image was decoded reduced
     decoded = image.info.get(SOURCE_SCALE, 1.0)
-    pieces, marks, dashes = _pieces_and_marks(ink.values)
+    pieces, marks, dashes, pairs = _pieces_and_marks(ink.values)
     if not pieces:
         raise NoDigitError()
     cutter = _Cutter(predictor, ink.values, shipped_one_digit())
@@ -292,7 +291,13 @@ def read_number(
         box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
         return tuple(int(round(v * decoded)) for v in ink.in_source(box))  # type: ignore[return-value]
 
-    found = find_signs(ink.values, masks, [mask for _, _, mask in left_out + dashes], digit_height)
+    found = find_signs(
+        ink.values,
+        masks,
+        [mask for _, _, mask in left_out + dashes],
+        digit_height,
+        [mask for _, _, mask in pairs],
+    )
     signs = [Sign(source_box(mark.mask), mark.sign, mark.before) for mark in found.signs]
     digits = []
     for i, (mask, pixels, prediction) in enumerate(zip(masks, fields, predictions, strict=True)):
@@ -352,15 +357,17 @@ def _pieces(values: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     return _pieces_and_marks(values)[0]
 
 
-def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces]:
+def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Pieces]:
     """(left, right, mask) per digit candidate, left to right; and the same for each mark too
     flat to be a digit on its own (shorter than DASH of the tallest piece): a hyphen, or a
     stroke of a digit written apart (a 7's bar, a 5's flag), which _Cutter.attach weighs; and
     for each dash thinner than a speck but too long for one (SPECK_DASH), which only a minus
-    sign can be (inference.signs; the cutter never sees them)."""
+    sign can be (inference.signs; the cutter never sees them); and for each pair of dots one
+    above the other (signs.stacked_dots), as tall as a digit but none: a colon, which only
+    inference.signs weighs."""
     labels, count = ndimage.label(values > INK_LEVEL, structure=np.ones((3, 3), bool))
     if count == 0:
-        return [], [], []
+        return [], [], [], []
     # faint anti-aliased edges belong to the piece they touch
     grown = ndimage.grey_dilation(labels, size=(3, 3)) * (values > 0)
     slices = ndimage.find_objects(labels)
@@ -386,15 +393,26 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces]:
                 continue
         groups.append([i + 1])
         spans.append((left, right))
-    pieces, marks = [], []
+    pieces, marks, pairs = [], [], []
     for members, (left, right) in zip(groups, spans, strict=True):
         mask = np.isin(grown, members)
         rows = np.nonzero(mask.any(axis=1))[0]
         if rows.size == 0:
             continue
         flat = (rows[-1] - rows[0] + 1) < DASH * tallest
-        (marks if flat else pieces).append((left, right, mask))
-    return pieces, marks, dashes
+        if flat:
+            marks.append((left, right, mask))
+        elif stacked_dots([_box(slices[member - 1]) for member in members], tallest):
+            pairs.append((left, right, mask))  # as tall as a digit, but two dots
+        else:
+            pieces.append((left, right, mask))
+    return pieces, marks, dashes, pairs
+
+
+def _box(found: tuple[slice, slice]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of ndimage.find_objects' (rows, columns) slices."""
+    rows, cols = found
+    return cols.start, rows.start, cols.stop, rows.stop
 
 
 class _Cutter:

@@ -1,4 +1,4 @@
-"""A minus sign and a decimal point in a read number (inference.reading).
+"""A minus sign, a decimal point and a colon in a read number (inference.reading).
 
 The reader cuts ink into digits; marks too flat to be a digit that no digit takes (a 7's bar
 written apart is taken, inference.reading's attach) used to be left out silently, so "12.5"
@@ -8,17 +8,24 @@ with no doubt shown. A left-out mark is a sign only when its shape and place say
 - a decimal point: small and round, in the lowest part of the digits' height, with clear
   space to the digits on both sides;
 - a minus sign (or a hyphen between digits): a short dash, several times as wide as it is
-  thick, near the digits' mid-height, before the first digit or with clear space on both sides.
+  thick, near the digits' mid-height, before the first digit or with clear space on both sides;
+- a colon (a time, "12:30"): two dots, each as small and round as a point, one above the
+  other, the lower one near the baseline and the upper one about the digits' mid-height,
+  between two digits with clear space on both sides. The reader groups ink by columns, so
+  without this the two dots made one piece as tall as a digit, read as a doubtful "3".
 
 Anything else stays left out, as before (a speck, a stroke of a digit broken off: those lie
 against a digit, or are not round, or not at the baseline, or are fainter than the strokes);
 so does a mark after the last digit (a full stop). Signs no number has make the reading not
 sure (find_signs): more than one point, two signs side by side, a point before the first
-digit (left out of the number: a speck before "75" looks as ".75" does).
+digit (left out of the number: a speck before "75" looks as ".75" does), two dots stacked
+that are no colon where they stand (left out: no digit took them either).
 
 The limits below were chosen on validation numbers (seeds 2601 and 2603): synth's "signs"
 numbers for the signs found, and numbers of every other kind for no sign found where none was
-written; checked on seed 2604. docs/reading.md gives the counts.
+written; checked on seed 2604. The colon's were written down before any check (synth draws no
+colon; a colon is judged by hand-drawn numbers, and by no colon found in numbers of every
+kind). docs/reading.md gives the counts.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-from mnistlab.inference.field import ink_box
+from mnistlab.inference.field import INK_LEVEL, ink_box
 
 # All in the number's digit height (the median height of its pieces).
 POINT_MAX = 0.4  # a point is at most this wide and tall...
@@ -39,6 +47,10 @@ DASH_LENGTH = (0.22, 0.95)  # a minus sign is this long...
 DASH_THICK = 0.25  # ...at most this thick...
 DASH_FLAT = 1.8  # ...at least this many times as long as thick (its grey edges count)...
 DASH_MIDDLE = (0.3, 0.75)  # ...its centre this far down the neighbouring digits' height
+COLON_UPPER = (0.15, 0.65)  # a colon's upper dot: its centre this far down the digits' height
+COLON_LOWER = (0.65, 1.2)  # ...and its lower dot's (on the baseline, as a point is)
+COLON_GAP = 0.1  # ...with at least this much clear space between the two dots
+COLON_ALIGN = 0.25  # ...and their centres at most this far apart across (a colon stands up)
 CLEAR = 0.05  # clear space between a sign and a digit beside it (a broken stroke touches)
 SAME_PEN = 0.75  # a sign's darkest ink (90th percentile) reaches this share of the digits'
 # (median of theirs): a pen's point or dash is as dark as its strokes; MNIST's stray specks
@@ -52,7 +64,8 @@ class SignDict(TypedDict):
     box: list[int]
     """[left, top, right, bottom] in the image's pixels"""
     sign: str
-    """"." (a decimal point) or "-" (a minus sign, or a hyphen between digits)"""
+    """"." (a decimal point), "-" (a minus sign, or a hyphen between digits) or ":" (a colon,
+    as in a time)"""
 
 
 SignDict.__pydantic_config__ = {"use_attribute_docstrings": True}  # type: ignore[attr-defined]
@@ -61,7 +74,7 @@ SignDict.__pydantic_config__ = {"use_attribute_docstrings": True}  # type: ignor
 @dataclass(frozen=True)
 class Sign:
     box: tuple[int, int, int, int]  # (left, top, right, bottom) in the source image
-    sign: str  # "." or "-"
+    sign: str  # ".", "-" or ":"
     before: int  # the index of the digit it stands before
 
     def to_dict(self) -> SignDict:
@@ -70,7 +83,7 @@ class Sign:
 
 @dataclass(frozen=True)
 class Mark:
-    """A sign found: "." or "-", the index of the digit it stands before, its ink."""
+    """A sign found: ".", "-" or ":", the index of the digit it stands before, its ink."""
 
     sign: str
     before: int
@@ -84,25 +97,36 @@ class Found:
 
 
 def find_signs(
-    values: np.ndarray, digits: list[np.ndarray], marks: list[np.ndarray], digit_height: float
+    values: np.ndarray,
+    digits: list[np.ndarray],
+    marks: list[np.ndarray],
+    digit_height: float,
+    pairs: list[np.ndarray] | tuple[np.ndarray, ...] = (),
 ) -> Found:
-    """The decimal points and minus signs among `marks` (masks of ink no digit took), placed
-    among `digits` (masks, left to right); `values` is the ink (0..1) they are masks of. Signs
-    no number has make a doubt: more than one decimal point, two signs side by side, or a
-    point before the first digit (".5" is a number, but so is a speck before "5": it is left
-    out of the number and the reading is not sure)."""
-    if not digits or not marks or digit_height <= 0:
+    """The decimal points, minus signs and colons among `marks` (masks of ink no digit took)
+    and `pairs` (masks of two dots one above the other, stacked_dots), placed among `digits`
+    (masks, left to right); `values` is the ink (0..1) they are masks of. Signs no number has
+    make a doubt: more than one decimal point, two signs side by side, a point before the
+    first digit (".5" is a number, but so is a speck before "5": it is left out of the number
+    and the reading is not sure), or a pair of dots that is no colon where it stands (no digit
+    took them: left out, they could still be one)."""
+    if not digits or not (marks or pairs) or digit_height <= 0:
         return Found([], None)  # most numbers: nothing was left out
     boxes = [ink_box(mask) for mask in digits]  # (left, top, right, bottom) each
     dark = float(np.median([np.percentile(values[mask], 90) for mask in digits]))
     found: list[tuple[int, Mark]] = []  # (left column, sign)
-    leading_point = False
-    for mark in marks:
-        if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
-            continue
+    leading_point = stray_pair = False
+    for mark, pair in [(mark, False) for mark in marks] + [(pair, True) for pair in pairs]:
         box = ink_box(mark)
         before = sum(1 for first, *_ in boxes if first < box[0])  # digits to its left
-        sign = _sign_of(box, boxes, before, digit_height)
+        if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
+            stray_pair |= pair  # faint: a speck is left out, but two of them stacked are odd
+            continue
+        if pair:
+            sign = _colon(box, _dot_boxes(mark & (values > INK_LEVEL)), boxes, before, digit_height)
+            stray_pair |= sign is None
+        else:
+            sign = _sign_of(box, boxes, before, digit_height)
         if sign == "." and before == 0:
             leading_point = True
         elif sign is not None:
@@ -115,6 +139,8 @@ def find_signs(
         doubt = "two signs side by side: one may be a stray mark"
     elif leading_point:
         doubt = "a mark before the first digit may be a decimal point (left out)"
+    elif stray_pair:
+        doubt = "two dots one above the other were left out: no colon stands there"
     else:
         doubt = None
     return Found(signs, doubt)
@@ -130,22 +156,10 @@ def _sign_of(
     ink boxes, left to right), else None (see the module)."""
     left, top, right, bottom = box
     width, tall = (right - left) / height, (bottom - top) / height
-    clear_left = (left - digits[before - 1][2]) / height if before > 0 else None
-    clear_right = (digits[before][0] - right) / height if before < len(digits) else None
-    if clear_right is None or any(c is not None and c < CLEAR for c in (clear_left, clear_right)):
+    if not _clear(box, digits, before, height):
         return None  # after the last digit (a full stop), or against a digit (a piece of it)
-    # how far down the neighbouring digits' height its centre lies (a slanted line moves;
-    # a sign before the first digit takes the first two: one short digit is no baseline)
-    near = (0, 1) if before == 0 else (before - 1, before)
-    neighbours = [digits[i] for i in near if i < len(digits)]
-    band_top = float(np.mean([digit[1] for digit in neighbours]))
-    band_bottom = float(np.mean([digit[3] for digit in neighbours]))
-    down = ((top + bottom) / 2 - band_top) / max(band_bottom - band_top, 1.0)
-    if (
-        max(width, tall) <= POINT_MAX
-        and max(width, tall) <= POINT_ROUND * max(min(width, tall), 1e-9)
-        and POINT_LOW <= down <= POINT_HIGH
-    ):
+    down = _down(box, digits, before)
+    if _dot_sized(box, height) and POINT_LOW <= down <= POINT_HIGH:
         return "."
     if (
         DASH_LENGTH[0] <= width <= DASH_LENGTH[1]
@@ -155,6 +169,86 @@ def _sign_of(
     ):
         return "-"
     return None
+
+
+def _colon(
+    box: tuple[int, int, int, int],
+    dots: list[tuple[int, int, int, int]],
+    digits: list[tuple[int, int, int, int]],
+    before: int,
+    height: float,
+) -> str | None:
+    """ ":" if the pair of dots with ink `box` (`dots`: each dot's box; the reader found them
+    stacked) is a colon between two of the `digits` (see the module), else None."""
+    if len(dots) != 2 or before == 0 or not _clear(box, digits, before, height):
+        return None  # a colon stands between two digits: "12:30"
+    upper, lower = sorted(dots, key=lambda dot: dot[1])
+    return (
+        ":"
+        if COLON_UPPER[0] <= _down(upper, digits, before) <= COLON_UPPER[1]
+        and COLON_LOWER[0] <= _down(lower, digits, before) <= COLON_LOWER[1]
+        else None
+    )
+
+
+def stacked_dots(boxes: list[tuple[int, int, int, int]], height: float) -> bool:
+    """Whether these ink boxes (left, top, right, bottom) are a colon's two dots, whatever
+    their place: two, each as small and round as a point, one above the other with clear
+    space between (COLON_GAP) and their centres nearly in one column (COLON_ALIGN). The reader
+    asks this before it knows the digits (inference.reading: such a pair is no digit)."""
+    if len(boxes) != 2 or height <= 0:
+        return False
+    upper, lower = sorted(boxes, key=lambda box: box[1])
+    across = abs((upper[0] + upper[2]) - (lower[0] + lower[2])) / 2 / height
+    return (
+        all(_dot_sized(box, height) for box in boxes)
+        and (lower[1] - upper[3]) / height >= COLON_GAP
+        and across <= COLON_ALIGN
+    )
+
+
+def _dot_sized(box: tuple[int, int, int, int], height: float) -> bool:
+    """As small and round as a decimal point (POINT_MAX, POINT_ROUND), wherever it is."""
+    width, tall = (box[2] - box[0]) / height, (box[3] - box[1]) / height
+    return max(width, tall) <= POINT_MAX and max(width, tall) <= POINT_ROUND * max(
+        min(width, tall), 1e-9
+    )
+
+
+def _clear(
+    box: tuple[int, int, int, int],
+    digits: list[tuple[int, int, int, int]],
+    before: int,
+    height: float,
+) -> bool:
+    """Before a digit, with clear space (CLEAR) to it and to the digit on its left, if any."""
+    if before >= len(digits):
+        return False
+    gaps = [digits[before][0] - box[2]] + ([box[0] - digits[before - 1][2]] if before else [])
+    return all(gap / height >= CLEAR for gap in gaps)
+
+
+def _down(
+    box: tuple[int, int, int, int], digits: list[tuple[int, int, int, int]], before: int
+) -> float:
+    """How far down the neighbouring digits' height the centre of `box` lies (0 at their top,
+    1 at their bottom; a slanted line moves the band; a mark before the first digit takes the
+    first two digits: one short digit is no baseline)."""
+    near = (0, 1) if before == 0 else (before - 1, before)
+    neighbours = [digits[i] for i in near if i < len(digits)]
+    band_top = float(np.mean([digit[1] for digit in neighbours]))
+    band_bottom = float(np.mean([digit[3] for digit in neighbours]))
+    return ((box[1] + box[3]) / 2 - band_top) / max(band_bottom - band_top, 1.0)
+
+
+def _dot_boxes(mark: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The box (left, top, right, bottom) of each separate piece of a mark's ink (8-connected,
+    as the reader's pieces)."""
+    labels, _ = ndimage.label(mark, structure=np.ones((3, 3), bool))
+    return [
+        (cols.start, rows.start, cols.stop, rows.stop)
+        for rows, cols in ndimage.find_objects(labels)
+    ]
 
 
 def digits_of(number: str) -> str:

@@ -64,7 +64,7 @@
         : d.digit + " " + Math.round(100 * d.confidence) + "%";
       context.fillText(label, left, Math.max(12, top - 4));
     }
-    context.strokeStyle = context.fillStyle = "#6b6b6b";  // a minus sign, a decimal point
+    context.strokeStyle = context.fillStyle = "#6b6b6b";  // a minus sign, a decimal point, a colon
     for (const s of result.signs || []) {
       const [left, top, right, bottom] = s.box;
       context.strokeRect(left, top, right - left, bottom - top);

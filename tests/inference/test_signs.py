@@ -218,6 +218,21 @@ def test_a_colon_is_two_dots_one_above_the_other_between_digits():
     assert _signs(pairs=[[upper, lower]], mark_ink=0.5) == stray  # fainter than the strokes
 
 
+def test_a_colon_low_enough_to_be_flat_is_still_a_colon_and_never_a_point():
+    """Dots 0.12 tall with 0.1 between: under the reader's DASH, so they come as a mark."""
+    assert _signs([(40, 45, 50, 56), (49, 54, 50, 56)]) == ([(":", 1)], None)
+    wide = [(44, 49, 48, 58), (53, 58, 48, 58)]  # as a box, round enough for a point
+    assert _signs(wide)[0] != [(".", 1)]
+
+
+def test_a_small_digit_broken_at_its_waist_is_no_colon():
+    halves = [(48, 34, 60, 48), (48, 52, 60, 66)]  # 0.35 tall each, 4 px apart
+    assert not stacked_dots(halves, 40.0)
+    values, _, _ = _line([(34, 48, 48, 60), (52, 66, 48, 60)])
+    pieces, marks, _, pairs = _pieces_and_marks(values)
+    assert (len(pieces), len(pairs)) == (4, 0)  # still a digit, read as one
+
+
 def test_stacked_dots_are_no_digit_for_the_reader():
     dot, low_dot = (50, 30, 56, 35), (50, 54, 56, 59)  # (left, top, right, bottom)
     assert stacked_dots([dot, low_dot], 40.0) and stacked_dots([low_dot, dot], 40.0)

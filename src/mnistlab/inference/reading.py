@@ -114,7 +114,7 @@ class ReadingDict(TypedDict):
     sure: bool | None
     """false when any digit is not sure, or the whole string is not (its digits together, or
     signs no number has: two decimal points, two signs side by side, a point before the first
-    digit); null: no ink"""
+    digit, two dots stacked where no colon stands); null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
     marked: str | None
@@ -169,7 +169,7 @@ class Reading:
     evidence: np.ndarray = field(default_factory=lambda: np.zeros((0, EVIDENCE)), repr=False)
     # (N, EVIDENCE) per digit: log P(guess), log P(one digit), log P(a digit), log P(the
     # segmentation), -1 if cut out of touching ink, -1 if unlike its neighbours (inference.whole)
-    signs: tuple[Sign, ...] = ()  # a minus sign, a decimal point: also in `number` and `marked`
+    signs: tuple[Sign, ...] = ()  # minus signs, points, colons: also in `number` and `marked`
     doubt: str | None = None  # why the signs make the reading not sure, if they do
 
     @property

@@ -38,7 +38,8 @@ from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from mnistlab.inference.field import INK_LEVEL, ink_box
 
-# All in the number's digit height (the median height of its pieces).
+# All in the number's digit height (the median height of its pieces; the reader, before it
+# knows the digits, sets pairs of dots apart by the tallest connected ink instead).
 POINT_MAX = 0.4  # a point is at most this wide and tall...
 POINT_ROUND = 2.0  # ...no more than this many times as wide as tall, or as tall as wide...
 POINT_LOW = 0.7  # ...its centre at least this far down the neighbouring digits' height...
@@ -49,6 +50,9 @@ DASH_FLAT = 1.8  # ...at least this many times as long as thick (its grey edges 
 DASH_MIDDLE = (0.3, 0.75)  # ...its centre this far down the neighbouring digits' height
 COLON_UPPER = (0.15, 0.65)  # a colon's upper dot: its centre this far down the digits' height
 COLON_LOWER = (0.65, 1.2)  # ...and its lower dot's (on the baseline, as a point is)
+COLON_DOT = 0.33  # a colon's dots are each at most this tall and wide (a point may reach
+# POINT_MAX; the two halves of a small 3 or 8 broken at its waist, ~0.4-0.5 each, may not;
+# 0.25 turned down the tests' hand-drawn colon, dots 0.3 tall)
 COLON_GAP = 0.1  # ...with at least this much clear space between the two dots
 COLON_ALIGN = 0.25  # ...and their centres at most this far apart across (a colon stands up)
 CLEAR = 0.05  # clear space between a sign and a digit beside it (a broken stroke touches)
@@ -122,8 +126,12 @@ def find_signs(
         if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
             stray_pair |= pair  # faint: a speck is left out, but two of them stacked are odd
             continue
+        dots = _dot_boxes(mark & (values > INK_LEVEL))
+        # a colon low enough to be flat came as a mark: judged as a pair all the same, so it is
+        # never taken for a point nor left out without a word
+        pair = pair or stacked_dots(dots, digit_height)
         if pair:
-            sign = _colon(box, _dot_boxes(mark & (values > INK_LEVEL)), boxes, before, digit_height)
+            sign = _colon(box, dots, boxes, before, digit_height)
             stray_pair |= sign is None
         else:
             sign = _sign_of(box, boxes, before, digit_height)
@@ -201,16 +209,17 @@ def stacked_dots(boxes: list[tuple[int, int, int, int]], height: float) -> bool:
     upper, lower = sorted(boxes, key=lambda box: box[1])
     across = abs((upper[0] + upper[2]) - (lower[0] + lower[2])) / 2 / height
     return (
-        all(_dot_sized(box, height) for box in boxes)
+        all(_dot_sized(box, height, COLON_DOT) for box in boxes)
         and (lower[1] - upper[3]) / height >= COLON_GAP
         and across <= COLON_ALIGN
     )
 
 
-def _dot_sized(box: tuple[int, int, int, int], height: float) -> bool:
-    """As small and round as a decimal point (POINT_MAX, POINT_ROUND), wherever it is."""
+def _dot_sized(box: tuple[int, int, int, int], height: float, most: float = POINT_MAX) -> bool:
+    """At most `most` heights across and as round as a decimal point (POINT_ROUND), wherever
+    it is."""
     width, tall = (box[2] - box[0]) / height, (box[3] - box[1]) / height
-    return max(width, tall) <= POINT_MAX and max(width, tall) <= POINT_ROUND * max(
+    return max(width, tall) <= most and max(width, tall) <= POINT_ROUND * max(
         min(width, tall), 1e-9
     )
 

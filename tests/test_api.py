@@ -22,7 +22,16 @@ from mnistlab.models.tutorial import TUTORIAL_KEYS
 
 
 def test_public_names():
-    for name in ("MNIST", "create_model", "evaluate", "fit", "load", "load_mnist", "list_models"):
+    for name in (
+        "MNIST",
+        "create_model",
+        "evaluate",
+        "fit",
+        "load",
+        "load_mnist",
+        "list_models",
+        "read",
+    ):
         assert name in mnistlab.__all__ and callable(getattr(mnistlab, name)), name
         assert getattr(mnistlab, name).__doc__, f"{name} has no docstring"
 
@@ -263,6 +272,17 @@ def test_predict_takes_a_mixed_list(predictor, drawn_seven, test_digits):
     _same(answers[1], predictor.predict_pixels(digit[None])[0])
 
 
+def test_predict_takes_floats_in_0_1_as_torchvision_gives_them(predictor, test_digits):
+    """`images / 255` or a ToTensor batch: the same answers as the uint8 digits (the web API
+    takes pixels 0..1 alike); a single 2-D array of floats 0..1 is no blank image."""
+    digits = test_digits[0][:4].numpy()
+    as_uint8 = predictor.predict(digits)
+    as_floats = predictor.predict(torch.from_numpy(digits).float() / 255.0)
+    assert [a.probabilities for a in as_floats] == [a.probabilities for a in as_uint8]
+    one = np.pad(digits[0], 6).astype(np.float64) / 255.0  # a picture, not MNIST's form
+    assert predictor.predict(one).digit == predictor.predict(np.pad(digits[0], 6)).digit
+
+
 @pytest.mark.parametrize(
     ("bad", "says"),
     [
@@ -272,7 +292,8 @@ def test_predict_takes_a_mixed_list(predictor, drawn_seven, test_digits):
         (np.full((40, 40), -1.0), "outside 0..255"),
         (np.full((40, 40), np.nan), "non-finite"),
         (np.zeros((40, 40), bool), "got a bool array"),
-        (np.zeros((3, 28, 28), np.float32), "must be (N, 28, 28) uint8 digits"),
+        (np.full((3, 28, 28), 256.0, np.float32), "outside 0..255"),
+        (np.zeros((3, 28, 27), np.uint8), "must be (N, 28, 28) digits"),
         (np.zeros((40, 40, 3), np.uint8), "Image.fromarray"),
         ("no/such/digit.png", "no/such/digit.png: no such file"),
         (".", ".: is a folder"),
@@ -294,3 +315,20 @@ def test_predict_says_which_item_of_a_list_is_bad(predictor, drawn_seven):
         predictor.predict([drawn_seven[1], b"junk"])
     with pytest.raises(NoDigitError, match="^item 0: no digit found"):
         predictor.predict([np.full((40, 40), 255, np.uint8)])
+
+
+def test_read_a_number_in_python_as_the_cli_does(predictor, test_digits, tmp_path):
+    """mnistlab.read: the whole-number reader, in Python (a Predictor passed in is used)."""
+    images, labels = test_digits
+    strip = np.concatenate([np.pad(images[i].numpy(), 6) for i in range(4)], axis=1)
+    path = tmp_path / "number.png"
+    Image.fromarray(255 - strip).resize((strip.shape[1] * 4, strip.shape[0] * 4)).save(path)
+    reading = mnistlab.read(path, model=predictor)
+    assert reading.number == "".join(str(int(label)) for label in labels[:4])
+    from mnistlab.inference.reading import read_number
+
+    assert reading.to_dict() == read_number(predictor, path).to_dict()
+    guessed = mnistlab.read(path, model=predictor, reject=False)
+    assert guessed.number == reading.number and guessed.sure
+    with pytest.raises(ImageError, match="no such file"):
+        mnistlab.read(tmp_path / "missing.png", model=predictor)

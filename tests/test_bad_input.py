@@ -153,3 +153,53 @@ def test_a_missing_optional_dependency_is_one_line(capsys, monkeypatch):
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'mnistlab[web]'" in err
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims `width` x `height`: a decompression bomb's header, with
+    none of its data."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1), 255).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+def test_an_empty_file_and_a_huge_header_are_one_line_each(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "wide.png").write_bytes(_png_claiming(12_000, 12_000))  # over Pillow's warning
+    (tmp_path / "huge.png").write_bytes(_png_claiming(60_000, 60_000))  # over Pillow's refusal
+    done = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "predict", "lenet5", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out and "Warning" not in out, out
+    assert "empty.png  error: the file is empty (0 bytes)" in out
+    assert "wide.png  error: image is 12000x12000 = 144,000,000 pixels, over the limit" in out
+    assert "huge.png  error: image is 3,600,000,000 pixels, over the limit of" in out
+
+
+def test_a_closed_pipe_ends_the_command_quietly(capsys):
+    """`mnistlab read *.png --json | head`: no "error: Broken pipe" when head has had enough."""
+    import argparse
+
+    from mnistlab.cli import _run
+
+    def writes_into_a_closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert _run(argparse.Namespace(func=writes_into_a_closed_pipe)) == 141
+    assert capsys.readouterr().err == ""

@@ -7,6 +7,7 @@ The public API (docs/python-api.md):
     model = mnistlab.create_model("lenet5", pretrained=True)
     predictor = mnistlab.load("sota-cpu")          # a shipped name or a run folder
     predictor.predict("digit.png")                 # a path, bytes, PIL image, array or a list
+    mnistlab.read("meter.jpg").number              # a number on one line: .sure, .marked
     result = mnistlab.fit("lenet5", epochs=3)      # or any nn.Module; mnistlab.evaluate(...)
     images, labels = mnistlab.load_mnist("test")   # or mnistlab.MNIST(split=...) for a DataLoader
 """
@@ -34,6 +35,7 @@ _LAZY = {
     "list_recipes": "mnistlab.api",
     "load": "mnistlab.api",
     "load_mnist": "mnistlab.api",
+    "read": "mnistlab.api",
 }
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "list_recipes",
     "load",
     "load_mnist",
+    "read",
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports this file used to make
@@ -65,6 +68,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports this fil
         list_recipes,
         load,
         load_mnist,
+        read,
     )
     from mnistlab.models import list_models
 

@@ -47,6 +47,24 @@ def load(model: str | Path | None = None) -> Predictor:
     return Predictor.from_path(model)
 
 
+def read(image, model: str | Path | Predictor | None = None, reject: bool = True):
+    """The number written on one line of `image` (a path, bytes, a binary file or a PIL image),
+    as `mnistlab read` reads it: a Reading with .number (the best reading, signs included),
+    .sure, .marked (each doubtful digit as "?"), .reason, .digits and .to_dict() (the JSON of
+    `mnistlab read --json`). `model`: a shipped name, a run folder or a Predictor (load() once
+    to read many images); `reject=False` gives every digit its best guess (--no-reject).
+    Raises ImageError for what is not an image and NoDigitError where there is no ink.
+
+    >>> reading = mnistlab.read("meter.jpg")
+    >>> reading.number, reading.sure, reading.marked
+    ('4801', True, '4801')
+    """
+    from mnistlab.inference.reading import read_number
+
+    predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    return read_number(predictor.with_rejection(reject), image)
+
+
 def fit(model, **kwargs):
     """Train a registered model by name, or any nn.Module; see mnistlab.train.fit.fit.
 

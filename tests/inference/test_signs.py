@@ -258,3 +258,113 @@ def test_with_signs_keeps_each_sign_before_its_digit_left_to_right():
     assert with_signs(list("1234"), [sign("-", 0), sign("-", 2), sign(".", 3)]) == "-12-3.4"
     assert with_signs([], []) == ""
     assert with_signs(list("1230"), [sign(":", 2)]) == "12:30"
+
+
+# A fine pen: digits drawn as strokes (x, y in a unit box; each a polyline), as a person with a
+# ball-point writes them, whose point is only as thick as the pen (a speck to MNIST's strokes)
+STROKES = {
+    "0": [[(0.5 + 0.38 * np.cos(a), 0.5 + 0.48 * np.sin(a)) for a in np.linspace(0, 6.3, 40)]],
+    "1": [[(0.3, 0.2), (0.55, 0.0), (0.55, 1.0)]],
+    "2": [[(0.12, 0.25), (0.3, 0.03), (0.7, 0.03), (0.85, 0.28), (0.1, 1.0), (0.9, 1.0)]],
+    "3": [[(0.1, 0.05), (0.8, 0.05), (0.4, 0.45), (0.85, 0.7), (0.5, 1.0), (0.1, 0.9)]],
+    "4": [[(0.65, 1.0), (0.65, 0.0), (0.05, 0.68), (0.95, 0.68)]],
+    "5": [[(0.85, 0.0), (0.2, 0.0), (0.15, 0.45), (0.7, 0.45), (0.85, 0.75), (0.5, 1.0)]],
+}
+
+
+def pen_written(text: str, pen: int = 3, height: int = 100, dot: float = 2.4) -> Image.Image:
+    """`text` in black strokes `pen` px wide on white: digits of STROKES, each "." a round
+    point of radius `dot` on the baseline, ":" two such points, "," a point with a tail below
+    the line."""
+    width = int(height * 0.6)
+    image = Image.new("L", (40 + len(text) * (width + 30), height + 80), 255)
+    draw = ImageDraw.Draw(image)
+    x, top = 40, 40
+    for character in text:
+        if character in ".:,":
+            centre = x + 5
+            for y in [top + height] if character != ":" else [top + 0.3 * height, top + height]:
+                draw.ellipse((centre - dot, y - dot, centre + dot, y + dot), fill=0)
+            if character == ",":
+                draw.line(
+                    [(centre + dot, top + height), (centre - 4, top + height + 18)], 0, pen + 2
+                )
+            x += 30
+            continue
+        for stroke in STROKES[character]:
+            points = [(x + px * width, top + py * height) for px, py in stroke]
+            draw.line(points, fill=0, width=pen, joint="curve")
+        x += width + 30
+    return image
+
+
+@pytest.mark.parametrize("text", ["4.25", "12:30", "3.5"])
+def test_a_fine_pens_point_and_colon_are_read_not_dropped_as_specks(predictor, text):
+    """A ball-point's point is as thick as its strokes but under the speck height: read, not
+    left out ("4.25" was a sure 425)."""
+    reading = read_number(predictor, pen_written(text))
+    assert reading.number == text and reading.sure
+
+
+def test_a_comma_makes_the_number_not_sure(predictor):
+    """ "1,000" is a thousand and "3,14" a decimal: a comma is never taken for a point (a sure
+    1.000) and never left out without a word."""
+    for text, number in [("1,000", "1000"), ("3,14", "314")]:
+        reading = read_number(predictor, pen_written(text, pen=6, dot=4))
+        assert reading.number == number and not reading.sure
+        assert reading.reason == (
+            "a comma was left out of the number: a thousands separator or a decimal comma?"
+        )
+
+
+def test_a_number_longer_than_the_reader_reads_is_never_sure(predictor):
+    reading = read_number(predictor, pen_written("1" * 34, pen=8))
+    assert len(reading.digits) == 32 and not reading.sure
+    assert reading.reason == "more than 32 digits: only the first 32 were read"
+
+
+def _pen_line(*dots, pen: int = 3) -> np.ndarray:
+    """Three digits as 40 px tall rings with walls `pen` px thick (a fine pen), and dots, each
+    (top, bottom, left, right) in px; the gaps between digits are columns 44-64 and 88-108."""
+    values = np.zeros((100, 172), np.float32)
+    for i in range(3):
+        left = 20 + 44 * i
+        values[20:60, left : left + 24] = 1.0
+        values[20 + pen : 60 - pen, left + pen : left + 24 - pen] = 0.0
+    for top, bottom, left, right in dots:
+        values[top:bottom, left:right] = 1.0
+    return values
+
+
+def test_a_dot_as_thick_as_the_pen_is_a_mark_and_a_thinner_speck_is_not():
+    def found(*dots, pen: int = 3) -> tuple[int, int, int]:
+        pieces, marks, _, pairs = _pieces_and_marks(_pen_line(*dots, pen=pen))
+        return len(pieces), len(marks), len(pairs)
+
+    point, upper = (56, 59, 52, 55), (30, 33, 52, 55)  # 3 px: under SPECK (0.08 of 40 px)
+    assert found(point) == (3, 1, 0)
+    assert found(upper, point) == (3, 0, 1)  # a colon
+    assert found((57, 58, 53, 54)) == (3, 0, 0)  # a 1 px speck: thinner than the pen
+    assert found((62, 65, 40, 43)) == (3, 0, 0)  # under a digit, in its columns: dust on it
+    assert found(point, pen=8) == (3, 0, 0)  # a marker's strokes: a 3 px dot is a speck
+    values = _pen_line(point)
+    pieces, marks, _, _ = _pieces_and_marks(values)
+    result = find_signs(values, [mask for *_, mask in pieces], [marks[0][2]], 40.0)
+    assert [(m.sign, m.before) for m in result.signs] == [(".", 1)]
+
+
+def test_a_point_with_a_tail_below_the_line_is_a_comma_and_a_doubt():
+    comma = "a comma was left out of the number: a thousands separator or a decimal comma?"
+    assert _signs((54, 64, 50, 55)) == ([], comma)  # 0.1 of the height below the baseline
+    assert _signs((56, 62, 50, 56)) == ([(".", 1)], None)  # round, a little low: a point
+    assert _signs((54, 64, 50, 56), (54, 59, 94, 100)) == ([(".", 2)], comma)
+
+
+def test_a_fine_grey_pencil_reads_as_a_fine_black_pen(predictor):
+    """Strokes 3 px wide at 100 px, grey: under a pixel in the 20 px box, where they used to
+    stay grey and a connected 4 counted "3 separate marks"."""
+    black = pen_written("2024")
+    grey = Image.fromarray((255 - (255 - np.asarray(black)) * 0.41).astype(np.uint8))
+    for image in (black, grey):
+        reading = read_number(predictor, image)
+        assert reading.number == "2024" and reading.sure, reading.reason

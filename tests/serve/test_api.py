@@ -190,6 +190,8 @@ def test_a_batch_that_breaks_the_schema_is_refused_whole(client):
         ({"json": {"pixels": [0] * 785}}, 400, "invalid_pixels"),
         ({"json": {"pixels": [1000] * 784}}, 400, "invalid_pixels"),
         ({"json": {"pixels": "abc"}}, 400, "invalid_pixels"),
+        ({"json": {"pixels": [True] * 784}}, 400, "invalid_pixels"),  # the schema: numbers
+        ({"json": {"pixels": ["200"] * 784}}, 400, "invalid_pixels"),
         ({"json": {"picture": "x"}}, 400, "missing_field"),
         ({"json": [1, 2]}, 400, "invalid_json"),
         (

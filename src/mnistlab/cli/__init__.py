@@ -5,9 +5,11 @@ Each command group lives in its own module with a `register(subparsers)` functio
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import warnings
 
 from mnistlab.cli import (
     bench_cmds,
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # Pillow warns of a "decompression bomb" above its own limit while it reads a header; the
+    # command's own limit (--max-pixels) then refuses the image in one line, which says it all
+    warnings.filterwarnings("ignore", message=r".*could be decompression bomb")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
@@ -84,12 +89,25 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's own flush at exit does not
+    report the closed pipe a second time (the recipe in Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to quiet
+        pass
+
+
 def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `mnistlab read *.png --json | head`: the reader has had enough
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, as a command the signal ended; silently
     except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, in one line
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"mnistlab: error: {where}{exc.strerror or exc}", file=sys.stderr)

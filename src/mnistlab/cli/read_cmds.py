@@ -16,7 +16,8 @@ not sure is a digit still gives its best guess to the number, and is named on th
 A minus sign, a decimal point and a colon are part of the number ("-12.5", "12:30"; in --json
 also under signs, with their boxes); signs no number has (two decimal points, two signs side
 by side, a point before the first digit, which is left out, two dots stacked where no colon
-stands) make it not sure.
+stands, a comma, which is left out: "1,000" or "3,14"?) make it not sure; so does a number of
+more than 32 digits (the first 32 are read).
 Exit status: 0 when every file could be read, 1 when any could not (the others are still
 read), 2 for a bad model or flag."""
 

@@ -8,6 +8,7 @@ inference.preprocess finds the ink in real images; this module only shapes it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,7 +55,13 @@ def field_from_ink(crop: np.ndarray) -> np.ndarray:
 
 def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     """784 numbers already in MNIST's form (white on black; 0..255, or 0..1 when none exceeds 1)
-    -> (28, 28) uint8. These are used as they are: no cropping or centring."""
+    -> (28, 28) uint8. These are used as they are: no cropping or centring. A list (as JSON
+    gives it) holds numbers only: NumPy would also take true and "12" for numbers."""
+    if isinstance(values, (list, tuple)) and not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool)
+        for v in np.asarray(values, dtype=object).reshape(-1)
+    ):
+        raise ImageError("pixels must be a flat list of 784 numbers (not strings or booleans)")
     try:
         array = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError, OverflowError):
@@ -73,9 +80,10 @@ def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def _fit_box(digit: np.ndarray) -> np.ndarray:
     """Scale so the longer side is BOX px, keeping the aspect ratio, anti-aliased; a stroke far
-    wider or narrower than MNIST's is brought back inside MNIST's range (STROKE_RANGE)."""
-    box = _resize_longer(digit, BOX)
-    measured = stroke_width(box)
+    wider or narrower than MNIST's is brought back inside MNIST's range (STROKE_RANGE), and
+    ink reaches its full strength, as MNIST's strokes do."""
+    box = _full_strength(_resize_longer(digit, BOX))
+    measured = stroke_width(box)  # of full-strength ink: grey hairlines passed for thick ones
     low, high = STROKE_RANGE
     if low <= measured <= high or measured == 0:
         return box
@@ -91,7 +99,19 @@ def _fit_box(digit: np.ndarray) -> np.ndarray:
     changed = change(fine, footprint=disc(radius))
     # erosion also dims a soft stroke's centre: give the ink back its full strength
     peak = float(np.percentile(changed, 99.5))
-    return _downsample(np.clip(changed / max(peak, 1e-6), 0.0, 1.0))
+    if peak <= 0:
+        return box  # eroded away: the ink as it is, rather than none
+    return _downsample(np.clip(changed / peak, 0.0, 1.0))
+
+
+def _full_strength(box: np.ndarray) -> np.ndarray:
+    """The box with its brightest ink (99.5th percentile) at 1. A ball-point's stroke, a
+    thirtieth of the digit's height, is under one pixel wide in the box and averages to grey.
+    Measured on the ink over 0.5 (stroke_width), a grey hairline passed for MNIST's thinnest
+    stroke, and stayed grey (a fine pencil's connected 4 counted "3 separate marks"), or for a
+    marker's, and was eroded to nothing (a whole number "blank"). MNIST's own reach 1."""
+    peak = float(np.percentile(box, 99.5))
+    return np.clip(box / peak, 0.0, 1.0) if 0.0 < peak < 1.0 else box
 
 
 def _resize_longer(digit: np.ndarray, longer: int) -> np.ndarray:

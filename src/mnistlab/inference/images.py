@@ -6,6 +6,7 @@ Pillow is imported lazily so that `import mnistlab` works without the `[image]` 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,29 @@ def _pil():
 
 def _describe(source: ImageSource) -> str:
     return str(source) if isinstance(source, (str, Path)) else "image"
+
+
+def _empty(source: Any) -> bool:
+    """Whether the file or buffer Pillow could not identify holds no bytes at all."""
+    if isinstance(source, (str, Path)):
+        return Path(source).is_file() and Path(source).stat().st_size == 0
+    if isinstance(source, io.BytesIO):
+        return source.getbuffer().nbytes == 0
+    return False
+
+
+def _too_large(source: ImageSource, exc: Exception) -> ImageTooLargeError:
+    """Pillow's own limit (its decompression-bomb check, which it applies before ours and which
+    --max-pixels cannot lift), said with the sizes Pillow gives."""
+    sizes = [
+        int(n) for n in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(exc)) for n in n if n
+    ]
+    if len(sizes) == 2:
+        return ImageTooLargeError(
+            f"{_describe(source)}: image is {sizes[0]:,} pixels, over the limit of {sizes[1]:,} "
+            "that Pillow decodes; make it smaller"
+        )
+    return ImageTooLargeError(f"{_describe(source)}: image is too large to decode")
 
 
 # Pillow's names for a JPEG file (a phone's photo with a depth map or a preview is "MPO")
@@ -91,9 +115,11 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
             raise ImageError(f"{_describe(source)}: no such file") from None
         except IsADirectoryError:
             raise ImageError(f"{_describe(source)}: is a folder, not an image") from None
-        except Image.DecompressionBombError:
-            raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
+        except Image.DecompressionBombError as exc:
+            raise _too_large(source, exc) from None
         except Exception as exc:  # UnidentifiedImageError and the decoders' assorted errors
+            if _empty(source):
+                raise ImageError(f"{_describe(source)}: the file is empty (0 bytes)") from None
             message = f"{_describe(source)}: not a readable image ({_reason(exc)})"
             raise ImageError(message) from None
     width, height = image.size
@@ -113,8 +139,8 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS):
         # draft() and reduce_early() shrink both sides by the same factor
         decoded.info[SOURCE_SCALE] = max(width, height) / max(decoded.size)
         return decoded
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError(f"{_describe(source)}: image is too large to decode") from None
+    except Image.DecompressionBombError as exc:
+        raise _too_large(source, exc) from None
     except Exception as exc:  # truncated data, bad EXIF, broken palettes: all "unreadable"
         raise ImageError(f"{_describe(source)}: cannot decode the image ({_reason(exc)})") from None
 

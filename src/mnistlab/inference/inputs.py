@@ -19,7 +19,8 @@ from mnistlab.inference.preprocess import preprocess
 
 ACCEPTED = (
     "predict takes an image (a file path, bytes, a binary file, a PIL image or a 2-D grayscale "
-    "array 0..255), a list of images, or (N, 28, 28) uint8 digits in MNIST's form"
+    "array 0..255, or floats 0..1), a list of images, or (N, 28, 28) digits in MNIST's form "
+    "(uint8, or floats 0..1)"
 )
 
 
@@ -34,12 +35,15 @@ def as_digits(x: Any, max_pixels: int) -> np.ndarray:
     is accepted) for input that is not an image, NoDigitError for a blank one."""
     array = _array(x)
     if array is not None and array.ndim == 3:
-        if array.dtype != np.uint8 or array.shape[1:] != (SIZE, SIZE):
-            raise ImageError(
-                f"a 3-D array must be (N, {SIZE}, {SIZE}) uint8 digits, got {array.dtype} "
-                f"{tuple(array.shape)} (a colour image: pass Image.fromarray(x)); {ACCEPTED}"
+        if array.shape[1:] != (SIZE, SIZE):
+            colour = (
+                " (a colour image: pass Image.fromarray(x))" if array.shape[-1] in (3, 4) else ""
             )
-        return array
+            raise ImageError(
+                f"a 3-D array must be (N, {SIZE}, {SIZE}) digits, got {array.dtype} "
+                f"{tuple(array.shape)}{colour}; {ACCEPTED}"
+            )
+        return _levels(array)
     if not isinstance(x, (list, tuple)):
         return _digit(x, max_pixels)[None]
     digits = np.empty((len(x), SIZE, SIZE), dtype=np.uint8)
@@ -67,7 +71,7 @@ def _digit(x: Any, max_pixels: int) -> np.ndarray:
             raise ImageError(f"got a {array.ndim}-D array; {ACCEPTED}")
         if array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
             return array  # MNIST's form: white ink on black, centred; used as it is
-        x = _gray_image(array)
+        x = _gray_image(_levels(array))
     elif isinstance(x, (str, Path)) and not Path(x).is_file():
         what = "is a folder, not an image" if Path(x).is_dir() else "no such file"
         raise ImageError(f"{x}: {what}; {ACCEPTED}")
@@ -81,21 +85,31 @@ def _digit(x: Any, max_pixels: int) -> np.ndarray:
         raise ImageError(f"{exc}; {ACCEPTED}") from None
 
 
-def _gray_image(array: np.ndarray):
-    """A 2-D array of grayscale levels 0..255 (0 black) as the 8-bit PIL image it describes,
-    so that it is preprocessed exactly as the same picture read from a file would be."""
-    from PIL import Image
-
+def _levels(array: np.ndarray) -> np.ndarray:
+    """Grayscale levels as uint8 0..255: integers as they are, floats that all lie in 0..1
+    scaled by 255 (a tensor from torchvision's ToTensor, or `images / 255`, as the web API's
+    pixels are taken), other floats rounded to whole levels. ImageError for other dtypes,
+    non-finite values or values outside 0..255."""
     if array.dtype == np.uint8:
-        return Image.fromarray(np.ascontiguousarray(array))  # mode "L"
+        return np.ascontiguousarray(array)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ImageError(f"got a {array.dtype} array; {ACCEPTED}")
     if not np.isfinite(array).all():
         raise ImageError(f"got a {array.dtype} array with non-finite values; {ACCEPTED}")
-    low, high = float(array.min()), float(array.max())
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
     if low < 0 or high > 255:
         raise ImageError(f"array values run from {low:g} to {high:g}, outside 0..255; {ACCEPTED}")
-    return Image.fromarray(np.rint(array).astype(np.uint8))
+    if np.issubdtype(array.dtype, np.floating) and high <= 1.0:
+        array = array * 255.0
+    return np.rint(array).astype(np.uint8)
+
+
+def _gray_image(array: np.ndarray):
+    """A 2-D uint8 array of grayscale levels (0 black) as the 8-bit PIL image it describes,
+    so that it is preprocessed exactly as the same picture read from a file would be."""
+    from PIL import Image
+
+    return Image.fromarray(np.ascontiguousarray(array))  # mode "L"
 
 
 def _is_image_like(x: Any) -> bool:

@@ -47,11 +47,14 @@ from mnistlab.inference.one_digit import (
 )
 from mnistlab.inference.predictor import Predictor
 from mnistlab.inference.preprocess import find_line_ink
-from mnistlab.inference.signs import Sign, SignDict, find_signs, stacked_dots
+from mnistlab.inference.signs import POINT_ROUND, Sign, SignDict, find_signs, stacked_dots
 from mnistlab.inference.whole import digit_evidence, log_sigmoid, neighbours_agreeing
 
 SPECK = 0.08  # pieces whose height is below this share of the tallest digit's are left out
 SPECK_DASH = 0.2  # ...unless at least this share long: a thin minus sign (inference.signs)
+BOLD = 0.8  # ...or a round dot, in columns of its own, its half-width at least this share of
+# the strokes': a fine pen's decimal point or colon ("4.25" was a sure 425); noise, dust and
+# JPEG specks are thinner than the pen, and a digit's own specks lie in its columns
 DASH = 0.4  # ...and those flatter than this are marks, not digits (a hyphen, a decimal point,
 # a 7's bar written apart): _Cutter.attach gives a mark to a neighbour or leaves it out
 # Below, "heights" are the number's digit height: the median height of its pieces.
@@ -74,7 +77,7 @@ WIDEST = 1.6  # parts wider than this many heights are not classified (the whole
 STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straighter
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
-MAX_DIGITS = 32
+MAX_DIGITS = 32  # a longer number is read this far, and not sure
 ONE_DIGIT_WEIGHT = 1.0  # the one-digit network's log-probability counts this much
 PART_BONUS = 0.3  # log-odds for each part of a reading: scores are log-probabilities (<= 0), so
 # without it every extra part costs, and two touching digits read as one confident digit win
@@ -114,7 +117,8 @@ class ReadingDict(TypedDict):
     sure: bool | None
     """false when any digit is not sure, or the whole string is not (its digits together, or
     signs no number has: two decimal points, two signs side by side, a point before the first
-    digit, two dots stacked where no colon stands); null: no ink"""
+    digit, two dots stacked where no colon stands, a comma; or more than 32 digits, of which
+    the first 32 are read); null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
     marked: str | None
@@ -267,6 +271,7 @@ def read_number(
         spans.extend(parts)
         cut_log_p.extend([(joined + count_log_p) / len(parts)] * len(parts))
         cut_out.extend([len(parts) > 1] * len(parts))
+    cropped = len(spans) > MAX_DIGITS  # read, but never sure: "777...7" of 34 is no 32 sevens
     spans, cut_log_p, cut_out = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS], cut_out[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
@@ -315,7 +320,12 @@ def read_number(
             )
         )
     number = with_signs([str(d.guess) for d in digits], signs)
-    doubt = found.doubt if predictor.reject else None  # --no-reject: every answer is wanted
+    doubt = (
+        f"more than {MAX_DIGITS} digits: only the first {MAX_DIGITS} were read"
+        if cropped
+        else found.doubt
+    )
+    doubt = doubt if predictor.reject else None  # --no-reject: every answer is wanted
     return Reading(number, digits, verdict, evidence, tuple(signs), doubt)
 
 
@@ -376,12 +386,15 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
     spans: list[tuple[int, int]] = []
     dashes: Pieces = []
     order = sorted(range(count), key=lambda i: slices[i][1].start)
+    specks: list[int] = []
     for i in order:
         rows, cols = slices[i]
         height = rows.stop - rows.start
         if height < SPECK * tallest:
             if cols.stop - cols.start >= SPECK_DASH * tallest:
                 dashes.append((cols.start, cols.stop, grown == i + 1))
+            else:
+                specks.append(i)
             continue
         left, right = cols.start, cols.stop
         if groups:
@@ -393,6 +406,10 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
                 continue
         groups.append([i + 1])
         spans.append((left, right))
+    for members, span in _bold_dots(labels, slices, specks, spans):
+        at = sum(1 for first, _ in spans if first < span[0])
+        groups.insert(at, members)
+        spans.insert(at, span)
     pieces, marks, pairs = [], [], []
     for members, (left, right) in zip(groups, spans, strict=True):
         mask = np.isin(grown, members)
@@ -407,6 +424,49 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
         else:
             pieces.append((left, right, mask))
     return pieces, marks, dashes, pairs
+
+
+def _bold_dots(
+    labels: np.ndarray,
+    slices: list[tuple[slice, slice]],
+    specks: list[int],
+    spans: list[tuple[int, int]],
+) -> list[tuple[list[int], tuple[int, int]]]:
+    """The specks (indices into `slices`) that are a pen's dots, as groups of label numbers
+    with their column span: each round (signs.POINT_ROUND) and as thick as the pen (its
+    half-width at its centre at least BOLD of the strokes' half-width, the median of the
+    pieces' 90th percentiles; `labels` numbered from 1), in columns no piece (`spans`)
+    reaches; dots one above the other make one group (a colon). Fainter specks are dropped
+    later, by their ink (inference.signs' SAME_PEN)."""
+    if not specks or not spans:
+        return []
+
+    def depths(i: int) -> np.ndarray:
+        rows, cols = slices[i]
+        own = labels[rows, cols] == i + 1
+        return ndimage.distance_transform_edt(own)[own]
+
+    skipped = set(specks)
+    pen = float(
+        np.median([np.percentile(depths(i), 90) for i in range(len(slices)) if i not in skipped])
+    )
+    groups: list[tuple[list[int], tuple[int, int]]] = []
+    for i in specks:
+        (top, bottom), (left, right) = (
+            (slices[i][0].start, slices[i][0].stop),
+            (slices[i][1].start, slices[i][1].stop),
+        )
+        long, short = max(bottom - top, right - left), min(bottom - top, right - left)
+        if long > POINT_ROUND * short or float(depths(i).max()) < BOLD * pen:
+            continue
+        if any(min(right, last) > max(left, first) for first, last in spans):
+            continue  # beside a digit's ink: a piece of it, or dust on it
+        if groups and min(right, groups[-1][1][1]) > max(left, groups[-1][1][0]):
+            members, (first, last) = groups[-1]
+            groups[-1] = ([*members, i + 1], (min(first, left), max(last, right)))
+        else:
+            groups.append(([i + 1], (left, right)))
+    return groups
 
 
 def _box(found: tuple[slice, slice]) -> tuple[int, int, int, int]:

@@ -14,12 +14,16 @@ with no doubt shown. A left-out mark is a sign only when its shape and place say
   between two digits with clear space on both sides. The reader groups ink by columns, so
   without this the two dots made one piece as tall as a digit, read as a doubtful "3".
 
+A point or a colon's dot may be smaller than the reader's specks where the pen is fine: the
+reader keeps a dot as thick as the strokes in columns of its own (inference.reading, BOLD).
 Anything else stays left out, as before (a speck, a stroke of a digit broken off: those lie
 against a digit, or are not round, or not at the baseline, or are fainter than the strokes);
 so does a mark after the last digit (a full stop). Signs no number has make the reading not
 sure (find_signs): more than one point, two signs side by side, a point before the first
 digit (left out of the number: a speck before "75" looks as ".75" does), two dots stacked
-that are no colon where they stand (left out: no digit took them either).
+that are no colon where they stand (left out: no digit took them either), a point with a
+tail below the line, a comma (left out: a thousands separator, "1,000", or a decimal comma,
+"3,14"; read as a point it made "1,000" a sure 1.000).
 
 The limits below were chosen on validation numbers (seeds 2601 and 2603): synth's "signs"
 numbers for the signs found, and numbers of every other kind for no sign found where none was
@@ -44,6 +48,11 @@ POINT_MAX = 0.4  # a point is at most this wide and tall...
 POINT_ROUND = 2.0  # ...no more than this many times as wide as tall, or as tall as wide...
 POINT_LOW = 0.7  # ...its centre at least this far down the neighbouring digits' height...
 POINT_HIGH = 1.2  # ...and no farther (a point sits on the baseline, not under the line)
+COMMA_TALL = 1.35  # a "point" this many times as tall as wide...
+COMMA_BELOW = 0.06  # ...reaching this far below the digits' baseline has a tail: a comma,
+# which is a decimal comma ("3,14") or a thousands separator ("1,000"), so it makes a doubt.
+# A pen's point, however turned, is at most ~1.25 times as long as wide and sits on the line
+# (both written down before any check; "1,000" was a sure 1.000)
 DASH_LENGTH = (0.22, 0.95)  # a minus sign is this long...
 DASH_THICK = 0.25  # ...at most this thick...
 DASH_FLAT = 1.8  # ...at least this many times as long as thick (its grey edges count)...
@@ -112,14 +121,14 @@ def find_signs(
     (masks, left to right); `values` is the ink (0..1) they are masks of. Signs no number has
     make a doubt: more than one decimal point, two signs side by side, a point before the
     first digit (".5" is a number, but so is a speck before "5": it is left out of the number
-    and the reading is not sure), or a pair of dots that is no colon where it stands (no digit
-    took them: left out, they could still be one)."""
+    and the reading is not sure), a pair of dots that is no colon where it stands (no digit
+    took them: left out, they could still be one), or a comma (left out: "1,000" or "3,14"?)."""
     if not digits or not (marks or pairs) or digit_height <= 0:
         return Found([], None)  # most numbers: nothing was left out
     boxes = [ink_box(mask) for mask in digits]  # (left, top, right, bottom) each
     dark = float(np.median([np.percentile(values[mask], 90) for mask in digits]))
     found: list[tuple[int, Mark]] = []  # (left column, sign)
-    leading_point = stray_pair = False
+    leading_point = stray_pair = comma = False
     for mark, pair in [(mark, False) for mark in marks] + [(pair, True) for pair in pairs]:
         box = ink_box(mark)
         before = sum(1 for first, *_ in boxes if first < box[0])  # digits to its left
@@ -135,7 +144,9 @@ def find_signs(
             stray_pair |= sign is None
         else:
             sign = _sign_of(box, boxes, before, digit_height)
-        if sign == "." and before == 0:
+        if sign == ",":
+            comma = True  # left out of the number: "1,000" or "3,14"?
+        elif sign == "." and before == 0:
             leading_point = True
         elif sign is not None:
             found.append((box[0], Mark(sign, before, mark)))
@@ -149,6 +160,8 @@ def find_signs(
         doubt = "a mark before the first digit may be a decimal point (left out)"
     elif stray_pair:
         doubt = "two dots one above the other were left out: no colon stands there"
+    elif comma:
+        doubt = "a comma was left out of the number: a thousands separator or a decimal comma?"
     else:
         doubt = None
     return Found(signs, doubt)
@@ -161,14 +174,16 @@ def _sign_of(
     height: float,
 ) -> str | None:
     """ "." or "-" if the mark with ink `box` is one where it stands among the `digits` (their
-    ink boxes, left to right), else None (see the module)."""
+    ink boxes, left to right), "," for a point with a tail below the line (a comma: a doubt,
+    find_signs), else None (see the module)."""
     left, top, right, bottom = box
     width, tall = (right - left) / height, (bottom - top) / height
     if not _clear(box, digits, before, height):
         return None  # after the last digit (a full stop), or against a digit (a piece of it)
     down = _down(box, digits, before)
     if _dot_sized(box, height) and POINT_LOW <= down <= POINT_HIGH:
-        return "."
+        below = _down((left, bottom, right, bottom), digits, before) - 1.0
+        return "," if tall >= COMMA_TALL * width and below >= COMMA_BELOW else "."
     if (
         DASH_LENGTH[0] <= width <= DASH_LENGTH[1]
         and tall <= DASH_THICK

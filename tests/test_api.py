@@ -281,12 +281,16 @@ def test_predict_takes_floats_in_0_1_as_torchvision_gives_them(predictor, test_d
     assert [a.probabilities for a in as_floats] == [a.probabilities for a in as_uint8]
     one = np.pad(digits[0], 6).astype(np.float64) / 255.0  # a picture, not MNIST's form
     assert predictor.predict(one).digit == predictor.predict(np.pad(digits[0], 6)).digit
+    batch = torch.from_numpy(digits)[:, None].float() / 255.0  # a DataLoader's (N, 1, 28, 28)
+    assert [a.probabilities for a in predictor.predict(batch)] == [
+        a.probabilities for a in as_uint8
+    ]
 
 
 @pytest.mark.parametrize(
     ("bad", "says"),
     [
-        (np.zeros((2, 1, 28, 28), np.uint8), "got a 4-D array"),
+        (np.zeros((2, 3, 28, 28), np.uint8), "got a 4-D array"),
         (np.zeros(784, np.uint8), "got a 1-D array"),
         (np.full((40, 40), 300.0), "outside 0..255"),
         (np.full((40, 40), -1.0), "outside 0..255"),
@@ -330,5 +334,7 @@ def test_read_a_number_in_python_as_the_cli_does(predictor, test_digits, tmp_pat
     assert reading.to_dict() == read_number(predictor, path).to_dict()
     guessed = mnistlab.read(path, model=predictor, reject=False)
     assert guessed.number == reading.number and guessed.sure
+    as_array = mnistlab.read(np.asarray(Image.open(path)) / 255.0, model=predictor)
+    assert as_array.to_dict() == reading.to_dict()  # a 2-D array as predict takes it
     with pytest.raises(ImageError, match="no such file"):
         mnistlab.read(tmp_path / "missing.png", model=predictor)

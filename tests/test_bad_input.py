@@ -193,13 +193,24 @@ def test_an_empty_file_and_a_huge_header_are_one_line_each(tmp_path):
 
 
 def test_a_closed_pipe_ends_the_command_quietly(capsys):
-    """`mnistlab read *.png --json | head`: no "error: Broken pipe" when head has had enough."""
+    """`mnistlab read *.png --json | head`: no "error: Broken pipe" when head has had enough;
+    a broken pipe that is not stdout (a socket, a FIFO) is still an error."""
     import argparse
+    import subprocess
+    import sys
+
+    command = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "models"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    command.stdout.close()  # the reader gone before the first line
+    assert (command.wait(timeout=120), command.stderr.read()) == (141, b"")
 
     from mnistlab.cli import _run
 
-    def writes_into_a_closed_pipe(args):
+    def writes_into_another_pipe(args):
         raise BrokenPipeError(32, "Broken pipe")
 
-    assert _run(argparse.Namespace(func=writes_into_a_closed_pipe)) == 141
-    assert capsys.readouterr().err == ""
+    assert _run(argparse.Namespace(func=writes_into_another_pipe)) == 1
+    assert capsys.readouterr().err == "mnistlab: error: Broken pipe\n"

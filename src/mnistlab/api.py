@@ -48,7 +48,8 @@ def load(model: str | Path | None = None) -> Predictor:
 
 
 def read(image, model: str | Path | Predictor | None = None, reject: bool = True):
-    """The number written on one line of `image` (a path, bytes, a binary file or a PIL image),
+    """The number written on one line of `image` (a path, bytes, a binary file, a PIL image or
+    a 2-D array of grayscale levels, 0..255 or floats 0..1),
     as `mnistlab read` reads it: a Reading with .number (the best reading, signs included),
     .sure, .marked (each doubtful digit as "?"), .reason, .digits and .to_dict() (the JSON of
     `mnistlab read --json`). `model`: a shipped name, a run folder or a Predictor (load() once
@@ -59,10 +60,11 @@ def read(image, model: str | Path | Predictor | None = None, reject: bool = True
     >>> reading.number, reading.sure, reading.marked
     ('4801', True, '4801')
     """
+    from mnistlab.inference.inputs import as_picture
     from mnistlab.inference.reading import read_number
 
     predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
-    return read_number(predictor.with_rejection(reject), image)
+    return read_number(predictor.with_rejection(reject), as_picture(image))
 
 
 def fit(model, **kwargs):

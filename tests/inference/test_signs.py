@@ -344,7 +344,10 @@ def test_a_dot_as_thick_as_the_pen_is_a_mark_and_a_thinner_speck_is_not():
     point, upper = (56, 59, 52, 55), (30, 33, 52, 55)  # 3 px: under SPECK (0.08 of 40 px)
     assert found(point) == (3, 1, 0)
     assert found(upper, point) == (3, 0, 1)  # a colon
+    assert found((30, 33, 52, 55), (40, 43, 52, 55), point) == (3, 0, 1)  # three dots: no digit
     assert found((57, 58, 53, 54)) == (3, 0, 0)  # a 1 px speck: thinner than the pen
+    assert found((57, 59, 53, 55)) == (3, 0, 0)  # 2 px square: thinner too (half-width 1)
+    assert found((56, 58, 52, 55)) == (3, 0, 0)
     assert found((62, 65, 40, 43)) == (3, 0, 0)  # under a digit, in its columns: dust on it
     assert found(point, pen=8) == (3, 0, 0)  # a marker's strokes: a 3 px dot is a speck
     values = _pen_line(point)
@@ -368,3 +371,17 @@ def test_a_fine_grey_pencil_reads_as_a_fine_black_pen(predictor):
     for image in (black, grey):
         reading = read_number(predictor, image)
         assert reading.number == "2024" and reading.sure, reading.reason
+
+
+def test_dust_thinner_than_the_pen_is_no_point_and_three_dots_no_colon(predictor):
+    """A 2 px speck on the baseline between two digits of a 3 px pen is dust, not "2.024"; a
+    colon with a third dot in its column is no colon and no digit: the reading is not sure."""
+    image = pen_written("2024")
+    ImageDraw.Draw(image).rectangle((113, 138, 114, 139), fill=0)
+    reading = read_number(predictor, image)
+    assert reading.number == "2024" and reading.sure
+    image = pen_written("12:30")
+    ImageDraw.Draw(image).ellipse((223, 42, 228, 47), fill=0)  # above the colon's upper dot
+    reading = read_number(predictor, image)
+    assert reading.number == "1230" and not reading.sure
+    assert reading.reason == "two dots one above the other were left out: no colon stands there"

@@ -6,6 +6,7 @@ Each command group lives in its own module with a `register(subparsers)` functio
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import threading
@@ -76,17 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    # Pillow warns of a "decompression bomb" above its own limit while it reads a header; the
-    # command's own limit (--max-pixels) then refuses the image in one line, which says it all
-    warnings.filterwarnings("ignore", message=r".*could be decompression bomb")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        return _run(args)
+        with warnings.catch_warnings():  # the filters as they were, after the command
+            # Pillow warns of a "decompression bomb" above its own limit while it reads a
+            # header; the command's limit (--max-pixels) then refuses it in one line, which
+            # says it all
+            warnings.filterwarnings("ignore", message=r".*could be decompression bomb")
+            return _run(args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader is gone (poll says the write end is in error)."""
+    try:
+        poller = select.poll()  # not on Windows: there, the error is said as any other
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _quiet_stdout() -> None:
@@ -105,9 +118,12 @@ def _run(args) -> int:
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:  # `mnistlab read *.png --json | head`: the reader has had enough
-        _quiet_stdout()
-        return 141  # 128 + SIGPIPE, as a command the signal ended; silently
+    except BrokenPipeError as exc:  # `mnistlab read *.png --json | head`: head has had enough
+        if _stdout_closed():
+            _quiet_stdout()
+            return 141  # 128 + SIGPIPE, as a command the signal ended; silently
+        print(f"mnistlab: error: {exc.strerror or exc}", file=sys.stderr)  # a socket, a FIFO
+        return 1
     except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, in one line
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"mnistlab: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -61,7 +61,7 @@ def pixels_from_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
         isinstance(v, numbers.Real) and not isinstance(v, bool)
         for v in np.asarray(values, dtype=object).reshape(-1)
     ):
-        raise ImageError("pixels must be a flat list of 784 numbers (not strings or booleans)")
+        raise ImageError("pixels must be 784 numbers (not strings, booleans or null)")
     try:
         array = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError, OverflowError):

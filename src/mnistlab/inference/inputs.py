@@ -19,21 +19,26 @@ from mnistlab.inference.preprocess import preprocess
 
 ACCEPTED = (
     "predict takes an image (a file path, bytes, a binary file, a PIL image or a 2-D grayscale "
-    "array 0..255, or floats 0..1), a list of images, or (N, 28, 28) digits in MNIST's form "
-    "(uint8, or floats 0..1)"
+    "array 0..255, or floats 0..1), a list of images, or (N, 28, 28) or (N, 1, 28, 28) digits "
+    "in MNIST's form (uint8, or floats 0..1)"
 )
 
 
 def is_many(x: Any) -> bool:
-    """Whether `x` holds several images (a list or tuple, or a 3-D array) rather than one."""
+    """Whether `x` holds several images (a list or tuple, or a 3-D array, or a DataLoader's
+    (N, 1, 28, 28) batch) rather than one."""
     array = _array(x)
-    return isinstance(x, (list, tuple)) or (array is not None and array.ndim == 3)
+    return isinstance(x, (list, tuple)) or (
+        array is not None and (array.ndim == 3 or (array.ndim == 4 and array.shape[1] == 1))
+    )
 
 
 def as_digits(x: Any, max_pixels: int) -> np.ndarray:
     """(N, 28, 28) uint8 digits for one image (N = 1) or several; raises ImageError (with what
     is accepted) for input that is not an image, NoDigitError for a blank one."""
     array = _array(x)
+    if array is not None and array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]  # a DataLoader's batch, (N, 1, 28, 28)
     if array is not None and array.ndim == 3:
         if array.shape[1:] != (SIZE, SIZE):
             colour = (
@@ -55,6 +60,17 @@ def as_digits(x: Any, max_pixels: int) -> np.ndarray:
         except MnistlabError as exc:  # say which item, keeping the kind of error
             raise type(exc)(f"item {i}: {exc}") from None
     return digits
+
+
+def as_picture(x: Any) -> Any:
+    """`x` as an image the reader opens: a 2-D array or tensor of grayscale levels (0..255, or
+    floats 0..1) as the 8-bit PIL image it describes; anything else as it is."""
+    array = _array(x)
+    if array is None:
+        return x
+    if array.ndim != 2:
+        raise ImageError(f"got a {array.ndim}-D array; a number is read from one 2-D image")
+    return _gray_image(_levels(array))
 
 
 def _array(x: Any) -> np.ndarray | None:

@@ -77,7 +77,7 @@ WIDEST = 1.6  # parts wider than this many heights are not classified (the whole
 STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straighter
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
-MAX_DIGITS = 32  # a longer number is read this far, and not sure
+MAX_DIGITS = 32  # a longer number is read this far, and not sure (unless --no-reject)
 ONE_DIGIT_WEIGHT = 1.0  # the one-digit network's log-probability counts this much
 PART_BONUS = 0.3  # log-odds for each part of a reading: scores are log-probabilities (<= 0), so
 # without it every extra part costs, and two touching digits read as one confident digit win
@@ -271,7 +271,7 @@ def read_number(
         spans.extend(parts)
         cut_log_p.extend([(joined + count_log_p) / len(parts)] * len(parts))
         cut_out.extend([len(parts) > 1] * len(parts))
-    cropped = len(spans) > MAX_DIGITS  # read, but never sure: "777...7" of 34 is no 32 sevens
+    cropped = len(spans) > MAX_DIGITS  # read, but not sure: "777...7" of 34 is no 32 sevens
     spans, cut_log_p, cut_out = spans[:MAX_DIGITS], cut_log_p[:MAX_DIGITS], cut_out[:MAX_DIGITS]
     fields = [field_from_ink(np.where(mask, ink.values, 0.0)) for _, _, mask in spans]
     predictions = predictor.predict_pixels(np.stack(fields))
@@ -406,10 +406,12 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
                 continue
         groups.append([i + 1])
         spans.append((left, right))
+    dotted = []  # groups of a pen's dots: a sign or nothing, never a digit
     for members, span in _bold_dots(labels, slices, specks, spans):
         at = sum(1 for first, _ in spans if first < span[0])
         groups.insert(at, members)
         spans.insert(at, span)
+        dotted.append(members)
     pieces, marks, pairs = [], [], []
     for members, (left, right) in zip(groups, spans, strict=True):
         mask = np.isin(grown, members)
@@ -419,6 +421,8 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
         flat = (rows[-1] - rows[0] + 1) < DASH * tallest
         if flat:
             marks.append((left, right, mask))
+        elif any(members is group for group in dotted):
+            pairs.append((left, right, mask))  # judged as a colon: more dots are no colon
         elif stacked_dots([_box(slices[member - 1]) for member in members], tallest):
             pairs.append((left, right, mask))  # as tall as a digit, but two dots
         else:
@@ -443,7 +447,8 @@ def _bold_dots(
 
     def depths(i: int) -> np.ndarray:
         rows, cols = slices[i]
-        own = labels[rows, cols] == i + 1
+        own = np.pad(labels[rows, cols] == i + 1, 1)  # background all round: a speck filling
+        # its box is no deeper than it is
         return ndimage.distance_transform_edt(own)[own]
 
     skipped = set(specks)

@@ -98,7 +98,7 @@ def _fit_box(digit: np.ndarray) -> np.ndarray:
     change = ndimage.grey_erosion if measured > high else ndimage.grey_dilation
     changed = change(fine, footprint=disc(radius))
     # erosion also dims a soft stroke's centre: give the ink back its full strength
-    peak = float(np.percentile(changed, 99.5))
+    peak = _peak(changed)
     if peak <= 0:
         return box  # eroded away: the ink as it is, rather than none
     return _downsample(np.clip(changed / peak, 0.0, 1.0))
@@ -110,12 +110,17 @@ def _full_strength(box: np.ndarray) -> np.ndarray:
     Measured on the ink over 0.5 (stroke_width), a grey hairline passed for MNIST's thinnest
     stroke, and stayed grey (a fine pencil's connected 4 counted "3 separate marks"), or for a
     marker's, and was eroded to nothing (a whole number "blank"). MNIST's own reach 1."""
-    # most boxes have enough ink at 1 for the percentile to be 1: said by a count, as
-    # np.percentile on each of the reader's thousands of parts cost it 1.2x (reading_cost)
-    if np.count_nonzero(box >= 1.0) >= box.size - int(0.995 * (box.size - 1)):
-        return box
-    peak = float(np.percentile(box, 99.5))
+    peak = _peak(box)
     return np.clip(box / peak, 0.0, 1.0) if 0.0 < peak < 1.0 else box
+
+
+def _peak(ink: np.ndarray) -> float:
+    """The brightest ink, robust to a lone pixel: the 99.5th percentile of `ink` (0..1). Most
+    boxes have enough ink at 1 for it to be 1, which a count says: np.percentile on each of
+    the reader's thousands of candidate parts cost it 1.2x (benchmarks.reading_cost)."""
+    if np.count_nonzero(ink >= 1.0) >= ink.size - int(0.995 * (ink.size - 1)):
+        return 1.0
+    return float(np.percentile(ink, 99.5))
 
 
 def _resize_longer(digit: np.ndarray, longer: int) -> np.ndarray:

@@ -61,8 +61,10 @@ def _empty(source: Any) -> bool:
 def _too_large(source: ImageSource, exc: Exception) -> ImageTooLargeError:
     """Pillow's own limit (its decompression-bomb check, which it applies before ours and which
     --max-pixels cannot lift), said with the sizes Pillow gives."""
+    # Pillow: "Image size (3600000000 pixels) exceeds limit of 178956970 pixels, ..."
     sizes = [
-        int(n) for n in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(exc)) for n in n if n
+        int(size or limit)
+        for size, limit in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(exc))
     ]
     if len(sizes) == 2:
         return ImageTooLargeError(

@@ -28,17 +28,13 @@ def is_many(x: Any) -> bool:
     """Whether `x` holds several images (a list or tuple, or a 3-D array, or a DataLoader's
     (N, 1, 28, 28) batch) rather than one."""
     array = _array(x)
-    return isinstance(x, (list, tuple)) or (
-        array is not None and (array.ndim == 3 or (array.ndim == 4 and array.shape[1] == 1))
-    )
+    return isinstance(x, (list, tuple)) or (array is not None and _unbatched(array).ndim == 3)
 
 
 def as_digits(x: Any, max_pixels: int) -> np.ndarray:
     """(N, 28, 28) uint8 digits for one image (N = 1) or several; raises ImageError (with what
     is accepted) for input that is not an image, NoDigitError for a blank one."""
-    array = _array(x)
-    if array is not None and array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]  # a DataLoader's batch, (N, 1, 28, 28)
+    array = None if _array(x) is None else _unbatched(_array(x))
     if array is not None and array.ndim == 3:
         if array.shape[1:] != (SIZE, SIZE):
             colour = (
@@ -60,6 +56,11 @@ def as_digits(x: Any, max_pixels: int) -> np.ndarray:
         except MnistlabError as exc:  # say which item, keeping the kind of error
             raise type(exc)(f"item {i}: {exc}") from None
     return digits
+
+
+def _unbatched(array: np.ndarray) -> np.ndarray:
+    """A DataLoader's (N, 1, 28, 28) batch as (N, 28, 28); any other array as it is."""
+    return array[:, 0] if array.ndim == 4 and array.shape[1] == 1 else array
 
 
 def as_picture(x: Any) -> Any:

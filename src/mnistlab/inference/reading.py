@@ -406,12 +406,11 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
                 continue
         groups.append([i + 1])
         spans.append((left, right))
-    dotted = []  # groups of a pen's dots: a sign or nothing, never a digit
     for members, span in _bold_dots(labels, slices, specks, spans):
         at = sum(1 for first, _ in spans if first < span[0])
         groups.insert(at, members)
         spans.insert(at, span)
-        dotted.append(members)
+    dotted = {i + 1 for i in specks}  # groups of a pen's dots: a sign or nothing, never a digit
     pieces, marks, pairs = [], [], []
     for members, (left, right) in zip(groups, spans, strict=True):
         mask = np.isin(grown, members)
@@ -421,7 +420,7 @@ def _pieces_and_marks(values: np.ndarray) -> tuple[Pieces, Pieces, Pieces, Piece
         flat = (rows[-1] - rows[0] + 1) < DASH * tallest
         if flat:
             marks.append((left, right, mask))
-        elif any(members is group for group in dotted):
+        elif members[0] in dotted:
             pairs.append((left, right, mask))  # judged as a colon: more dots are no colon
         elif stacked_dots([_box(slices[member - 1]) for member in members], tallest):
             pairs.append((left, right, mask))  # as tall as a digit, but two dots
@@ -442,7 +441,17 @@ def _bold_dots(
     pieces' 90th percentiles; `labels` numbered from 1), in columns no piece (`spans`)
     reaches; dots one above the other make one group (a colon). Fainter specks are dropped
     later, by their ink (inference.signs' SAME_PEN)."""
-    if not specks or not spans:
+
+    def round_and_apart(i: int) -> bool:  # cheap: most specks stop here, before any depth
+        left, top, right, bottom = _box(slices[i])
+        long, short = max(bottom - top, right - left), min(bottom - top, right - left)
+        # in columns of a digit's ink, a speck is a piece of it, or dust on it
+        return long <= POINT_ROUND * short and not any(
+            min(right, last) > max(left, first) for first, last in spans
+        )
+
+    candidates = [i for i in specks if round_and_apart(i)]
+    if not candidates or not spans:
         return []
 
     def depths(i: int) -> np.ndarray:
@@ -456,16 +465,10 @@ def _bold_dots(
         np.median([np.percentile(depths(i), 90) for i in range(len(slices)) if i not in skipped])
     )
     groups: list[tuple[list[int], tuple[int, int]]] = []
-    for i in specks:
-        (top, bottom), (left, right) = (
-            (slices[i][0].start, slices[i][0].stop),
-            (slices[i][1].start, slices[i][1].stop),
-        )
-        long, short = max(bottom - top, right - left), min(bottom - top, right - left)
-        if long > POINT_ROUND * short or float(depths(i).max()) < BOLD * pen:
+    for i in candidates:
+        left, right = slices[i][1].start, slices[i][1].stop
+        if float(depths(i).max()) < BOLD * pen:
             continue
-        if any(min(right, last) > max(left, first) for first, last in spans):
-            continue  # beside a digit's ink: a piece of it, or dust on it
         if groups and min(right, groups[-1][1][1]) > max(left, groups[-1][1][0]):
             members, (first, last) = groups[-1]
             groups[-1] = ([*members, i + 1], (min(first, left), max(last, right)))

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 import mnistlab
 from mnistlab.errors import MnistlabError
 from mnistlab.inference import ImageError, NoDigitError, Prediction
+from mnistlab.inference.inputs import is_many
 from mnistlab.models.tutorial import TUTORIAL_KEYS
 
 
@@ -263,6 +264,15 @@ def test_a_28x28_array_that_is_not_uint8_is_an_image_to_preprocess(predictor, te
     assert not np.array_equal(answer.pixels, digit)  # re-centred and re-boxed by preprocessing
 
 
+def test_predict_takes_a_colour_array_as_the_photo_it_is(predictor, drawn_seven):
+    image, path = drawn_seven
+    colour = np.asarray(Image.open(path).convert("RGB"))  # (H, W, 3): one picture, not 3 digits
+    assert not is_many(colour)
+    _same(predictor.predict(colour), predictor.predict_image(path))
+    with_alpha = np.asarray(Image.open(path).convert("RGBA"))
+    _same(predictor.predict(with_alpha), predictor.predict_image(path))
+
+
 def test_predict_takes_a_mixed_list(predictor, drawn_seven, test_digits):
     image, path = drawn_seven
     digit = test_digits[0][0].numpy()
@@ -298,7 +308,7 @@ def test_predict_takes_floats_in_0_1_as_torchvision_gives_them(predictor, test_d
         (np.zeros((40, 40), bool), "got a bool array"),
         (np.full((3, 28, 28), 256.0, np.float32), "outside 0..255"),
         (np.zeros((3, 28, 27), np.uint8), "must be (N, 28, 28) digits"),
-        (np.zeros((40, 40, 3), np.uint8), "Image.fromarray"),
+        (np.zeros((40, 40, 5), np.uint8), "must be (N, 28, 28) digits or an (H, W, 3) colour"),
         ("no/such/digit.png", "no/such/digit.png: no such file"),
         (".", ".: is a folder"),
         (b"this is not an image", "not a readable image"),
@@ -336,5 +346,12 @@ def test_read_a_number_in_python_as_the_cli_does(predictor, test_digits, tmp_pat
     assert guessed.number == reading.number and guessed.sure
     as_array = mnistlab.read(np.asarray(Image.open(path)) / 255.0, model=predictor)
     assert as_array.to_dict() == reading.to_dict()  # a 2-D array as predict takes it
+    # numpy.asarray of a photo is (H, W, 3); of a 16-bit scan, uint16
+    colour = np.asarray(Image.open(path).convert("RGB"))
+    assert mnistlab.read(colour, model=predictor).to_dict() == reading.to_dict()
+    deep = np.asarray(Image.open(path)).astype(np.uint16) * 257
+    assert mnistlab.read(deep, model=predictor).to_dict() == reading.to_dict()
+    with pytest.raises(ImageError, match=r"^got a list; a number is read from one image"):
+        mnistlab.read([path, path], model=predictor)
     with pytest.raises(ImageError, match="no such file"):
         mnistlab.read(tmp_path / "missing.png", model=predictor)

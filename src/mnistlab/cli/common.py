@@ -192,6 +192,17 @@ def add_max_pixels_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def hint_max_pixels(entries: list[dict], max_pixels: int) -> list[dict]:
+    """Entries refused for more pixels than --max-pixels (inference.images' message ends with
+    the limit) say how to read them: a 48 or 108 megapixel phone photo is no bomb."""
+    limit = f"over the limit of {max_pixels:,}"
+    for entry in entries:
+        error = entry.get("error") or ""
+        if entry.get("status") == "unreadable" and error.endswith(limit):
+            entry["error"] = f"{error} (--max-pixels raises it)"
+    return entries
+
+
 def add_no_reject_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reject",

@@ -13,6 +13,7 @@ from mnistlab.cli.common import (
     add_max_pixels_arg,
     add_model_arg,
     add_no_reject_arg,
+    hint_max_pixels,
     non_negative_float,
     non_negative_int,
     note,
@@ -260,7 +261,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from mnistlab.inference.explain_files import save_explanations
 
         save_explanations(predictor, entries, args.explain, max_pixels=args.max_pixels)
-    return print_file_entries(entries, args.json, _text_line)
+    return print_file_entries(hint_max_pixels(entries, args.max_pixels), args.json, _text_line)
 
 
 def _text_line(entry: dict[str, Any], width: int) -> str:

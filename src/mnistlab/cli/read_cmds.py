@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mnistlab.cli.common import add_max_pixels_arg, add_no_reject_arg, note, print_file_entries
+from mnistlab.cli.common import (
+    add_max_pixels_arg,
+    add_no_reject_arg,
+    hint_max_pixels,
+    note,
+    print_file_entries,
+)
 
 READ_EPILOG = """\
 The number is read on one line, left to right: the ink is cut into digits (pieces that belong
@@ -61,7 +67,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 
     model, inputs = split_model_and_inputs(args.inputs)
     predictor = Predictor.from_path(model, notify=note).with_rejection(not args.no_reject)
-    entries = read_files(predictor, inputs, max_pixels=args.max_pixels)
+    entries = hint_max_pixels(read_files(predictor, inputs, args.max_pixels), args.max_pixels)
     return print_file_entries(entries, args.json, _text_line)
 
 

@@ -1,7 +1,8 @@
 """What `Predictor.predict` accepts, brought to digits in MNIST's form: (N, 28, 28) uint8.
 
-One image is a path, bytes, a binary file object, a PIL image or a 2-D array; several are a
-list or tuple of those, or an (N, 28, 28) uint8 array already in MNIST's form.
+One image is a path, bytes, a binary file object, a PIL image, a 2-D array or an (H, W, 3) or
+(H, W, 4) colour array (as numpy.asarray gives a photo); several are a list or tuple of those,
+or an (N, 28, 28) uint8 array already in MNIST's form.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from mnistlab.inference.images import ImageError, ImageTooLargeError
 from mnistlab.inference.preprocess import preprocess
 
 ACCEPTED = (
-    "predict takes an image (a file path, bytes, a binary file, a PIL image or a 2-D grayscale "
-    "array 0..255, or floats 0..1), a list of images, or (N, 28, 28) or (N, 1, 28, 28) digits "
-    "in MNIST's form (uint8, or floats 0..1)"
+    "predict takes an image (a file path, bytes, a binary file, a PIL image, a 2-D grayscale "
+    "or (H, W, 3) colour array of levels 0..255, floats 0..1 or 16-bit), a list of images, or "
+    "(N, 28, 28) or (N, 1, 28, 28) digits in MNIST's form (uint8, or floats 0..1)"
 )
 
 
@@ -28,21 +29,25 @@ def is_many(x: Any) -> bool:
     """Whether `x` holds several images (a list or tuple, or a 3-D array, or a DataLoader's
     (N, 1, 28, 28) batch) rather than one."""
     array = _array(x)
-    return isinstance(x, (list, tuple)) or (array is not None and _unbatched(array).ndim == 3)
+    if array is None:
+        return isinstance(x, (list, tuple))
+    return _unbatched(array).ndim == 3 and not _is_colour(array)
+
+
+def _is_colour(array: np.ndarray) -> bool:
+    """An (H, W, 3) RGB or (H, W, 4) RGBA picture: digits in MNIST's form are (N, 28, 28)."""
+    return array.ndim == 3 and array.shape[-1] in (3, 4)
 
 
 def as_digits(x: Any, max_pixels: int) -> np.ndarray:
     """(N, 28, 28) uint8 digits for one image (N = 1) or several; raises ImageError (with what
     is accepted) for input that is not an image, NoDigitError for a blank one."""
     array = None if _array(x) is None else _unbatched(_array(x))
-    if array is not None and array.ndim == 3:
+    if array is not None and array.ndim == 3 and not _is_colour(array):
         if array.shape[1:] != (SIZE, SIZE):
-            colour = (
-                " (a colour image: pass Image.fromarray(x))" if array.shape[-1] in (3, 4) else ""
-            )
             raise ImageError(
-                f"a 3-D array must be (N, {SIZE}, {SIZE}) digits, got {array.dtype} "
-                f"{tuple(array.shape)}{colour}; {ACCEPTED}"
+                f"a 3-D array must be (N, {SIZE}, {SIZE}) digits or an (H, W, 3) colour "
+                f"picture, got {array.dtype} {tuple(array.shape)}; {ACCEPTED}"
             )
         return _levels(array)
     if not isinstance(x, (list, tuple)):
@@ -64,13 +69,23 @@ def _unbatched(array: np.ndarray) -> np.ndarray:
 
 
 def as_picture(x: Any) -> Any:
-    """`x` as an image the reader opens: a 2-D array or tensor of grayscale levels (0..255, or
-    floats 0..1) as the 8-bit PIL image it describes; anything else as it is."""
+    """`x` as an image the reader opens: a 2-D array or tensor of grayscale levels (0..255,
+    floats 0..1 or 16-bit), or an (H, W, 3) or (H, W, 4) colour one, as the 8-bit PIL image it
+    describes; anything else as it is."""
+    if isinstance(x, (list, tuple)):
+        raise ImageError(
+            f"got {_kind(x)}; a number is read from one image (call read for each of several)"
+        )
     array = _array(x)
     if array is None:
         return x
+    if _is_colour(array):
+        return _colour_image(array)
     if array.ndim != 2:
-        raise ImageError(f"got a {array.ndim}-D array; a number is read from one 2-D image")
+        raise ImageError(
+            f"got a {array.ndim}-D array {tuple(array.shape)}; a number is read from one "
+            "2-D grayscale or (H, W, 3) colour image"
+        )
     return _gray_image(_levels(array))
 
 
@@ -84,11 +99,14 @@ def _digit(x: Any, max_pixels: int) -> np.ndarray:
     """One image -> (28, 28) uint8."""
     array = _array(x)
     if array is not None:
-        if array.ndim != 2:
+        if _is_colour(array):
+            x = _colour_image(array)
+        elif array.ndim != 2:
             raise ImageError(f"got a {array.ndim}-D array; {ACCEPTED}")
-        if array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
+        elif array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
             return array  # MNIST's form: white ink on black, centred; used as it is
-        x = _gray_image(_levels(array))
+        else:
+            x = _gray_image(_levels(array))
     elif isinstance(x, (str, Path)) and not Path(x).is_file():
         what = "is a folder, not an image" if Path(x).is_dir() else "no such file"
         raise ImageError(f"{x}: {what}; {ACCEPTED}")
@@ -103,12 +121,15 @@ def _digit(x: Any, max_pixels: int) -> np.ndarray:
 
 
 def _levels(array: np.ndarray) -> np.ndarray:
-    """Grayscale levels as uint8 0..255: integers as they are, floats that all lie in 0..1
-    scaled by 255 (a tensor from torchvision's ToTensor, or `images / 255`, as the web API's
-    pixels are taken), other floats rounded to whole levels. ImageError for other dtypes,
-    non-finite values or values outside 0..255."""
+    """Levels as uint8 0..255: integers as they are, floats that all lie in 0..1 scaled by 255
+    (a tensor from torchvision's ToTensor, or `images / 255`, as the web API's pixels are
+    taken), other floats rounded to whole levels, and uint16 levels beyond 255 as the 16 bits
+    they are (a 16-bit scan; /257). ImageError for other dtypes, non-finite values or values
+    outside 0..255."""
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
+    if array.dtype == np.uint16 and array.size and int(array.max()) > 255:
+        return np.rint(array / 257.0).astype(np.uint8)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ImageError(f"got a {array.dtype} array; {ACCEPTED}")
     if not np.isfinite(array).all():
@@ -127,6 +148,14 @@ def _gray_image(array: np.ndarray):
     from PIL import Image
 
     return Image.fromarray(np.ascontiguousarray(array))  # mode "L"
+
+
+def _colour_image(array: np.ndarray):
+    """An (H, W, 3) or (H, W, 4) array of levels as the RGB or RGBA PIL image it describes."""
+    from PIL import Image
+
+    levels = np.ascontiguousarray(_levels(array))
+    return Image.fromarray(levels, "RGB" if array.shape[-1] == 3 else "RGBA")
 
 
 def _is_image_like(x: Any) -> bool:

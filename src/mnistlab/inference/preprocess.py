@@ -81,6 +81,23 @@ DRAWING_SHARE = 0.5
 # kinds (seed 0, 200 per kind): 0.5 also caught 2 of 200 shadowed digits; 0.65 caught none, and
 # strokes that fill their box were read right 96.5% of the time instead of 91.5%.
 STROKE_KEPT = 0.65
+# A digit of a number written much lighter than the rest (a pencil pressed lightly, one digit
+# gone over again): Otsu's threshold falls between the paper and the darker digits, and a
+# digit under it was dropped as paper ("2024" with a 4 of 35% of the others' darkness read
+# a sure 202). In a line of digits (find_line_ink), ink this far from the paper's level
+# towards the darker ink's (FAINT_SHARE), and FAINT_SIGMAS noise deviations above it, is a
+# digit too when its piece is at least FAINT_HEIGHT of the tallest darker piece's height and
+# stands beside them on the line, and its darkest strokes are under FAINT_PEAK of the line's;
+# it is brought to the strength of the rest. Ink of such a piece lighter than that, yet
+# TRACE_SHARE of the way, is left out, and the reader is not sure of the number: a digit
+# written very lightly, or a rubbed-out digit's ghost?
+FAINT_SHARE = 0.12
+TRACE_SHARE = 0.05
+_SHARES = (FAINT_SHARE, TRACE_SHARE)
+FAINT_PEAK = 0.5  # ...and whose ink is this much lighter than the line's (partly found before)
+FAINT_SIGMAS = 6.0
+FAINT_HEIGHT = 0.5
+FAINT_LARGEST = 1.5  # ...and no taller or wider than this: larger is a printed box or a grid
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,7 @@ class Ink:
     scale: float  # source pixels per working pixel
     inverted: bool  # the source had dark ink on a light background
     origin: tuple[float, float] = (0, 0)  # the source pixel (x, y) at values[0, 0]
+    traced: bool = False  # (a line) a digit's height of ink beside it too faint to read
 
     def in_source(self, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
         """A (left, top, right, bottom) box of `values` in the pixels of the array searched."""
@@ -178,14 +196,17 @@ def _checked_gray(gray: np.ndarray) -> np.ndarray:
     return gray
 
 
-def _find_ink(gray: np.ndarray, work_size: int) -> Ink:
-    """find_ink for a checked array already brought back to its source (restore_source)."""
+def _find_ink(gray: np.ndarray, work_size: int, line: bool = False) -> Ink:
+    """find_ink for a checked array already brought back to its source (restore_source);
+    `line`: a line of digits, in which a digit much fainter than the rest is ink too."""
     work, scale = _shrink(gray, work_size)
     if _is_drawing(work):
         work, inverted = _drawing_white_on_black(work)
-        return Ink(_drawing_ink(work), scale, inverted)
-    work, inverted = _white_on_black(work)
-    return Ink(_extract_ink(work), scale, inverted)
+        values, traced = _drawing_ink(work, line)
+    else:
+        work, inverted = _white_on_black(work)
+        values, traced = _extract_ink(work, line)
+    return Ink(values, scale, inverted, traced=traced)
 
 
 def find_digit_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
@@ -350,7 +371,7 @@ def find_line_ink(gray: np.ndarray, detail: FullDetail | None = None) -> Ink:
     4000x3000 JPEG is 5-7 px tall as decoded)."""
     gray = restore_source(_checked_gray(gray))
     try:
-        ink = _find_ink(gray, WORK_SIZE)
+        ink = _find_ink(gray, WORK_SIZE, line=True)
         whole = True
     except NoDigitError:  # a number a few millimetres tall in a whole photo: look closer
         if detail is None:
@@ -384,12 +405,12 @@ def _closer_look(gray: np.ndarray, ink: Ink, margin: int, detail: FullDetail | N
             region = restore_source(_checked_gray(full))
             per_pixel = full.shape[1] / (x1 - x0)
     try:
-        fine = _find_ink(region, WORK_SIZE)
+        fine = _find_ink(region, WORK_SIZE, line=True)
     except NoDigitError:
         return ink
     if fine.inverted != ink.inverted:
         return ink
-    return Ink(fine.values, fine.scale / per_pixel, fine.inverted, (x0, y0))
+    return Ink(fine.values, fine.scale / per_pixel, fine.inverted, (x0, y0), fine.traced)
 
 
 def _is_narrow(gray: np.ndarray) -> bool:
@@ -523,8 +544,10 @@ def _white_on_black(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     return gray, False
 
 
-def _extract_ink(work: np.ndarray) -> np.ndarray:
-    """White-on-black image -> ink intensities in 0..1 with background and noise set to 0."""
+def _extract_ink(work: np.ndarray, line: bool = False) -> tuple[np.ndarray, bool]:
+    """White-on-black image -> ink intensities in 0..1 with background and noise set to 0;
+    `line`: with the line's faint digits (FAINT_SHARE), and whether ink too faint to read was
+    left out beside it (TRACE_SHARE; always False for a digit)."""
     residual = np.clip(work - _background(work), 0.0, None)
     radius = max(1, max(work.shape) // 200)
     blurred = _box_blur(residual, radius)  # averages noise away, so strokes stand out
@@ -537,7 +560,13 @@ def _extract_ink(work: np.ndarray) -> np.ndarray:
         raise NoDigitError()
     noise_level, noise_sigma = _robust_stats(residual, with_spread=True)
     peak = float(np.percentile(residual[core], 90))
-    return _ink_values(residual, core, noise_level + 3.0 * noise_sigma, peak, radius)
+    floor = noise_level + 3.0 * noise_sigma
+    values = _ink_values(residual, core, floor, peak, radius)
+    if not line:
+        return values, False
+    above = blurred - level
+    light, trace = (above > max(FAINT_SIGMAS * sigma, k * (ink - level)) for k in _SHARES)
+    return _faint_digits(values, residual, core, light, trace, floor, radius)
 
 
 def _ink_values(
@@ -577,7 +606,7 @@ def _drawing_white_on_black(work: np.ndarray) -> tuple[np.ndarray, bool]:
     return work, False
 
 
-def _drawing_ink(work: np.ndarray) -> np.ndarray:
+def _drawing_ink(work: np.ndarray, line: bool = False) -> tuple[np.ndarray, bool]:
     """_extract_ink's steps for a white-on-black drawing: its background is one known value
     and it has no noise, so the background model, the noise statistics and the blur that
     averages noise away have nothing to do (they are most of the work); specks away from the
@@ -591,7 +620,71 @@ def _drawing_ink(work: np.ndarray) -> np.ndarray:
     peak = float(np.percentile(residual[core], 90))
     if peak < MIN_CONTRAST:
         raise NoDigitError()
-    return _ink_values(residual, core, 0.0, peak, max(1, max(work.shape) // 200))
+    radius = max(1, max(work.shape) // 200)
+    values = _ink_values(residual, core, 0.0, peak, radius)
+    if not line:
+        return values, False
+    light, trace = (residual > k * peak for k in _SHARES)
+    return _faint_digits(values, residual, core, light, trace, 0.0, radius)
+
+
+def _faint_digits(
+    values: np.ndarray,
+    residual: np.ndarray,
+    core: np.ndarray,
+    light: np.ndarray,
+    trace: np.ndarray,
+    floor: float,
+    radius: int,
+) -> tuple[np.ndarray, bool]:
+    """`values` with the digits of a line written much fainter than the rest (FAINT_SHARE)
+    found whole and brought from `floor` to their own strength, as the rest were to theirs;
+    and whether a digit's size of `trace` (TRACE_SHARE) was left out beside them. `light`,
+    `trace`: the strokes over those thresholds, the darker ones' too."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    darker, _ = ndimage.label(core, structure=eight)
+    tallest = max(s[0].stop - s[0].start for s in ndimage.find_objects(darker))
+    rows = np.nonzero(core.any(axis=1))[0]
+    line_peak = float(np.percentile(residual[core], 90))
+
+    def digit_sized(mask: np.ndarray):
+        """(box, its piece there) for each piece of `mask` of a digit's size beside the digits:
+        not dust, nor a form's boxes, a grid or a ruled line, nor a shadow's edge. The box
+        reaches radius + 2 past the piece, for the ink around its strokes."""
+        labels, _ = ndimage.label(mask, structure=eight)
+        reach = radius + 2
+        for index, (down, across) in enumerate(ndimage.find_objects(labels), start=1):
+            height, width = down.stop - down.start, across.stop - across.start
+            if (
+                FAINT_HEIGHT * tallest <= height <= FAINT_LARGEST * tallest
+                and width <= FAINT_LARGEST * tallest
+                and down.stop > rows[0]
+                and down.start <= rows[-1]
+            ):
+                box = (
+                    slice(max(0, down.start - reach), down.stop + reach),
+                    slice(max(0, across.start - reach), across.stop + reach),
+                )
+                yield box, labels[box] == index
+
+    def add(box: tuple[slice, slice], own: np.ndarray) -> None:
+        peak = float(np.percentile(residual[box][own], 90))
+        if peak >= FAINT_PEAK * line_peak or peak <= floor:
+            return  # as dark as the rest (its ink is in `values`), or noise
+        grown = _max_filter(own, radius + 2)
+        strength = np.clip((residual[box][grown] - floor) / (peak - floor), 0.0, 1.0)
+        strength[strength < 0.5 / 255] = 0.0
+        values[box][grown] = np.maximum(values[box][grown], strength)
+
+    # a faint digit apart from the rest, or one of which Otsu's threshold took a part (a digit
+    # half faint, half as dark as the rest, stays as it was read: its faint half is no piece
+    # of its own here, and would be the blur around dark ink as often)
+    for box, own in digit_sized(light):
+        add(box, own)
+    traced = any(not values[box][own].any() for box, own in digit_sized(trace))
+    return values, traced
 
 
 def _robust_stats(

@@ -39,6 +39,7 @@ from mnistlab.inference.images import (
     open_with_detail,
     to_gray,
 )
+from mnistlab.inference.layout import layout_doubt
 from mnistlab.inference.one_digit import (
     OneDigitNet,
     one_digit_log_odds,
@@ -77,6 +78,10 @@ WIDEST = 1.6  # parts wider than this many heights are not classified (the whole
 STRAIGHT = 0.002  # cost per column of wandering: among equal cuts, the straighter
 JOINED = 1.15  # ...if together they are no wider than this many heights
 CLOSE = 0.3  # neighbours closer than this many digit heights may be one digit in two strokes
+TOO_FAINT = (
+    "ink of a digit's height beside the number was too faint to read: a digit written very "
+    "lightly, or one rubbed out?"
+)
 MAX_DIGITS = 32  # a longer number is read this far, and not sure (unless --no-reject)
 ONE_DIGIT_WEIGHT = 1.0  # the one-digit network's log-probability counts this much
 PART_BONUS = 0.3  # log-odds for each part of a reading: scores are log-probabilities (<= 0), so
@@ -324,6 +329,8 @@ def read_number(
         f"more than {MAX_DIGITS} digits: only the first {MAX_DIGITS} were read"
         if cropped
         else found.doubt
+        or layout_doubt([ink_box(mask) for mask in masks], digit_height)
+        or (TOO_FAINT if ink.traced else None)
     )
     doubt = doubt if predictor.reject else None  # --no-reject: every answer is wanted
     return Reading(number, digits, verdict, evidence, tuple(signs), doubt)

@@ -65,6 +65,18 @@ COLON_DOT = 0.33  # a colon's dots are each at most this tall and wide (a point 
 COLON_GAP = 0.1  # ...with at least this much clear space between the two dots
 COLON_ALIGN = 0.25  # ...and their centres at most this far apart across (a colon stands up)
 CLEAR = 0.05  # clear space between a sign and a digit beside it (a broken stroke touches)
+POINT_SOLID = 0.6  # a point wider or taller than SOLID_FROM is a blot: its ink fills at least
+SOLID_FROM = 0.2  # this share of the ellipse in its box (a small 8 or 0, written between
+# digits of a fine pen, is rings: "386" with an 8 a third of the height read a sure 3.6, its
+# ink 0.45 of the ellipse; synth's points under 0.2 high fill 0.57-0.6 once made pixels, so
+# smaller ones are not asked: SOLID_FROM was 0.15 at first, and lost two of them)
+DASH_WAVE = 0.6  # a minus sign is straight: its ink's middle, column by column, strays from a
+# straight line or a bow by at most this share of its thickness ("~50", about fifty, read a
+# sure -50). Three limits above written down before any check; docs/reading.md, "Marks"
+MARK_SEEN = 0.2  # a mark left out that is no sign, at least this wide or tall (or a point's
+# size at mid-height between two digits), as dark as the pen's strokes and clear of the
+# digits (between two, or before the first), makes the reading not sure: a sign this reader
+# does not read ("7=7", "3·4", "~5"), or a small digit
 SAME_PEN = 0.75  # a sign's darkest ink (90th percentile) reaches this share of the digits'
 # (median of theirs): a pen's point or dash is as dark as its strokes; MNIST's stray specks
 # (validation numbers, seed 2603: 2 of the 3 marks taken for points in 1,400 numbers without
@@ -128,7 +140,7 @@ def find_signs(
     boxes = [ink_box(mask) for mask in digits]  # (left, top, right, bottom) each
     dark = float(np.median([np.percentile(values[mask], 90) for mask in digits]))
     found: list[tuple[int, Mark]] = []  # (left column, sign)
-    leading_point = stray_pair = comma = False
+    leading_point = stray_pair = comma = unknown = False
     for mark, pair in [(mark, False) for mark in marks] + [(pair, True) for pair in pairs]:
         box = ink_box(mark)
         before = sum(1 for first, *_ in boxes if first < box[0])  # digits to its left
@@ -143,7 +155,8 @@ def find_signs(
             sign = _colon(box, dots, boxes, before, digit_height)
             stray_pair |= sign is None
         else:
-            sign = _sign_of(box, boxes, before, digit_height)
+            sign = _sign_of(box, mark & (values > INK_LEVEL), boxes, before, digit_height)
+            unknown |= sign is None and _seen(box, boxes, before, digit_height)
         if sign == ",":
             comma = True  # left out of the number: "1,000" or "3,14"?
         elif sign == "." and before == 0:
@@ -162,6 +175,8 @@ def find_signs(
         doubt = "two dots one above the other were left out: no colon stands there"
     elif comma:
         doubt = "a comma was left out of the number: a thousands separator or a decimal comma?"
+    elif unknown:
+        doubt = "a mark among the digits was left out: a sign not read here, or a small digit?"
     else:
         doubt = None
     return Found(signs, doubt)
@@ -169,19 +184,23 @@ def find_signs(
 
 def _sign_of(
     box: tuple[int, int, int, int],
+    ink: np.ndarray,
     digits: list[tuple[int, int, int, int]],
     before: int,
     height: float,
 ) -> str | None:
-    """ "." or "-" if the mark with ink `box` is one where it stands among the `digits` (their
-    ink boxes, left to right), "," for a point with a tail below the line (a comma: a doubt,
-    find_signs), else None (see the module)."""
+    """ "." or "-" if the mark with ink `box` (`ink`: its strong ink, a mask of the line) is
+    one where it stands among the `digits` (their ink boxes, left to right), "," for a point
+    with a tail below the line (a comma: a doubt, find_signs), else None (see the module)."""
     left, top, right, bottom = box
     width, tall = (right - left) / height, (bottom - top) / height
     if not _clear(box, digits, before, height):
         return None  # after the last digit (a full stop), or against a digit (a piece of it)
     down = _down(box, digits, before)
+    own = ink[top:bottom, left:right]
     if _dot_sized(box, height) and POINT_LOW <= down <= POINT_HIGH:
+        if max(width, tall) > SOLID_FROM and own.sum() < POINT_SOLID * np.pi / 4 * own.size:
+            return None  # rings, not a blot: a small digit
         below = _down((left, bottom, right, bottom), digits, before) - 1.0
         return "," if tall >= COMMA_TALL * width and below >= COMMA_BELOW else "."
     if (
@@ -189,9 +208,38 @@ def _sign_of(
         and tall <= DASH_THICK
         and width >= DASH_FLAT * tall
         and DASH_MIDDLE[0] <= down <= DASH_MIDDLE[1]
+        and _straight(own)
     ):
         return "-"
     return None
+
+
+def _straight(dash: np.ndarray) -> bool:
+    """Whether the middle of a dash's ink (a mask, cropped to it), column by column, keeps to
+    a straight line or a bow within DASH_WAVE of its thickness: a minus sign, not a tilde."""
+    columns = np.nonzero(dash.any(axis=0))[0]
+    if columns.size < 4:
+        return True
+    rows = np.arange(dash.shape[0])[:, None]
+    counts = dash[:, columns].sum(axis=0)
+    middles = (rows * dash[:, columns]).sum(axis=0) / counts
+    fitted = np.polyval(np.polyfit(columns, middles, 2), columns)
+    return float(np.abs(middles - fitted).max()) <= DASH_WAVE * float(np.median(counts))
+
+
+def _seen(
+    box: tuple[int, int, int, int],
+    digits: list[tuple[int, int, int, int]],
+    before: int,
+    height: float,
+) -> bool:
+    """A mark no sign, too large to pass unremarked or a raised point (MARK_SEEN), clear of
+    the digits and before one of them (a full stop after the last digit is left out without a
+    word)."""
+    if not _clear(box, digits, before, height):
+        return False
+    raised = before > 0 and DASH_MIDDLE[0] <= _down(box, digits, before) <= DASH_MIDDLE[1]
+    return max(box[2] - box[0], box[3] - box[1]) / height >= MARK_SEEN or raised
 
 
 def _colon(

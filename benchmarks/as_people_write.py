@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, src in commits:
                 readings = read_numbers(src, folder, args.model)
                 for layout in LAYOUTS:
-                    mine = {k: v for k, v in truths.items() if k.startswith(f"{layout}-")}
+                    mine = {k: v for k, v in truths.items() if k.rsplit("-", 1)[0] == layout}
                     row = {"layout": layout, "reader": label, **counts(readings, mine)}
                     record["rows"].append(row)
                     print(f"{layout:<12} {label:<14} {row}", flush=True)

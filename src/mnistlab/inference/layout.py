@@ -1,7 +1,7 @@
 """Doubts from where a read number's digits stand, after the reader has cut them out.
 
 The reader reads one line of digits. Ink laid out otherwise was read as if it were one, and
-sure ("a walkthrough's hand-drawn images", docs/reading.md, "Where the digits stand"):
+sure (a walkthrough's hand-drawn images; docs/reading.md, "Numbers as people write them"):
 
 - two numbers far apart on a line ("42" and "17", eleven digit heights apart) read a sure
   4217: clear space wider than FAR_APART digit heights between two digits is a doubt;

@@ -122,8 +122,9 @@ class ReadingDict(TypedDict):
     sure: bool | None
     """false when any digit is not sure, or the whole string is not (its digits together, or
     signs no number has: two decimal points, two signs side by side, a point before the first
-    digit, two dots stacked where no colon stands, a comma; or more than 32 digits, of which
-    the first 32 are read); null: no ink"""
+    digit, two dots stacked where no colon stands, a comma, a mark that is no sign read here;
+    or digits far apart or on two rows, a small raised digit, a digit's trace too faint to
+    read; or more than 32 digits, of which the first 32 are read); null: no ink"""
     digits: list[ReadDigitDict]
     """one entry per digit, left to right"""
     marked: str | None

@@ -23,7 +23,10 @@ sure (find_signs): more than one point, two signs side by side, a point before t
 digit (left out of the number: a speck before "75" looks as ".75" does), two dots stacked
 that are no colon where they stand (left out: no digit took them either), a point with a
 tail below the line, a comma (left out: a thousands separator, "1,000", or a decimal comma,
-"3,14"; read as a point it made "1,000" a sure 1.000).
+"3,14"; read as a point it made "1,000" a sure 1.000), and a mark that is no sign here, clear
+of the digits (left out: an equals sign, a raised point, a tilde, a small digit). A minus sign
+is straight (a tilde, "~50", was a sure -50), and a point larger than a fine pen's is a blot
+(rings are a small digit: "386" with a small 8 was a sure 3.6).
 
 The limits below were chosen on validation numbers (seeds 2601 and 2603): synth's "signs"
 numbers for the signs found, and numbers of every other kind for no sign found where none was
@@ -72,7 +75,8 @@ SOLID_FROM = 0.2  # this share of the ellipse in its box (a small 8 or 0, writte
 # smaller ones are not asked: SOLID_FROM was 0.15 at first, and lost two of them)
 DASH_WAVE = 0.6  # a minus sign is straight: its ink's middle, column by column, strays from a
 # straight line or a bow by at most this share of its thickness ("~50", about fifty, read a
-# sure -50). Three limits above written down before any check; docs/reading.md, "Marks"
+# sure -50). Limits written down before any check; docs/reading.md, "Numbers as people
+# write them"
 MARK_SEEN = 0.2  # a mark left out that is no sign, at least this wide or tall (or a point's
 # size at mid-height between two digits), as dark as the pen's strokes and clear of the
 # digits (between two, or before the first), makes the reading not sure: a sign this reader

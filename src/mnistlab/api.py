@@ -48,8 +48,8 @@ def load(model: str | Path | None = None) -> Predictor:
 
 
 def read(image, model: str | Path | Predictor | None = None, reject: bool = True):
-    """The number written on one line of `image` (a path, bytes, a binary file, a PIL image or
-    a 2-D array of grayscale levels, 0..255 or floats 0..1),
+    """The number written on one line of `image` (a path, bytes, a binary file, a PIL image, a
+    2-D array of grayscale levels, 0..255, floats 0..1 or 16-bit, or an (H, W, 3) colour one),
     as `mnistlab read` reads it: a Reading with .number (the best reading, signs included),
     .sure, .marked (each doubtful digit as "?"), .reason, .digits and .to_dict() (the JSON of
     `mnistlab read --json`). `model`: a shipped name, a run folder or a Predictor (load() once

@@ -42,7 +42,8 @@ def _is_colour(array: np.ndarray) -> bool:
 def as_digits(x: Any, max_pixels: int) -> np.ndarray:
     """(N, 28, 28) uint8 digits for one image (N = 1) or several; raises ImageError (with what
     is accepted) for input that is not an image, NoDigitError for a blank one."""
-    array = None if _array(x) is None else _unbatched(_array(x))
+    array = _array(x)
+    array = None if array is None else _unbatched(array)
     if array is not None and array.ndim == 3 and not _is_colour(array):
         if array.shape[1:] != (SIZE, SIZE):
             raise ImageError(
@@ -79,14 +80,12 @@ def as_picture(x: Any) -> Any:
     array = _array(x)
     if array is None:
         return x
-    if _is_colour(array):
-        return _colour_image(array)
-    if array.ndim != 2:
+    if array.ndim != 2 and not _is_colour(array):
         raise ImageError(
             f"got a {array.ndim}-D array {tuple(array.shape)}; a number is read from one "
             "2-D grayscale or (H, W, 3) colour image"
         )
-    return _gray_image(_levels(array))
+    return _picture(array)
 
 
 def _array(x: Any) -> np.ndarray | None:
@@ -99,14 +98,11 @@ def _digit(x: Any, max_pixels: int) -> np.ndarray:
     """One image -> (28, 28) uint8."""
     array = _array(x)
     if array is not None:
-        if _is_colour(array):
-            x = _colour_image(array)
-        elif array.ndim != 2:
+        if array.ndim != 2 and not _is_colour(array):
             raise ImageError(f"got a {array.ndim}-D array; {ACCEPTED}")
-        elif array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
+        if array.dtype == np.uint8 and array.shape == (SIZE, SIZE):
             return array  # MNIST's form: white ink on black, centred; used as it is
-        else:
-            x = _gray_image(_levels(array))
+        x = _picture(array)
     elif isinstance(x, (str, Path)) and not Path(x).is_file():
         what = "is a folder, not an image" if Path(x).is_dir() else "no such file"
         raise ImageError(f"{x}: {what}; {ACCEPTED}")
@@ -142,20 +138,13 @@ def _levels(array: np.ndarray) -> np.ndarray:
     return np.rint(array).astype(np.uint8)
 
 
-def _gray_image(array: np.ndarray):
-    """A 2-D uint8 array of grayscale levels (0 black) as the 8-bit PIL image it describes,
-    so that it is preprocessed exactly as the same picture read from a file would be."""
+def _picture(array: np.ndarray):
+    """A 2-D array of grayscale levels (0 black), or an (H, W, 3) or (H, W, 4) colour one, as
+    the 8-bit PIL image it describes ("L", "RGB" or "RGBA": Pillow's mode for the shape), so
+    that it is preprocessed exactly as the same picture read from a file would be."""
     from PIL import Image
 
-    return Image.fromarray(np.ascontiguousarray(array))  # mode "L"
-
-
-def _colour_image(array: np.ndarray):
-    """An (H, W, 3) or (H, W, 4) array of levels as the RGB or RGBA PIL image it describes."""
-    from PIL import Image
-
-    levels = np.ascontiguousarray(_levels(array))
-    return Image.fromarray(levels, "RGB" if array.shape[-1] == 3 else "RGBA")
+    return Image.fromarray(np.ascontiguousarray(_levels(array)))
 
 
 def _is_image_like(x: Any) -> bool:

@@ -566,7 +566,7 @@ def _extract_ink(work: np.ndarray, line: bool = False) -> tuple[np.ndarray, bool
         return values, False
     above = blurred - level
     light, trace = (above > max(FAINT_SIGMAS * sigma, k * (ink - level)) for k in _SHARES)
-    return _faint_digits(values, residual, core, light, trace, floor, radius)
+    return _faint_digits(values, residual, core, peak, light, trace, floor, radius)
 
 
 def _ink_values(
@@ -625,29 +625,30 @@ def _drawing_ink(work: np.ndarray, line: bool = False) -> tuple[np.ndarray, bool
     if not line:
         return values, False
     light, trace = (residual > k * peak for k in _SHARES)
-    return _faint_digits(values, residual, core, light, trace, 0.0, radius)
+    return _faint_digits(values, residual, core, peak, light, trace, 0.0, radius)
 
 
 def _faint_digits(
     values: np.ndarray,
     residual: np.ndarray,
     core: np.ndarray,
+    line_peak: float,
     light: np.ndarray,
     trace: np.ndarray,
     floor: float,
     radius: int,
 ) -> tuple[np.ndarray, bool]:
     """`values` with the digits of a line written much fainter than the rest (FAINT_SHARE)
-    found whole and brought from `floor` to their own strength, as the rest were to theirs;
-    and whether a digit's size of `trace` (TRACE_SHARE) was left out beside them. `light`,
-    `trace`: the strokes over those thresholds, the darker ones' too."""
+    found whole and brought from `floor` to their own strength, as the rest were brought from
+    it to `line_peak` (_ink_values); and whether a digit's size of `trace` (TRACE_SHARE) was
+    left out beside them. `light`, `trace`: the strokes over those thresholds, the darker
+    ones' too."""
     from scipy import ndimage
 
     eight = np.ones((3, 3), bool)
     darker, _ = ndimage.label(core, structure=eight)
     tallest = max(s[0].stop - s[0].start for s in ndimage.find_objects(darker))
     rows = np.nonzero(core.any(axis=1))[0]
-    line_peak = float(np.percentile(residual[core], 90))
 
     def digit_sized(mask: np.ndarray):
         """(box, its piece there) for each piece of `mask` of a digit's size beside the digits,
@@ -679,10 +680,9 @@ def _faint_digits(
         peak = float(np.percentile(residual[box][own], 90))
         if peak >= FAINT_PEAK * line_peak or peak <= floor:
             return  # as dark as the rest (its ink is in `values`), or noise
-        grown = _max_filter(own, radius + 2)
-        strength = np.clip((residual[box][grown] - floor) / (peak - floor), 0.0, 1.0)
-        strength[strength < 0.5 / 255] = 0.0
-        values[box][grown] = np.maximum(values[box][grown], strength)
+        # a tenth of its ink is at `peak` or over it: some of it is at full strength
+        near = values[box]  # a view: `values` changes with it
+        np.maximum(near, _ink_values(residual[box], own, floor, peak, radius), out=near)
 
     # a faint digit apart from the rest, or one of which Otsu's threshold took a part (a digit
     # half faint, half as dark as the rest, stays as it was read: its faint half is no piece

@@ -151,7 +151,8 @@ def find_signs(
         if float(np.percentile(values[mark], 90)) < SAME_PEN * dark:
             stray_pair |= pair  # faint: a speck is left out, but two of them stacked are odd
             continue
-        dots = _dot_boxes(mark & (values > INK_LEVEL))
+        strong = mark & (values > INK_LEVEL)
+        dots = _dot_boxes(strong)
         # a colon low enough to be flat came as a mark: judged as a pair all the same, so it is
         # never taken for a point nor left out without a word
         pair = pair or stacked_dots(dots, digit_height)
@@ -159,7 +160,7 @@ def find_signs(
             sign = _colon(box, dots, boxes, before, digit_height)
             stray_pair |= sign is None
         else:
-            sign = _sign_of(box, mark & (values > INK_LEVEL), boxes, before, digit_height)
+            sign = _sign_of(box, strong, boxes, before, digit_height)
             unknown |= sign is None and _seen(box, boxes, before, digit_height)
         if sign == ",":
             comma = True  # left out of the number: "1,000" or "3,14"?
